@@ -1,0 +1,7 @@
+export * from "./inputs";
+export * from "./paths";
+export * from "./redisConf";
+export * from "./redisConfig";
+export * from "./sentinelConf";
+export * from "./units";
+export * from "./userData";

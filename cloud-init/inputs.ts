@@ -1,0 +1,34 @@
+import type { NodePlan, Topology } from "../topology";
+
+/** Credentials baked into a node's configuration. Always handled as Pulumi secrets by the program. */
+export interface NodeSecrets {
+    /** `requirepass`/`masterauth` of every Redis node, `auth-pass` of every Sentinel. */
+    readonly redisPassword: string;
+    /** `requirepass` of every Sentinel, and `sentinel-pass` between Sentinels. */
+    readonly sentinelPassword: string;
+}
+
+/** Everything a node's user-data depends on. Same input, byte-identical output. */
+export interface RenderInput {
+    readonly topology: Topology;
+    /** The node to render. */
+    readonly node: string;
+    /**
+     * Every node's reachable IPv4 address (a reserved public IPv4 on Linode, a lab address in the lab), by node name.
+     * All Redis and Sentinel traffic, cross-region included, uses these.
+     */
+    readonly addresses: Readonly<Record<string, string>>;
+    readonly secrets: NodeSecrets;
+}
+
+export function nodeOf(input: RenderInput): NodePlan {
+    const node = input.topology.nodes.find((n) => n.name === input.node);
+    if (!node) throw new Error(`unknown node ${input.node}`);
+    return node;
+}
+
+export function addressOf(input: RenderInput, name: string): string {
+    const address = input.addresses[name];
+    if (!address) throw new Error(`no address for node ${name}`);
+    return address;
+}

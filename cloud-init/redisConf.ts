@@ -1,0 +1,118 @@
+import type { RenderInput } from "./inputs";
+import { addressOf, nodeOf } from "./inputs";
+import { renderConfig, type Directive } from "./redisConfig";
+
+/**
+ * The Redis settings that can change on a running node (CONFIG SET) and that a stack config change rolls out one node
+ * at a time, without a restart. Everything else in redis.conf is fixed when the node is created.
+ */
+export function liveRedisSettings(input: RenderInput): Directive[] {
+    const { topology: t } = input;
+    const node = nodeOf(input);
+    if (!node.runsRedis) return [];
+    return [
+        ["appendonly", t.redis.appendonly ? "yes" : "no"],
+        ["appendfsync", t.redis.appendfsync],
+        ["save", t.redis.save.join(" ")],
+        ["maxmemory", node.maxmemoryBytes ?? 0],
+        ["maxmemory-policy", t.redis.maxmemoryPolicy],
+        ["min-replicas-to-write", t.redis.minReplicasToWrite],
+        ["min-replicas-max-lag", t.redis.minReplicasMaxLagSec],
+        ["replica-priority", node.replicaPriority ?? 0],
+    ];
+}
+
+export function renderRedisConf(input: RenderInput): string {
+    const { topology: t } = input;
+    const node = nodeOf(input);
+    const self = addressOf(input, node.name);
+    const live = new Map(liveRedisSettings(input).map(([k, ...v]) => [k, v]));
+    const d = (name: string): Directive => [name, ...(live.get(name) ?? [])];
+    const saveLines: Directive[] = t.redis.save.length > 0 ? t.redis.save.map((s) => ["save", ...s.split(" ")] as Directive) : [["save", ""]];
+    return renderConfig(
+        [
+            `redis.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`,
+            "Settings marked live are changed in place by apply-settings; Sentinel rewrites replicaof on failover.",
+        ],
+        [
+            {
+                comment: "Network. Every node is reached on its own address; the Cloud Firewall limits who may connect.",
+                directives: [
+                    ["bind", "*", "-::*"],
+                    ["protected-mode", "yes"],
+                    ["port", t.ports.redis],
+                    ["tcp-backlog", 511],
+                    ["tcp-keepalive", 60],
+                    ["timeout", 0],
+                    // Announce the reachable address so Sentinel and replicas never learn a second address of the node.
+                    ["replica-announce-ip", self],
+                    ["replica-announce-port", t.ports.redis],
+                ],
+            },
+            {
+                comment: "Process: run under systemd (Debian's unit starts redis-server with --supervised systemd).",
+                directives: [
+                    ["daemonize", "no"],
+                    ["supervised", "systemd"],
+                    ["pidfile", "/run/redis/redis-server.pid"],
+                    ["loglevel", "notice"],
+                    ["logfile", "/var/log/redis/redis-server.log"],
+                    ["databases", 16],
+                ],
+            },
+            {
+                comment: "Authentication. The same password on every Redis node, so any node can replicate from a promoted one.",
+                directives: [
+                    ["requirepass", input.secrets.redisPassword],
+                    ["masterauth", input.secrets.redisPassword],
+                ],
+            },
+            {
+                comment:
+                    "Persistence (live). AOF everysec plus RDB snapshots; a crashed master is held back by redis-start-guard\nuntil Sentinel has promoted a replica, so it never serves older data than its replicas acknowledged.",
+                directives: [
+                    ["dir", "/var/lib/redis"],
+                    ["dbfilename", "dump.rdb"],
+                    ...saveLines,
+                    ["stop-writes-on-bgsave-error", "yes"],
+                    d("appendonly"),
+                    ["appendfilename", "appendonly.aof"],
+                    ["appenddirname", "appendonlydir"],
+                    d("appendfsync"),
+                    ["aof-use-rdb-preamble", "yes"],
+                    ["no-appendfsync-on-rewrite", "no"],
+                ],
+            },
+            {
+                comment:
+                    "Replication. Equal replica-priority on every promotable node makes Sentinel promote the replica with the\nlargest replication offset, so a write acknowledged by any one replica survives a failover.",
+                directives: [
+                    ...(node.initialRole === "replica" ? [["replicaof", addressOf(input, t.preferredMaster), t.ports.redis] as Directive] : []),
+                    d("replica-priority"),
+                    ["replica-serve-stale-data", "yes"],
+                    ["replica-read-only", "yes"],
+                    ["repl-diskless-sync", "yes"],
+                    ["repl-diskless-sync-delay", 5],
+                    // Cross-region links drop now and then; a larger backlog lets a replica resume instead of full-syncing.
+                    ["repl-backlog-size", "64mb"],
+                    ["repl-timeout", 60],
+                    // A master cut off from its replicas stops taking writes, which bounds what a partition can lose.
+                    d("min-replicas-to-write"),
+                    d("min-replicas-max-lag"),
+                ],
+            },
+            {
+                comment: "Memory (live). maxmemory leaves room for the OS and for fork copy-on-write during persistence.",
+                directives: [d("maxmemory"), d("maxmemory-policy")],
+            },
+            {
+                comment: "Operations.",
+                directives: [
+                    ["latency-monitor-threshold", 100],
+                    ["slowlog-log-slower-than", 10000],
+                    ["slowlog-max-len", 256],
+                ],
+            },
+        ],
+    );
+}

@@ -1,0 +1,72 @@
+import type { RenderInput } from "./inputs";
+import { addressOf, nodeOf } from "./inputs";
+import { renderConfig, type Directive } from "./redisConfig";
+
+/** Sentinel settings that `SENTINEL SET` changes on a running Sentinel. */
+export function liveSentinelSettings(input: RenderInput): Directive[] {
+    const { topology: t } = input;
+    if (!nodeOf(input).runsSentinel) return [];
+    return [
+        ["quorum", t.sentinel.quorum],
+        ["down-after-milliseconds", t.sentinel.downAfterMs],
+        ["failover-timeout", t.sentinel.failoverTimeoutMs],
+        ["parallel-syncs", t.sentinel.parallelSyncs],
+    ];
+}
+
+/**
+ * The initial sentinel.conf. Sentinel owns the file afterwards: it rewrites it with its id, the epoch and the replicas
+ * and Sentinels it discovers, which is why the file belongs to the redis user.
+ */
+export function renderSentinelConf(input: RenderInput): string {
+    const { topology: t } = input;
+    const node = nodeOf(input);
+    const m = t.masterName;
+    const live = new Map(liveSentinelSettings(input).map(([k, ...v]) => [k, v]));
+    const option = (name: string): Directive => ["sentinel", name, m, ...(live.get(name) ?? [])];
+    return renderConfig(
+        [`sentinel.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`, "Sentinel rewrites this file; edit the stack config instead."],
+        [
+            {
+                comment: "Network. The announced address is the one every other Sentinel and every client uses.",
+                directives: [
+                    ["bind", "*", "-::*"],
+                    ["protected-mode", "no"],
+                    ["port", t.ports.sentinel],
+                    ["sentinel", "announce-ip", addressOf(input, node.name)],
+                    ["sentinel", "announce-port", t.ports.sentinel],
+                    ["sentinel", "resolve-hostnames", "no"],
+                    ["sentinel", "announce-hostnames", "no"],
+                ],
+            },
+            {
+                comment: "Process.",
+                directives: [
+                    ["daemonize", "no"],
+                    ["supervised", "systemd"],
+                    ["pidfile", "/run/sentinel/redis-sentinel.pid"],
+                    ["logfile", "/var/log/redis/redis-sentinel.log"],
+                    ["dir", "/var/lib/redis"],
+                ],
+            },
+            {
+                comment: "Authentication: clients and other Sentinels need this password to talk to this Sentinel.",
+                directives: [
+                    ["requirepass", input.secrets.sentinelPassword],
+                    ["sentinel", "sentinel-pass", input.secrets.sentinelPassword],
+                ],
+            },
+            {
+                comment: `The monitored master: ${t.preferredMaster} starts as master; quorum ${t.sentinel.quorum} of ${t.sentinel.count} Sentinels.`,
+                directives: [
+                    ["sentinel", "monitor", m, addressOf(input, t.preferredMaster), t.ports.redis, t.sentinel.quorum],
+                    ["sentinel", "auth-pass", m, input.secrets.redisPassword],
+                    option("down-after-milliseconds"),
+                    option("failover-timeout"),
+                    option("parallel-syncs"),
+                    ["sentinel", "deny-scripts-reconfig", "yes"],
+                ],
+            },
+        ],
+    );
+}

@@ -1,0 +1,93 @@
+import type { Topology } from "../topology";
+import { PATHS } from "./paths";
+
+/** systemd unit text from sections of key/value pairs (repeated keys allowed, order kept). */
+export function renderUnit(sections: Readonly<Record<string, readonly (readonly [string, string])[]>>, comment: readonly string[] = []): string {
+    const out = comment.map((c) => `# ${c}`);
+    for (const [name, entries] of Object.entries(sections)) {
+        if (out.length > 0) out.push("");
+        out.push(`[${name}]`, ...entries.map(([k, v]) => `${k}=${v}`));
+    }
+    return `${out.join("\n")}\n`;
+}
+
+/** Kernel settings for Redis, applied by redis-ha-tuning.service before Redis starts, on every boot. */
+export function renderSysctl(): string {
+    return [
+        "# Kernel settings for Redis, applied by redis-ha-tuning.service before Redis and Sentinel start.",
+        "# Redis forks for RDB snapshots and AOF rewrites; without overcommit the fork can fail under memory pressure.",
+        "# The leading '-' lets systemd-sysctl skip a key it may not set (vm.* is read-only inside a container).",
+        "-vm.overcommit_memory = 1",
+        "# Room for connection bursts during a failover, above Redis's tcp-backlog 511.",
+        "net.core.somaxconn = 1024",
+        "",
+    ].join("\n");
+}
+
+/** A oneshot that applies the sysctl file and turns transparent huge pages off, ordered before Redis and Sentinel. */
+export function renderTuningUnit(): string {
+    return renderUnit(
+        {
+            Unit: [
+                ["Description", "Kernel settings for Redis (overcommit, somaxconn, transparent huge pages)"],
+                ["After", "systemd-sysctl.service"],
+                ["Before", "redis-server.service redis-sentinel.service"],
+            ],
+            Service: [
+                ["Type", "oneshot"],
+                ["RemainAfterExit", "yes"],
+                // systemd-sysctl applies a written file at the right point of every boot; on first boot the file is
+                // written after systemd-sysctl.service has already run, which is why this unit exists.
+                ["ExecStart", `/usr/lib/systemd/systemd-sysctl ${PATHS.sysctl}`],
+                ["ExecStart", `${PATHS.scriptsDir}/disable-thp`],
+            ],
+            Install: [["WantedBy", "multi-user.target"]],
+        },
+        ["Rendered by redis-ha."],
+    );
+}
+
+/** Drop-in for Debian's redis-server.service: keeps its hardening, adds the start guard and the restart policy. */
+export function renderRedisDropIn(t: Topology): string {
+    return renderUnit(
+        {
+            Unit: [
+                ["Wants", "redis-ha-tuning.service"],
+                ["After", "redis-ha-tuning.service"],
+                // Never give up restarting a data node: the guard already spaces out restarts of a crashed master.
+                ["StartLimitIntervalSec", "0"],
+            ],
+            Service: [
+                // '+' runs these as root outside the unit's sandbox (NoExecPaths=/ would forbid bash and redis-cli).
+                ["ExecStartPre", `+${PATHS.scriptsDir}/redis-start-guard`],
+                ["ExecStopPost", `+${PATHS.scriptsDir}/redis-stop-record`],
+                ["Restart", "always"],
+                ["RestartSec", "1s"],
+                // The guard may wait for a whole failover before Redis starts.
+                ["TimeoutStartSec", `${t.startGuardWaitSec + 90}s`],
+            ],
+        },
+        [
+            "Rendered by redis-ha. A crashed master restarts only after redis-start-guard has let Sentinel promote a replica,",
+            "so it comes back as that replica instead of a master with older data than its replicas acknowledged.",
+        ],
+    );
+}
+
+/** Drop-in for Debian's redis-sentinel.service. */
+export function renderSentinelDropIn(): string {
+    return renderUnit(
+        {
+            Unit: [
+                ["Wants", "redis-ha-tuning.service"],
+                ["After", "redis-ha-tuning.service redis-server.service"],
+                ["StartLimitIntervalSec", "0"],
+            ],
+            Service: [
+                ["Restart", "always"],
+                ["RestartSec", "1s"],
+            ],
+        },
+        ["Rendered by redis-ha."],
+    );
+}

@@ -1,0 +1,133 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import type { NodePlan, Topology } from "../topology";
+import { addressOf, nodeOf, type RenderInput } from "./inputs";
+import { NODE_SCRIPTS, PATHS } from "./paths";
+import { renderRedisConf } from "./redisConf";
+import { renderSentinelConf } from "./sentinelConf";
+import { renderRedisDropIn, renderSentinelDropIn, renderSysctl, renderTuningUnit } from "./units";
+
+export interface WriteFile {
+    readonly path: string;
+    readonly owner: string;
+    readonly permissions: string;
+    readonly content: string;
+    /** Written after packages are installed (the owner exists only then). */
+    readonly defer?: boolean;
+}
+
+/** Shell scripts that ship to every node, read from cloud-init/scripts (the same files the lab and the checks run). */
+export function nodeScript(name: (typeof NODE_SCRIPTS)[number]): string {
+    return readFileSync(join(__dirname, "scripts", name), "utf8");
+}
+
+/** Debian packages a node installs at first boot. The lab puts exactly these into its offline repository. */
+export function packagesFor(node: NodePlan): string[] {
+    return [...(node.runsRedis ? ["redis-server"] : []), ...(node.runsSentinel ? ["redis-sentinel"] : []), "redis-tools"];
+}
+
+export function allPackages(t: Topology): string[] {
+    return [...new Set(t.nodes.flatMap(packagesFor))].sort();
+}
+
+function shellQuote(value: string | number): string {
+    return `'${String(value).replace(/'/g, `'\\''`)}'`;
+}
+
+/** /etc/redis-ha/node.env: what the node's scripts need to know about the cluster (root only: it holds passwords). */
+export function renderNodeEnv(input: RenderInput): string {
+    const { topology: t } = input;
+    const node = nodeOf(input);
+    const sentinels = t.nodes.filter((n) => n.runsSentinel).map((n) => `${addressOf(input, n.name)}:${t.ports.sentinel}`);
+    const vars: [string, string | number][] = [
+        ["CLUSTER", t.cluster],
+        ["NODE_NAME", node.name],
+        ["NODE_REGION", node.region],
+        ["NODE_ADDRESS", addressOf(input, node.name)],
+        ["RUNS_REDIS", node.runsRedis ? 1 : 0],
+        ["RUNS_SENTINEL", node.runsSentinel ? 1 : 0],
+        ["REDIS_PORT", t.ports.redis],
+        ["SENTINEL_PORT", t.ports.sentinel],
+        ["MASTER_NAME", t.masterName],
+        ["PRIMARY_REGION", t.primaryRegion],
+        ["SENTINELS", sentinels.join(" ")],
+        ["SENTINEL_QUORUM", t.sentinel.quorum],
+        ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
+        ["REDIS_PASSWORD", input.secrets.redisPassword],
+        ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
+    ];
+    return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join("\n")}\n`;
+}
+
+export function writeFilesFor(input: RenderInput): WriteFile[] {
+    const { topology: t } = input;
+    const node = nodeOf(input);
+    const root = (path: string, content: string, permissions = "0644"): WriteFile => ({ path, owner: "root:root", permissions, content });
+    const files: WriteFile[] = [
+        // Keeps Debian's maintainer scripts from starting redis-server/redis-sentinel with their default configs while
+        // packages install (Debian's default Sentinels find each other and can rewrite replicas to 127.0.0.1).
+        // runcmd removes it once our configs are in place.
+        root(PATHS.policyRcD, "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n", "0755"),
+        root(PATHS.nodeEnv, renderNodeEnv(input), "0600"),
+        ...NODE_SCRIPTS.map((s) => root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), "0755")),
+        root(PATHS.sysctl, renderSysctl()),
+        root(PATHS.tuningUnit, renderTuningUnit()),
+    ];
+    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(t)));
+    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn()));
+    if (node.runsRedis)
+        files.push({ path: PATHS.redisConf, owner: "redis:redis", permissions: "0640", content: renderRedisConf(input), defer: true });
+    if (node.runsSentinel)
+        files.push({ path: PATHS.sentinelConf, owner: "redis:redis", permissions: "0640", content: renderSentinelConf(input), defer: true });
+    return files;
+}
+
+function runcmd(node: NodePlan): (string | string[])[] {
+    const services = [...(node.runsRedis ? ["redis-server.service"] : []), ...(node.runsSentinel ? ["redis-sentinel.service"] : [])];
+    return [
+        "set -eu",
+        ["rm", "-f", PATHS.policyRcD],
+        ["systemctl", "daemon-reload"],
+        ["systemctl", "enable", "--now", "redis-ha-tuning.service"],
+        ["systemctl", "enable", ...services],
+        ["systemctl", "restart", ...services],
+        [`${PATHS.scriptsDir}/node-ready`],
+    ];
+}
+
+/**
+ * A node's complete `#cloud-config`. Pure and byte-stable: Linode replaces an instance whose user-data changes, and
+ * the lab boots exactly this text.
+ */
+export function renderUserData(input: RenderInput): string {
+    const node = nodeOf(input);
+    const doc = {
+        package_update: true,
+        package_upgrade: false,
+        packages: packagesFor(node),
+        // Linode installs authorizedKeys for root; keep them usable and never allow password logins.
+        disable_root: false,
+        ssh_pwauth: false,
+        write_files: writeFilesFor(input).map((f) => ({
+            path: f.path,
+            owner: f.owner,
+            permissions: f.permissions,
+            ...(f.defer ? { defer: true } : {}),
+            content: f.content,
+        })),
+        runcmd: runcmd(node),
+    };
+    return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The files inside a rendered user-data document (for review output and tests). */
+export function filesInUserData(userData: string): WriteFile[] {
+    const doc = parse(userData) as { write_files?: WriteFile[] };
+    return doc.write_files ?? [];
+}
+
+/** Base64 without line breaks, as Linode's metadata API takes user-data. */
+export function encodeUserData(userData: string): string {
+    return Buffer.from(userData, "utf8").toString("base64");
+}

@@ -1,0 +1,89 @@
+import type { FailoverDrillMode, NodeRole } from "./schema";
+
+/** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
+export type InitialRole = "master" | "replica" | "sentinel-only";
+
+/** Why a region exists: the primary holds the preferred master, a secondary holds replicas, a witness only votes. */
+export type RegionKind = "primary" | "secondary" | "witness";
+
+export interface NodePlan {
+    readonly name: string;
+    readonly region: string;
+    /** Linode plan id. */
+    readonly type: string;
+    readonly memoryMb: number;
+    /** Linode label: `<cluster>-<name>`. */
+    readonly label: string;
+    readonly roles: readonly NodeRole[];
+    readonly runsRedis: boolean;
+    readonly runsSentinel: boolean;
+    readonly initialRole: InitialRole;
+    /** May Sentinel promote this node? Always false for a Sentinel-only node. */
+    readonly promotable: boolean;
+    /** `replica-priority` (0 = never promote); undefined on Sentinel-only nodes. */
+    readonly replicaPriority?: number;
+    /** `maxmemory` in bytes; undefined on Sentinel-only nodes. */
+    readonly maxmemoryBytes?: number;
+    /** Linode tags: cluster, roles and region. */
+    readonly tags: readonly string[];
+    /** Position in one-node-at-a-time rollouts: replicas and Sentinel-only nodes first, the preferred master last. */
+    readonly rolloutOrder: number;
+}
+
+export interface RegionPlan {
+    readonly name: string;
+    readonly kind: RegionKind;
+    readonly nodes: readonly string[];
+    readonly sentinels: number;
+    readonly redisNodes: number;
+}
+
+export interface SentinelPlan {
+    readonly count: number;
+    /** Sentinels that must agree the master is down (`sentinel monitor ... <quorum>`). */
+    readonly quorum: number;
+    /** Sentinels needed to authorise a failover: floor(count / 2) + 1. */
+    readonly majority: number;
+    readonly downAfterMs: number;
+    readonly failoverTimeoutMs: number;
+    readonly parallelSyncs: number;
+}
+
+export interface RedisPlan {
+    readonly appendonly: boolean;
+    readonly appendfsync: "always" | "everysec" | "no";
+    readonly save: readonly string[];
+    readonly maxmemoryPolicy: string;
+    readonly minReplicasToWrite: number;
+    readonly minReplicasMaxLagSec: number;
+}
+
+/** The whole deployment as plain, validated data. Everything else (resources, user-data, lab, checks) reads this. */
+export interface Topology {
+    readonly project: string;
+    readonly stack: string;
+    readonly cluster: string;
+    readonly masterName: string;
+    readonly primaryRegion: string;
+    /** The Redis node that starts as master and that fail-back returns the master to. */
+    readonly preferredMaster: string;
+    readonly image: string;
+    readonly ports: { readonly redis: number; readonly sentinel: number };
+    readonly nodes: readonly NodePlan[];
+    readonly regions: readonly RegionPlan[];
+    readonly sentinel: SentinelPlan;
+    readonly redis: RedisPlan;
+    readonly access: {
+        readonly authorizedKeys: readonly string[];
+        readonly adminCidrs: readonly string[];
+        readonly clientCidrs: readonly string[];
+    };
+    readonly failoverDrill: FailoverDrillMode;
+    readonly backups: boolean;
+    readonly tags: readonly string[];
+    /**
+     * How long a crashed master's start guard waits for Sentinel to elect a successor before it gives up and starts
+     * with its own data: down-after + failover-timeout + 5 s.
+     */
+    readonly startGuardWaitSec: number;
+}
