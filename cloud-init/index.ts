@@ -5,3 +5,4 @@ export * from "./redisConfig";
 export * from "./sentinelConf";
 export * from "./units";
 export * from "./userData";
+export * from "./liveSettings";

@@ -12,4 +12,15 @@ export const PATHS = {
 } as const;
 
 /** Scripts under cloud-init/scripts that every node carries, installed into PATHS.scriptsDir. */
-export const NODE_SCRIPTS = ["redis-start-guard", "redis-stop-record", "disable-thp", "apply-settings", "node-ready"] as const;
+export const NODE_SCRIPTS = [
+    "lib.sh",
+    "redis-start-guard",
+    "redis-stop-record",
+    "disable-thp",
+    "apply-settings",
+    "node-ready",
+    "check-cloud-init",
+    "check-node",
+    "check-quorum",
+    "failover-drill",
+] as const;

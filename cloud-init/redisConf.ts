@@ -1,3 +1,4 @@
+import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
 import { addressOf, nodeOf } from "./inputs";
 import { renderConfig, type Directive } from "./redisConfig";
@@ -6,9 +7,7 @@ import { renderConfig, type Directive } from "./redisConfig";
  * The Redis settings that can change on a running node (CONFIG SET) and that a stack config change rolls out one node
  * at a time, without a restart. Everything else in redis.conf is fixed when the node is created.
  */
-export function liveRedisSettings(input: RenderInput): Directive[] {
-    const { topology: t } = input;
-    const node = nodeOf(input);
+export function liveRedisSettings(t: Topology, node: NodePlan): Directive[] {
     if (!node.runsRedis) return [];
     return [
         ["appendonly", t.redis.appendonly ? "yes" : "no"],
@@ -26,7 +25,7 @@ export function renderRedisConf(input: RenderInput): string {
     const { topology: t } = input;
     const node = nodeOf(input);
     const self = addressOf(input, node.name);
-    const live = new Map(liveRedisSettings(input).map(([k, ...v]) => [k, v]));
+    const live = new Map(liveRedisSettings(t, node).map(([k, ...v]) => [k, v]));
     const d = (name: string): Directive => [name, ...(live.get(name) ?? [])];
     const saveLines: Directive[] = t.redis.save.length > 0 ? t.redis.save.map((s) => ["save", ...s.split(" ")] as Directive) : [["save", ""]];
     return renderConfig(

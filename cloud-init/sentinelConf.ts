@@ -1,11 +1,11 @@
+import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
 import { addressOf, nodeOf } from "./inputs";
 import { renderConfig, type Directive } from "./redisConfig";
 
 /** Sentinel settings that `SENTINEL SET` changes on a running Sentinel. */
-export function liveSentinelSettings(input: RenderInput): Directive[] {
-    const { topology: t } = input;
-    if (!nodeOf(input).runsSentinel) return [];
+export function liveSentinelSettings(t: Topology, node: NodePlan): Directive[] {
+    if (!node.runsSentinel) return [];
     return [
         ["quorum", t.sentinel.quorum],
         ["down-after-milliseconds", t.sentinel.downAfterMs],
@@ -22,7 +22,7 @@ export function renderSentinelConf(input: RenderInput): string {
     const { topology: t } = input;
     const node = nodeOf(input);
     const m = t.masterName;
-    const live = new Map(liveSentinelSettings(input).map(([k, ...v]) => [k, v]));
+    const live = new Map(liveSentinelSettings(t, node).map(([k, ...v]) => [k, v]));
     const option = (name: string): Directive => ["sentinel", name, m, ...(live.get(name) ?? [])];
     return renderConfig(
         [`sentinel.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`, "Sentinel rewrites this file; edit the stack config instead."],

@@ -40,6 +40,7 @@ export function renderNodeEnv(input: RenderInput): string {
     const { topology: t } = input;
     const node = nodeOf(input);
     const sentinels = t.nodes.filter((n) => n.runsSentinel).map((n) => `${addressOf(input, n.name)}:${t.ports.sentinel}`);
+    const redisNodes = t.nodes.filter((n) => n.runsRedis).map((n) => `${addressOf(input, n.name)}:${t.ports.redis}`);
     const vars: [string, string | number][] = [
         ["CLUSTER", t.cluster],
         ["NODE_NAME", node.name],
@@ -53,6 +54,11 @@ export function renderNodeEnv(input: RenderInput): string {
         ["PRIMARY_REGION", t.primaryRegion],
         ["SENTINELS", sentinels.join(" ")],
         ["SENTINEL_QUORUM", t.sentinel.quorum],
+        ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
+        ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
+        ["REDIS_NODES", redisNodes.join(" ")],
+        ["REDIS_NODE_COUNT", redisNodes.length],
+        ["PREFERRED_MASTER_ADDRESS", addressOf(input, t.preferredMaster)],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REDIS_PASSWORD", input.secrets.redisPassword],
         ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
@@ -70,7 +76,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         // runcmd removes it once our configs are in place.
         root(PATHS.policyRcD, "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n", "0755"),
         root(PATHS.nodeEnv, renderNodeEnv(input), "0600"),
-        ...NODE_SCRIPTS.map((s) => root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), "0755")),
+        ...NODE_SCRIPTS.map((s) => root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755")),
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];

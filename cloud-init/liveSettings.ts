@@ -1,0 +1,22 @@
+import { createHash } from "node:crypto";
+import type { NodePlan, Topology } from "../topology";
+import { liveRedisSettings } from "./redisConf";
+import { quoteArg } from "./redisConfig";
+import { liveSentinelSettings } from "./sentinelConf";
+
+/**
+ * The settings of one node that a stack config change rolls out in place, as the stdin of the node's
+ * `apply-settings` script: `redis <directive> <value>` and `sentinel <option> <value>` lines.
+ */
+export function liveSettingsText(t: Topology, node: NodePlan): string {
+    const lines = [
+        ...liveRedisSettings(t, node).map(([k, ...v]) => `redis ${k} ${v.map(String).join(" ")}`),
+        ...liveSentinelSettings(t, node).map(([k, ...v]) => `sentinel ${k} ${v.map(quoteArg).join(" ")}`),
+    ];
+    return `${lines.join("\n")}\n`;
+}
+
+/** A short stable hash of a node's live settings: the trigger of its rollout step. */
+export function liveSettingsHash(t: Topology, node: NodePlan): string {
+    return createHash("sha256").update(liveSettingsText(t, node)).digest("hex").slice(0, 16);
+}

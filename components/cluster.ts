@@ -1,0 +1,183 @@
+import * as linode from "@pulumi/linode";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
+import { createHash } from "node:crypto";
+import { encodeUserData, liveSettingsText, renderUserData } from "../cloud-init";
+import type { Topology } from "../topology";
+import { PostDeployChecks } from "./checks";
+import { firewallInbounds } from "./firewall";
+import { RedisNode } from "./redisNode";
+import { RegionNetwork } from "./regionNetwork";
+import { SettingsRollout } from "./rollout";
+
+export interface RedisClusterArgs {
+    /** The deployment, computed from stack config by `topologyFromConfig`. */
+    topology: Topology;
+    /** Password of every Redis node. Generated with @pulumi/random (32 alphanumerics) when absent. */
+    redisPassword?: pulumi.Input<string>;
+    /** Password of every Sentinel. Generated when absent. */
+    sentinelPassword?: pulumi.Input<string>;
+    /**
+     * Private key the post-deploy commands use to SSH in as root. When absent an ED25519 key is generated with
+     * @pulumi/tls and its public half installed on every node; when given, put its public half in `authorizedKeys`.
+     */
+    checksPrivateKey?: pulumi.Input<string>;
+}
+
+export interface NodeOutput {
+    address: string;
+    region: string;
+    roles: string[];
+    initialRole: string;
+    label: string;
+}
+
+/** A Redis + Sentinel deployment across one or more Linode regions. */
+export class RedisCluster extends pulumi.ComponentResource {
+    public readonly masterName: pulumi.Output<string>;
+    /** Every Sentinel, own region first is up to the client: `[{ host, port }]`. */
+    public readonly sentinels: pulumi.Output<{ host: string; port: number; region: string }[]>;
+    public readonly nodes: pulumi.Output<Record<string, NodeOutput>>;
+    public readonly redisPassword: pulumi.Output<string>;
+    public readonly sentinelPassword: pulumi.Output<string>;
+    public readonly checksPrivateKey: pulumi.Output<string>;
+    public readonly firewallId: pulumi.Output<number>;
+    /** ioredis settings to paste into an application, secrets left as environment variables. */
+    public readonly connectionSnippet: pulumi.Output<string>;
+
+    constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:cluster:RedisCluster", name, {}, opts);
+        const { topology: t } = args;
+
+        const password = (purpose: string, given?: pulumi.Input<string>) =>
+            given !== undefined
+                ? pulumi.secret(given)
+                : new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this }).result;
+        this.redisPassword = password("redis", args.redisPassword);
+        this.sentinelPassword = password("sentinel", args.sentinelPassword);
+
+        let checksPublicKey: pulumi.Output<string> | undefined;
+        if (args.checksPrivateKey !== undefined) {
+            this.checksPrivateKey = pulumi.secret(args.checksPrivateKey);
+        } else {
+            const key = new tls.PrivateKey(`${name}-checks-key`, { algorithm: "ED25519" }, { parent: this });
+            this.checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
+            checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
+        }
+
+        const addresses: Record<string, pulumi.Output<string>> = {};
+        const placement: Record<string, pulumi.Output<number> | undefined> = {};
+        for (const region of t.regions) {
+            const net = new RegionNetwork(`${name}-${region.name}`, { topology: t, region }, { parent: this });
+            Object.assign(addresses, net.addresses);
+            placement[region.name] = net.placementGroupId;
+        }
+
+        const firewall = new linode.Firewall(
+            `${name}-firewall`,
+            {
+                label: `${t.cluster}-fw`,
+                inboundPolicy: "DROP",
+                outboundPolicy: "ACCEPT",
+                inbounds: pulumi.all(t.nodes.map((n) => addresses[n.name])).apply((list) => firewallInbounds(t, list)),
+                tags: ["redis-ha", `cluster:${t.cluster}`],
+            },
+            { parent: this },
+        );
+        this.firewallId = firewall.id.apply(Number);
+
+        const authorizedKeys = checksPublicKey ? [...t.access.authorizedKeys, checksPublicKey] : [...t.access.authorizedKeys];
+        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
+        const nodes: Record<string, RedisNode> = {};
+        for (const n of t.nodes) {
+            const userData = rendered.apply(([addrs, redisPassword, sentinelPassword]) =>
+                encodeUserData(renderUserData({ topology: t, node: n.name, addresses: addrs, secrets: { redisPassword, sentinelPassword } })),
+            );
+            nodes[n.name] = new RedisNode(
+                `${name}-${n.name}`,
+                {
+                    topology: t,
+                    node: n,
+                    address: addresses[n.name],
+                    userDataBase64: pulumi.secret(userData),
+                    authorizedKeys,
+                    firewallId: this.firewallId,
+                    placementGroupId: placement[n.region],
+                },
+                { parent: this },
+            );
+        }
+
+        const configHash = clusterConfigHash(t);
+        new PostDeployChecks(
+            `${name}-checks`,
+            {
+                topology: t,
+                addresses,
+                instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
+                privateKey: this.checksPrivateKey,
+                configHash,
+                beforeChecks: (waits) => [
+                    new SettingsRollout(
+                        `${name}-settings`,
+                        {
+                            topology: t,
+                            addresses,
+                            privateKey: this.checksPrivateKey,
+                            after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
+                        },
+                        { parent: this },
+                    ),
+                ],
+            },
+            { parent: this },
+        );
+
+        this.masterName = pulumi.output(t.masterName);
+        const sentinelNodes = t.nodes.filter((n) => n.runsSentinel);
+        this.sentinels = pulumi
+            .all(sentinelNodes.map((n) => addresses[n.name]))
+            .apply((hosts) => hosts.map((host, i) => ({ host, port: t.ports.sentinel, region: sentinelNodes[i].region })));
+        this.nodes = pulumi.all(addresses).apply((addrs) =>
+            Object.fromEntries(
+                t.nodes.map((n) => [
+                    n.name,
+                    { address: addrs[n.name], region: n.region, roles: [...n.roles], initialRole: n.initialRole, label: n.label },
+                ]),
+            ),
+        );
+        this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
+        this.registerOutputs({
+            masterName: this.masterName,
+            sentinels: this.sentinels,
+            nodes: this.nodes,
+            connectionSnippet: this.connectionSnippet,
+            firewallId: this.firewallId,
+        });
+    }
+}
+
+/** Changes whenever the deployment or any live setting changes; never depends on secrets. */
+export function clusterConfigHash(t: Topology): string {
+    const h = createHash("sha256").update(JSON.stringify(t));
+    for (const n of t.nodes) h.update(liveSettingsText(t, n));
+    return h.digest("hex").slice(0, 16);
+}
+
+export function connectionSnippet(t: Topology, sentinels: readonly { host: string; port: number }[]): string {
+    const list = sentinels.map((s) => `    { host: "${s.host}", port: ${s.port} },`).join("\n");
+    return [
+        `// ioredis via Sentinel. List the Sentinels of your own region first.`,
+        `const Redis = require("ioredis");`,
+        `const redis = new Redis({`,
+        `  name: "${t.masterName}",`,
+        `  sentinels: [`,
+        list.replace(/^ {4}/gm, "    "),
+        `  ],`,
+        `  password: process.env.REDIS_PASSWORD,          // pulumi stack output --show-secrets redisPassword`,
+        `  sentinelPassword: process.env.SENTINEL_PASSWORD, // pulumi stack output --show-secrets sentinelPassword`,
+        `  failoverDetector: true,`,
+        `});`,
+    ].join("\n");
+}

@@ -1,0 +1,63 @@
+import * as linode from "@pulumi/linode";
+import * as pulumi from "@pulumi/pulumi";
+import type { NodePlan, Topology } from "../topology";
+
+export interface RedisNodeArgs {
+    topology: Topology;
+    /** This node's plan. */
+    node: NodePlan;
+    /** Reserved IPv4 assigned to the Linode at creation. */
+    address: pulumi.Input<string>;
+    /** The node's `#cloud-config`, base64 without line breaks. Marked secret: it carries passwords. */
+    userDataBase64: pulumi.Input<string>;
+    /** OpenSSH public keys for root (config keys plus the checks key). */
+    authorizedKeys: pulumi.Input<pulumi.Input<string>[]>;
+    /** The cluster's Cloud Firewall, attached at creation so the node is never reachable without it. */
+    firewallId: pulumi.Input<number>;
+    /** Strict anti-affinity placement group of the node's region, if any. */
+    placementGroupId?: pulumi.Input<number>;
+}
+
+/**
+ * One Linode of the cluster. Its user-data carries the node's whole Redis/Sentinel configuration; cloud-init applies
+ * it at first boot.
+ *
+ * Day-2 safety: Linode replaces an instance (and destroys its data) when user-data, authorizedKeys or image change.
+ * Those only matter at creation, so changes to them are ignored here; setting changes reach running nodes through
+ * the one-node-at-a-time rollout (components/rollout.ts) instead. A deliberately replaced node (`pulumi up --replace`)
+ * is created from the current rendering and keeps its reserved address.
+ */
+export class RedisNode extends pulumi.ComponentResource {
+    public readonly instance: linode.Instance;
+    public readonly address: pulumi.Output<string>;
+    public readonly instanceId: pulumi.Output<number>;
+
+    constructor(name: string, args: RedisNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redis-ha:node:RedisNode", name, {}, opts);
+        const { topology: t, node } = args;
+        this.instance = new linode.Instance(
+            `${name}-linode`,
+            {
+                label: node.label,
+                region: node.region,
+                type: node.type,
+                image: t.image,
+                tags: [...node.tags],
+                authorizedKeys: args.authorizedKeys,
+                // Linode's metadata service (which cloud-init reads) serves user-data to the instance.
+                metadatas: [{ userData: args.userDataBase64 }],
+                // cloud-init reaches the metadata service over the public interface.
+                interfaces: [{ purpose: "public" }],
+                ipv4s: [args.address],
+                firewallId: args.firewallId,
+                backupsEnabled: t.backups && node.runsRedis,
+                privateIp: false,
+                ...(args.placementGroupId !== undefined ? { placementGroup: { id: args.placementGroupId } } : {}),
+            },
+            { parent: this, ignoreChanges: ["metadatas", "authorizedKeys", "image", "rootPass"] },
+        );
+        this.address = pulumi.output(args.address);
+        this.instanceId = this.instance.id.apply(Number);
+        this.registerOutputs({ address: this.address, instanceId: this.instanceId });
+    }
+}
