@@ -4,5 +4,5 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
   testTimeout: 120000,
-  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  transform: { "^.+\\.ts$": ["ts-jest", {}] },
 };

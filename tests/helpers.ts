@@ -1,0 +1,19 @@
+import { readStackConfig } from "../review/stackFile";
+
+/** A stack file's config with some keys replaced (JSON-encoded like Pulumi does) or removed (undefined). */
+export function configWith(stack: string, changes: Record<string, unknown>): Record<string, string> {
+    const config = readStackConfig(stack);
+    for (const [key, value] of Object.entries(changes)) {
+        const full = `redis-ha:${key}`;
+        if (value === undefined) delete config[full];
+        else config[full] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    return config;
+}
+
+export const PROD_NODES = [
+    { name: "east-a", region: "us-east", roles: ["redis", "sentinel"] },
+    { name: "east-b", region: "us-east", roles: ["redis"] },
+    { name: "ord-a", region: "us-ord", roles: ["redis", "sentinel"] },
+    { name: "witness", region: "us-central", type: "g6-nanode-1", roles: ["sentinel"] },
+];

@@ -1,0 +1,157 @@
+import * as pulumi from "@pulumi/pulumi";
+import { filesInUserData, PATHS } from "../cloud-init";
+import { isSecret, runUnderMocks, unwrapSecrets, type MockRun, type RecordedResource } from "../review/mockRun";
+import { configWith } from "./helpers";
+
+const REDIS_PORTS = /(^|,)(6379|26379)(,|$)/;
+let prod: MockRun;
+beforeAll(async () => {
+    prod = await runUnderMocks({ stack: "prod" });
+});
+
+const ofType = (run: MockRun, type: string) => run.resources.filter((r) => r.type === type);
+const named = (run: MockRun, name: string) => run.resources.find((r) => r.name === name)!;
+const input = (r: RecordedResource, key: string) => unwrapSecrets(r.inputs[key]);
+
+describe("resource graph (prod)", () => {
+    it("declares the cluster, one region network per region, one node per Linode, under one parent", () => {
+        expect(ofType(prod, "redis-ha:cluster:RedisCluster").map((r) => r.name)).toEqual(["redis-prod"]);
+        expect(ofType(prod, "redis-ha:network:RegionNetwork").map((r) => r.parent)).toEqual(["redis-prod", "redis-prod", "redis-prod"]);
+        expect(ofType(prod, "linode:index/networkingIp:NetworkingIp")).toHaveLength(4);
+        expect(ofType(prod, "linode:index/placementGroup:PlacementGroup").map((r) => r.name)).toEqual(["redis-prod-us-east-spread"]);
+        const instances = ofType(prod, "linode:index/instance:Instance");
+        expect(instances.map((r) => r.parent).sort()).toEqual(["redis-prod-east-a", "redis-prod-east-b", "redis-prod-ord-a", "redis-prod-witness"]);
+        for (const r of prod.resources.filter((r) => r.name !== "redis-prod")) expect(r.parent).toBeDefined();
+    });
+
+    it("creates every Linode from a cloud-init image with a public interface, its reserved IP, tags, a valid label and no root password", () => {
+        for (const r of ofType(prod, "linode:index/instance:Instance")) {
+            expect(input(r, "image")).toBe("linode/debian12");
+            expect(input(r, "interfaces")).toEqual([{ purpose: "public" }]);
+            expect(input(r, "rootPass")).toBeUndefined();
+            expect(String(input(r, "label"))).toMatch(/^[a-zA-Z0-9](?!.*[-_.]{2})[a-zA-Z0-9._-]{1,48}[a-zA-Z0-9]$/);
+            const tags = input(r, "tags") as string[];
+            expect(tags).toEqual(expect.arrayContaining(["redis-ha", "cluster:redis-prod"]));
+            expect(tags.some((t) => t.startsWith("region:"))).toBe(true);
+            expect(tags.some((t) => t.startsWith("role:"))).toBe(true);
+            expect((input(r, "ipv4s") as string[])[0]).toMatch(/^192\.0\.2\.\d+$/);
+            expect(input(r, "firewallId")).toEqual(expect.any(Number));
+            const keys = input(r, "authorizedKeys") as string[];
+            expect(keys.some((k) => k.endsWith("redis-ha-checks"))).toBe(true);
+            const userData = (input(r, "metadatas") as { userData: string }[])[0].userData;
+            expect(userData).toMatch(/^[A-Za-z0-9+/]+=*$/);
+        }
+    });
+
+    it("ignores changes that would replace a Linode and destroy its data", () => {
+        for (const r of ofType(prod, "linode:index/instance:Instance"))
+            expect(r.ignoreChanges).toEqual(expect.arrayContaining(["metadatas", "authorizedKeys", "image"]));
+    });
+
+    it("marks every secret-carrying input secret: user-data, passwords, the SSH connection", () => {
+        for (const r of ofType(prod, "linode:index/instance:Instance")) expect(isSecret(r.inputs.metadatas) || isSecret((r.inputs.metadatas as any[])[0]?.userData)).toBe(true);
+        for (const r of ofType(prod, "command:remote:Command")) {
+            const conn = r.inputs.connection as Record<string, unknown>;
+            expect(isSecret(conn) || isSecret(conn.privateKey)).toBe(true);
+        }
+        const ud = prod.userData["east-a"];
+        expect(ud).toContain("review-placeholder-redis-password");
+    });
+
+    it("never opens Redis or Sentinel to 0.0.0.0/0 or ::/0, and SSH only to admin networks", () => {
+        const [fw] = ofType(prod, "linode:index/firewall:Firewall");
+        expect(input(fw, "inboundPolicy")).toBe("DROP");
+        const rules = input(fw, "inbounds") as { label: string; ports?: string; ipv4s?: string[]; ipv6s?: string[] }[];
+        for (const rule of rules) {
+            const sources = [...(rule.ipv4s ?? []), ...(rule.ipv6s ?? [])];
+            expect(sources).not.toContain("0.0.0.0/0");
+            expect(sources).not.toContain("::/0");
+            if (rule.ports && REDIS_PORTS.test(rule.ports)) expect(["redis-peers", "redis-clients"]).toContain(rule.label);
+            if (rule.ports === "22") expect(sources).toEqual(["203.0.113.0/24"]);
+        }
+        expect(rules.find((r) => r.label === "redis-peers")!.ipv4s).toEqual(["192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "192.0.2.13/32"]);
+    });
+
+    it("exports the master name, Sentinel endpoints, each node's address, region and role, and a snippet without secrets", () => {
+        expect(prod.outputs.masterName).toBe("mymaster");
+        expect(prod.outputs.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.13"]);
+        expect(prod.outputs.nodes["east-a"]).toMatchObject({ address: "192.0.2.10", region: "us-east", initialRole: "master" });
+        expect(prod.outputs.connectionSnippet).toContain('{ host: "192.0.2.12", port: 26379 }');
+        expect(prod.outputs.connectionSnippet).not.toContain("review-placeholder");
+    });
+});
+
+describe("post-deploy command graph", () => {
+    const commands = () => ofType(prod, "command:remote:Command");
+
+    it("waits for each node's cloud-init before any check on it", () => {
+        for (const c of commands().filter((c) => /-(health|quorum)-/.test(c.name))) {
+            const node = c.name.split(/-(?:health|quorum)-/)[1];
+            expect(c.dependsOn).toContain(`redis-prod-checks-wait-${node}`);
+        }
+        const wait = named(prod, "redis-prod-checks-wait-east-a");
+        expect(String(input(wait, "create"))).toContain("check-cloud-init");
+        expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(-1);
+    });
+
+    it("runs the drill after every quorum check, triggered by the configuration hash", () => {
+        const drill = named(prod, "redis-prod-checks-failover-drill");
+        const quorum = commands().filter((c) => c.name.includes("-quorum-")).map((c) => c.name);
+        expect(quorum).toHaveLength(3);
+        expect(drill.dependsOn).toEqual(expect.arrayContaining(quorum));
+        const triggers = input(drill, "triggers") as unknown[];
+        expect(triggers[0]).toMatch(/^[0-9a-f]{16}$/);
+        expect(triggers).toHaveLength(1 + 4); // config hash + every instance id (onCreate)
+    });
+
+    it("leaves the drill out with failoverDrill: never, keeping the other checks", async () => {
+        const run = await runUnderMocks({ stack: "prod", config: configWith("prod", { failoverDrill: "never" }) });
+        const names = ofType(run, "command:remote:Command").map((c) => c.name);
+        expect(names).not.toContain("redis-prod-checks-failover-drill");
+        expect(names.filter((n) => /-(wait|health|quorum)-/.test(n))).toHaveLength(4 + 3 + 3);
+    });
+});
+
+describe("day-2: a Redis/Sentinel setting change", () => {
+    it("rolls out one node at a time, replicas first and the preferred master last, without replacing any Linode", async () => {
+        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { downAfterMs: 8000, maxmemoryPolicy: "allkeys-lru" }) });
+        const steps = (run: MockRun) => ofType(run, "command:remote:Command").filter((c) => c.name.startsWith("redis-prod-settings-"));
+        const order = steps(changed).map((s) => s.name.replace("redis-prod-settings-", ""));
+        expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
+        steps(changed).forEach((s, i) => {
+            if (i > 0) expect(s.dependsOn).toContain(steps(changed)[i - 1].name);
+            expect(String(input(s, "stdin"))).toMatch(/^(redis|sentinel) /);
+        });
+        // Each node's trigger moves only if that node's settings moved: every node here (Sentinels and Redis).
+        for (const s of steps(changed)) {
+            const before = named(prod, s.name);
+            expect(input(s, "triggers")).not.toEqual(input(before, "triggers"));
+        }
+        // The user-data differs, but the Linodes ignore it: the plan replaces nothing.
+        for (const r of ofType(changed, "linode:index/instance:Instance")) {
+            const before = named(prod, r.name);
+            expect(input(r, "metadatas")).not.toEqual(input(before, "metadatas"));
+            expect(r.ignoreChanges).toContain("metadatas");
+            for (const key of ["image", "region", "type", "label", "firewallId", "ipv4s"]) expect(input(r, key)).toEqual(input(before, key));
+        }
+        const ud = filesInUserData(changed.userData["witness"]).find((f) => f.path === PATHS.sentinelConf)!.content;
+        expect(ud).toContain("down-after-milliseconds mymaster 8000");
+    });
+
+    it("does not move the trigger of a node whose settings did not change", async () => {
+        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { downAfterMs: 8000 }) });
+        const trig = (run: MockRun, n: string) => input(named(run, `redis-prod-settings-${n}`), "triggers");
+        expect(trig(changed, "east-b")).toEqual(trig(prod, "east-b")); // Redis only: no Sentinel settings
+        expect(trig(changed, "witness")).not.toEqual(trig(prod, "witness"));
+    });
+});
+
+describe("bad config", () => {
+    it("fails the program before any resource is registered", async () => {
+        await expect(runUnderMocks({ stack: "prod", config: configWith("prod", { quorum: 1 }) })).rejects.toThrow(/redis-ha:quorum: 1 is not a majority/);
+        // The program itself (as `pulumi preview` runs it) raises a RunError, which Pulumi prints without a stack trace.
+        const { deploy } = await import("../program");
+        pulumi.runtime.setAllConfig(configWith("prod", { quorum: 1 }));
+        expect(() => deploy()).toThrow(pulumi.RunError);
+    });
+});

@@ -1,0 +1,55 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_DIR } from "../review/stackFile";
+
+const tsx = join(PROJECT_DIR, "node_modules", ".bin", "tsx");
+const review = (...args: string[]) => spawnSync(tsx, ["review/cli.ts", ...args], { cwd: PROJECT_DIR, encoding: "utf8", timeout: 60_000 });
+
+describe("npm run review", () => {
+    it.each(["prod", "dev"])("prints the plan and failure analysis for %s and writes valid user-data", (stack) => {
+        const out = mkdtempSync(join(tmpdir(), `review-${stack}-`));
+        const r = review("--stack", stack, "--out", out);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toContain("linode:Instance");
+        expect(r.stdout).toContain("Failure analysis:");
+        expect(r.stdout).toMatch(/redis-\w+-checks-failover-drill\s+<- /);
+        const nodes = stack === "prod" ? ["east-a", "east-b", "ord-a", "witness"] : ["dev-a", "dev-b", "dev-c"];
+        for (const n of nodes) {
+            expect(readFileSync(join(out, n, "user-data"), "utf8")).toMatch(/^#cloud-config\n/);
+            expect(existsSync(join(out, n, "files", "etc", "redis-ha", "node.env"))).toBe(true);
+        }
+        rmSync(out, { recursive: true });
+    });
+
+    it("prints one JSON document with --json", () => {
+        const r = review("--stack", "prod", "--json");
+        expect(r.status).toBe(0);
+        const doc = JSON.parse(r.stdout);
+        expect(doc.topology.preferredMaster).toBe("east-a");
+        expect(doc.failureAnalysis).toHaveLength(7);
+        expect(doc.commandOrder.find((c: { name: string }) => c.name.endsWith("failover-drill")).dependsOn).toHaveLength(6);
+    });
+
+    it("exits non-zero with one line naming the key and no stack trace on bad config", () => {
+        const file = join(PROJECT_DIR, "Pulumi.test-bad-quorum.yaml");
+        writeFileSync(file, readFileSync(join(PROJECT_DIR, "Pulumi.prod.yaml"), "utf8") + "  redis-ha:quorum: 1\n");
+        try {
+            const r = review("--stack", "test-bad-quorum");
+            expect(r.status).toBe(2);
+            expect(r.stdout).toBe("");
+            expect(r.stderr.trim().split("\n")).toEqual(["redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or remove it to use 2"]);
+        } finally {
+            rmSync(file);
+        }
+    });
+
+    it("refuses an unknown stack with one line", () => {
+        const r = review("--stack", "nope");
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toContain("Pulumi.nope.yaml");
+    });
+});
