@@ -1,0 +1,82 @@
+import { info, sentinelMaster, ckquorum } from "./probe";
+import type { LabStack } from "./stack";
+
+export interface NodeStatus {
+    name: string;
+    region: string;
+    address: string;
+    role: string;
+    offset?: number;
+    /** master: replicas' lags (s); replica: link status and seconds since the last I/O with the master. */
+    replication: string;
+}
+
+export interface SentinelStatus {
+    name: string;
+    address: string;
+    master: string;
+    ckquorum: string;
+}
+
+function sentinelNodes(s: LabStack) {
+    return s.topology.nodes.filter((n) => n.runsSentinel).map((n) => s.nodes.find((x) => x.name === n.name)!);
+}
+
+export function sentinelEndpoints(s: LabStack): { host: string; port: number; region: string }[] {
+    return sentinelNodes(s).map((n) => ({ host: n.address, port: s.topology.ports.sentinel, region: n.region }));
+}
+
+export function redisNodes(s: LabStack) {
+    return s.topology.nodes.filter((n) => n.runsRedis).map((n) => s.nodes.find((x) => x.name === n.name)!);
+}
+
+export function nodeByAddress(s: LabStack, address: string): string | undefined {
+    return s.nodes.find((n) => n.address === address.split(":")[0])?.name;
+}
+
+export async function redisStatus(s: LabStack): Promise<NodeStatus[]> {
+    return Promise.all(
+        redisNodes(s).map(async (n) => {
+            const i = await info(n.address, s.topology.ports.redis, s.credentials.redisPassword);
+            if (!i) return { name: n.name, region: n.region, address: n.address, role: "unreachable", replication: "-" };
+            const role = i.role === "slave" ? "replica" : i.role;
+            const replication =
+                i.role === "master"
+                    ? `${i.connected_slaves} replica(s), lag ${Object.entries(i).filter(([k]) => /^slave\d+$/.test(k)).map(([, v]) => /lag=(\d+)/.exec(v)?.[1] ?? "?").join(",") || "-"}s`
+                    : `master ${nodeByAddress(s, i.master_host) ?? i.master_host} link ${i.master_link_status}, last io ${i.master_last_io_seconds_ago}s`;
+            return { name: n.name, region: n.region, address: n.address, role, offset: Number(i.master_repl_offset), replication };
+        }),
+    );
+}
+
+export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
+    return Promise.all(
+        sentinelNodes(s).map(async (n) => {
+            const m = await sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName);
+            return {
+                name: n.name,
+                address: n.address,
+                master: m ? `${nodeByAddress(s, m) ?? "?"} (${m})` : "unreachable",
+                ckquorum: await ckquorum(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName),
+            };
+        }),
+    );
+}
+
+/** The master every reachable Sentinel names, if they all agree (and at least a majority answered). */
+export async function agreedMaster(s: LabStack): Promise<string | undefined> {
+    const views = await Promise.all(
+        sentinelNodes(s).map((n) => sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName)),
+    );
+    const answered = views.filter((v): v is string => v !== undefined);
+    if (answered.length < s.topology.sentinel.majority || new Set(answered).size !== 1) return undefined;
+    return answered[0];
+}
+
+/** How many Redis nodes reachable from the host say they are master right now. */
+export async function countMasters(s: LabStack, timeoutMs = 400): Promise<number> {
+    const roles = await Promise.all(
+        redisNodes(s).map((n) => info(n.address, s.topology.ports.redis, s.credentials.redisPassword, "replication", timeoutMs).then((i) => i?.role)),
+    );
+    return roles.filter((r) => r === "master").length;
+}

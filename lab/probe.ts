@@ -1,0 +1,60 @@
+import Redis from "ioredis";
+
+/**
+ * Short-lived, fail-fast connections from the host to lab Redis and Sentinel processes, for status, the drill's
+ * bookkeeping and assertions. Never retried: a node that does not answer within the timeout is reported as such.
+ */
+export async function withRedis<T>(host: string, port: number, password: string, fn: (r: Redis) => Promise<T>, timeoutMs = 1500): Promise<T | undefined> {
+    const r = new Redis({
+        host,
+        port,
+        password,
+        lazyConnect: true,
+        connectTimeout: timeoutMs,
+        commandTimeout: timeoutMs,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: () => null,
+        reconnectOnError: () => false,
+    });
+    r.on("error", () => undefined);
+    try {
+        await r.connect();
+        return await fn(r);
+    } catch {
+        return undefined;
+    } finally {
+        r.disconnect();
+    }
+}
+
+export function parseInfo(text: string): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const line of text.split(/\r?\n/)) {
+        const i = line.indexOf(":");
+        if (i > 0 && !line.startsWith("#")) out[line.slice(0, i)] = line.slice(i + 1);
+    }
+    return out;
+}
+
+export async function info(host: string, port: number, password: string, section = "replication", timeoutMs = 1500): Promise<Record<string, string> | undefined> {
+    const text = await withRedis(host, port, password, (r) => r.info(section), timeoutMs);
+    return text === undefined ? undefined : parseInfo(text);
+}
+
+/** `ip:port` of the master this Sentinel names, or undefined if it does not answer. */
+export async function sentinelMaster(host: string, port: number, password: string, masterName: string): Promise<string | undefined> {
+    const reply = await withRedis(host, port, password, (r) => r.call("SENTINEL", "get-master-addr-by-name", masterName) as Promise<string[] | null>);
+    return reply ? `${reply[0]}:${reply[1]}` : undefined;
+}
+
+export async function ckquorum(host: string, port: number, password: string, masterName: string): Promise<string> {
+    const reply = await withRedis(host, port, password, async (r) => {
+        try {
+            return String(await r.call("SENTINEL", "CKQUORUM", masterName));
+        } catch (e) {
+            return (e as Error).message;
+        }
+    });
+    return reply ?? "unreachable";
+}

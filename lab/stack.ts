@@ -1,0 +1,83 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { allPackages } from "../cloud-init";
+import { runUnderMocks, unwrapSecrets } from "../review/mockRun";
+import { readStackConfig } from "../review/stackFile";
+import { topologyFromConfig, type Topology } from "../topology";
+import { run } from "./exec";
+import { planNetwork, type LabNetwork } from "./network";
+import type { LabNodeSpec } from "./nodes";
+import { STATE_ROOT } from "./paths";
+
+/** Where the lab keeps a stack's generated credentials (removed by `lab down`). */
+export function stackDir(stack: string): string {
+    return path.join(STATE_ROOT, "stacks", stack);
+}
+
+export interface LabCredentials {
+    redisPassword: string;
+    sentinelPassword: string;
+    /** Private key file of the stack's SSH key (what `pulumi up` generates with @pulumi/tls). */
+    keyFile: string;
+    publicKey: string;
+}
+
+export interface LabStack {
+    stack: string;
+    topology: Topology;
+    network: LabNetwork;
+    nodes: LabNodeSpec[];
+    credentials: LabCredentials;
+    /** Debian packages the user-data installs: the image's offline repository holds exactly these. */
+    packages: string[];
+}
+
+/** Lab credentials of a stack, generated once and kept until `lab down`, like Pulumi keeps them in state. */
+async function ensureCredentials(stack: string): Promise<LabCredentials> {
+    const dir = stackDir(stack);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, "credentials.json");
+    const keyFile = path.join(dir, "id_ed25519");
+    if (!existsSync(keyFile)) await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redis-ha-checks", "-f", keyFile]);
+    if (!existsSync(file)) {
+        // Same alphabet and length as the program's @pulumi/random passwords.
+        const pw = () => randomBytes(24).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 32);
+        writeFileSync(file, JSON.stringify({ redisPassword: pw(), sentinelPassword: pw() }), { mode: 0o600 });
+    }
+    const saved = JSON.parse(readFileSync(file, "utf8")) as { redisPassword: string; sentinelPassword: string };
+    return { ...saved, keyFile, publicKey: readFileSync(`${keyFile}.pub`, "utf8").trim() };
+}
+
+/**
+ * A stack as the lab boots it: the Pulumi program runs under mocks whose reserved IPs are lab addresses and whose
+ * generated passwords and checks key are the lab's, so every node's user-data is exactly what `pulumi up` would send
+ * to Linode for those addresses and credentials.
+ */
+export async function prepareLabStack(stack: string): Promise<LabStack> {
+    const topology = topologyFromConfig(readStackConfig(stack), "redis-ha", stack);
+    const network = planNetwork({ regions: topology.regions.map((r) => ({ name: r.name, nodes: [...r.nodes] })) });
+    const addresses = Object.fromEntries(network.nodes.map((n) => [n.name, n.address]));
+    const credentials = await ensureCredentials(stack);
+    const key = { privateKey: readFileSync(credentials.keyFile, "utf8"), publicKey: credentials.publicKey };
+    const mocked = await runUnderMocks({
+        stack,
+        addresses,
+        passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
+        checksKey: key,
+    });
+    const nodes: LabNodeSpec[] = network.nodes.map((net) => {
+        const instance = mocked.resources.find((r) => r.name === `${topology.cluster}-${net.name}-linode`);
+        const authorizedKeys = (unwrapSecrets(instance?.inputs.authorizedKeys) as string[] | undefined) ?? [];
+        return {
+            name: net.name,
+            region: net.region,
+            address: net.address,
+            prefixLen: net.prefixLen,
+            gateway: net.gateway,
+            userData: mocked.userData[net.name],
+            authorizedKeys,
+        };
+    });
+    return { stack, topology, network, nodes, credentials, packages: allPackages(topology) };
+}
