@@ -91,7 +91,10 @@ export function renderRedisConf(input: RenderInput): string {
                     ["replica-serve-stale-data", "yes"],
                     ["replica-read-only", "yes"],
                     ["repl-diskless-sync", "yes"],
-                    ["repl-diskless-sync-delay", 5],
+                    // After a failover, a returning replica needs a full sync: start it within a second instead of
+                    // Redis's default 5 s, or at once when every replica is waiting.
+                    ["repl-diskless-sync-delay", 1],
+                    ["repl-diskless-sync-max-replicas", Math.max(1, t.nodes.filter((n) => n.runsRedis).length - 1)],
                     // Cross-region links drop now and then; a larger backlog lets a replica resume instead of full-syncing.
                     ["repl-backlog-size", "64mb"],
                     ["repl-timeout", 60],

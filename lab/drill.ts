@@ -24,6 +24,8 @@ export interface DrillRun {
     switchMs: number | null;
     /** Last acknowledged write before the fault to the first acknowledged write after it. */
     rtoMs: number;
+    /** Writes resumed only after the fault was undone (no replica on the new master's side of a partition). */
+    resumedAfterRestore: boolean;
     ackedWrites: number;
     failedWrites: number;
     lostAckedWrites: number;
@@ -201,14 +203,21 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
                 break;
         }
         const failover = FAILOVER.has(scenario);
+        const partitioned = scenario === "master-partition" || scenario === "region-loss";
         if (failover) await waitFor("Sentinel's +switch-master", budget, async () => sw.at());
-        const ackAfter = await waitFor("an acknowledged write after the fault", budget, async () =>
-            writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.at() ?? Infinity))),
-        );
-        // Keep the fault a little longer than the failover took, then restore it.
+        const ackedAfterFault = async () => writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.at() ?? Infinity)));
+        let resumedAfterRestore = false;
+        if (partitioned) {
+            // The new master may have no replica left on its side (a whole region lost with min-replicas-to-write):
+            // then writes resume only once the partition heals, and the report says so.
+            const early = await waitFor("an acknowledged write", 5000, ackedAfterFault).catch(() => undefined);
+            await heal();
+            resumedAfterRestore = early === undefined;
+        }
+        const ackAfter = await waitFor("an acknowledged write after the fault", budget, ackedAfterFault);
+        // Keep a hang a little longer than the failover took, then resume the old master.
         await sleep(1500);
         if (scenario === "master-hang") await resumeRedis(faultNode);
-        if (scenario === "master-partition" || scenario === "region-loss") await heal();
         await sleep(1500);
         await writer.stop();
 
@@ -239,6 +248,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             newMaster: nodeByAddress(s, newMaster) ?? newMaster,
             switchMs: failover && switchAt !== undefined ? switchAt - faultAt : null,
             rtoMs,
+            resumedAfterRestore,
             ackedWrites: writer.acks.length,
             failedWrites: writer.failed(),
             lostAckedWrites: lost,
