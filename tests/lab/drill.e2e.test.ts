@@ -84,6 +84,14 @@ describeLab.each(["dev", "prod"])("lab stack %s", (stack) => {
                 expect((await runCheck(s, n, "check-quorum", ["30"])).stdout).toMatch(/^OK /);
             }
 
+            // The post-deploy drill: a controlled failover, a probe write, the old master rejoining, fail-back home.
+            const drill = await runCheck(s, "dev-a", "failover-drill");
+            expect(drill.stderr).toBe("");
+            expect(drill.code).toBe(0);
+            expect(drill.stdout).toMatch(/Sentinels agree: 198\.18\.1\.1[12]:6379 is master/);
+            expect(drill.stdout).toMatch(/probe write on .* acknowledged and read back/);
+            expect(drill.stdout).toMatch(/OK: master back on 198\.18\.1\.10:6379; OK 3 usable Sentinels/);
+
             // A replica down: the replica's own check and the master's both say so.
             await execInNode("dev-c", ["systemctl", "stop", "redis-server"]);
             const replica = await runCheck(s, "dev-c", "check-node", ["3"]);
