@@ -53,7 +53,8 @@ export class RedisCluster extends pulumi.ComponentResource {
         const password = (purpose: string, given?: pulumi.Input<string>) =>
             given !== undefined
                 ? pulumi.secret(given)
-                : new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this }).result;
+                : // The provider marks `result` secret, but only the engine applies that: say it here as well.
+                  pulumi.secret(new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this }).result);
         this.redisPassword = password("redis", args.redisPassword);
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 

@@ -21,8 +21,9 @@ const CURRENT = path.join(STATE_ROOT, "current-stack");
 const TOOLS = ["systemd-nspawn", "mmdebstrap", "dpkg-scanpackages", "ip", "bridge", "nsenter", "mount", "umount", "setsid", "redis-cli"] as const;
 
 let json = false;
-const say = (m: string) => {
-    if (!json) console.log(m);
+/** A command's result: a line of text, or with --json one JSON object. */
+const say = (m: string, data: Record<string, unknown> = {}) => {
+    console.log(json ? JSON.stringify({ ok: true, message: m, ...data }) : m);
 };
 const progress = (m: string) => {
     if (!json) process.stderr.write(`  ${m}\n`);
@@ -176,12 +177,12 @@ async function main(argv: string[]): Promise<number> {
             return new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? 1)));
         }));
     const nodeCmd = (name: string, description: string, fn: (s: LabStack, node: string, whole: boolean) => Promise<void>) =>
-        program.command(`${name} <node>`).description(description).addOption(stackOpt()).option("--node", "the whole container, not only Redis")
+        program.command(`${name} <node>`).description(description).addOption(stackOpt()).addOption(jsonOpt()).option("--node", "the whole container, not only Redis")
             .action(action(async (node: string, o: { stack: string; node?: boolean }) => {
                 const s = await upStack(o.stack);
                 if (!s.nodes.some((n) => n.name === node)) throw new LabError(`no node ${node}; nodes: ${s.nodes.map((n) => n.name).join(", ")}`);
                 await fn(s, node, Boolean(o.node));
-                say(`${name} ${node}${o.node ? " (node)" : ""}: done`);
+                say(`${name} ${node}${o.node ? " (node)" : ""}: done`, { action: name, node, wholeNode: Boolean(o.node) });
             }));
     nodeCmd("kill", "SIGKILL the node's Redis (systemd restarts it as the unit says); --node: pull the plug", async (_s, node, whole) =>
         whole ? stopNode(node, { mode: "kill" }) : crashRedis(node));
@@ -194,19 +195,19 @@ async function main(argv: string[]): Promise<number> {
     });
     nodeCmd("pause", "SIGSTOP the node's Redis (a hung master)", async (_s, node) => pauseRedis(node));
     nodeCmd("resume", "SIGCONT the node's Redis", async (_s, node) => resumeRedis(node));
-    program.command("partition <target>").description("cut a node or a whole region off the network").addOption(stackOpt())
+    program.command("partition <target>").description("cut a node or a whole region off the network").addOption(stackOpt()).addOption(jsonOpt())
         .action(action(async (target: string, o: { stack: string }) => {
             const s = await upStack(o.stack);
             if (s.nodes.some((n) => n.name === target)) await partitionNode(target);
             else if (s.topology.regions.some((r) => r.name === target)) await partitionRegion(target);
             else throw new LabError(`${target} is neither a node nor a region of stack ${s.stack}`);
-            say(`partitioned ${target}; undo with: npm run lab -- heal`);
+            say(`partitioned ${target}; undo with: npm run lab -- heal`, { action: "partition", target });
         }));
-    program.command("heal").description("undo every partition").addOption(stackOpt())
+    program.command("heal").description("undo every partition").addOption(stackOpt()).addOption(jsonOpt())
         .action(action(async (o: { stack: string }) => {
             await upStack(o.stack);
             await heal();
-            say("healed");
+            say("healed", { action: "heal" });
         }));
     program.command("drill").description("boot the stack if needed, inject a fault while writing, report").addOption(stackOpt()).addOption(jsonOpt())
         .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
@@ -218,19 +219,23 @@ async function main(argv: string[]): Promise<number> {
         .action(action(async (o: { stack: string; scenario: Scenario; runs: number }) => {
             const s = await up(o.stack);
             const master = await agreedMaster(s);
-            say(`\nmaster: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
+            progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
             const report = await drill(s, o.scenario, o.runs, progress);
             printReport(report);
-            say(`\nThe lab is still up: npm run lab -- status | down`);
+            if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
             return report.correct ? 0 : 1;
         }));
-    program.command("down").description("stop and remove everything the lab made").option("--purge", "also remove the cached base image")
+    program.command("down").description("stop and remove everything the lab made").addOption(jsonOpt()).option("--purge", "also remove the cached base image")
         .action(action(async (o: { purge?: boolean }) => {
             const removed = await destroyAll();
             rmSync(path.join(STATE_ROOT, "stacks"), { recursive: true, force: true });
             rmSync(CURRENT, { force: true });
             if (o.purge) await purgeImages();
-            say(`lab down${removed.length ? `: removed ${removed.join(", ")}` : ": nothing was running"}${o.purge ? "; image cache purged" : ""}`);
+            say(`lab down${removed.length ? `: removed ${removed.join(", ")}` : ": nothing was running"}${o.purge ? "; image cache purged" : ""}`, {
+                action: "down",
+                removed,
+                purged: Boolean(o.purge),
+            });
         }));
 
     await program.parseAsync(argv);

@@ -37,6 +37,8 @@ export interface MockRun {
         readonly nodes: Record<string, { address: string; region: string; roles: string[]; initialRole: string; label: string }>;
         readonly connectionSnippet: string;
     };
+    /** Which credential outputs the program marks secret (all of them must be). */
+    readonly secretOutputs: Readonly<Record<"redisPassword" | "sentinelPassword" | "checksPrivateKey", boolean>>;
 }
 
 export function isSecret(value: unknown): value is { value: unknown } {
@@ -139,6 +141,11 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         nodes: await resolve(cluster.nodes),
         connectionSnippet: await resolve(cluster.connectionSnippet),
     };
+    const secretOutputs = {
+        redisPassword: await pulumi.isSecret(cluster.redisPassword),
+        sentinelPassword: await pulumi.isSecret(cluster.sentinelPassword),
+        checksPrivateKey: await pulumi.isSecret(cluster.checksPrivateKey),
+    };
     await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
 
     const userData: Record<string, string> = {};
@@ -148,5 +155,5 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         const md = unwrapSecrets(r.inputs.metadatas) as { userData: string }[] | undefined;
         if (node && md?.[0]) userData[node.name] = Buffer.from(md[0].userData, "base64").toString("utf8");
     }
-    return { topology, resources: recorded, userData, outputs };
+    return { topology, resources: recorded, userData, outputs, secretOutputs };
 }

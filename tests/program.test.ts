@@ -56,6 +56,14 @@ describe("resource graph (prod)", () => {
         }
         const ud = prod.userData["east-a"];
         expect(ud).toContain("review-placeholder-redis-password");
+        expect(prod.secretOutputs).toEqual({ redisPassword: true, sentinelPassword: true, checksPrivateKey: true });
+    });
+
+    it("marks passwords given in config secret too", async () => {
+        const run = await runUnderMocks({ stack: "prod", config: configWith("prod", { redisPassword: "given-password-0123456789" }) });
+        expect(run.secretOutputs.redisPassword).toBe(true);
+        expect(run.userData["east-a"]).toContain("requirepass given-password-0123456789");
+        expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["redis-prod-sentinel-password"]);
     });
 
     it("never opens Redis or Sentinel to 0.0.0.0/0 or ::/0, and SSH only to admin networks", () => {
