@@ -26,7 +26,8 @@ const say = (m: string, data: Record<string, unknown> = {}) => {
     console.log(json ? JSON.stringify({ ok: true, message: m, ...data }) : m);
 };
 const progress = (m: string) => {
-    if (!json) process.stderr.write(`  ${m}\n`);
+    // After Ctrl-C, in-flight waits fail on purpose; their messages would only mislead.
+    if (!json && !interrupted) process.stderr.write(`  ${m}\n`);
 };
 
 function currentStack(): string | undefined {
@@ -242,23 +243,28 @@ async function main(argv: string[]): Promise<number> {
     return code;
 }
 
-// Ctrl-C during `up` or `drill`: tear down what was made, then exit.
+// Ctrl-C during `up` or `drill` (or npm/tsx passing on SIGTERM/SIGHUP): tear down what was made, then exit.
 let interrupted = false;
-process.on("SIGINT", () => {
-    if (interrupted) process.exit(130);
+const onInterrupt = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
     interrupted = true;
-    process.stderr.write("\ninterrupted: removing the lab\n");
+    process.stderr.write(`\n${sig}: removing the lab\n`);
     destroyAll()
         .then(() => {
             rmSync(path.join(STATE_ROOT, "stacks"), { recursive: true, force: true });
             rmSync(CURRENT, { force: true });
         })
         .finally(() => process.exit(130));
-});
+};
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onInterrupt);
 
 main(process.argv).then(
-    (code) => process.exit(code),
+    (code) => {
+        // After Ctrl-C the SIGINT handler owns the exit: it leaves once the lab is removed.
+        if (!interrupted) process.exit(code);
+    },
     (err: unknown) => {
+        if (interrupted) return;
         if (err instanceof ConfigError || err instanceof LabError) {
             console.error(`lab: ${err.message}`);
             if (err instanceof LabError && err.detail && process.env.LAB_DEBUG) console.error(err.detail);
