@@ -40,7 +40,7 @@ describe("npm run review", () => {
             const r = review("--stack", "test-bad-quorum");
             expect(r.status).toBe(2);
             expect(r.stdout).toBe("");
-            expect(r.stderr.trim().split("\n")).toEqual(["redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or remove it to use 2"]);
+            expect(r.stderr.trim().split("\n")).toEqual(["redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or to 0 for the majority (2)"]);
         } finally {
             rmSync(file);
         }

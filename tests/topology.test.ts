@@ -105,6 +105,8 @@ describe("bad config fails with one line naming the key and the fix", () => {
         ["not a CIDR", { adminCidrs: ["10.0.0.1"] }, /^redis-ha:adminCidrs\[0\]: must be a CIDR/],
         ["min replicas above replicas", { minReplicasToWrite: 3 }, /^redis-ha:minReplicasToWrite: 3 exceeds the 2 replica\(s\)/],
         ["unknown plan without memory", { nodes: [{ ...PROD_NODES[0], type: "g9-future-1" }, ...PROD_NODES.slice(1)] }, /^redis-ha:nodes\[0\]\.type: plan "g9-future-1" is not in this kit's memory table; set nodes\[0\]\.memoryMb/],
+        ["unknown default plan", { nodeType: "g9-future-2" }, /^redis-ha:nodeType: plan "g9-future-2" is not in this kit's memory table/],
+        ["nodes of the wrong type", { nodes: "east-a" }, /^redis-ha:nodes: must be a list of nodes/],
         ["duplicate node name", { nodes: [...PROD_NODES, { ...PROD_NODES[1] }] }, /redis-ha:nodes\[4\]\.name: "east-b" is used twice/],
         ["missing nodes", { nodes: undefined }, /^redis-ha:nodes: is required/],
     ];

@@ -66,6 +66,12 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
     const key = (k: string) => `${CONFIG_NAMESPACE}:${k}`;
     const cluster = config.clusterName ?? defaultClusterName(stack);
 
+    const typeKnown = (type: string) => LINODE_TYPE_MEMORY_MB[type] !== undefined;
+    if (!typeKnown(config.nodeType) && config.nodes.some((n) => n.roles.includes("redis") && n.type === undefined && n.memoryMb === undefined))
+        problems.push({
+            key: key("nodeType"),
+            message: `plan "${config.nodeType}" is not in this kit's memory table; use a known plan or give its nodes type and memoryMb`,
+        });
     const seen = new Set<string>();
     config.nodes.forEach((n, i) => {
         if (seen.has(n.name)) problems.push({ key: key(`nodes[${i}].name`), message: `"${n.name}" is used twice; give every node its own name` });
@@ -73,11 +79,10 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         const redis = n.roles.includes("redis");
         if (!redis && n.promotable !== undefined)
             problems.push({ key: key(`nodes[${i}].promotable`), message: "applies only to nodes with the redis role; remove it" });
-        const type = n.type ?? config.nodeType;
-        if (redis && n.memoryMb === undefined && LINODE_TYPE_MEMORY_MB[type] === undefined)
+        if (redis && n.type !== undefined && n.memoryMb === undefined && !typeKnown(n.type))
             problems.push({
                 key: key(`nodes[${i}].type`),
-                message: `plan "${type}" is not in this kit's memory table; set nodes[${i}].memoryMb to its RAM in MiB`,
+                message: `plan "${n.type}" is not in this kit's memory table; set nodes[${i}].memoryMb to its RAM in MiB`,
             });
     });
 
@@ -91,11 +96,11 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
             key: key("nodes"),
             message: `${count} Sentinel${count === 1 ? "" : "s"} configured; use an odd number, at least 3, so that a majority survives the loss of any one`,
         });
-    const quorum = config.quorum ?? majority;
-    if (config.quorum !== undefined && (config.quorum < majority || config.quorum > count))
+    const quorum = config.quorum || majority;
+    if (config.quorum !== 0 && (config.quorum < majority || config.quorum > count))
         problems.push({
             key: key("quorum"),
-            message: `${config.quorum} is not a majority of ${count} Sentinels; set it to a value from ${majority} to ${count}, or remove it to use ${majority}`,
+            message: `${config.quorum} is not a majority of ${count} Sentinels; set it to a value from ${majority} to ${count}, or to 0 for the majority (${majority})`,
         });
 
     const regionNames = [...new Set(config.nodes.map((n) => n.region))];

@@ -39,6 +39,9 @@ export function isOpenToWorld(cidr: string): boolean {
 
 const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( \S.*)?$/;
 
+/** Pulumi.yaml declares "" as the default of keys whose real default is computed (a name, a generated secret). */
+const emptyIsUnset = (v: unknown) => (v === "" ? undefined : v);
+
 const int = (what: string, min: number, max: number) =>
     z
         .number({ error: `must be a number (${what})` })
@@ -72,25 +75,31 @@ export const NodeConfigSchema = z.strictObject({
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
 export const StackConfigSchema = z.strictObject({
-    clusterName: z
-        .string()
-        .regex(/^[a-z][a-z0-9-]{1,18}[a-z0-9]$/, {
-            error: "must be 3-20 characters of lowercase letters, digits and dashes, starting with a letter",
-        })
-        .optional(),
+    clusterName: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .regex(/^[a-z][a-z0-9-]{1,18}[a-z0-9]$/, {
+                error: "must be 3-20 characters of lowercase letters, digits and dashes, starting with a letter",
+            })
+            .optional(),
+    ),
     masterName: z
         .string()
         .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: "must be 1-64 letters, digits, dots, dashes or underscores" })
         .default("mymaster"),
     primaryRegion: z.string({ error: "is required: the region whose Redis node starts as master (for example us-east)" }),
-    nodes: z.array(NodeConfigSchema, { error: "is required: a list of nodes with name, region, roles" }).min(1, {
-        error: "must list at least one node",
-    }),
+    nodes: z
+        .array(NodeConfigSchema, {
+            error: (iss) => (iss.input === undefined ? "is required: a list of nodes with name, region, roles" : "must be a list of nodes with name, region, roles"),
+        })
+        .min(1, { error: "must list at least one node" }),
     nodeType: z.string().regex(/^g\d-[a-z0-9-]+$/, { error: "must be a Linode plan id such as g6-standard-2" }).default("g6-standard-2"),
     image: z.string().regex(/^(linode|private)\/[A-Za-z0-9._-]+$/, { error: "must be an image id such as linode/debian12" }).default("linode/debian12"),
     redisPort: port(6379),
     sentinelPort: port(26379),
-    quorum: int("Sentinels that must agree the master is down", 1, 99).optional(),
+    // 0 (Pulumi.yaml's default) means "the majority of the Sentinels".
+    quorum: int("Sentinels that must agree the master is down; 0 for the majority", 0, 99).default(0),
     downAfterMs: int("milliseconds, 1000-60000", 1000, 60000).default(5000),
     failoverTimeoutMs: int("milliseconds, 3000-900000", 3000, 900000).default(10000),
     parallelSyncs: int("replicas resyncing at once, 1-16", 1, 16).default(1),
@@ -118,13 +127,13 @@ export const StackConfigSchema = z.strictObject({
                 }),
         )
         .default([]),
-    redisPassword: z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
+    redisPassword: z.preprocess(emptyIsUnset, z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
         error: "may only use letters, digits and ._~+=- (it is written into redis.conf and sentinel.conf)",
-    }).optional(),
-    sentinelPassword: z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
+    }).optional()),
+    sentinelPassword: z.preprocess(emptyIsUnset, z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
         error: "may only use letters, digits and ._~+=- (it is written into sentinel.conf)",
-    }).optional(),
-    checksPrivateKey: z.string().includes("PRIVATE KEY", { error: "must be an OpenSSH or PEM private key" }).optional(),
+    }).optional()),
+    checksPrivateKey: z.preprocess(emptyIsUnset, z.string().includes("PRIVATE KEY", { error: "must be an OpenSSH or PEM private key" }).optional()),
     failoverDrill: z.enum(FAILOVER_DRILL_MODES, { error: `must be one of ${FAILOVER_DRILL_MODES.join(", ")}` }).default("onCreate"),
     backups: z.boolean({ error: "must be true or false" }).default(false),
     tags: z.array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" })).default([]),
