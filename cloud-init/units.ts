@@ -1,4 +1,3 @@
-import type { Topology } from "../topology";
 import { PATHS } from "./paths";
 
 /** systemd unit text from sections of key/value pairs (repeated keys allowed, order kept). */
@@ -48,7 +47,7 @@ export function renderTuningUnit(): string {
 }
 
 /** Drop-in for Debian's redis-server.service: keeps its hardening, adds the start guard and the restart policy. */
-export function renderRedisDropIn(t: Topology): string {
+export function renderRedisDropIn(): string {
     return renderUnit(
         {
             Unit: [
@@ -63,8 +62,9 @@ export function renderRedisDropIn(t: Topology): string {
                 ["ExecStopPost", `+${PATHS.scriptsDir}/redis-stop-record`],
                 ["Restart", "always"],
                 ["RestartSec", "1s"],
-                // The guard may wait for a whole failover before Redis starts.
-                ["TimeoutStartSec", `${t.startGuardWaitSec + 90}s`],
+                // The guard may wait for a whole failover before Redis starts, and bounds that wait itself (its
+                // bound follows live timing changes, which a number here would not).
+                ["TimeoutStartSec", "infinity"],
             ],
         },
         [

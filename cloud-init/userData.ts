@@ -35,12 +35,35 @@ function shellQuote(value: string | number): string {
     return `'${String(value).replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The node.env entries that follow the stack's live settings and membership; `apply-settings` rewrites them on running
+ * nodes (its `env` lines), so the start guard and the checks never act on stale timings or peers.
+ */
+export function liveNodeEnv(t: Topology, node: NodePlan, addresses: Readonly<Record<string, string>>): [string, string | number][] {
+    const at = (name: string) => {
+        const a = addresses[name];
+        if (!a) throw new Error(`no address for node ${name}`);
+        return a;
+    };
+    const sentinels = t.nodes.filter((n) => n.runsSentinel).map((n) => `${at(n.name)}:${t.ports.sentinel}`);
+    const redisNodes = t.nodes.filter((n) => n.runsRedis).map((n) => `${at(n.name)}:${t.ports.redis}`);
+    return [
+        ["SENTINELS", sentinels.join(" ")],
+        ["REDIS_NODES", redisNodes.join(" ")],
+        ["REDIS_NODE_COUNT", redisNodes.length],
+        ["PREFERRED_MASTER_ADDRESS", at(t.preferredMaster)],
+        ["SENTINEL_QUORUM", t.sentinel.quorum],
+        ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
+        ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
+        ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
+        ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
+    ];
+}
+
 /** /etc/redis-ha/node.env: what the node's scripts need to know about the cluster (root only: it holds passwords). */
 export function renderNodeEnv(input: RenderInput): string {
     const { topology: t } = input;
     const node = nodeOf(input);
-    const sentinels = t.nodes.filter((n) => n.runsSentinel).map((n) => `${addressOf(input, n.name)}:${t.ports.sentinel}`);
-    const redisNodes = t.nodes.filter((n) => n.runsRedis).map((n) => `${addressOf(input, n.name)}:${t.ports.redis}`);
     const vars: [string, string | number][] = [
         ["CLUSTER", t.cluster],
         ["NODE_NAME", node.name],
@@ -52,14 +75,7 @@ export function renderNodeEnv(input: RenderInput): string {
         ["SENTINEL_PORT", t.ports.sentinel],
         ["MASTER_NAME", t.masterName],
         ["PRIMARY_REGION", t.primaryRegion],
-        ["SENTINELS", sentinels.join(" ")],
-        ["SENTINEL_QUORUM", t.sentinel.quorum],
-        ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
-        ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
-        ["REDIS_NODES", redisNodes.join(" ")],
-        ["REDIS_NODE_COUNT", redisNodes.length],
-        ["PREFERRED_MASTER_ADDRESS", addressOf(input, t.preferredMaster)],
-        ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
+        ...liveNodeEnv(t, node, input.addresses),
         ["REDIS_PASSWORD", input.secrets.redisPassword],
         ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
     ];
@@ -67,7 +83,6 @@ export function renderNodeEnv(input: RenderInput): string {
 }
 
 export function writeFilesFor(input: RenderInput): WriteFile[] {
-    const { topology: t } = input;
     const node = nodeOf(input);
     const root = (path: string, content: string, permissions = "0644"): WriteFile => ({ path, owner: "root:root", permissions, content });
     const files: WriteFile[] = [
@@ -80,7 +95,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
-    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(t)));
+    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn()));
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn()));
     if (node.runsRedis)
         files.push({ path: PATHS.redisConf, owner: "redis:redis", permissions: "0640", content: renderRedisConf(input), defer: true });

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { createHash } from "node:crypto";
-import { encodeUserData, liveSettingsText, renderUserData } from "../cloud-init";
+import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
@@ -161,9 +161,8 @@ export class RedisCluster extends pulumi.ComponentResource {
 
 /** Changes whenever the deployment or any live setting changes; never depends on secrets. */
 export function clusterConfigHash(t: Topology): string {
-    const h = createHash("sha256").update(JSON.stringify(t));
-    for (const n of t.nodes) h.update(liveSettingsText(t, n));
-    return h.digest("hex").slice(0, 16);
+    // The topology holds every setting (live ones included) and no secret or address.
+    return createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
 }
 
 export function connectionSnippet(t: Topology, sentinels: readonly { host: string; port: number }[]): string {

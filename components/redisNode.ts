@@ -54,7 +54,12 @@ export class RedisNode extends pulumi.ComponentResource {
                 privateIp: false,
                 ...(args.placementGroupId !== undefined ? { placementGroup: { id: args.placementGroupId } } : {}),
             },
-            { parent: this, ignoreChanges: ["metadatas", "authorizedKeys", "image", "rootPass"] },
+            {
+                parent: this,
+                ignoreChanges: ["metadatas", "authorizedKeys", "image", "rootPass"],
+                // The reserved IPv4 can belong to one Linode at a time: a replacement must delete the old one first.
+                deleteBeforeReplace: true,
+            },
         );
         this.address = pulumi.output(args.address);
         this.instanceId = this.instance.id.apply(Number);

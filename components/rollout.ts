@@ -29,6 +29,7 @@ export class SettingsRollout extends pulumi.ComponentResource {
         const { topology: t } = args;
         const ordered = [...t.nodes].sort((a, b) => a.rolloutOrder - b.rolloutOrder);
         this.steps = [];
+        const addresses = pulumi.all(args.addresses);
         let previous: command.remote.Command | undefined;
         for (const node of ordered) {
             const step: command.remote.Command = new command.remote.Command(
@@ -36,8 +37,8 @@ export class SettingsRollout extends pulumi.ComponentResource {
                 {
                     connection: sshConnection(args.addresses[node.name], args.privateKey),
                     create: `${PATHS.scriptsDir}/apply-settings`,
-                    stdin: liveSettingsText(t, node),
-                    triggers: [liveSettingsHash(t, node)],
+                    stdin: addresses.apply((a) => liveSettingsText(t, node, a)),
+                    triggers: [addresses.apply((a) => liveSettingsHash(t, node, a))],
                 },
                 {
                     parent: this,

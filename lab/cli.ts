@@ -82,7 +82,11 @@ async function up(stack: string): Promise<LabStack> {
                 failed.map((f) => `--- ${f.node}\n${f.detail}`).join("\n"),
             );
     }
-    // The same checks `pulumi up` runs, over real SSH with the stack's key.
+    // The same checks `pulumi up` runs, over real SSH with the stack's key: first each node's cloud-init result...
+    const booted = await Promise.all(s.nodes.map((n) => runCheck(s, n.name, "check-cloud-init", ["120"]).then((r) => ({ node: n.name, ...r }))));
+    const notBooted = booted.filter((b) => b.code !== 0);
+    if (notBooted.length > 0) throw new LabError(`check-cloud-init failed on ${notBooted.map((b) => b.node).join(", ")}`, notBooted.map((b) => b.stdout + b.stderr).join("\n"));
+    // ...then replication and quorum.
     const checks = await Promise.all(
         s.topology.nodes.flatMap((n) => [
             ...(n.runsRedis ? [runCheck(s, n.name, "check-node").then((r) => ({ node: n.name, check: "check-node", ...r }))] : []),

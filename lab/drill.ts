@@ -1,6 +1,6 @@
 import Redis from "ioredis";
 import { createSentinelClient } from "../client";
-import { agreedMaster, countMasters, nodeByAddress, redisNodes, sentinelEndpoints } from "./labCluster";
+import { agreedMaster, countMastersInside, nodeByAddress, redisNodes, sentinelEndpoints } from "./labCluster";
 import { crashRedis, crashSentinel, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis } from "./faults";
 import { ckquorum, info, withRedis } from "./probe";
 import { runCheck } from "./ssh";
@@ -78,19 +78,17 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
     }
 }
 
-/** First `+switch-master` seen by any Sentinel the host can reach. */
-function watchSwitch(s: LabStack): { at: () => number | undefined; close: () => void } {
-    let at: number | undefined;
+/** `+switch-master` events seen by any Sentinel the host can reach; `after(t)` is the first one after t. */
+function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; close: () => void } {
+    const seen: number[] = [];
     const subs = sentinelEndpoints(s).map((e) => {
         const sub = new Redis({ host: e.host, port: e.port, password: s.credentials.sentinelPassword, connectTimeout: 1000, retryStrategy: () => 500, maxRetriesPerRequest: null });
         sub.on("error", () => undefined);
         sub.subscribe("+switch-master").catch(() => undefined);
-        sub.on("message", () => {
-            at ??= Date.now();
-        });
+        sub.on("message", () => seen.push(Date.now()));
         return sub;
     });
-    return { at: () => at, close: () => subs.forEach((x) => x.disconnect()) };
+    return { after: (t) => seen.find((x) => x > t), close: () => subs.forEach((x) => x.disconnect()) };
 }
 
 /** Sequence-numbered durable writes through Sentinel discovery, as an application does. */
@@ -175,7 +173,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     let sampling = true;
     const sampler = (async () => {
         while (sampling) {
-            maxMasters = Math.max(maxMasters, await countMasters(s, 300));
+            maxMasters = Math.max(maxMasters, await countMastersInside(s));
             await sleep(250);
         }
     })();
@@ -204,8 +202,8 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         }
         const failover = FAILOVER.has(scenario);
         const partitioned = scenario === "master-partition" || scenario === "region-loss";
-        if (failover) await waitFor("Sentinel's +switch-master", budget, async () => sw.at());
-        const ackedAfterFault = async () => writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.at() ?? Infinity)));
+        if (failover) await waitFor("Sentinel's +switch-master", budget, async () => sw.after(faultAt));
+        const ackedAfterFault = async () => writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.after(faultAt) ?? Infinity)));
         let resumedAfterRestore = false;
         if (partitioned) {
             // The new master may have no replica left on its side (a whole region lost with min-replicas-to-write):
@@ -237,10 +235,10 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
                 500,
             ).catch(() => false);
         }
-        const mastersAfter = await countMasters(s, 1500);
+        const mastersAfter = await countMastersInside(s);
         const lost = await readBack(s, newMaster, runId, writer.acks.map((a) => a.seq));
         const quorum = await Promise.all(sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)));
-        const switchAt = sw.at();
+        const switchAt = sw.after(faultAt);
         return {
             run,
             faultNode,

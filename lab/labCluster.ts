@@ -1,3 +1,4 @@
+import { execInNode } from "./nodes";
 import { info, sentinelMaster, ckquorum } from "./probe";
 import type { LabStack } from "./stack";
 
@@ -73,10 +74,21 @@ export async function agreedMaster(s: LabStack): Promise<string | undefined> {
     return answered[0];
 }
 
-/** How many Redis nodes reachable from the host say they are master right now. */
-export async function countMasters(s: LabStack, timeoutMs = 400): Promise<number> {
+/**
+ * How many Redis nodes say they are master right now, asked from inside each node (a partition cuts the host off
+ * too, and an isolated old master is exactly the one to count).
+ */
+export async function countMastersInside(s: LabStack): Promise<number> {
     const roles = await Promise.all(
-        redisNodes(s).map((n) => info(n.address, s.topology.ports.redis, s.credentials.redisPassword, "replication", timeoutMs).then((i) => i?.role)),
+        redisNodes(s).map((n) =>
+            execInNode(n.name, ["redis-cli", "--no-auth-warning", "-a", s.credentials.redisPassword, "-p", String(s.topology.ports.redis), "ROLE"], {
+                allowFailure: true,
+                timeoutMs: 2000,
+            }).then(
+                (r) => r.stdout.split("\n")[0]?.trim(),
+                () => undefined,
+            ),
+        ),
     );
     return roles.filter((r) => r === "master").length;
 }

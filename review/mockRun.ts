@@ -13,6 +13,7 @@ export interface RecordedResource {
     readonly parent?: string;
     readonly dependsOn: readonly string[];
     readonly ignoreChanges: readonly string[];
+    readonly deleteBeforeReplace: boolean;
     readonly custom: boolean;
 }
 
@@ -88,6 +89,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     parent: meta?.parent,
                     dependsOn: meta?.dependsOn ?? [],
                     ignoreChanges: meta?.ignoreChanges ?? [],
+                    deleteBeforeReplace: meta?.deleteBeforeReplace ?? false,
                     custom: args.custom ?? true,
                 });
                 const id = String(nextId++);
@@ -131,6 +133,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             parent: (args.opts.parent as unknown as { __name?: string } | undefined)?.__name,
             dependsOn: list.map((d) => (d as unknown as { __name?: string }).__name ?? "?"),
             ignoreChanges: args.opts.ignoreChanges ?? [],
+            deleteBeforeReplace: Boolean((args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace),
         });
         return undefined;
     };

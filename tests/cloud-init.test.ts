@@ -147,10 +147,26 @@ describe("user-data", () => {
 });
 
 describe("live settings", () => {
-    it("lists what apply-settings changes in place, per role", () => {
-        expect(liveSettingsText(t, t.nodes.find((n) => n.name === "witness")!)).toBe(
+    const node = (name: string) => t.nodes.find((n) => n.name === name)!;
+    it("lists what apply-settings changes in place, per role, and the node.env entries that follow them", () => {
+        const witness = liveSettingsText(t, node("witness"), addresses);
+        expect(witness).toContain(
             "sentinel quorum 2\nsentinel down-after-milliseconds 5000\nsentinel failover-timeout 10000\nsentinel parallel-syncs 1\n",
         );
-        expect(liveSettingsText(t, t.nodes.find((n) => n.name === "east-b")!)).toMatch(/^redis save 900 1 300 10 60 10000$/m);
+        expect(witness).not.toMatch(/^redis /m);
+        expect(witness).toMatch(/^env START_GUARD_WAIT_SEC 35$/m); // 5 s + 2 x 10 s + 10 s
+        expect(witness).toMatch(/^env SENTINELS 192\.0\.2\.10:26379 192\.0\.2\.12:26379 192\.0\.2\.13:26379$/m);
+        const eastB = liveSettingsText(t, node("east-b"), addresses);
+        expect(eastB).toMatch(/^redis save 900 1 300 10 60 10000$/m);
+        expect(eastB).toMatch(/^env REPLICA_PRIORITY 100$/m);
+        expect(eastB).not.toMatch(/^sentinel /m);
+    });
+
+    it("writes the same node.env values at creation as apply-settings writes later", () => {
+        const env = file("east-b", PATHS.nodeEnv)!.content;
+        for (const line of liveSettingsText(t, node("east-b"), addresses).split("\n").filter((l) => l.startsWith("env "))) {
+            const [, name, ...value] = line.split(" ");
+            expect(env).toContain(`${name}='${value.join(" ")}'`);
+        }
     });
 });

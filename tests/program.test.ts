@@ -46,6 +46,8 @@ describe("resource graph (prod)", () => {
     it("ignores changes that would replace a Linode and destroy its data", () => {
         for (const r of ofType(prod, "linode:index/instance:Instance"))
             expect(r.ignoreChanges).toEqual(expect.arrayContaining(["metadatas", "authorizedKeys", "image"]));
+        // A deliberate replacement must free the reserved IPv4 first.
+        for (const r of ofType(prod, "linode:index/instance:Instance")) expect(r.deleteBeforeReplace).toBe(true);
     });
 
     it("marks every secret-carrying input secret: user-data, passwords, the SSH connection", () => {
@@ -128,7 +130,8 @@ describe("day-2: a Redis/Sentinel setting change", () => {
         expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
         steps(changed).forEach((s, i) => {
             if (i > 0) expect(s.dependsOn).toContain(steps(changed)[i - 1].name);
-            expect(String(input(s, "stdin"))).toMatch(/^(redis|sentinel) /);
+            expect(String(input(s, "stdin"))).toMatch(/^env SENTINELS /);
+            expect(String(input(s, "stdin"))).toMatch(/^env START_GUARD_WAIT_SEC 38$/m); // 8 s + 2 x 10 s + 10 s
         });
         // Each node's trigger moves only if that node's settings moved: every node here (Sentinels and Redis).
         for (const s of steps(changed)) {
@@ -147,9 +150,9 @@ describe("day-2: a Redis/Sentinel setting change", () => {
     });
 
     it("does not move the trigger of a node whose settings did not change", async () => {
-        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { downAfterMs: 8000 }) });
+        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { parallelSyncs: 2 }) });
         const trig = (run: MockRun, n: string) => input(named(run, `redis-prod-settings-${n}`), "triggers");
-        expect(trig(changed, "east-b")).toEqual(trig(prod, "east-b")); // Redis only: no Sentinel settings
+        expect(trig(changed, "east-b")).toEqual(trig(prod, "east-b")); // Redis only: parallel-syncs is a Sentinel setting
         expect(trig(changed, "witness")).not.toEqual(trig(prod, "witness"));
     });
 });

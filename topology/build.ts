@@ -231,7 +231,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         failoverDrill: config.failoverDrill,
         backups: config.backups,
         tags: [...config.tags],
-        startGuardWaitSec: Math.ceil((config.downAfterMs + config.failoverTimeoutMs) / 1000) + 5,
+        startGuardWaitSec: Math.ceil((config.downAfterMs + 2 * config.failoverTimeoutMs) / 1000) + 10,
     };
 }
 

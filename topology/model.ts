@@ -83,7 +83,7 @@ export interface Topology {
     readonly tags: readonly string[];
     /**
      * How long a crashed master's start guard waits for Sentinel to elect a successor before it gives up and starts
-     * with its own data: down-after + failover-timeout + 5 s.
+     * with its own data: down-after + 2 x failover-timeout (Sentinel retries a failed election after that) + 10 s.
      */
     readonly startGuardWaitSec: number;
 }
