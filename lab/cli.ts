@@ -144,6 +144,8 @@ function printReport(r: DrillReport): void {
     console.log(`  acknowledged writes: ${r.ackedWrites}, lost: ${r.lostAckedWrites} (${r.durability})`);
     console.log(`  new master: ${r.newMaster}; old master rejoined as replica: ${r.oldMasterRejoinedAsReplica ?? "n/a"}`);
     console.log(`  max simultaneous masters seen: ${r.maxSimultaneousMasters}; quorum ok: ${r.quorumOk}`);
+    const errors = r.perRun.map((x) => JSON.stringify(x.writerErrors)).join(", ");
+    console.log(`  errors that reached the writer: ${errors}`);
     if (r.perRun.some((x) => x.resumedAfterRestore))
         console.log("  note: writes resumed only after the partition healed: the new master had no replica on its side (minReplicasToWrite)");
     console.log(`\n  Targets (benchmark figures):`);

@@ -28,6 +28,8 @@ export interface DrillRun {
     resumedAfterRestore: boolean;
     ackedWrites: number;
     failedWrites: number;
+    /** Errors the writer saw, by name (`X:READONLY` when the message was a READONLY reply). */
+    writerErrors: Record<string, number>;
     lostAckedWrites: number;
     /** null when the scenario does not demote the master. */
     oldMasterRejoinedAsReplica: boolean | null;
@@ -106,6 +108,8 @@ function startWriter(s: LabStack, runId: string) {
         connectionName: "redis-ha-drill",
     });
     const acks: { seq: number; at: number }[] = [];
+    /** Errors that reached the writer (the application), by error name; READONLY separately. */
+    const errors: Record<string, number> = {};
     let failed = 0;
     let stopped = false;
     const done = (async () => {
@@ -115,14 +119,18 @@ function startWriter(s: LabStack, runId: string) {
             try {
                 await client.durableWrite((p) => p.set(`drill:${runId}:${seq}`, String(seq)), DURABILITY);
                 acks.push({ seq, at: Date.now() });
-            } catch {
+            } catch (e) {
                 failed++;
+                const err = e as Error;
+                const name = `${err?.name ?? "Error"}${/READONLY/.test(String(err?.message)) ? ":READONLY" : ""}`;
+                errors[name] = (errors[name] ?? 0) + 1;
                 await sleep(2);
             }
         }
     })();
     return {
         acks,
+        errors,
         failed: () => failed,
         async stop() {
             stopped = true;
@@ -249,6 +257,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             resumedAfterRestore,
             ackedWrites: writer.acks.length,
             failedWrites: writer.failed(),
+            writerErrors: { ...writer.errors },
             lostAckedWrites: lost,
             oldMasterRejoinedAsReplica: rejoined,
             maxSimultaneousMasters: maxMasters,

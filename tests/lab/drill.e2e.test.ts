@@ -76,6 +76,20 @@ describeLab.each(["dev", "prod"])("lab stack %s", (stack) => {
     });
 
     if (stack === "dev") {
+        it("survives a hung master with the client: nothing lost, no READONLY reaching the application", () => {
+            const r = lab("drill", "--stack", stack, "--scenario", "master-hang", "--json");
+            const report = JSON.parse(r.stdout);
+            process.stdout.write(
+                `[${stack}] master-hang: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+                    `errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
+            );
+            expect(report.lostAckedWrites).toBe(0);
+            expect(report.correct).toBe(true);
+            expect(Object.keys(report.perRun[0].writerErrors).filter((k) => k.endsWith(":READONLY"))).toEqual([]);
+        });
+    }
+
+    if (stack === "dev") {
         it("runs the post-deploy check scripts: pass when healthy, fail with the reason when broken", async () => {
             const s = await prepareLabStack("dev");
             for (const n of ["dev-a", "dev-b", "dev-c"]) {
