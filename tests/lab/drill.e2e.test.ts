@@ -20,6 +20,8 @@ const enabled =
     isRoot() &&
     missingTools(["systemd-nspawn", "mmdebstrap", "dpkg-scanpackages", "ip", "bridge", "nsenter", "mount", "umount", "redis-cli"]).length === 0;
 const describeLab = enabled ? describe : describe.skip;
+// On a fresh machine the first `up` also builds the base image.
+jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
     const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 900_000 });
