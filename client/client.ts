@@ -8,7 +8,7 @@ import { ManagedConnection } from "./connection";
 import { durableWriteAttempt, DurableWriteOptions, DurableWriteResult } from "./durableWrite";
 import { FailoverEvent, FailoverWatcher } from "./failoverWatcher";
 import { collectHealth, createHealthHandler, HealthReport } from "./health";
-import { CallKind, CallOutcome, ClientMetrics } from "./metrics";
+import { CallKind, ClientMetrics } from "./metrics";
 import { ResolvedOptions, resolveOptions, SentinelClientOptions } from "./options";
 import { BreakerState, CallPolicies, CallState } from "./policies";
 import { ReadResult, StaleCache } from "./staleCache";
@@ -149,18 +149,22 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
    * ```
    */
   run<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions = {}): Promise<T> {
-    const kind = options.kind ?? "write";
-    return this.observe(kind === "read" ? "read" : "write", () => this.execute(fn, options, kind));
+    return this.call(fn, options, options.kind ?? "write");
   }
 
   /** `run` for reads: idempotent, and sent to a replica when `readFrom` is `"replica"`. */
   read<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = {}): Promise<T> {
-    return this.run(fn, { ...options, kind: "read" });
+    return this.call(fn, options, "read");
   }
 
   /** `run` for writes: master only, not idempotent unless said so. */
   write<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind" | "readFrom"> = {}): Promise<T> {
-    return this.run(fn, { ...options, kind: "write" });
+    return this.call(fn, options, "write");
+  }
+
+  private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
+    if (!this.metrics) return this.execute(fn, options, kind);
+    return this.observed(kind, performance.now(), this.execute(fn, options, kind));
   }
 
   /**
@@ -215,46 +219,42 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
       );
     }
     const call = { idempotent: options.idempotent ?? false, deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs };
-    return this.observe("durable_write", () =>
-      this.policies.execute((signal, state) => durableWriteAttempt(this.master, build, replicas, timeoutMs, signal, state), call),
-    );
+    const run = () => this.policies.execute((signal, state) => durableWriteAttempt(this.master, build, replicas, timeoutMs, signal, state), call);
+    if (!this.metrics) return run();
+    return this.observed("durable_write", performance.now(), run());
   }
 
   private execute<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
     const idempotent = options.idempotent ?? kind === "read";
     const deadlineMs = options.deadlineMs ?? this.options.timeouts.deadlineMs;
-    const useReplica = kind === "read" && (options.readFrom ?? this.options.readFrom) === "replica";
+    const replica = kind === "read" && (options.readFrom ?? this.options.readFrom) === "replica" ? this.replica : undefined;
     return this.policies.execute(
-      async (signal, state) => {
-        const conn = useReplica && this.replica?.isReady() ? this.replica : this.master;
-        await conn.whenReady(signal);
-        state.inFlight = true;
-        try {
-          return await fn(conn.redis);
-        } catch (err) {
-          conn.noteCommandError(err);
-          throw err;
-        }
+      (signal, state) => {
+        const conn = replica?.isReady() ? replica : this.master;
+        // Ready now (the usual case): send in this tick instead of awaiting a resolved promise.
+        if (conn.isReady()) return sendOn(conn, fn, state);
+        return conn.whenReady(signal).then(() => sendOn(conn, fn, state));
       },
       { idempotent, deadlineMs },
       new CallState(),
     );
   }
 
-  private async observe<T>(op: CallKind, call: () => Promise<T>): Promise<T> {
-    if (!this.metrics) return call();
-    const started = performance.now();
-    let outcome: CallOutcome = "success";
-    try {
-      return await call();
-    } catch (err) {
-      const cls = classifyError(err);
-      outcome = cls.errorClass === "circuit_open" ? "rejected" : "error";
-      this.metrics.error(cls.errorClass);
-      throw err;
-    } finally {
-      this.metrics.call(op, outcome, (performance.now() - started) / 1000);
-    }
+  /** Records the outcome and duration of the call `result` (started at `started`). */
+  private observed<T>(op: CallKind, started: number, result: Promise<T>): Promise<T> {
+    const metrics = this.metrics!;
+    return result.then(
+      (value) => {
+        metrics.call(op, "success", (performance.now() - started) / 1000);
+        return value;
+      },
+      (err: unknown) => {
+        const cls = classifyError(err);
+        metrics.error(cls.errorClass);
+        metrics.call(op, cls.errorClass === "circuit_open" ? "rejected" : "error", (performance.now() - started) / 1000);
+        throw err;
+      },
+    );
   }
 
   /** Health report: see {@link HealthReport}. */
@@ -280,6 +280,24 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     this.watcher.close();
     await Promise.all([this.master.close(), this.replica?.close()]);
   }
+}
+
+/** Sends `fn` on `conn` (an attempt that may have reached Redis from here on). */
+function sendOn<T>(conn: ManagedConnection, fn: (redis: Redis) => Promise<T>, state: CallState): Promise<T> {
+  state.inFlight = true;
+  let sent: Promise<T>;
+  try {
+    sent = fn(conn.redis);
+    // `fn` is typed to return a promise; tolerate plain values and foreign thenables as `await` did.
+    if (!(sent instanceof Promise)) sent = Promise.resolve(sent);
+  } catch (err) {
+    conn.noteCommandError(err);
+    return Promise.reject(err);
+  }
+  return sent.then(undefined, (err: unknown) => {
+    conn.noteCommandError(err);
+    throw err;
+  });
 }
 
 /**

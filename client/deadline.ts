@@ -1,50 +1,120 @@
 import { EventEmitter, IDefaultPolicyContext, IFailureEvent, IPolicy, ISuccessEvent, TaskCancelledError } from "cockatiel";
 
 /**
+ * One call waiting on a deadline slot (see {@link DeadlineSlots}). Subclasses say what happens at
+ * the deadline; the links make joining and leaving a slot O(1) without a Set or a closure per call.
+ */
+export abstract class DeadlineWaiter {
+  /** @internal */ slotPrev: DeadlineWaiter | null = null;
+  /** @internal */ slotNext: DeadlineWaiter | null = null;
+  /** @internal */ slot: DeadlineSlot | null = null;
+  /** Called once at the deadline if the waiter has not left its slot by then. */
+  abstract expired(): void;
+
+  /** Unregisters from the slot (no-op if already expired or left). */
+  leave(): void {
+    const s = this.slot;
+    if (!s) return;
+    this.slot = null;
+    if (this.slotPrev) this.slotPrev.slotNext = this.slotNext;
+    else s.head = this.slotNext;
+    if (this.slotNext) this.slotNext.slotPrev = this.slotPrev;
+    this.slotPrev = this.slotNext = null;
+    if (--s.size === 0) s.timer.unref();
+  }
+}
+
+/** @internal */
+export interface DeadlineSlot {
+  readonly ctrl: AbortController;
+  readonly timer: NodeJS.Timeout;
+  head: DeadlineWaiter | null;
+  size: number;
+}
+
+/**
  * Deadlines that expire in the same `granularityMs` slot share one timer and one AbortController.
  * Creating an AbortController per call was the largest single cost of the call path (Node's
  * EventTarget), measured with a CPU profile under load. A slot lives until its time comes even
  * when its calls have finished, so that calls made one after another within the same few ms reuse
- * it; its timer holds the process open only while some call still waits on it.
+ * it; its timer holds the process open only while some call still waits on it. Waiters are an
+ * intrusive doubly-linked list: joining and leaving allocate nothing and hash nothing.
  */
 class DeadlineSlots {
-  private readonly slots = new Map<number, { ctrl: AbortController; expire: Set<() => void>; timer: NodeJS.Timeout }>();
+  private readonly slots = new Map<number, DeadlineSlot>();
+  private lastAt = -1;
+  private last: DeadlineSlot | undefined;
 
   constructor(private readonly granularityMs: number) {}
 
   /**
-   * Registers `onExpire` to run about `ms` from now (never earlier; up to `granularityMs` later).
-   * Returns the signal that aborts at that time and a function that unregisters.
+   * Registers `w` to expire about `ms` from now (never earlier; up to `granularityMs` later).
+   * Returns the signal that aborts at that time.
    */
-  join(ms: number, onExpire: () => void): { signal: AbortSignal; leave: () => void } {
+  join(ms: number, w: DeadlineWaiter): AbortSignal {
     const at = Math.ceil((Date.now() + ms) / this.granularityMs) * this.granularityMs;
-    let slot = this.slots.get(at);
+    let slot = at === this.lastAt ? this.last : this.slots.get(at);
     if (!slot) {
       const ctrl = new AbortController();
-      const expire = new Set<() => void>();
-      const timer = setTimeout(() => {
-        this.slots.delete(at);
-        ctrl.abort();
-        for (const f of expire) f();
-      }, at - Date.now());
-      slot = { ctrl, expire, timer };
+      const s: DeadlineSlot = {
+        ctrl,
+        head: null,
+        size: 0,
+        timer: setTimeout(() => this.expire(at, s), at - Date.now()),
+      };
+      slot = s;
       this.slots.set(at, slot);
-    } else if (slot.expire.size === 0) {
+    } else if (slot.size === 0) {
       slot.timer.ref();
     }
-    const s = slot;
-    s.expire.add(onExpire);
-    return {
-      signal: s.ctrl.signal,
-      leave: () => {
-        s.expire.delete(onExpire);
-        if (s.expire.size === 0) s.timer.unref();
-      },
-    };
+    this.lastAt = at;
+    this.last = slot;
+    w.slot = slot;
+    w.slotPrev = null;
+    w.slotNext = slot.head;
+    if (slot.head) slot.head.slotPrev = w;
+    slot.head = w;
+    slot.size += 1;
+    return slot.ctrl.signal;
+  }
+
+  private expire(at: number, s: DeadlineSlot): void {
+    this.slots.delete(at);
+    if (this.lastAt === at) {
+      this.lastAt = -1;
+      this.last = undefined;
+    }
+    s.ctrl.abort();
+    const due: DeadlineWaiter[] = [];
+    for (let w = s.head; w; w = w.slotNext) due.push(w);
+    for (const w of due) {
+      if (w.slot !== s) continue; // left meanwhile (an earlier expiry settled it)
+      w.leave();
+      w.expired();
+    }
   }
 }
 
 const slots = new DeadlineSlots(5);
+
+/** Joins the shared deadline slot `ms` from now: see {@link DeadlineWaiter}. */
+export function joinDeadline(ms: number, w: DeadlineWaiter): AbortSignal {
+  return slots.join(ms, w);
+}
+
+/** The error a call gets at its deadline (cockatiel's, as `timeout()` would throw). */
+export function deadlineError(ms: number): TaskCancelledError {
+  return new TaskCancelledError(`Operation timed out after ${ms}ms`);
+}
+
+class ExpireCallback extends DeadlineWaiter {
+  constructor(private readonly onExpire: () => void) {
+    super();
+  }
+  expired(): void {
+    this.onExpire();
+  }
+}
 
 /**
  * A per-call deadline as a cockatiel policy (composable with `wrap`), with the semantics of
@@ -72,9 +142,11 @@ export class DeadlinePolicy implements IPolicy<IDefaultPolicyContext> {
       const expire = () => {
         if (settled) return;
         settled = true;
-        reject(new TaskCancelledError(`Operation timed out after ${this.durationMs}ms`));
+        reject(deadlineError(this.durationMs));
       };
-      let { signal, leave } = slots.join(this.durationMs, expire);
+      const waiter = new ExpireCallback(expire);
+      let signal = slots.join(this.durationMs, waiter);
+      let leave = () => waiter.leave();
       if (parent) {
         // Nested under another deadline: abort with whichever comes first.
         const ctrl = new AbortController();

@@ -84,20 +84,39 @@ export class ClientMetrics {
       registers,
     }));
     this.breaker.set(0);
+    // Call counts are added up here and handed to prom-client when the counter is read (scrape,
+    // getMetricsAsJSON, get()): prom-client validates and hashes the labels on every inc().
+    const commands = this.commands as unknown as { collect?: (this: unknown) => unknown };
+    const previous = commands.collect;
+    const flush = () => this.flushCalls();
+    commands.collect = function (this: unknown) {
+      flush();
+      return previous?.call(this);
+    };
   }
 
   // Label children are looked up once: prom-client hashes the label object on every inc/observe.
-  private readonly callChildren = new Map<string, { inc(): void }>();
-  private readonly durationChildren = new Map<string, { observe(v: number): void }>();
+  private readonly pendingCalls: Partial<Record<CallKind, Partial<Record<CallOutcome, { child: { inc(n: number): void }; n: number }>>>> = {};
+  private readonly durationChildren: Partial<Record<CallKind, { observe(v: number): void }>> = {};
 
   call(op: CallKind, outcome: CallOutcome, seconds: number): void {
-    const key = `${op}|${outcome}`;
-    let c = this.callChildren.get(key);
-    if (!c) this.callChildren.set(key, (c = this.commands.labels({ op, outcome })));
-    c.inc();
-    let d = this.durationChildren.get(op);
-    if (!d) this.durationChildren.set(op, (d = this.duration.labels({ op })));
+    const byOutcome = (this.pendingCalls[op] ??= {});
+    const c = (byOutcome[outcome] ??= { child: this.commands.labels({ op, outcome }), n: 0 });
+    c.n += 1;
+    const d = (this.durationChildren[op] ??= this.duration.labels({ op }));
     d.observe(seconds);
+  }
+
+  /** Adds the call counts accumulated since the last read to `commands_total`. */
+  private flushCalls(): void {
+    for (const byOutcome of Object.values(this.pendingCalls)) {
+      for (const c of Object.values(byOutcome)) {
+        if (c.n === 0) continue;
+        const n = c.n;
+        c.n = 0;
+        c.child.inc(n);
+      }
+    }
   }
 
   error(cls: ErrorClass): void {

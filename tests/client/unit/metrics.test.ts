@@ -51,3 +51,33 @@ describe("ClientMetrics", () => {
     expect(m.registry).toBeInstanceOf(Registry);
   });
 });
+
+describe("ClientMetrics call counts", () => {
+  test("are added up between reads and appear in every read (scrape text, JSON, get())", async () => {
+    const registry = new Registry();
+    const m = new ClientMetrics({ registry });
+    for (let i = 0; i < 5; i++) m.call("read", "success", 0.001);
+    expect(await registry.metrics()).toMatch(/redis_client_commands_total\{op="read",outcome="success"\} 5/);
+    m.call("read", "success", 0.001);
+    m.call("write", "rejected", 0.001);
+    expect(await values(registry, "redis_client_commands_total")).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ labels: { op: "read", outcome: "success" }, value: 6 }),
+        expect.objectContaining({ labels: { op: "write", outcome: "rejected" }, value: 1 }),
+      ]),
+    );
+    m.call("read", "success", 0.001);
+    const counter = registry.getSingleMetric("redis_client_commands_total")!;
+    expect((await counter.get()).values).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { op: "read", outcome: "success" }, value: 7 })]));
+  });
+
+  test("two clients sharing the metric both count", async () => {
+    const registry = new Registry();
+    const a = new ClientMetrics({ registry });
+    const b = new ClientMetrics({ registry });
+    a.call("write", "success", 0.001);
+    b.call("write", "success", 0.001);
+    b.call("write", "success", 0.001);
+    expect(await values(registry, "redis_client_commands_total")).toEqual([expect.objectContaining({ labels: { op: "write", outcome: "success" }, value: 3 })]);
+  });
+});

@@ -222,3 +222,92 @@ describe("circuit breaker", () => {
     expect(policies.breakerState).toBe("closed");
   });
 });
+
+// While the breaker is closed, CallPolicies runs the first attempt directly (no cockatiel stack)
+// and only enters the retry policy on failure. These pin that the fast path keeps the breaker's
+// counting, the retry semantics and the deadline of the composed stack.
+describe("closed-breaker fast path", () => {
+  const down = () => new NotConnectedError("master") as Error;
+
+  test("failures that were not retried away are counted: the breaker opens at the threshold", async () => {
+    const { policies, states } = setup({ ...RETRY, maxAttempts: 0 });
+    const a = scripted(down, down, down, down);
+    for (let i = 0; i < 2; i++) {
+      const r = await settle(policies.execute(a.fn, { idempotent: true, deadlineMs: 5000 }));
+      expect(r.error).toBeInstanceOf(NotConnectedError);
+      expect(policies.breakerState).toBe("closed");
+    }
+    await settle(policies.execute(a.fn, { idempotent: true, deadlineMs: 5000 }));
+    expect(policies.breakerState).toBe("open");
+    expect(states).toEqual(["open"]);
+    const refused = await settle(policies.execute(a.fn, { idempotent: true, deadlineMs: 5000 }));
+    expect(refused.error).toBeInstanceOf(CircuitOpenError);
+    expect(a.calls()).toBe(3);
+  });
+
+  test("a call that failed first and then succeeded on retry counts once, as a success", async () => {
+    const { policies, retries } = setup({ ...RETRY, maxAttempts: 3 });
+    const n = { fail: 0 };
+    const failing = async () => {
+      n.fail++;
+      throw down();
+    };
+    for (let round = 0; round < 3; round++) {
+      // Two counted failures (retries exhausted) ...
+      for (let i = 0; i < 2; i++) await settle(policies.execute(failing, { idempotent: true, deadlineMs: 5000 }));
+      // ... then a call whose first attempt fails but whose retry succeeds: resets the count.
+      const a = scripted(down);
+      const r = await settle(policies.execute(a.fn, { idempotent: false, deadlineMs: 5000 }));
+      expect(r.value).toBe("ok");
+      expect(a.calls()).toBe(2);
+    }
+    expect(policies.breakerState).toBe("closed");
+    expect(n.fail).toBe(3 * 2 * 4); // each failing call: 1 attempt + 3 retries
+    expect(retries.length).toBe(3 * 2 * 3 + 3);
+  });
+
+  test("a hung first attempt gets the deadline, and its late failure still counts for the breaker", async () => {
+    const { policies } = setup({ ...RETRY, maxAttempts: 0 });
+    const rejects: Array<(e: Error) => void> = [];
+    const hang = (_s: AbortSignal, state: CallState) => {
+      state.inFlight = true;
+      return new Promise<string>((_, reject) => rejects.push(reject));
+    };
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      const r = await settle(policies.execute(hang, { idempotent: true, deadlineMs: 300 }), 1);
+      expect(r.error).toBeInstanceOf(DeadlineExceededError);
+      expect((r.error as DeadlineExceededError).outcome).toBe("unknown");
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(Date.now() - started).toBeLessThanOrEqual(310);
+    }
+    // The caller got its answer at the deadline; the breaker counts each call when it settles.
+    expect(policies.breakerState).toBe("closed");
+    for (const reject of rejects) reject(new Error("Command timed out"));
+    await jest.advanceTimersByTimeAsync(1);
+    expect(policies.breakerState).toBe("open");
+  });
+
+  test("the deadline's signal reaches the attempt and stops the retry loop", async () => {
+    const { policies } = setup();
+    let seen: AbortSignal | undefined;
+    let calls = 0;
+    const fn = (signal: AbortSignal) => {
+      seen = signal;
+      calls++;
+      return Promise.reject(down());
+    };
+    const r = await settle(policies.execute(fn, { idempotent: true, deadlineMs: 1000 }));
+    expect(r.error).toBeInstanceOf(DeadlineExceededError);
+    expect((r.error as DeadlineExceededError).outcome).toBe("not-executed");
+    expect(seen!.aborted).toBe(true);
+    // cockatiel 3.2.1 sleeps its backoff without watching the signal: at most one attempt after
+    // the deadline (as with the composed stack), then the loop sees the aborted signal and stops.
+    const after = calls;
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(calls).toBeLessThanOrEqual(after + 1);
+    const final = calls;
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(calls).toBe(final);
+  });
+});
