@@ -52,20 +52,13 @@ export interface DurableWriteResult {
  * commands is off (`autoResendUnfulfilledCommands: false`), so a write is never sent twice by
  * ioredis; the retry policy re-sends it only for idempotent writes.
  */
-export async function durableWriteAttempt(
-  conn: ManagedConnection,
-  build: (pipeline: ChainableCommander) => unknown,
-  replicas: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-  state: CallState,
-): Promise<DurableWriteResult> {
-  try {
-    return await attempt(conn, build, replicas, timeoutMs, signal, state);
-  } catch (err) {
+export function durableWriteAttempt(...args: Parameters<typeof attempt>): Promise<DurableWriteResult> {
+  const conn = args[0];
+  // The connection's hung-socket detection sees every failure, the cause of a short acknowledgement included.
+  return attempt(...args).catch((err: unknown) => {
     conn.noteCommandError(err instanceof WriteNotAcknowledgedError && err.cause !== undefined ? err.cause : err);
     throw err;
-  }
+  });
 }
 
 async function attempt(

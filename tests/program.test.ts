@@ -160,9 +160,19 @@ describe("day-2: a Redis/Sentinel setting change", () => {
 describe("bad config", () => {
     it("fails the program before any resource is registered", async () => {
         await expect(runUnderMocks({ stack: "prod", config: configWith("prod", { quorum: 1 }) })).rejects.toThrow(/redis-ha:quorum: 1 is not a majority/);
-        // The program itself (as `pulumi preview` runs it) raises a RunError, which Pulumi prints without a stack trace.
-        const { deploy } = await import("../program");
+        // The program itself (as `pulumi preview` runs it) raises a RunError, which Pulumi prints without a stack
+        // trace, and registers nothing.
+        const registered: string[] = [];
+        await pulumi.runtime.setMocks(
+            { newResource: (a) => (registered.push(a.name), { id: "1", state: a.inputs }), call: (a) => a.inputs },
+            "redis-ha",
+            "prod",
+            false,
+        );
         pulumi.runtime.setAllConfig(configWith("prod", { quorum: 1 }));
+        const { deploy } = await import("../program");
         expect(() => deploy()).toThrow(pulumi.RunError);
+        await new Promise((r) => setTimeout(r, 50));
+        expect(registered).toEqual([]);
     });
 });
