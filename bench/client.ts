@@ -22,327 +22,412 @@
 import Redis from "ioredis";
 import { createSentinelClient, SentinelClient, SentinelClientOptions } from "../client";
 import { ClusterHandle, NodeAddress, openCluster } from "../tests/client/fixtures/cluster";
-import { addr, masterFromSentinels, roleOf, sleep, waitFor, waitUntilHealthy, withConnection } from "../tests/client/fixtures/sentinelQueries";
+import {
+    addr,
+    masterFromSentinels,
+    roleOf,
+    sleep,
+    waitFor,
+    waitUntilHealthy,
+    withConnection,
+} from "../tests/client/fixtures/sentinelQueries";
 import { parseEndpointList } from "../client/options";
 
 interface Target {
-  sentinels: NodeAddress[];
-  masterName: string;
-  password?: string;
-  sentinelPassword?: string;
+    sentinels: NodeAddress[];
+    masterName: string;
+    password?: string;
+    sentinelPassword?: string;
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 function clientOptions(t: Target, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
-  return {
-    sentinels: t.sentinels,
-    masterName: t.masterName,
-    redis: { password: t.password },
-    sentinel: { password: t.sentinelPassword },
-    timeouts: { commandMs: 1000, deadlineMs: 15_000 },
-    ...extra,
-  };
+    return {
+        sentinels: t.sentinels,
+        masterName: t.masterName,
+        redis: { password: t.password },
+        sentinel: { password: t.sentinelPassword },
+        timeouts: { commandMs: 1000, deadlineMs: 15_000 },
+        ...extra,
+    };
 }
 
 function plainIoredis(t: Target): Redis {
-  // ioredis defaults, as an application would write it.
-  const r = new Redis({
-    sentinels: t.sentinels,
-    name: t.masterName,
-    password: t.password,
-    sentinelPassword: t.sentinelPassword,
-    // BENCH_PLAIN_COMMAND_TIMEOUT=ms: give plain ioredis the client's per-command timer too, to
-    // separate its cost (one setTimeout per command inside ioredis) from the client's own.
-    commandTimeout: process.env.BENCH_PLAIN_COMMAND_TIMEOUT ? Number(process.env.BENCH_PLAIN_COMMAND_TIMEOUT) : undefined,
-  });
-  r.on("error", () => undefined);
-  return r;
+    // ioredis defaults, as an application would write it.
+    const r = new Redis({
+        sentinels: t.sentinels,
+        name: t.masterName,
+        password: t.password,
+        sentinelPassword: t.sentinelPassword,
+        // BENCH_PLAIN_COMMAND_TIMEOUT=ms: give plain ioredis the client's per-command timer too, to
+        // separate its cost (one setTimeout per command inside ioredis) from the client's own.
+        commandTimeout: process.env.BENCH_PLAIN_COMMAND_TIMEOUT
+            ? Number(process.env.BENCH_PLAIN_COMMAND_TIMEOUT)
+            : undefined,
+    });
+    r.on("error", () => undefined);
+    return r;
 }
 
-const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN);
+const pct = (sorted: number[], p: number) =>
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
 
 interface RunResult {
-  ops: number;
-  seconds: number;
-  latencies: number[];
-  /** CPU time (user + system) of this process during the run, µs: the client's own cost, unlike ops/s not skewed by other load. */
-  cpuMicros: number;
+    ops: number;
+    seconds: number;
+    latencies: number[];
+    /** CPU time (user + system) of this process during the run, µs: the client's own cost, unlike ops/s not skewed by other load. */
+    cpuMicros: number;
 }
 
 /** `concurrency` loops calling `op` for `seconds`. */
 async function run(op: (i: number) => Promise<unknown>, concurrency: number, seconds: number): Promise<RunResult> {
-  const latencies: number[] = [];
-  let i = 0;
-  const end = performance.now() + seconds * 1000;
-  const start = performance.now();
-  const cpu0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await op(i++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const cpu = process.cpuUsage(cpu0);
-  return { ops: latencies.length, seconds: (performance.now() - start) / 1000, latencies, cpuMicros: cpu.user + cpu.system };
+    const latencies: number[] = [];
+    let i = 0;
+    const end = performance.now() + seconds * 1000;
+    const start = performance.now();
+    const cpu0 = process.cpuUsage();
+    await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+            while (performance.now() < end) {
+                const t = performance.now();
+                await op(i++);
+                latencies.push(performance.now() - t);
+            }
+        }),
+    );
+    const cpu = process.cpuUsage(cpu0);
+    return {
+        ops: latencies.length,
+        seconds: (performance.now() - start) / 1000,
+        latencies,
+        cpuMicros: cpu.user + cpu.system,
+    };
 }
 
 function merge(rs: RunResult[]): { opsPerSec: number; p50: number; p99: number; cpuPerOp: number } {
-  const lat = rs.flatMap((r) => r.latencies).sort((a, b) => a - b);
-  const ops = rs.reduce((s, r) => s + r.ops, 0);
-  const secs = rs.reduce((s, r) => s + r.seconds, 0);
-  const cpu = rs.reduce((s, r) => s + r.cpuMicros, 0);
-  return { opsPerSec: ops / secs, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerOp: cpu / ops };
+    const lat = rs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+    const ops = rs.reduce((s, r) => s + r.ops, 0);
+    const secs = rs.reduce((s, r) => s + r.seconds, 0);
+    const cpu = rs.reduce((s, r) => s + r.cpuMicros, 0);
+    return { opsPerSec: ops / secs, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerOp: cpu / ops };
 }
 
 async function throughput(t: Target): Promise<void> {
-  const client = createSentinelClient(clientOptions(t));
-  const plain = plainIoredis(t);
-  await client.master.whenReady();
-  await new Promise<void>((r) => (plain.status === "ready" ? r() : plain.once("ready", () => r())));
-  const value = "x".repeat(64);
-  const workloads: Array<{ name: string; concurrency: number; plain: (i: number) => Promise<unknown>; client: (i: number) => Promise<unknown> }> = [
-    { name: "GET, 1 in flight", concurrency: 1, plain: (i) => plain.get(`b:${i % 1000}`), client: (i) => client.read((r) => r.get(`b:${i % 1000}`)) },
-    { name: "GET, 64 in flight", concurrency: 64, plain: (i) => plain.get(`b:${i % 1000}`), client: (i) => client.read((r) => r.get(`b:${i % 1000}`)) },
-    { name: "SET, 64 in flight", concurrency: 64, plain: (i) => plain.set(`b:${i % 1000}`, value), client: (i) => client.write((r) => r.set(`b:${i % 1000}`, value)) },
-    {
-      name: "SET+WAIT 1, 1 in flight",
-      concurrency: 1,
-      plain: (i) => plain.pipeline().set(`d:${i % 1000}`, value).wait(1, 200).exec(),
-      client: (i) => client.durableWrite((p) => p.set(`d:${i % 1000}`, value), { replicas: 1, timeoutMs: 200 }),
-    },
-  ];
-  console.log(
-    `\n## Throughput and latency (same master; ${ROUNDS} rounds of ${SECONDS} s each, plain and client alternating; ` +
-      `overhead = median over rounds of 1 - client/plain ops)\n`,
-  );
-  console.log(
-    "| workload | plain ioredis ops/s | client ops/s | overhead (median, min–max) | plain p50 / p99 ms | client p50 / p99 ms | node CPU µs/op plain / client (+extra) |",
-  );
-  console.log("|---|---:|---:|---:|---:|---:|---:|");
-  for (const w of workloads) {
-    await run(w.plain, w.concurrency, 0.3); // warm-up
-    await run(w.client, w.concurrency, 0.3);
-    const p: RunResult[] = [];
-    const c: RunResult[] = [];
-    const overheads: number[] = [];
-    for (let k = 0; k < ROUNDS; k++) {
-      // Alternate which goes first: other load on the machine then hits both alike.
-      const first = k % 2 === 0 ? "plain" : "client";
-      const a = await run(first === "plain" ? w.plain : w.client, w.concurrency, SECONDS);
-      const b = await run(first === "plain" ? w.client : w.plain, w.concurrency, SECONDS);
-      const [rp, rc] = first === "plain" ? [a, b] : [b, a];
-      p.push(rp);
-      c.push(rc);
-      overheads.push((1 - rc.ops / rc.seconds / (rp.ops / rp.seconds)) * 100);
-    }
-    const mp = merge(p);
-    const mc = merge(c);
-    overheads.sort((x, y) => x - y);
+    const client = createSentinelClient(clientOptions(t));
+    const plain = plainIoredis(t);
+    await client.master.whenReady();
+    await new Promise<void>((r) => (plain.status === "ready" ? r() : plain.once("ready", () => r())));
+    const value = "x".repeat(64);
+    const workloads: Array<{
+        name: string;
+        concurrency: number;
+        plain: (i: number) => Promise<unknown>;
+        client: (i: number) => Promise<unknown>;
+    }> = [
+        {
+            name: "GET, 1 in flight",
+            concurrency: 1,
+            plain: (i) => plain.get(`b:${i % 1000}`),
+            client: (i) => client.read((r) => r.get(`b:${i % 1000}`)),
+        },
+        {
+            name: "GET, 64 in flight",
+            concurrency: 64,
+            plain: (i) => plain.get(`b:${i % 1000}`),
+            client: (i) => client.read((r) => r.get(`b:${i % 1000}`)),
+        },
+        {
+            name: "SET, 64 in flight",
+            concurrency: 64,
+            plain: (i) => plain.set(`b:${i % 1000}`, value),
+            client: (i) => client.write((r) => r.set(`b:${i % 1000}`, value)),
+        },
+        {
+            name: "SET+WAIT 1, 1 in flight",
+            concurrency: 1,
+            plain: (i) =>
+                plain
+                    .pipeline()
+                    .set(`d:${i % 1000}`, value)
+                    .wait(1, 200)
+                    .exec(),
+            client: (i) => client.durableWrite((p) => p.set(`d:${i % 1000}`, value), { replicas: 1, timeoutMs: 200 }),
+        },
+    ];
     console.log(
-      `| ${w.name} | ${mp.opsPerSec.toFixed(0)} | ${mc.opsPerSec.toFixed(0)} | ${pct(overheads, 50).toFixed(1)} % (${overheads[0]!.toFixed(1)}–${overheads[overheads.length - 1]!.toFixed(1)}) | ` +
-        `${mp.p50.toFixed(3)} / ${mp.p99.toFixed(3)} | ${mc.p50.toFixed(3)} / ${mc.p99.toFixed(3)} | ` +
-        `${mp.cpuPerOp.toFixed(2)} / ${mc.cpuPerOp.toFixed(2)} (+${(mc.cpuPerOp - mp.cpuPerOp).toFixed(2)}) |`,
+        `\n## Throughput and latency (same master; ${ROUNDS} rounds of ${SECONDS} s each, plain and client alternating; ` +
+            `overhead = median over rounds of 1 - client/plain ops)\n`,
     );
-  }
-  await client.close();
-  plain.disconnect();
+    console.log(
+        "| workload | plain ioredis ops/s | client ops/s | overhead (median, min–max) | plain p50 / p99 ms | client p50 / p99 ms | node CPU µs/op plain / client (+extra) |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    for (const w of workloads) {
+        await run(w.plain, w.concurrency, 0.3); // warm-up
+        await run(w.client, w.concurrency, 0.3);
+        const p: RunResult[] = [];
+        const c: RunResult[] = [];
+        const overheads: number[] = [];
+        for (let k = 0; k < ROUNDS; k++) {
+            // Alternate which goes first: other load on the machine then hits both alike.
+            const first = k % 2 === 0 ? "plain" : "client";
+            const a = await run(first === "plain" ? w.plain : w.client, w.concurrency, SECONDS);
+            const b = await run(first === "plain" ? w.client : w.plain, w.concurrency, SECONDS);
+            const [rp, rc] = first === "plain" ? [a, b] : [b, a];
+            p.push(rp);
+            c.push(rc);
+            overheads.push((1 - rc.ops / rc.seconds / (rp.ops / rp.seconds)) * 100);
+        }
+        const mp = merge(p);
+        const mc = merge(c);
+        overheads.sort((x, y) => x - y);
+        console.log(
+            `| ${w.name} | ${mp.opsPerSec.toFixed(0)} | ${mc.opsPerSec.toFixed(0)} | ${pct(overheads, 50).toFixed(1)} % (${overheads[0]!.toFixed(1)}–${overheads[overheads.length - 1]!.toFixed(1)}) | ` +
+                `${mp.p50.toFixed(3)} / ${mp.p99.toFixed(3)} | ${mc.p50.toFixed(3)} / ${mc.p99.toFixed(3)} | ` +
+                `${mp.cpuPerOp.toFixed(2)} / ${mc.cpuPerOp.toFixed(2)} (+${(mc.cpuPerOp - mp.cpuPerOp).toFixed(2)}) |`,
+        );
+    }
+    await client.close();
+    plain.disconnect();
 }
 
 interface Writer {
-  name: string;
-  acks: Array<{ key: string; at: number }>;
-  errors: Map<string, number>;
-  reconnects: number;
-  stop(): Promise<void>;
-  close(): Promise<void>;
+    name: string;
+    acks: Array<{ key: string; at: number }>;
+    errors: Map<string, number>;
+    reconnects: number;
+    stop(): Promise<void>;
+    close(): Promise<void>;
 }
 
 function clientWriter(name: string, client: SentinelClient, prefix: string): Writer {
-  let stopped = false;
-  let n = 0;
-  const w: Writer = {
-    name,
-    acks: [],
-    errors: new Map(),
-    reconnects: 0,
-    stop: async () => {
-      stopped = true;
-      await loop;
-    },
-    close: () => client.close(),
-  };
-  client.on("connectionStateChange", (e) => e.role === "master" && e.state === "ready" && e.epoch > 1 && w.reconnects++);
-  const loop = (async () => {
-    while (!stopped) {
-      const key = `${prefix}:${n++}`;
-      try {
-        const r = await client.durableWrite((p) => p.set(key, key), { replicas: 1, timeoutMs: 200, idempotent: true });
-        if (r.acknowledged >= 1) w.acks.push({ key, at: Date.now() });
-      } catch (err) {
-        const k = (err as Error).name;
-        w.errors.set(k, (w.errors.get(k) ?? 0) + 1);
-      }
-    }
-  })();
-  return w;
+    let stopped = false;
+    let n = 0;
+    const w: Writer = {
+        name,
+        acks: [],
+        errors: new Map(),
+        reconnects: 0,
+        stop: async () => {
+            stopped = true;
+            await loop;
+        },
+        close: () => client.close(),
+    };
+    client.on(
+        "connectionStateChange",
+        (e) => e.role === "master" && e.state === "ready" && e.epoch > 1 && w.reconnects++,
+    );
+    const loop = (async () => {
+        while (!stopped) {
+            const key = `${prefix}:${n++}`;
+            try {
+                const r = await client.durableWrite((p) => p.set(key, key), {
+                    replicas: 1,
+                    timeoutMs: 200,
+                    idempotent: true,
+                });
+                if (r.acknowledged >= 1) w.acks.push({ key, at: Date.now() });
+            } catch (err) {
+                const k = (err as Error).name;
+                w.errors.set(k, (w.errors.get(k) ?? 0) + 1);
+            }
+        }
+    })();
+    return w;
 }
 
 function plainWriter(t: Target, prefix: string): Writer {
-  const redis = plainIoredis(t);
-  let stopped = false;
-  let n = 0;
-  let readies = 0;
-  const w: Writer = {
-    name: "plain ioredis (defaults)",
-    acks: [],
-    errors: new Map(),
-    reconnects: 0,
-    stop: async () => {
-      stopped = true;
-      await loop;
-    },
-    close: async () => redis.disconnect(),
-  };
-  redis.on("ready", () => ++readies > 1 && w.reconnects++);
-  const loop = (async () => {
-    await new Promise<void>((r) => (redis.status === "ready" ? r() : redis.once("ready", () => r())));
-    while (!stopped) {
-      const key = `${prefix}:${n++}`;
-      try {
-        await redis.set(key, key);
-        const acked = await redis.wait(1, 200);
-        if (acked >= 1) w.acks.push({ key, at: Date.now() });
-      } catch (err) {
-        const m = (err as Error).message.split(" ")[0] ?? "error";
-        w.errors.set(m, (w.errors.get(m) ?? 0) + 1);
-        await sleep(10); // errors come back at once while disconnected: don't spin
-      }
-    }
-  })();
-  return w;
+    const redis = plainIoredis(t);
+    let stopped = false;
+    let n = 0;
+    let readies = 0;
+    const w: Writer = {
+        name: "plain ioredis (defaults)",
+        acks: [],
+        errors: new Map(),
+        reconnects: 0,
+        stop: async () => {
+            stopped = true;
+            await loop;
+        },
+        close: async () => redis.disconnect(),
+    };
+    redis.on("ready", () => ++readies > 1 && w.reconnects++);
+    const loop = (async () => {
+        await new Promise<void>((r) => (redis.status === "ready" ? r() : redis.once("ready", () => r())));
+        while (!stopped) {
+            const key = `${prefix}:${n++}`;
+            try {
+                await redis.set(key, key);
+                const acked = await redis.wait(1, 200);
+                if (acked >= 1) w.acks.push({ key, at: Date.now() });
+            } catch (err) {
+                const m = (err as Error).message.split(" ")[0] ?? "error";
+                w.errors.set(m, (w.errors.get(m) ?? 0) + 1);
+                await sleep(10); // errors come back at once while disconnected: don't spin
+            }
+        }
+    })();
+    return w;
 }
 
 /** Sentinel's own view: the first `+switch-master` published by any Sentinel, and every distinct switch. */
-async function switchMasterWatch(c: ClusterHandle): Promise<{ at(): number | null; switches(): string[]; close(): void }> {
-  let at: number | null = null;
-  const switches: string[] = [];
-  const subs = c.sentinels.map((s) => {
-    const sub = new Redis({ host: s.host, port: s.port, password: c.sentinelPassword });
-    sub.on("error", () => undefined);
-    sub.on("message", (_ch: string, msg: string) => {
-      at ??= Date.now();
-      const [, fh, fp, th, tp] = msg.split(" ");
-      const sw = `${fh}:${fp} -> ${th}:${tp}`;
-      if (!switches.includes(sw)) switches.push(sw);
+async function switchMasterWatch(
+    c: ClusterHandle,
+): Promise<{ at(): number | null; switches(): string[]; close(): void }> {
+    let at: number | null = null;
+    const switches: string[] = [];
+    const subs = c.sentinels.map((s) => {
+        const sub = new Redis({ host: s.host, port: s.port, password: c.sentinelPassword });
+        sub.on("error", () => undefined);
+        sub.on("message", (_ch: string, msg: string) => {
+            at ??= Date.now();
+            const [, fh, fp, th, tp] = msg.split(" ");
+            const sw = `${fh}:${fp} -> ${th}:${tp}`;
+            if (!switches.includes(sw)) switches.push(sw);
+        });
+        return sub;
     });
-    return sub;
-  });
-  await Promise.all(subs.map((s) => s.subscribe("+switch-master")));
-  return { at: () => at, switches: () => switches, close: () => subs.forEach((s) => s.disconnect()) };
+    await Promise.all(subs.map((s) => s.subscribe("+switch-master")));
+    return { at: () => at, switches: () => switches, close: () => subs.forEach((s) => s.disconnect()) };
 }
 
 async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<void> {
-  const t: Target = { sentinels: [...c.sentinels], masterName: c.masterName, password: c.password, sentinelPassword: c.sentinelPassword };
-  await waitUntilHealthy(c, 2, 30_000);
-  const writers = [
-    clientWriter("this client (watcher, default)", createSentinelClient(clientOptions(t, { metrics: false })), `${kind}:w`),
-    clientWriter("this client, failoverDetection: ioredis", createSentinelClient(clientOptions(t, { metrics: false, failoverDetection: "ioredis" })), `${kind}:i`),
-    plainWriter(t, `${kind}:p`),
-  ];
-  const watch = await switchMasterWatch(c);
-  await sleep(1500);
-  const oldMaster = (await masterFromSentinels(c))!;
-  const faultAt = Date.now();
-  if (kind === "crash") {
-    await c.kill(oldMaster);
-    await waitFor("+switch-master", async () => watch.at(), 30_000);
-    await sleep(6000);
-  } else {
-    const pauseMs = 8000;
-    await c.pause(oldMaster);
-    await sleep(pauseMs);
-    await c.resume(oldMaster);
-    await waitFor("the old master to be converted", async () => (await roleOf(c, oldMaster)) === "slave", 40_000, 250);
-    await sleep(3000);
-  }
-  await Promise.all(writers.map((w) => w.stop()));
-  const newMaster = (await masterFromSentinels(c))!;
-  const switchAt = watch.at();
-  const switches = watch.switches();
-  watch.close();
-
-  const label = kind === "crash" ? "Master crash (SIGKILL, kept down)" : "Master hang (SIGSTOP 8 s, then SIGCONT)";
-  console.log(
-    `\n## ${label}: down-after ${c.downAfterMs} ms; first Sentinel +switch-master ${switchAt ? ((switchAt - faultAt) / 1000).toFixed(2) + " s" : "not seen"} after the fault` +
-      (switches.length > 1 ? `; NOTE: ${switches.length} failovers (${switches.join(", ")})` : "") +
-      "\n",
-  );
-  console.log("| writer | writes unavailable (longest gap between surviving acks) | resumed after +switch-master | acked | acked but lost | caller-visible errors | reconnects |");
-  console.log("|---|---:|---:|---:|---:|---|---:|");
-  for (const w of writers) {
-    const keys = w.acks.map((a) => a.key);
-    const present = new Set<string>();
-    await withConnection(newMaster, c.password, async (r) => {
-      for (let i = 0; i < keys.length; i += 5000) {
-        const chunk = keys.slice(i, i + 5000);
-        const vals = await r.mget(...chunk);
-        chunk.forEach((k, j) => vals[j] === k && present.add(k));
-      }
-    }, 10_000);
-    const lost = keys.filter((k) => !present.has(k)).length;
-    // The gap that matters: between two acknowledged writes that survived, ending after the fault.
-    const surviving = w.acks.filter((a) => present.has(a.key));
-    let gap = 0;
-    let resumedAt: number | undefined;
-    for (let i = 1; i < surviving.length; i++) {
-      const g = surviving[i]!.at - surviving[i - 1]!.at;
-      if (surviving[i]!.at > faultAt && g > gap) {
-        gap = g;
-        resumedAt = surviving[i]!.at;
-      }
+    const t: Target = {
+        sentinels: [...c.sentinels],
+        masterName: c.masterName,
+        password: c.password,
+        sentinelPassword: c.sentinelPassword,
+    };
+    await waitUntilHealthy(c, 2, 30_000);
+    const writers = [
+        clientWriter(
+            "this client (watcher, default)",
+            createSentinelClient(clientOptions(t, { metrics: false })),
+            `${kind}:w`,
+        ),
+        clientWriter(
+            "this client, failoverDetection: ioredis",
+            createSentinelClient(clientOptions(t, { metrics: false, failoverDetection: "ioredis" })),
+            `${kind}:i`,
+        ),
+        plainWriter(t, `${kind}:p`),
+    ];
+    const watch = await switchMasterWatch(c);
+    await sleep(1500);
+    const oldMaster = (await masterFromSentinels(c))!;
+    const faultAt = Date.now();
+    if (kind === "crash") {
+        await c.kill(oldMaster);
+        await waitFor("+switch-master", async () => watch.at(), 30_000);
+        await sleep(6000);
+    } else {
+        const pauseMs = 8000;
+        await c.pause(oldMaster);
+        await sleep(pauseMs);
+        await c.resume(oldMaster);
+        await waitFor(
+            "the old master to be converted",
+            async () => (await roleOf(c, oldMaster)) === "slave",
+            40_000,
+            250,
+        );
+        await sleep(3000);
     }
-    const behind = resumedAt !== undefined && switchAt ? `${((resumedAt - switchAt) / 1000).toFixed(2)} s` : "n/a";
-    const errors = [...w.errors].map(([k, v]) => `${k} ×${v}`).join(", ") || "none";
-    console.log(`| ${w.name} | ${(gap / 1000).toFixed(2)} s | ${behind} | ${w.acks.length} | ${lost} | ${errors} | ${w.reconnects} |`);
-  }
-  await Promise.all(writers.map((w) => w.close()));
-  if (kind === "crash") await c.restart(oldMaster); // back as a replica for the next scenario
+    await Promise.all(writers.map((w) => w.stop()));
+    const newMaster = (await masterFromSentinels(c))!;
+    const switchAt = watch.at();
+    const switches = watch.switches();
+    watch.close();
+
+    const label = kind === "crash" ? "Master crash (SIGKILL, kept down)" : "Master hang (SIGSTOP 8 s, then SIGCONT)";
+    console.log(
+        `\n## ${label}: down-after ${c.downAfterMs} ms; first Sentinel +switch-master ${switchAt ? ((switchAt - faultAt) / 1000).toFixed(2) + " s" : "not seen"} after the fault` +
+            (switches.length > 1 ? `; NOTE: ${switches.length} failovers (${switches.join(", ")})` : "") +
+            "\n",
+    );
+    console.log(
+        "| writer | writes unavailable (longest gap between surviving acks) | resumed after +switch-master | acked | acked but lost | caller-visible errors | reconnects |",
+    );
+    console.log("|---|---:|---:|---:|---:|---|---:|");
+    for (const w of writers) {
+        const keys = w.acks.map((a) => a.key);
+        const present = new Set<string>();
+        await withConnection(
+            newMaster,
+            c.password,
+            async (r) => {
+                for (let i = 0; i < keys.length; i += 5000) {
+                    const chunk = keys.slice(i, i + 5000);
+                    const vals = await r.mget(...chunk);
+                    chunk.forEach((k, j) => vals[j] === k && present.add(k));
+                }
+            },
+            10_000,
+        );
+        const lost = keys.filter((k) => !present.has(k)).length;
+        // The gap that matters: between two acknowledged writes that survived, ending after the fault.
+        const surviving = w.acks.filter((a) => present.has(a.key));
+        let gap = 0;
+        let resumedAt: number | undefined;
+        for (let i = 1; i < surviving.length; i++) {
+            const g = surviving[i]!.at - surviving[i - 1]!.at;
+            if (surviving[i]!.at > faultAt && g > gap) {
+                gap = g;
+                resumedAt = surviving[i]!.at;
+            }
+        }
+        const behind = resumedAt !== undefined && switchAt ? `${((resumedAt - switchAt) / 1000).toFixed(2)} s` : "n/a";
+        const errors = [...w.errors].map(([k, v]) => `${k} ×${v}`).join(", ") || "none";
+        console.log(
+            `| ${w.name} | ${(gap / 1000).toFixed(2)} s | ${behind} | ${w.acks.length} | ${lost} | ${errors} | ${w.reconnects} |`,
+        );
+    }
+    await Promise.all(writers.map((w) => w.close()));
+    if (kind === "crash") await c.restart(oldMaster); // back as a replica for the next scenario
 }
 
 async function main(): Promise<void> {
-  console.log(`# Redis Sentinel client benchmark (${new Date().toISOString()}, node ${process.version})`);
-  if (process.env.REDIS_SENTINELS && !process.env.REDIS_HA_CLUSTER_MODULE) {
-    await throughput({
-      sentinels: parseEndpointList(process.env.REDIS_SENTINELS).map((e) => ({ host: e.host, port: e.port ?? 26379 })),
-      masterName: process.env.REDIS_MASTER_NAME ?? "mymaster",
-      password: process.env.REDIS_PASSWORD,
-      sentinelPassword: process.env.REDIS_SENTINEL_PASSWORD,
-    });
-    console.log("\n(fault scenarios need a cluster with fault injection: run without REDIS_SENTINELS)");
-    return;
-  }
-  const c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
-  try {
-    console.log(`cluster: Redis ${c.nodes.map(addr).join(", ")}; Sentinels ${c.sentinels.map(addr).join(", ")}`);
-    await throughput({ sentinels: [...c.sentinels], masterName: c.masterName, password: c.password, sentinelPassword: c.sentinelPassword });
-    if (process.env.BENCH_FAULTS !== "0") {
-      await faultScenario(c, "crash");
-      await faultScenario(c, "hang");
+    console.log(`# Redis Sentinel client benchmark (${new Date().toISOString()}, node ${process.version})`);
+    if (process.env.REDIS_SENTINELS && !process.env.REDIS_HA_CLUSTER_MODULE) {
+        await throughput({
+            sentinels: parseEndpointList(process.env.REDIS_SENTINELS).map((e) => ({
+                host: e.host,
+                port: e.port ?? 26379,
+            })),
+            masterName: process.env.REDIS_MASTER_NAME ?? "mymaster",
+            password: process.env.REDIS_PASSWORD,
+            sentinelPassword: process.env.REDIS_SENTINEL_PASSWORD,
+        });
+        console.log("\n(fault scenarios need a cluster with fault injection: run without REDIS_SENTINELS)");
+        return;
     }
-  } finally {
-    await c.close();
-  }
+    const c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
+    try {
+        console.log(`cluster: Redis ${c.nodes.map(addr).join(", ")}; Sentinels ${c.sentinels.map(addr).join(", ")}`);
+        await throughput({
+            sentinels: [...c.sentinels],
+            masterName: c.masterName,
+            password: c.password,
+            sentinelPassword: c.sentinelPassword,
+        });
+        if (process.env.BENCH_FAULTS !== "0") {
+            await faultScenario(c, "crash");
+            await faultScenario(c, "hang");
+        }
+    } finally {
+        await c.close();
+    }
 }
 
 main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
+    () => process.exit(0),
+    (err) => {
+        console.error(err);
+        process.exit(1);
+    },
 );

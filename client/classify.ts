@@ -5,36 +5,36 @@ import { isOpenCircuitError, Outcome, RedisClientError } from "./errors";
  * Stable labels for error kinds (the `class` label of the `errors_total` and `retries_total` metrics).
  */
 export type ErrorClass =
-  | "readonly"
-  | "loading"
-  | "masterdown"
-  | "noreplicas"
-  | "tryagain"
-  | "not_connected"
-  | "connection"
-  | "timeout"
-  | "auth"
-  | "command"
-  | "circuit_open"
-  | "deadline"
-  | "not_acknowledged"
-  | "closed"
-  | "other";
+    | "readonly"
+    | "loading"
+    | "masterdown"
+    | "noreplicas"
+    | "tryagain"
+    | "not_connected"
+    | "connection"
+    | "timeout"
+    | "auth"
+    | "command"
+    | "circuit_open"
+    | "deadline"
+    | "not_acknowledged"
+    | "closed"
+    | "other";
 
 export interface Classification {
-  readonly errorClass: ErrorClass;
-  readonly outcome: Outcome;
-  /**
-   * The error says Redis (or the path to it) is unavailable right now, as opposed to the caller
-   * having sent a bad command. These errors feed the circuit breaker and the stale-read fallback.
-   */
-  readonly unavailable: boolean;
+    readonly errorClass: ErrorClass;
+    readonly outcome: Outcome;
+    /**
+     * The error says Redis (or the path to it) is unavailable right now, as opposed to the caller
+     * having sent a bad command. These errors feed the circuit breaker and the stale-read fallback.
+     */
+    readonly unavailable: boolean;
 }
 
 const c = (errorClass: ErrorClass, outcome: Outcome, unavailable: boolean): Classification => ({
-  errorClass,
-  outcome,
-  unavailable,
+    errorClass,
+    outcome,
+    unavailable,
 });
 
 /**
@@ -49,12 +49,12 @@ const c = (errorClass: ErrorClass, outcome: Outcome, unavailable: boolean): Clas
  * - `TRYAGAIN` / `CLUSTERDOWN`: cluster-only, harmless to include.
  */
 const REFUSED_PREFIXES: ReadonlyArray<[string, ErrorClass]> = [
-  ["READONLY", "readonly"],
-  ["LOADING", "loading"],
-  ["MASTERDOWN", "masterdown"],
-  ["NOREPLICAS", "noreplicas"],
-  ["TRYAGAIN", "tryagain"],
-  ["CLUSTERDOWN", "tryagain"],
+    ["READONLY", "readonly"],
+    ["LOADING", "loading"],
+    ["MASTERDOWN", "masterdown"],
+    ["NOREPLICAS", "noreplicas"],
+    ["TRYAGAIN", "tryagain"],
+    ["CLUSTERDOWN", "tryagain"],
 ];
 
 /** Configuration/permission problems: retrying cannot help and the breaker must not hide them. */
@@ -65,46 +65,54 @@ const NOT_WRITABLE = "Stream isn't writeable";
 const CONNECTION_CLOSED = "Connection is closed.";
 const COMMAND_TIMED_OUT = "Command timed out";
 const COMMAND_ABORTED = "Command aborted due to connection close";
-const CONNECTION_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"]);
+const CONNECTION_CODES = new Set([
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "ECONNABORTED",
+]);
 
 /**
  * Sorts any error thrown while talking to Redis into what the retry policy, the breaker and the
  * metrics need to know. Pure; see `tests/client/unit/classify.test.ts`.
  */
 export function classifyError(err: unknown): Classification {
-  if (err instanceof RedisClientError) return c(err.errorClass as ErrorClass, err.outcome, err.unavailable);
-  if (isOpenCircuitError(err)) return c("circuit_open", "not-executed", true);
-  // instanceof, not cockatiel 3.2.1's isTaskCancelledError (it tests the bulkhead marker).
-  if (err instanceof TaskCancelledError) return c("deadline", "unknown", true);
-  if (!(err instanceof Error)) return c("other", "unknown", false);
+    if (err instanceof RedisClientError) return c(err.errorClass as ErrorClass, err.outcome, err.unavailable);
+    if (isOpenCircuitError(err)) return c("circuit_open", "not-executed", true);
+    // instanceof, not cockatiel 3.2.1's isTaskCancelledError (it tests the bulkhead marker).
+    if (err instanceof TaskCancelledError) return c("deadline", "unknown", true);
+    if (!(err instanceof Error)) return c("other", "unknown", false);
 
-  const message = err.message ?? "";
-  if (err.name === "ReplyError") {
-    for (const [prefix, cls] of REFUSED_PREFIXES) {
-      if (message.startsWith(prefix)) return c(cls, "not-executed", true);
+    const message = err.message ?? "";
+    if (err.name === "ReplyError") {
+        for (const [prefix, cls] of REFUSED_PREFIXES) {
+            if (message.startsWith(prefix)) return c(cls, "not-executed", true);
+        }
+        // WAIT sent to a replica (the master was demoted under us): nothing was applied by WAIT itself.
+        if (message.includes("WAIT cannot be used with replica instances")) return c("readonly", "not-executed", true);
+        for (const prefix of AUTH_PREFIXES) {
+            if (message.startsWith(prefix)) return c("auth", "failed", false);
+        }
+        return c("command", "failed", false);
     }
-    // WAIT sent to a replica (the master was demoted under us): nothing was applied by WAIT itself.
-    if (message.includes("WAIT cannot be used with replica instances")) return c("readonly", "not-executed", true);
-    for (const prefix of AUTH_PREFIXES) {
-      if (message.startsWith(prefix)) return c("auth", "failed", false);
+    if (message.startsWith(NOT_WRITABLE)) return c("not_connected", "not-executed", true);
+    if (message === COMMAND_TIMED_OUT) return c("timeout", "unknown", true);
+    // In-flight commands flushed when the socket closed (maxRetriesPerRequest: 0), aborted pipeline
+    // fragments, "Connection is closed." (either never sent after end, or flushed in flight: assume
+    // the worse) and raw socket errors: the command may have run.
+    if (
+        err.name === "MaxRetriesPerRequestError" ||
+        message === CONNECTION_CLOSED ||
+        message.startsWith(COMMAND_ABORTED) ||
+        message.startsWith("Socket timeout") ||
+        CONNECTION_CODES.has((err as NodeJS.ErrnoException).code ?? "")
+    ) {
+        return c("connection", "unknown", true);
     }
-    return c("command", "failed", false);
-  }
-  if (message.startsWith(NOT_WRITABLE)) return c("not_connected", "not-executed", true);
-  if (message === COMMAND_TIMED_OUT) return c("timeout", "unknown", true);
-  // In-flight commands flushed when the socket closed (maxRetriesPerRequest: 0), aborted pipeline
-  // fragments, "Connection is closed." (either never sent after end, or flushed in flight: assume
-  // the worse) and raw socket errors: the command may have run.
-  if (
-    err.name === "MaxRetriesPerRequestError" ||
-    message === CONNECTION_CLOSED ||
-    message.startsWith(COMMAND_ABORTED) ||
-    message.startsWith("Socket timeout") ||
-    CONNECTION_CODES.has((err as NodeJS.ErrnoException).code ?? "")
-  ) {
-    return c("connection", "unknown", true);
-  }
-  return c("other", "unknown", false);
+    return c("other", "unknown", false);
 }
 
 /**
@@ -113,8 +121,8 @@ export function classifyError(err: unknown): Classification {
  * are never retried.
  */
 export function isRetryable(cls: Classification, idempotent: boolean): boolean {
-  if (!cls.unavailable) return false;
-  if (cls.errorClass === "circuit_open" || cls.errorClass === "deadline") return false;
-  if (cls.outcome === "not-executed") return true;
-  return cls.outcome === "unknown" && idempotent;
+    if (!cls.unavailable) return false;
+    if (cls.errorClass === "circuit_open" || cls.errorClass === "deadline") return false;
+    if (cls.outcome === "not-executed") return true;
+    return cls.outcome === "unknown" && idempotent;
 }

@@ -15,289 +15,333 @@ import { ReadResult, StaleCache } from "./staleCache";
 
 /** Options of one call (`run`, `read`, `write`, `readThrough`). */
 export interface RunOptions {
-  /**
-   * `"read"` calls are idempotent by default and may go to a replica; `"write"` calls are not
-   * idempotent by default and always go to the master.
-   * @default "write" for run() and write(), "read" for read() and readThrough()
-   */
-  readonly kind?: "read" | "write";
-  /**
-   * Whether sending the call twice is harmless. Decides whether it is retried after an error that
-   * leaves the outcome unknown (timeout, connection lost in flight). Errors that prove nothing ran
-   * (READONLY, LOADING, MASTERDOWN, NOREPLICAS, not connected) are retried either way; this assumes
-   * `fn` sends one command, or one pipeline/transaction, per attempt.
-   * @default true for reads, false for writes
-   */
-  readonly idempotent?: boolean;
-  /** Deadline of the whole call, retries included, ms. @default timeouts.deadlineMs */
-  readonly deadlineMs?: number;
-  /** Reads only: `"replica"` reads from a replica when one is ready. @default options.readFrom */
-  readonly readFrom?: "master" | "replica";
+    /**
+     * `"read"` calls are idempotent by default and may go to a replica; `"write"` calls are not
+     * idempotent by default and always go to the master.
+     * @default "write" for run() and write(), "read" for read() and readThrough()
+     */
+    readonly kind?: "read" | "write";
+    /**
+     * Whether sending the call twice is harmless. Decides whether it is retried after an error that
+     * leaves the outcome unknown (timeout, connection lost in flight). Errors that prove nothing ran
+     * (READONLY, LOADING, MASTERDOWN, NOREPLICAS, not connected) are retried either way; this assumes
+     * `fn` sends one command, or one pipeline/transaction, per attempt.
+     * @default true for reads, false for writes
+     */
+    readonly idempotent?: boolean;
+    /** Deadline of the whole call, retries included, ms. @default timeouts.deadlineMs */
+    readonly deadlineMs?: number;
+    /** Reads only: `"replica"` reads from a replica when one is ready. @default options.readFrom */
+    readonly readFrom?: "master" | "replica";
 }
 
 /** Events of {@link SentinelClient}. */
 export interface SentinelClientEvents {
-  /** Sentinel announced a new master (or the client reconnected to a different one). */
-  failover: [event: FailoverEvent];
-  breakerStateChange: [state: BreakerState];
-  /** A call is retried after `delayMs`. */
-  retry: [info: { errorClass: ErrorClass; attempt: number; delayMs: number; error: unknown }];
-  /** The master or replica connection became ready or went down. */
-  connectionStateChange: [info: { role: "master" | "replica"; state: "ready" | "down"; address: string | null; epoch: number; reason?: string }];
-  /** `readThrough` served a stale value because Redis was unavailable. */
-  staleServed: [info: { key: string; ageMs: number; errorClass: ErrorClass }];
-  /** ioredis connection errors (refused, Sentinel unreachable): expected during failovers. */
-  connectionError: [info: { role: "master" | "replica"; error: Error }];
+    /** Sentinel announced a new master (or the client reconnected to a different one). */
+    failover: [event: FailoverEvent];
+    breakerStateChange: [state: BreakerState];
+    /** A call is retried after `delayMs`. */
+    retry: [info: { errorClass: ErrorClass; attempt: number; delayMs: number; error: unknown }];
+    /** The master or replica connection became ready or went down. */
+    connectionStateChange: [
+        info: {
+            role: "master" | "replica";
+            state: "ready" | "down";
+            address: string | null;
+            epoch: number;
+            reason?: string;
+        },
+    ];
+    /** `readThrough` served a stale value because Redis was unavailable. */
+    staleServed: [info: { key: string; ageMs: number; errorClass: ErrorClass }];
+    /** ioredis connection errors (refused, Sentinel unreachable): expected during failovers. */
+    connectionError: [info: { role: "master" | "replica"; error: Error }];
 }
 
 /**
  * A Redis client for a Sentinel-managed master: see {@link createSentinelClient}.
  */
 export class SentinelClient extends EventEmitter<SentinelClientEvents> {
-  readonly options: ResolvedOptions;
-  /** The managed master connection. */
-  readonly master: ManagedConnection;
-  /** The managed replica connection, when `readFrom` is `"replica"`. */
-  readonly replica: ManagedConnection | undefined;
-  /** Registry holding this client's metrics (undefined with `metrics: false`). */
-  readonly metricsRegistry: Registry | undefined;
-  /** Last master switch seen. */
-  lastFailover: FailoverEvent | null = null;
+    readonly options: ResolvedOptions;
+    /** The managed master connection. */
+    readonly master: ManagedConnection;
+    /** The managed replica connection, when `readFrom` is `"replica"`. */
+    readonly replica: ManagedConnection | undefined;
+    /** Registry holding this client's metrics (undefined with `metrics: false`). */
+    readonly metricsRegistry: Registry | undefined;
+    /** Last master switch seen. */
+    lastFailover: FailoverEvent | null = null;
 
-  private readonly policies: CallPolicies;
-  private readonly metrics: ClientMetrics | undefined;
-  private readonly cache: StaleCache | undefined;
-  private readonly watcher: FailoverWatcher;
-  private closed = false;
+    private readonly policies: CallPolicies;
+    private readonly metrics: ClientMetrics | undefined;
+    private readonly cache: StaleCache | undefined;
+    private readonly watcher: FailoverWatcher;
+    private closed = false;
 
-  constructor(options: SentinelClientOptions) {
-    super();
-    const opts = (this.options = resolveOptions(options));
-    this.metrics = opts.metrics === false ? undefined : new ClientMetrics(opts.metrics);
-    this.metricsRegistry = this.metrics?.registry;
-    this.cache = opts.staleCache === false ? undefined : new StaleCache(opts.staleCache.maxEntries, opts.staleCache.ttlMs);
-    this.policies = new CallPolicies(opts.retry, opts.breaker, {
-      retry: (info) => {
-        this.metrics?.retry(info.errorClass);
-        this.emit("retry", info);
-      },
-      breakerStateChange: (state) => {
-        this.metrics?.breakerState(state);
-        this.emit("breakerStateChange", state);
-      },
-    });
-    this.master = this.manage(new ManagedConnection(opts, "master"));
-    this.replica = opts.readFrom === "replica" ? this.manage(new ManagedConnection(opts, "replica")) : undefined;
-    this.watcher = new FailoverWatcher(opts);
-    this.watcher.on("failoverStarted", ({ master }) => this.master.fence(master, opts.timeouts.failoverFenceMs));
-    this.watcher.on("failover", (e) => {
-      if (e.source === "sentinel" && opts.failoverDetection === "watcher") {
-        this.master.followSwitch(e.to);
-        this.replica?.followSwitch(e.to);
-      }
-      this.recordFailover(e);
-    });
-  }
-
-  private manage(conn: ManagedConnection): ManagedConnection {
-    conn.on("ready", ({ address, epoch, previousAddress }) => {
-      this.metrics?.connectionReady(conn.role, true);
-      this.emit("connectionStateChange", { role: conn.role, state: "ready", address, epoch });
-      // Reconnected to a different master: a failover happened even if no +switch-master reached us.
-      if (conn.role === "master" && previousAddress && address && previousAddress !== address) {
-        this.watcher.report({ masterName: this.options.masterName, from: previousAddress, to: address, at: new Date(), source: "reconnect" });
-      }
-    });
-    conn.on("down", ({ reason }) => {
-      this.metrics?.connectionReady(conn.role, false);
-      this.emit("connectionStateChange", { role: conn.role, state: "down", address: conn.address, epoch: conn.epoch, reason });
-    });
-    conn.on("error", (error) => {
-      if (this.listenerCount("connectionError") > 0) this.emit("connectionError", { role: conn.role, error });
-    });
-    return conn;
-  }
-
-  private recordFailover(e: FailoverEvent): void {
-    this.lastFailover = e;
-    this.metrics?.failover();
-    this.emit("failover", e);
-  }
-
-  /** The raw ioredis master connection: no retries, breaker or deadline. For what this API lacks. */
-  get redis(): Redis {
-    return this.master.redis;
-  }
-
-  get breakerState(): BreakerState {
-    return this.policies.breakerState;
-  }
-
-  /** Epoch of the master connection, incremented on every (re)connect. */
-  get connectionEpoch(): number {
-    return this.master.epoch;
-  }
-
-  /**
-   * Runs `fn` against the master (or a replica, for reads) under the deadline, breaker and retry
-   * policies. `fn` may run more than once (retries) and must issue its commands on the connection
-   * it is given.
-   *
-   * ```ts
-   * await client.run((r) => r.incr("visits"));                        // not retried if outcome unknown
-   * await client.run((r) => r.set("k", "v"), { idempotent: true });   // retried
-   * ```
-   */
-  run<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions = {}): Promise<T> {
-    return this.call(fn, options, options.kind ?? "write");
-  }
-
-  /** `run` for reads: idempotent, and sent to a replica when `readFrom` is `"replica"`. */
-  read<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = {}): Promise<T> {
-    return this.call(fn, options, "read");
-  }
-
-  /** `run` for writes: master only, not idempotent unless said so. */
-  write<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind" | "readFrom"> = {}): Promise<T> {
-    return this.call(fn, options, "write");
-  }
-
-  private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
-    if (!this.metrics) return this.execute(fn, options, kind);
-    return this.observed(kind, performance.now(), this.execute(fn, options, kind));
-  }
-
-  /**
-   * A read that remembers its result under `cacheKey` and, while Redis is unavailable (breaker
-   * open, deadline passed without a master, connection errors), returns the last remembered value
-   * (not older than `staleCache.ttlMs`) marked `stale: true` with its age. Other errors, and
-   * unavailability with nothing cached, are thrown.
-   */
-  async readThrough<T>(cacheKey: string, fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = {}): Promise<ReadResult<T>> {
-    const started = performance.now();
-    try {
-      const value = await this.execute(fn, options, "read");
-      this.cache?.set(cacheKey, value);
-      this.metrics?.call("read", "success", (performance.now() - started) / 1000);
-      return { value, stale: false };
-    } catch (err) {
-      const cls = classifyError(err);
-      const cached = cls.unavailable ? this.cache?.get(cacheKey) : undefined;
-      if (cached) {
-        this.metrics?.call("read", "stale", (performance.now() - started) / 1000);
-        this.emit("staleServed", { key: cacheKey, ageMs: cached.ageMs, errorClass: cls.errorClass });
-        return { value: cached.value as T, stale: true, ageMs: cached.ageMs };
-      }
-      this.metrics?.error(cls.errorClass);
-      this.metrics?.call("read", cls.errorClass === "circuit_open" ? "rejected" : "error", (performance.now() - started) / 1000);
-      throw err;
+    constructor(options: SentinelClientOptions) {
+        super();
+        const opts = (this.options = resolveOptions(options));
+        this.metrics = opts.metrics === false ? undefined : new ClientMetrics(opts.metrics);
+        this.metricsRegistry = this.metrics?.registry;
+        this.cache =
+            opts.staleCache === false ? undefined : new StaleCache(opts.staleCache.maxEntries, opts.staleCache.ttlMs);
+        this.policies = new CallPolicies(opts.retry, opts.breaker, {
+            retry: (info) => {
+                this.metrics?.retry(info.errorClass);
+                this.emit("retry", info);
+            },
+            breakerStateChange: (state) => {
+                this.metrics?.breakerState(state);
+                this.emit("breakerStateChange", state);
+            },
+        });
+        this.master = this.manage(new ManagedConnection(opts, "master"));
+        this.replica = opts.readFrom === "replica" ? this.manage(new ManagedConnection(opts, "replica")) : undefined;
+        this.watcher = new FailoverWatcher(opts);
+        this.watcher.on("failoverStarted", ({ master }) => this.master.fence(master, opts.timeouts.failoverFenceMs));
+        this.watcher.on("failover", (e) => {
+            if (e.source === "sentinel" && opts.failoverDetection === "watcher") {
+                this.master.followSwitch(e.to);
+                this.replica?.followSwitch(e.to);
+            }
+            this.recordFailover(e);
+        });
     }
-  }
 
-  /**
-   * A write that succeeds only once `replicas` replicas confirmed it. `build` queues the write on a
-   * pipeline; `WAIT replicas timeoutMs` is appended and both go out in one socket write on one
-   * connection. Returns the acknowledged count, or throws `WriteNotAcknowledgedError` (too few
-   * replicas before the deadline, or connection replaced before confirmation) or another error.
-   *
-   * ```ts
-   * const { acknowledged } = await client.durableWrite((p) => p.set("order:1", json), { replicas: 1, timeoutMs: 200 });
-   * ```
-   */
-  durableWrite(build: (pipeline: ChainableCommander) => unknown, options: DurableWriteOptions = {}): Promise<DurableWriteResult> {
-    const replicas = options.replicas ?? 1;
-    const timeoutMs = options.timeoutMs ?? 200;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      return Promise.reject(new RangeError(`durableWrite: replicas must be an integer ≥ 1, got ${replicas}`));
+    private manage(conn: ManagedConnection): ManagedConnection {
+        conn.on("ready", ({ address, epoch, previousAddress }) => {
+            this.metrics?.connectionReady(conn.role, true);
+            this.emit("connectionStateChange", { role: conn.role, state: "ready", address, epoch });
+            // Reconnected to a different master: a failover happened even if no +switch-master reached us.
+            if (conn.role === "master" && previousAddress && address && previousAddress !== address) {
+                this.watcher.report({
+                    masterName: this.options.masterName,
+                    from: previousAddress,
+                    to: address,
+                    at: new Date(),
+                    source: "reconnect",
+                });
+            }
+        });
+        conn.on("down", ({ reason }) => {
+            this.metrics?.connectionReady(conn.role, false);
+            this.emit("connectionStateChange", {
+                role: conn.role,
+                state: "down",
+                address: conn.address,
+                epoch: conn.epoch,
+                reason,
+            });
+        });
+        conn.on("error", (error) => {
+            if (this.listenerCount("connectionError") > 0) this.emit("connectionError", { role: conn.role, error });
+        });
+        return conn;
     }
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs >= this.options.timeouts.commandMs) {
-      return Promise.reject(
-        new RangeError(
-          `durableWrite: timeoutMs must be an integer between 1 and timeouts.commandMs - 1 (${this.options.timeouts.commandMs - 1}), got ${timeoutMs}; ` +
-            `WAIT blocks for up to timeoutMs and would otherwise be cut off as a command timeout`,
-        ),
-      );
+
+    private recordFailover(e: FailoverEvent): void {
+        this.lastFailover = e;
+        this.metrics?.failover();
+        this.emit("failover", e);
     }
-    const call = { idempotent: options.idempotent ?? false, deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs };
-    const run = () => this.policies.execute((signal, state) => durableWriteAttempt(this.master, build, replicas, timeoutMs, signal, state), call);
-    if (!this.metrics) return run();
-    return this.observed("durable_write", performance.now(), run());
-  }
 
-  private execute<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
-    const idempotent = options.idempotent ?? kind === "read";
-    const deadlineMs = options.deadlineMs ?? this.options.timeouts.deadlineMs;
-    const replica = kind === "read" && (options.readFrom ?? this.options.readFrom) === "replica" ? this.replica : undefined;
-    return this.policies.execute(
-      (signal, state) => {
-        const conn = replica?.isReady() ? replica : this.master;
-        // Ready now (the usual case): send in this tick instead of awaiting a resolved promise.
-        if (conn.isReady()) return sendOn(conn, fn, state);
-        return conn.whenReady(signal).then(() => sendOn(conn, fn, state));
-      },
-      { idempotent, deadlineMs },
-      new CallState(),
-    );
-  }
+    /** The raw ioredis master connection: no retries, breaker or deadline. For what this API lacks. */
+    get redis(): Redis {
+        return this.master.redis;
+    }
 
-  /** Records the outcome and duration of the call `result` (started at `started`). */
-  private observed<T>(op: CallKind, started: number, result: Promise<T>): Promise<T> {
-    const metrics = this.metrics!;
-    return result.then(
-      (value) => {
-        metrics.call(op, "success", (performance.now() - started) / 1000);
-        return value;
-      },
-      (err: unknown) => {
-        const cls = classifyError(err);
-        metrics.error(cls.errorClass);
-        metrics.call(op, cls.errorClass === "circuit_open" ? "rejected" : "error", (performance.now() - started) / 1000);
-        throw err;
-      },
-    );
-  }
+    get breakerState(): BreakerState {
+        return this.policies.breakerState;
+    }
 
-  /** Health report: see {@link HealthReport}. */
-  health(): Promise<HealthReport> {
-    return collectHealth({
-      options: this.options,
-      master: this.master,
-      replica: this.replica,
-      breakerState: this.breakerState,
-      lastFailover: this.lastFailover,
-    });
-  }
+    /** Epoch of the master connection, incremented on every (re)connect. */
+    get connectionEpoch(): number {
+        return this.master.epoch;
+    }
 
-  /** A `node:http` request listener serving {@link health} as JSON (200, or 503 when down). */
-  healthHandler(): (req: IncomingMessage, res: ServerResponse) => void {
-    return createHealthHandler(() => this.health());
-  }
+    /**
+     * Runs `fn` against the master (or a replica, for reads) under the deadline, breaker and retry
+     * policies. `fn` may run more than once (retries) and must issue its commands on the connection
+     * it is given.
+     *
+     * ```ts
+     * await client.run((r) => r.incr("visits"));                        // not retried if outcome unknown
+     * await client.run((r) => r.set("k", "v"), { idempotent: true });   // retried
+     * ```
+     */
+    run<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions = {}): Promise<T> {
+        return this.call(fn, options, options.kind ?? "write");
+    }
 
-  /** Closes every connection (master, replica, Sentinel subscriptions). Calls after this fail. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.watcher.close();
-    await Promise.all([this.master.close(), this.replica?.close()]);
-  }
+    /** `run` for reads: idempotent, and sent to a replica when `readFrom` is `"replica"`. */
+    read<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = {}): Promise<T> {
+        return this.call(fn, options, "read");
+    }
+
+    /** `run` for writes: master only, not idempotent unless said so. */
+    write<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind" | "readFrom"> = {}): Promise<T> {
+        return this.call(fn, options, "write");
+    }
+
+    private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
+        if (!this.metrics) return this.execute(fn, options, kind);
+        return this.observed(kind, performance.now(), this.execute(fn, options, kind));
+    }
+
+    /**
+     * A read that remembers its result under `cacheKey` and, while Redis is unavailable (breaker
+     * open, deadline passed without a master, connection errors), returns the last remembered value
+     * (not older than `staleCache.ttlMs`) marked `stale: true` with its age. Other errors, and
+     * unavailability with nothing cached, are thrown.
+     */
+    async readThrough<T>(
+        cacheKey: string,
+        fn: (redis: Redis) => Promise<T>,
+        options: Omit<RunOptions, "kind"> = {},
+    ): Promise<ReadResult<T>> {
+        const started = performance.now();
+        try {
+            const value = await this.execute(fn, options, "read");
+            this.cache?.set(cacheKey, value);
+            this.metrics?.call("read", "success", (performance.now() - started) / 1000);
+            return { value, stale: false };
+        } catch (err) {
+            const cls = classifyError(err);
+            const cached = cls.unavailable ? this.cache?.get(cacheKey) : undefined;
+            if (cached) {
+                this.metrics?.call("read", "stale", (performance.now() - started) / 1000);
+                this.emit("staleServed", { key: cacheKey, ageMs: cached.ageMs, errorClass: cls.errorClass });
+                return { value: cached.value as T, stale: true, ageMs: cached.ageMs };
+            }
+            this.metrics?.error(cls.errorClass);
+            this.metrics?.call(
+                "read",
+                cls.errorClass === "circuit_open" ? "rejected" : "error",
+                (performance.now() - started) / 1000,
+            );
+            throw err;
+        }
+    }
+
+    /**
+     * A write that succeeds only once `replicas` replicas confirmed it. `build` queues the write on a
+     * pipeline; `WAIT replicas timeoutMs` is appended and both go out in one socket write on one
+     * connection. Returns the acknowledged count, or throws `WriteNotAcknowledgedError` (too few
+     * replicas before the deadline, or connection replaced before confirmation) or another error.
+     *
+     * ```ts
+     * const { acknowledged } = await client.durableWrite((p) => p.set("order:1", json), { replicas: 1, timeoutMs: 200 });
+     * ```
+     */
+    durableWrite(
+        build: (pipeline: ChainableCommander) => unknown,
+        options: DurableWriteOptions = {},
+    ): Promise<DurableWriteResult> {
+        const replicas = options.replicas ?? 1;
+        const timeoutMs = options.timeoutMs ?? 200;
+        if (!Number.isInteger(replicas) || replicas < 1) {
+            return Promise.reject(new RangeError(`durableWrite: replicas must be an integer ≥ 1, got ${replicas}`));
+        }
+        if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs >= this.options.timeouts.commandMs) {
+            return Promise.reject(
+                new RangeError(
+                    `durableWrite: timeoutMs must be an integer between 1 and timeouts.commandMs - 1 (${this.options.timeouts.commandMs - 1}), got ${timeoutMs}; ` +
+                        `WAIT blocks for up to timeoutMs and would otherwise be cut off as a command timeout`,
+                ),
+            );
+        }
+        const call = {
+            idempotent: options.idempotent ?? false,
+            deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs,
+        };
+        const run = () =>
+            this.policies.execute(
+                (signal, state) => durableWriteAttempt(this.master, build, replicas, timeoutMs, signal, state),
+                call,
+            );
+        if (!this.metrics) return run();
+        return this.observed("durable_write", performance.now(), run());
+    }
+
+    private execute<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
+        const idempotent = options.idempotent ?? kind === "read";
+        const deadlineMs = options.deadlineMs ?? this.options.timeouts.deadlineMs;
+        const replica =
+            kind === "read" && (options.readFrom ?? this.options.readFrom) === "replica" ? this.replica : undefined;
+        return this.policies.execute(
+            (signal, state) => {
+                const conn = replica?.isReady() ? replica : this.master;
+                // Ready now (the usual case): send in this tick instead of awaiting a resolved promise.
+                if (conn.isReady()) return sendOn(conn, fn, state);
+                return conn.whenReady(signal).then(() => sendOn(conn, fn, state));
+            },
+            { idempotent, deadlineMs },
+            new CallState(),
+        );
+    }
+
+    /** Records the outcome and duration of the call `result` (started at `started`). */
+    private observed<T>(op: CallKind, started: number, result: Promise<T>): Promise<T> {
+        const metrics = this.metrics!;
+        return result.then(
+            (value) => {
+                metrics.call(op, "success", (performance.now() - started) / 1000);
+                return value;
+            },
+            (err: unknown) => {
+                const cls = classifyError(err);
+                metrics.error(cls.errorClass);
+                metrics.call(
+                    op,
+                    cls.errorClass === "circuit_open" ? "rejected" : "error",
+                    (performance.now() - started) / 1000,
+                );
+                throw err;
+            },
+        );
+    }
+
+    /** Health report: see {@link HealthReport}. */
+    health(): Promise<HealthReport> {
+        return collectHealth({
+            options: this.options,
+            master: this.master,
+            replica: this.replica,
+            breakerState: this.breakerState,
+            lastFailover: this.lastFailover,
+        });
+    }
+
+    /** A `node:http` request listener serving {@link health} as JSON (200, or 503 when down). */
+    healthHandler(): (req: IncomingMessage, res: ServerResponse) => void {
+        return createHealthHandler(() => this.health());
+    }
+
+    /** Closes every connection (master, replica, Sentinel subscriptions). Calls after this fail. */
+    async close(): Promise<void> {
+        if (this.closed) return;
+        this.closed = true;
+        this.watcher.close();
+        await Promise.all([this.master.close(), this.replica?.close()]);
+    }
 }
 
 /** Sends `fn` on `conn` (an attempt that may have reached Redis from here on). */
 function sendOn<T>(conn: ManagedConnection, fn: (redis: Redis) => Promise<T>, state: CallState): Promise<T> {
-  state.inFlight = true;
-  let sent: Promise<T>;
-  try {
-    sent = fn(conn.redis);
-    // `fn` is typed to return a promise; tolerate plain values and foreign thenables as `await` did.
-    if (!(sent instanceof Promise)) sent = Promise.resolve(sent);
-  } catch (err) {
-    conn.noteCommandError(err);
-    return Promise.reject(err);
-  }
-  return sent.then(undefined, (err: unknown) => {
-    conn.noteCommandError(err);
-    throw err;
-  });
+    state.inFlight = true;
+    let sent: Promise<T>;
+    try {
+        sent = fn(conn.redis);
+        // `fn` is typed to return a promise; tolerate plain values and foreign thenables as `await` did.
+        if (!(sent instanceof Promise)) sent = Promise.resolve(sent);
+    } catch (err) {
+        conn.noteCommandError(err);
+        return Promise.reject(err);
+    }
+    return sent.then(undefined, (err: unknown) => {
+        conn.noteCommandError(err);
+        throw err;
+    });
 }
 
 /**
@@ -312,5 +356,5 @@ function sendOn<T>(conn: ManagedConnection, fn: (redis: Redis) => Promise<T>, st
  * Throws `InvalidOptionsError` listing every problem in `options` before connecting.
  */
 export function createSentinelClient(options: SentinelClientOptions): SentinelClient {
-  return new SentinelClient(options);
+    return new SentinelClient(options);
 }

@@ -6,37 +6,37 @@ import type { CallState } from "./policies";
 
 /** Options of `client.durableWrite`. */
 export interface DurableWriteOptions {
-  /**
-   * Replicas that must confirm the write (`WAIT numreplicas`).
-   * @default 1
-   */
-  readonly replicas?: number;
-  /**
-   * `WAIT` timeout of one round, ms (> 0: `WAIT ... 0` would block forever). Must be below
-   * `timeouts.commandMs`. If fewer replicas confirm, `WAIT` is sent again on the same connection
-   * until the call's deadline.
-   * @default 200
-   */
-  readonly timeoutMs?: number;
-  /**
-   * The write may be applied twice without harm (`SET k v`, `HSET`, `DEL`), so when its outcome is
-   * unknown (connection lost in flight, connection replaced before `WAIT` answered) the whole write
-   * is sent again. Otherwise the caller gets the error.
-   * @default false
-   */
-  readonly idempotent?: boolean;
-  /** Deadline of the whole call, ms. @default timeouts.deadlineMs */
-  readonly deadlineMs?: number;
+    /**
+     * Replicas that must confirm the write (`WAIT numreplicas`).
+     * @default 1
+     */
+    readonly replicas?: number;
+    /**
+     * `WAIT` timeout of one round, ms (> 0: `WAIT ... 0` would block forever). Must be below
+     * `timeouts.commandMs`. If fewer replicas confirm, `WAIT` is sent again on the same connection
+     * until the call's deadline.
+     * @default 200
+     */
+    readonly timeoutMs?: number;
+    /**
+     * The write may be applied twice without harm (`SET k v`, `HSET`, `DEL`), so when its outcome is
+     * unknown (connection lost in flight, connection replaced before `WAIT` answered) the whole write
+     * is sent again. Otherwise the caller gets the error.
+     * @default false
+     */
+    readonly idempotent?: boolean;
+    /** Deadline of the whole call, ms. @default timeouts.deadlineMs */
+    readonly deadlineMs?: number;
 }
 
 /** Result of an acknowledged durable write. */
 export interface DurableWriteResult {
-  /** Replicas that confirmed (≥ the number asked for). */
-  readonly acknowledged: number;
-  /** Replies of the commands the callback queued, in order. */
-  readonly results: unknown[];
-  /** Connection epoch the write and its acknowledgement travelled on. */
-  readonly epoch: number;
+    /** Replicas that confirmed (≥ the number asked for). */
+    readonly acknowledged: number;
+    /** Replies of the commands the callback queued, in order. */
+    readonly results: unknown[];
+    /** Connection epoch the write and its acknowledgement travelled on. */
+    readonly epoch: number;
 }
 
 /**
@@ -53,87 +53,91 @@ export interface DurableWriteResult {
  * ioredis; the retry policy re-sends it only for idempotent writes.
  */
 export function durableWriteAttempt(...args: Parameters<typeof attempt>): Promise<DurableWriteResult> {
-  const conn = args[0];
-  // The connection's hung-socket detection sees every failure, the cause of a short acknowledgement included.
-  return attempt(...args).catch((err: unknown) => {
-    conn.noteCommandError(err instanceof WriteNotAcknowledgedError && err.cause !== undefined ? err.cause : err);
-    throw err;
-  });
+    const conn = args[0];
+    // The connection's hung-socket detection sees every failure, the cause of a short acknowledgement included.
+    return attempt(...args).catch((err: unknown) => {
+        conn.noteCommandError(err instanceof WriteNotAcknowledgedError && err.cause !== undefined ? err.cause : err);
+        throw err;
+    });
 }
 
 async function attempt(
-  conn: ManagedConnection,
-  build: (pipeline: ChainableCommander) => unknown,
-  replicas: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-  state: CallState,
+    conn: ManagedConnection,
+    build: (pipeline: ChainableCommander) => unknown,
+    replicas: number,
+    timeoutMs: number,
+    signal: AbortSignal,
+    state: CallState,
 ): Promise<DurableWriteResult> {
-  await conn.whenReady(signal);
-  const redis = conn.redis;
-  const stream = redis.stream;
-  const epoch = conn.epoch;
-  const fences = conn.fenceCount;
-  const sameConnection = () => redis.stream === stream && conn.epoch === epoch && conn.fenceCount === fences;
-  const lost = () => (conn.fenceCount !== fences ? "failover-started" : "connection-lost");
+    await conn.whenReady(signal);
+    const redis = conn.redis;
+    const stream = redis.stream;
+    const epoch = conn.epoch;
+    const fences = conn.fenceCount;
+    const sameConnection = () => redis.stream === stream && conn.epoch === epoch && conn.fenceCount === fences;
+    const lost = () => (conn.fenceCount !== fences ? "failover-started" : "connection-lost");
 
-  const pipeline = redis.pipeline();
-  await build(pipeline);
-  const userCount = pipeline.length;
-  if (userCount === 0) throw new RangeError("durableWrite: the callback queued no command on the pipeline it was given");
-  pipeline.wait(replicas, timeoutMs);
-  if (!sameConnection() || !conn.isReady()) {
-    // An async builder yielded and the connection changed meanwhile: nothing was sent; the retry
-    // policy tries again.
-    throw new NotConnectedError(conn.role);
-  }
-  state.inFlight = true;
-  const replies = (await pipeline.exec()) ?? [];
-
-  const results: unknown[] = [];
-  let firstError: Error | undefined;
-  let anyApplied = false;
-  for (let i = 0; i < userCount; i++) {
-    const [err, value] = replies[i] ?? [new Error("missing pipeline reply"), undefined];
-    if (err) firstError ??= err;
-    else anyApplied = true;
-    results.push(value);
-  }
-  if (firstError) {
-    // All refused (READONLY, ...): nothing applied, the retry policy may send it again. Some applied
-    // and some refused: partly applied, never retried.
-    if (anyApplied && classifyError(firstError).outcome === "not-executed") {
-      throw new OutcomeUnknownError("partially_applied", { cause: firstError });
-    }
-    throw firstError;
-  }
-  const [waitErr, waitValue] = replies[userCount] ?? [new Error("missing WAIT reply"), undefined];
-  if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, 0, lost());
-  if (waitErr) {
-    // The write was applied; WAIT failed. A connection failure leaves replication unknown (an
-    // idempotent write is then sent again); a refusal (WAIT on a replica) is final.
-    const reason = classifyError(waitErr).unavailable && classifyError(waitErr).errorClass !== "readonly" ? "connection-lost" : "wait-error";
-    throw new WriteNotAcknowledgedError(replicas, 0, reason, { cause: waitErr });
-  }
-
-  let acknowledged = Number(waitValue);
-  state.applied = { acknowledged, required: replicas };
-  while (acknowledged < replicas) {
-    if (signal.aborted) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
+    const pipeline = redis.pipeline();
+    await build(pipeline);
+    const userCount = pipeline.length;
+    if (userCount === 0)
+        throw new RangeError("durableWrite: the callback queued no command on the pipeline it was given");
+    pipeline.wait(replicas, timeoutMs);
     if (!sameConnection() || !conn.isReady()) {
-      throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
+        // An async builder yielded and the connection changed meanwhile: nothing was sent; the retry
+        // policy tries again.
+        throw new NotConnectedError(conn.role);
     }
-    // Same connection, checked synchronously right before sending: WAIT covers every write this
-    // connection made, so our write is included without sending it again.
-    let more: number;
-    try {
-      more = Number(await redis.wait(replicas, timeoutMs));
-    } catch (err) {
-      throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: err });
+    state.inFlight = true;
+    const replies = (await pipeline.exec()) ?? [];
+
+    const results: unknown[] = [];
+    let firstError: Error | undefined;
+    let anyApplied = false;
+    for (let i = 0; i < userCount; i++) {
+        const [err, value] = replies[i] ?? [new Error("missing pipeline reply"), undefined];
+        if (err) firstError ??= err;
+        else anyApplied = true;
+        results.push(value);
     }
-    if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
-    acknowledged = Math.max(acknowledged, more);
+    if (firstError) {
+        // All refused (READONLY, ...): nothing applied, the retry policy may send it again. Some applied
+        // and some refused: partly applied, never retried.
+        if (anyApplied && classifyError(firstError).outcome === "not-executed") {
+            throw new OutcomeUnknownError("partially_applied", { cause: firstError });
+        }
+        throw firstError;
+    }
+    const [waitErr, waitValue] = replies[userCount] ?? [new Error("missing WAIT reply"), undefined];
+    if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, 0, lost());
+    if (waitErr) {
+        // The write was applied; WAIT failed. A connection failure leaves replication unknown (an
+        // idempotent write is then sent again); a refusal (WAIT on a replica) is final.
+        const reason =
+            classifyError(waitErr).unavailable && classifyError(waitErr).errorClass !== "readonly"
+                ? "connection-lost"
+                : "wait-error";
+        throw new WriteNotAcknowledgedError(replicas, 0, reason, { cause: waitErr });
+    }
+
+    let acknowledged = Number(waitValue);
     state.applied = { acknowledged, required: replicas };
-  }
-  return { acknowledged, results, epoch };
+    while (acknowledged < replicas) {
+        if (signal.aborted) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
+        if (!sameConnection() || !conn.isReady()) {
+            throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
+        }
+        // Same connection, checked synchronously right before sending: WAIT covers every write this
+        // connection made, so our write is included without sending it again.
+        let more: number;
+        try {
+            more = Number(await redis.wait(replicas, timeoutMs));
+        } catch (err) {
+            throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: err });
+        }
+        if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
+        acknowledged = Math.max(acknowledged, more);
+        state.applied = { acknowledged, required: replicas };
+    }
+    return { acknowledged, results, epoch };
 }

@@ -17,14 +17,14 @@ export type Outcome = "not-executed" | "unknown" | "failed";
  * (also used as the `class` label of the `errors_total` metric).
  */
 export abstract class RedisClientError extends Error {
-  abstract readonly errorClass: string;
-  abstract readonly outcome: Outcome;
-  /** The error says Redis is unreachable/unavailable (feeds the breaker and the stale fallback). */
-  abstract readonly unavailable: boolean;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
+    abstract readonly errorClass: string;
+    abstract readonly outcome: Outcome;
+    /** The error says Redis is unreachable/unavailable (feeds the breaker and the stale fallback). */
+    abstract readonly unavailable: boolean;
+    constructor(message: string, options?: { cause?: unknown }) {
+        super(message, options);
+        this.name = new.target.name;
+    }
 }
 
 /**
@@ -34,22 +34,22 @@ export abstract class RedisClientError extends Error {
  * Change the deadline with the `deadlineMs` call option or `timeouts.deadlineMs`.
  */
 export class DeadlineExceededError extends RedisClientError {
-  readonly errorClass = "deadline";
-  readonly unavailable = true;
-  constructor(
-    readonly deadlineMs: number,
-    readonly outcome: "unknown" | "not-executed",
-    options?: { cause?: unknown },
-  ) {
-    super(
-      outcome === "unknown"
-        ? `Redis call exceeded its ${deadlineMs} ms deadline; outcome unknown: the command was sent and may or may not have been applied. ` +
-            `It will not be replayed. Raise "deadlineMs" if failovers take longer here.`
-        : `Redis call exceeded its ${deadlineMs} ms deadline before any command was sent (no ready master connection); nothing was applied. ` +
-            `Raise "deadlineMs" if failovers take longer here.`,
-      options,
-    );
-  }
+    readonly errorClass = "deadline";
+    readonly unavailable = true;
+    constructor(
+        readonly deadlineMs: number,
+        readonly outcome: "unknown" | "not-executed",
+        options?: { cause?: unknown },
+    ) {
+        super(
+            outcome === "unknown"
+                ? `Redis call exceeded its ${deadlineMs} ms deadline; outcome unknown: the command was sent and may or may not have been applied. ` +
+                      `It will not be replayed. Raise "deadlineMs" if failovers take longer here.`
+                : `Redis call exceeded its ${deadlineMs} ms deadline before any command was sent (no ready master connection); nothing was applied. ` +
+                      `Raise "deadlineMs" if failovers take longer here.`,
+            options,
+        );
+    }
 }
 
 /**
@@ -58,16 +58,16 @@ export class DeadlineExceededError extends RedisClientError {
  * `BrokenCircuitError` / `IsolatedCircuitError` as `cause`.
  */
 export class CircuitOpenError extends RedisClientError {
-  readonly errorClass = "circuit_open";
-  readonly outcome = "not-executed" as const;
-  readonly unavailable = true;
-  constructor(options?: { cause?: unknown }) {
-    super(
-      `Redis circuit breaker is open: recent calls found Redis unreachable, so this call was refused without being sent. ` +
-        `A probe call is let through after "breaker.halfOpenAfterMs".`,
-      options,
-    );
-  }
+    readonly errorClass = "circuit_open";
+    readonly outcome = "not-executed" as const;
+    readonly unavailable = true;
+    constructor(options?: { cause?: unknown }) {
+        super(
+            `Redis circuit breaker is open: recent calls found Redis unreachable, so this call was refused without being sent. ` +
+                `A probe call is let through after "breaker.halfOpenAfterMs".`,
+            options,
+        );
+    }
 }
 
 /**
@@ -76,58 +76,58 @@ export class CircuitOpenError extends RedisClientError {
  * in a failover. `applied` says whether the master answered the write itself.
  */
 export class WriteNotAcknowledgedError extends RedisClientError {
-  readonly errorClass = "not_acknowledged";
-  readonly outcome: Outcome;
-  /** A replaced connection is an availability problem (retried for idempotent writes); a WAIT shortfall is not. */
-  readonly unavailable: boolean;
-  /**
-   * @param required replicas asked for (`WAIT numreplicas`)
-   * @param acknowledged replicas that confirmed before the deadline (0 when unknown)
-   * @param reason `"timeout"`: applied on the master, too few replicas confirmed before the deadline;
-   *   `"wait-error"`: applied on the master, `WAIT` itself failed; `"connection-lost"`: the
-   *   connection changed before confirmation, outcome unknown.
-   */
-  constructor(
-    readonly required: number,
-    readonly acknowledged: number,
-    readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started",
-    options?: { cause?: unknown },
-  ) {
-    super(
-      reason === "connection-lost" || reason === "failover-started"
-        ? (reason === "connection-lost"
-            ? `Durable write: the master connection was lost or replaced before ${required} replica(s) acknowledged it; `
-            : `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `) +
-            `outcome unknown, the write may be lost. It was not replayed.`
-        : `Durable write reached ${acknowledged} of ${required} required replica(s)` +
-            (reason === "timeout" ? " before the deadline" : " (WAIT failed)") +
-            `; it is applied on the master but may be lost if the master fails now.`,
-      options,
-    );
-    const unknown = reason === "connection-lost" || reason === "failover-started";
-    this.outcome = unknown ? "unknown" : "failed";
-    this.unavailable = unknown;
-  }
+    readonly errorClass = "not_acknowledged";
+    readonly outcome: Outcome;
+    /** A replaced connection is an availability problem (retried for idempotent writes); a WAIT shortfall is not. */
+    readonly unavailable: boolean;
+    /**
+     * @param required replicas asked for (`WAIT numreplicas`)
+     * @param acknowledged replicas that confirmed before the deadline (0 when unknown)
+     * @param reason `"timeout"`: applied on the master, too few replicas confirmed before the deadline;
+     *   `"wait-error"`: applied on the master, `WAIT` itself failed; `"connection-lost"`: the
+     *   connection changed before confirmation, outcome unknown.
+     */
+    constructor(
+        readonly required: number,
+        readonly acknowledged: number,
+        readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started",
+        options?: { cause?: unknown },
+    ) {
+        super(
+            reason === "connection-lost" || reason === "failover-started"
+                ? (reason === "connection-lost"
+                      ? `Durable write: the master connection was lost or replaced before ${required} replica(s) acknowledged it; `
+                      : `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `) +
+                      `outcome unknown, the write may be lost. It was not replayed.`
+                : `Durable write reached ${acknowledged} of ${required} required replica(s)` +
+                      (reason === "timeout" ? " before the deadline" : " (WAIT failed)") +
+                      `; it is applied on the master but may be lost if the master fails now.`,
+            options,
+        );
+        const unknown = reason === "connection-lost" || reason === "failover-started";
+        this.outcome = unknown ? "unknown" : "failed";
+        this.unavailable = unknown;
+    }
 }
 
 /** No master (or replica) connection became ready in time; the command was never sent. */
 export class NotConnectedError extends RedisClientError {
-  readonly errorClass = "not_connected";
-  readonly outcome = "not-executed" as const;
-  readonly unavailable = true;
-  constructor(role: string, options?: { cause?: unknown }) {
-    super(`No ready Redis ${role} connection; the command was not sent.`, options);
-  }
+    readonly errorClass = "not_connected";
+    readonly outcome = "not-executed" as const;
+    readonly unavailable = true;
+    constructor(role: string, options?: { cause?: unknown }) {
+        super(`No ready Redis ${role} connection; the command was not sent.`, options);
+    }
 }
 
 /** The application closed this client; nothing was sent. */
 export class ClientClosedError extends RedisClientError {
-  readonly errorClass = "closed";
-  readonly outcome = "not-executed" as const;
-  readonly unavailable = false;
-  constructor() {
-    super("The Redis client was closed (client.close()); nothing was sent.");
-  }
+    readonly errorClass = "closed";
+    readonly outcome = "not-executed" as const;
+    readonly unavailable = false;
+    constructor() {
+        super("The Redis client was closed (client.close()); nothing was sent.");
+    }
 }
 
 /**
@@ -137,40 +137,40 @@ export class ClientClosedError extends RedisClientError {
  * (`SET k v`, `DEL k`), or read back to find out. `cause` is the ioredis error.
  */
 export class OutcomeUnknownError extends RedisClientError {
-  readonly outcome = "unknown" as const;
-  readonly unavailable = false;
-  constructor(
-    readonly errorClass: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      `Redis connection failed while the command was in flight (${errorClass}); outcome unknown: it may or may not have been applied. ` +
-        `It was not retried because the call is not idempotent (pass { idempotent: true } if repeating it is safe).`,
-      options,
-    );
-  }
+    readonly outcome = "unknown" as const;
+    readonly unavailable = false;
+    constructor(
+        readonly errorClass: string,
+        options?: { cause?: unknown },
+    ) {
+        super(
+            `Redis connection failed while the command was in flight (${errorClass}); outcome unknown: it may or may not have been applied. ` +
+                `It was not retried because the call is not idempotent (pass { idempotent: true } if repeating it is safe).`,
+            options,
+        );
+    }
 }
 
 /** One problem found in the options given to `createSentinelClient`. */
 export interface OptionProblem {
-  /** Dotted path of the option, e.g. `timeouts.commandMs`. */
-  readonly path: string;
-  /** What is wrong, with the bad value and the way out. */
-  readonly reason: string;
+    /** Dotted path of the option, e.g. `timeouts.commandMs`. */
+    readonly path: string;
+    /** What is wrong, with the bad value and the way out. */
+    readonly reason: string;
 }
 
 /** Every problem in the client options, reported at once before anything connects. */
 export class InvalidOptionsError extends Error {
-  constructor(readonly problems: readonly OptionProblem[]) {
-    super(
-      `Invalid Redis client options (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-        problems.map((p) => `  - ${p.path}: ${p.reason}`).join("\n"),
-    );
-    this.name = "InvalidOptionsError";
-  }
+    constructor(readonly problems: readonly OptionProblem[]) {
+        super(
+            `Invalid Redis client options (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
+                problems.map((p) => `  - ${p.path}: ${p.reason}`).join("\n"),
+        );
+        this.name = "InvalidOptionsError";
+    }
 }
 
 /** `true` for cockatiel's open-circuit errors. `instanceof`, not 3.2.1's `isIsolatedCircuitError` (it checks the wrong marker). */
 export function isOpenCircuitError(err: unknown): boolean {
-  return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError;
+    return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError;
 }

@@ -11,14 +11,14 @@ export { createSentinelClient, SentinelClient } from "./client";
 export type { RunOptions, SentinelClientEvents } from "./client";
 export type { DurableWriteOptions, DurableWriteResult } from "./durableWrite";
 export {
-  CircuitOpenError,
-  ClientClosedError,
-  DeadlineExceededError,
-  InvalidOptionsError,
-  NotConnectedError,
-  OutcomeUnknownError,
-  RedisClientError,
-  WriteNotAcknowledgedError,
+    CircuitOpenError,
+    ClientClosedError,
+    DeadlineExceededError,
+    InvalidOptionsError,
+    NotConnectedError,
+    OutcomeUnknownError,
+    RedisClientError,
+    WriteNotAcknowledgedError,
 } from "./errors";
 export type { OptionProblem, Outcome } from "./errors";
 export { classifyError, isRetryable } from "./classify";
@@ -29,15 +29,15 @@ export type { HealthReport, SentinelHealth } from "./health";
 export { ClientMetrics } from "./metrics";
 export { parseEndpointList, resolveOptions } from "./options";
 export type {
-  BreakerOptions,
-  Endpoint,
-  MetricsOptions,
-  RetryOptions,
-  SentinelClientOptions,
-  SentinelEndpoint,
-  ServerAuth,
-  StaleCacheOptions,
-  TimeoutOptions,
+    BreakerOptions,
+    Endpoint,
+    MetricsOptions,
+    RetryOptions,
+    SentinelClientOptions,
+    SentinelEndpoint,
+    ServerAuth,
+    StaleCacheOptions,
+    TimeoutOptions,
 } from "./options";
 export type { BreakerState } from "./policies";
 export type { ReadResult } from "./staleCache";

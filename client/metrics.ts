@@ -27,115 +27,145 @@ export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, "h
  * - `<prefix>connection_ready{role}`: 1 when the master/replica connection is ready
  */
 export class ClientMetrics {
-  readonly registry: Registry;
-  private readonly commands: Counter<"op" | "outcome">;
-  private readonly errors: Counter<"class">;
-  private readonly retries: Counter<"class">;
-  private readonly breaker: Gauge;
-  private readonly failovers: Counter;
-  private readonly duration: Histogram<"op">;
-  private readonly ready: Gauge<"role">;
+    readonly registry: Registry;
+    private readonly commands: Counter<"op" | "outcome">;
+    private readonly errors: Counter<"class">;
+    private readonly retries: Counter<"class">;
+    private readonly breaker: Gauge;
+    private readonly failovers: Counter;
+    private readonly duration: Histogram<"op">;
+    private readonly ready: Gauge<"role">;
 
-  constructor(options: MetricsOptions = {}) {
-    this.registry = options.registry ?? new Registry();
-    const prefix = options.prefix ?? "redis_client_";
-    const registers = [this.registry];
-    const get = <M>(name: string, make: () => M): M =>
-      (this.registry.getSingleMetric(prefix + name) as M | undefined) ?? make();
-    this.commands = get("commands_total", () => new Counter({
-      name: `${prefix}commands_total`,
-      help: "Redis client calls by kind and final outcome (success, stale, error, rejected).",
-      labelNames: ["op", "outcome"] as const,
-      registers,
-    }));
-    this.errors = get("errors_total", () => new Counter({
-      name: `${prefix}errors_total`,
-      help: "Errors returned to callers by class (readonly, connection, timeout, deadline, circuit_open, ...).",
-      labelNames: ["class"] as const,
-      registers,
-    }));
-    this.retries = get("retries_total", () => new Counter({
-      name: `${prefix}retries_total`,
-      help: "Retries of Redis calls, by the class of the error that caused them.",
-      labelNames: ["class"] as const,
-      registers,
-    }));
-    this.breaker = get("breaker_state", () => new Gauge({
-      name: `${prefix}breaker_state`,
-      help: "Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.",
-      registers,
-    }));
-    this.failovers = get("failovers_total", () => new Counter({
-      name: `${prefix}failovers_total`,
-      help: "Master switches seen (Sentinel +switch-master, or a reconnect to a different master).",
-      registers,
-    }));
-    this.duration = get("command_duration_seconds", () => new Histogram({
-      name: `${prefix}command_duration_seconds`,
-      help: "Duration of Redis client calls, retries and waiting for a master included.",
-      labelNames: ["op"] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }));
-    this.ready = get("connection_ready", () => new Gauge({
-      name: `${prefix}connection_ready`,
-      help: "1 when the client's connection of this role is ready for commands.",
-      labelNames: ["role"] as const,
-      registers,
-    }));
-    this.breaker.set(0);
-    // Call counts are added up here and handed to prom-client when the counter is read (scrape,
-    // getMetricsAsJSON, get()): prom-client validates and hashes the labels on every inc().
-    const commands = this.commands as unknown as { collect?: (this: unknown) => unknown };
-    const previous = commands.collect;
-    const flush = () => this.flushCalls();
-    commands.collect = function (this: unknown) {
-      flush();
-      return previous?.call(this);
-    };
-  }
-
-  // Label children are looked up once: prom-client hashes the label object on every inc/observe.
-  private readonly pendingCalls: Partial<Record<CallKind, Partial<Record<CallOutcome, { child: { inc(n: number): void }; n: number }>>>> = {};
-  private readonly durationChildren: Partial<Record<CallKind, { observe(v: number): void }>> = {};
-
-  call(op: CallKind, outcome: CallOutcome, seconds: number): void {
-    const byOutcome = (this.pendingCalls[op] ??= {});
-    const c = (byOutcome[outcome] ??= { child: this.commands.labels({ op, outcome }), n: 0 });
-    c.n += 1;
-    const d = (this.durationChildren[op] ??= this.duration.labels({ op }));
-    d.observe(seconds);
-  }
-
-  /** Adds the call counts accumulated since the last read to `commands_total`. */
-  private flushCalls(): void {
-    for (const byOutcome of Object.values(this.pendingCalls)) {
-      for (const c of Object.values(byOutcome)) {
-        if (c.n === 0) continue;
-        const n = c.n;
-        c.n = 0;
-        c.child.inc(n);
-      }
+    constructor(options: MetricsOptions = {}) {
+        this.registry = options.registry ?? new Registry();
+        const prefix = options.prefix ?? "redis_client_";
+        const registers = [this.registry];
+        const get = <M>(name: string, make: () => M): M =>
+            (this.registry.getSingleMetric(prefix + name) as M | undefined) ?? make();
+        this.commands = get(
+            "commands_total",
+            () =>
+                new Counter({
+                    name: `${prefix}commands_total`,
+                    help: "Redis client calls by kind and final outcome (success, stale, error, rejected).",
+                    labelNames: ["op", "outcome"] as const,
+                    registers,
+                }),
+        );
+        this.errors = get(
+            "errors_total",
+            () =>
+                new Counter({
+                    name: `${prefix}errors_total`,
+                    help: "Errors returned to callers by class (readonly, connection, timeout, deadline, circuit_open, ...).",
+                    labelNames: ["class"] as const,
+                    registers,
+                }),
+        );
+        this.retries = get(
+            "retries_total",
+            () =>
+                new Counter({
+                    name: `${prefix}retries_total`,
+                    help: "Retries of Redis calls, by the class of the error that caused them.",
+                    labelNames: ["class"] as const,
+                    registers,
+                }),
+        );
+        this.breaker = get(
+            "breaker_state",
+            () =>
+                new Gauge({
+                    name: `${prefix}breaker_state`,
+                    help: "Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.",
+                    registers,
+                }),
+        );
+        this.failovers = get(
+            "failovers_total",
+            () =>
+                new Counter({
+                    name: `${prefix}failovers_total`,
+                    help: "Master switches seen (Sentinel +switch-master, or a reconnect to a different master).",
+                    registers,
+                }),
+        );
+        this.duration = get(
+            "command_duration_seconds",
+            () =>
+                new Histogram({
+                    name: `${prefix}command_duration_seconds`,
+                    help: "Duration of Redis client calls, retries and waiting for a master included.",
+                    labelNames: ["op"] as const,
+                    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+                    registers,
+                }),
+        );
+        this.ready = get(
+            "connection_ready",
+            () =>
+                new Gauge({
+                    name: `${prefix}connection_ready`,
+                    help: "1 when the client's connection of this role is ready for commands.",
+                    labelNames: ["role"] as const,
+                    registers,
+                }),
+        );
+        this.breaker.set(0);
+        // Call counts are added up here and handed to prom-client when the counter is read (scrape,
+        // getMetricsAsJSON, get()): prom-client validates and hashes the labels on every inc().
+        const commands = this.commands as unknown as { collect?: (this: unknown) => unknown };
+        const previous = commands.collect;
+        const flush = () => this.flushCalls();
+        commands.collect = function (this: unknown) {
+            flush();
+            return previous?.call(this);
+        };
     }
-  }
 
-  error(cls: ErrorClass): void {
-    this.errors.inc({ class: cls });
-  }
+    // Label children are looked up once: prom-client hashes the label object on every inc/observe.
+    private readonly pendingCalls: Partial<
+        Record<CallKind, Partial<Record<CallOutcome, { child: { inc(n: number): void }; n: number }>>>
+    > = {};
+    private readonly durationChildren: Partial<Record<CallKind, { observe(v: number): void }>> = {};
 
-  retry(cls: ErrorClass): void {
-    this.retries.inc({ class: cls });
-  }
+    call(op: CallKind, outcome: CallOutcome, seconds: number): void {
+        const byOutcome = (this.pendingCalls[op] ??= {});
+        const c = (byOutcome[outcome] ??= { child: this.commands.labels({ op, outcome }), n: 0 });
+        c.n += 1;
+        const d = (this.durationChildren[op] ??= this.duration.labels({ op }));
+        d.observe(seconds);
+    }
 
-  breakerState(state: BreakerState): void {
-    this.breaker.set(BREAKER_STATE_VALUE[state]);
-  }
+    /** Adds the call counts accumulated since the last read to `commands_total`. */
+    private flushCalls(): void {
+        for (const byOutcome of Object.values(this.pendingCalls)) {
+            for (const c of Object.values(byOutcome)) {
+                if (c.n === 0) continue;
+                const n = c.n;
+                c.n = 0;
+                c.child.inc(n);
+            }
+        }
+    }
 
-  failover(): void {
-    this.failovers.inc();
-  }
+    error(cls: ErrorClass): void {
+        this.errors.inc({ class: cls });
+    }
 
-  connectionReady(role: "master" | "replica", ready: boolean): void {
-    this.ready.set({ role }, ready ? 1 : 0);
-  }
+    retry(cls: ErrorClass): void {
+        this.retries.inc({ class: cls });
+    }
+
+    breakerState(state: BreakerState): void {
+        this.breaker.set(BREAKER_STATE_VALUE[state]);
+    }
+
+    failover(): void {
+        this.failovers.inc();
+    }
+
+    connectionReady(role: "master" | "replica", ready: boolean): void {
+        this.ready.set({ role }, ready ? 1 : 0);
+    }
 }

@@ -3,9 +3,9 @@ import type { ResolvedOptions } from "./options";
 
 /** Address entry as ioredis passes replicas to `preferredSlaves` (from `SENTINEL REPLICAS`). */
 interface ReplicaFromSentinel {
-  ip: string;
-  port: string;
-  flags?: string;
+    ip: string;
+    port: string;
+    flags?: string;
 }
 
 /**
@@ -13,8 +13,8 @@ interface ReplicaFromSentinel {
  * ioredis so the connection can mark itself not-ready before the next command is sent.
  */
 export interface ConnectionHooks {
-  /** A reply error made ioredis drop the connection (see `reconnectOnError`). */
-  onReconnectOnError?(err: Error): void;
+    /** A reply error made ioredis drop the connection (see `reconnectOnError`). */
+    onReconnectOnError?(err: Error): void;
 }
 
 /**
@@ -22,8 +22,8 @@ export interface ConnectionHooks {
  * lock-step after a failover). Never returns null: the client keeps trying until `close()`.
  */
 export function reconnectDelay(times: number, capMs: number, random: () => number = Math.random): number {
-  const base = Math.min(capMs, 25 * 2 ** Math.max(0, times - 1));
-  return Math.max(1, Math.round(base * (0.8 + 0.4 * random())));
+    const base = Math.min(capMs, 25 * 2 ** Math.max(0, times - 1));
+    return Math.max(1, Math.round(base * (0.8 + 0.4 * random())));
 }
 
 /**
@@ -33,15 +33,15 @@ export function reconnectDelay(times: number, capMs: number, random: () => numbe
  * form sorts and mutates the array it is given.
  */
 export function preferLocalReplica(
-  localReplicas: ReadonlyArray<{ host: string; port: number }>,
-  random: () => number = Math.random,
+    localReplicas: ReadonlyArray<{ host: string; port: number }>,
+    random: () => number = Math.random,
 ): (replicas: ReplicaFromSentinel[]) => ReplicaFromSentinel | null {
-  const wanted = new Set(localReplicas.map((r) => `${r.host}:${r.port}`));
-  return (replicas) => {
-    const local = replicas.filter((r) => wanted.has(`${r.ip}:${r.port}`));
-    if (local.length === 0) return null;
-    return local[Math.floor(random() * local.length)] ?? null;
-  };
+    const wanted = new Set(localReplicas.map((r) => `${r.host}:${r.port}`));
+    return (replicas) => {
+        const local = replicas.filter((r) => wanted.has(`${r.ip}:${r.port}`));
+        if (local.length === 0) return null;
+        return local[Math.floor(random() * local.length)] ?? null;
+    };
 }
 
 /**
@@ -52,100 +52,100 @@ export function preferLocalReplica(
  * `built/connectors/SentinelConnector/{index,FailoverDetector}.js`.)
  */
 export function buildIoredisOptions(
-  opts: ResolvedOptions,
-  role: "master" | "replica",
-  hooks: ConnectionHooks = {},
+    opts: ResolvedOptions,
+    role: "master" | "replica",
+    hooks: ConnectionHooks = {},
 ): RedisOptions {
-  const { timeouts, retry } = opts;
-  const redisTls = opts.redis.tls === true ? {} : opts.redis.tls;
-  const sentinelTls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
-  const options: RedisOptions = {
-    sentinels: opts.sentinels.map((s) => ({ host: s.host, port: s.port })),
-    name: opts.masterName,
-    role: role === "master" ? "master" : "slave",
-    username: opts.redis.username,
-    password: opts.redis.password,
-    sentinelUsername: opts.sentinel.username,
-    sentinelPassword: opts.sentinel.password,
-    // Sentinel connections get their own TLS settings (`sentinelTLS`); the Redis socket gets `tls`
-    // only when `enableTLSForSentinelMode` is on (SentinelConnector ignores `tls` otherwise).
-    sentinelTLS: sentinelTls,
-    tls: redisTls,
-    enableTLSForSentinelMode: redisTls !== undefined,
-    connectionName: opts.connectionName,
-    // Default false: ioredis sends CLIENT SETINFO twice on every (re)connect. Redis 7.0 does not
-    // know it (7.2+), so that is two wasted round trips per reconnect during a failover, and
-    // ioredis leaves the rejected commands' timeout timers running.
-    disableClientInfo: true,
+    const { timeouts, retry } = opts;
+    const redisTls = opts.redis.tls === true ? {} : opts.redis.tls;
+    const sentinelTls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
+    const options: RedisOptions = {
+        sentinels: opts.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: opts.masterName,
+        role: role === "master" ? "master" : "slave",
+        username: opts.redis.username,
+        password: opts.redis.password,
+        sentinelUsername: opts.sentinel.username,
+        sentinelPassword: opts.sentinel.password,
+        // Sentinel connections get their own TLS settings (`sentinelTLS`); the Redis socket gets `tls`
+        // only when `enableTLSForSentinelMode` is on (SentinelConnector ignores `tls` otherwise).
+        sentinelTLS: sentinelTls,
+        tls: redisTls,
+        enableTLSForSentinelMode: redisTls !== undefined,
+        connectionName: opts.connectionName,
+        // Default false: ioredis sends CLIENT SETINFO twice on every (re)connect. Redis 7.0 does not
+        // know it (7.2+), so that is two wasted round trips per reconnect during a failover, and
+        // ioredis leaves the rejected commands' timeout timers running.
+        disableClientInfo: true,
 
-    // ioredis waits 10 s for a TCP connect; a dead host would hold each reconnect attempt that long.
-    connectTimeout: timeouts.connectMs,
-    // Default: no timeout. A command sent to a hung master would wait forever (measured 30 s of
-    // stalled writes). With this, it fails as "outcome unknown" after commandMs. It also bounds the
-    // AUTH/INFO handshake: a timed-out handshake makes ioredis drop the socket and reconnect.
-    // commandTimeout alone leaves an established socket open; ManagedConnection drops it when a
-    // command timed out and nothing arrived on it for commandMs.
-    // Not `socketTimeout`: in 5.8.2 its timer is per client, not per socket, and is not cleared on
-    // close, so a timer armed on the hung master's socket fired on the fresh socket to the new
-    // master and destroyed it (measured here, twice in one failover).
-    commandTimeout: timeouts.commandMs,
-    // Default: no timeout on Sentinel commands, so one hung Sentinel stalls master resolution.
-    sentinelCommandTimeout: timeouts.sentinelCommandMs,
-    // A hung master never answers our FIN; ioredis destroys the socket only after this (2000 ms by
-    // default: measured ~2 s of an 8.5 s failover away from a hung master). ManagedConnection
-    // destroys sockets itself when it leaves a hung or replaced master; this covers the cases where
-    // ioredis disconnects on its own: READONLY (below) and a timed-out handshake with a hung master.
-    disconnectTimeout: timeouts.disconnectMs,
-    // ioredis 5 default: keep-alive off. Lets TCP find dead peers on idle sockets.
-    keepAlive: timeouts.keepAliveMs > 0 ? timeouts.keepAliveMs : undefined,
+        // ioredis waits 10 s for a TCP connect; a dead host would hold each reconnect attempt that long.
+        connectTimeout: timeouts.connectMs,
+        // Default: no timeout. A command sent to a hung master would wait forever (measured 30 s of
+        // stalled writes). With this, it fails as "outcome unknown" after commandMs. It also bounds the
+        // AUTH/INFO handshake: a timed-out handshake makes ioredis drop the socket and reconnect.
+        // commandTimeout alone leaves an established socket open; ManagedConnection drops it when a
+        // command timed out and nothing arrived on it for commandMs.
+        // Not `socketTimeout`: in 5.8.2 its timer is per client, not per socket, and is not cleared on
+        // close, so a timer armed on the hung master's socket fired on the fresh socket to the new
+        // master and destroyed it (measured here, twice in one failover).
+        commandTimeout: timeouts.commandMs,
+        // Default: no timeout on Sentinel commands, so one hung Sentinel stalls master resolution.
+        sentinelCommandTimeout: timeouts.sentinelCommandMs,
+        // A hung master never answers our FIN; ioredis destroys the socket only after this (2000 ms by
+        // default: measured ~2 s of an 8.5 s failover away from a hung master). ManagedConnection
+        // destroys sockets itself when it leaves a hung or replaced master; this covers the cases where
+        // ioredis disconnects on its own: READONLY (below) and a timed-out handshake with a hung master.
+        disconnectTimeout: timeouts.disconnectMs,
+        // ioredis 5 default: keep-alive off. Lets TCP find dead peers on idle sockets.
+        keepAlive: timeouts.keepAliveMs > 0 ? timeouts.keepAliveMs : undefined,
 
-    // Default min(times*50, 2000): up to 2 s between asking Sentinel again. Capped lower and
-    // jittered; never null, so a client outliving a long outage reconnects by itself.
-    retryStrategy: (times: number) => reconnectDelay(times, retry.reconnectMaxDelayMs),
-    // Called when the connector has walked past the last Sentinel. It does not rewind its list after
-    // a success (only ioredis' failover detector does), so the first call after a reconnect often
-    // means "reached the end of the list", not "all Sentinels down", yet ioredis sleeps this long
-    // first (measured: 100 ms added to a failover with min(times*100, 1000)). First pass free, then
-    // up to 1 s apart; never null (null would end the client for good).
-    sentinelRetryStrategy: (times: number) => (times <= 1 ? 0 : Math.min((times - 1) * 100, 1000)),
-    // The failover detector's Sentinel subscriptions reconnect after 60 s by default; a Sentinel
-    // that restarted would not tell us about a failover for a minute.
-    sentinelReconnectStrategy: () => 1000,
-    // ioredis' detector (off by default) subscribes to +switch-master and drops the connection on
-    // every copy of the message, including late copies from other Sentinels that arrive after we
-    // are already on the new master. The default "watcher" mode does the same job without those
-    // extra reconnects (see FailoverWatcher and ManagedConnection.followSwitch).
-    failoverDetector: opts.failoverDetection === "ioredis",
-    updateSentinels: opts.updateSentinels,
+        // Default min(times*50, 2000): up to 2 s between asking Sentinel again. Capped lower and
+        // jittered; never null, so a client outliving a long outage reconnects by itself.
+        retryStrategy: (times: number) => reconnectDelay(times, retry.reconnectMaxDelayMs),
+        // Called when the connector has walked past the last Sentinel. It does not rewind its list after
+        // a success (only ioredis' failover detector does), so the first call after a reconnect often
+        // means "reached the end of the list", not "all Sentinels down", yet ioredis sleeps this long
+        // first (measured: 100 ms added to a failover with min(times*100, 1000)). First pass free, then
+        // up to 1 s apart; never null (null would end the client for good).
+        sentinelRetryStrategy: (times: number) => (times <= 1 ? 0 : Math.min((times - 1) * 100, 1000)),
+        // The failover detector's Sentinel subscriptions reconnect after 60 s by default; a Sentinel
+        // that restarted would not tell us about a failover for a minute.
+        sentinelReconnectStrategy: () => 1000,
+        // ioredis' detector (off by default) subscribes to +switch-master and drops the connection on
+        // every copy of the message, including late copies from other Sentinels that arrive after we
+        // are already on the new master. The default "watcher" mode does the same job without those
+        // extra reconnects (see FailoverWatcher and ManagedConnection.followSwitch).
+        failoverDetector: opts.failoverDetection === "ioredis",
+        updateSentinels: opts.updateSentinels,
 
-    // Default true: commands issued while disconnected are queued and sent after reconnecting,
-    // with their commandTimeout already running, so a call the caller saw time out could still
-    // run later. Off: a command is either written now or rejected now ("not sent", retried by the
-    // policy, which waits for 'ready' itself).
-    enableOfflineQueue: false,
-    // Default true: commands in flight when the socket died are sent again on the new connection
-    // (measured: a replayed WAIT answered by the new master reported a lost write as acknowledged).
-    autoResendUnfulfilledCommands: false,
-    // Default 20. With the offline queue off this only decides when in-flight commands of a dead
-    // socket are rejected: 0 = at once on close (as "outcome unknown"), instead of at commandTimeout.
-    maxRetriesPerRequest: 0,
-    // A demoted master answers writes with READONLY: drop the connection (ioredis then asks Sentinel
-    // for the current master) and reject the command (1, not 2: the call's retry policy resends it,
-    // and a pipeline must not be half-resent). Replica connections never write, so never match.
-    reconnectOnError: (err: Error) => {
-      if (role === "master" && err.message.startsWith("READONLY")) {
-        hooks.onReconnectOnError?.(err);
-        return 1;
-      }
-      return false;
-    },
-    // Kept at defaults, listed for the reader: enableReadyCheck (true) makes ioredis check ROLE
-    // via INFO, so a Sentinel answer that is already stale (a replica) is rejected and retried;
-    // lazyConnect (false) connects at once.
-    enableReadyCheck: true,
-  };
-  if (role === "replica") {
-    options.preferredSlaves = preferLocalReplica(opts.localReplicas) as RedisOptions["preferredSlaves"];
-  }
-  return options;
+        // Default true: commands issued while disconnected are queued and sent after reconnecting,
+        // with their commandTimeout already running, so a call the caller saw time out could still
+        // run later. Off: a command is either written now or rejected now ("not sent", retried by the
+        // policy, which waits for 'ready' itself).
+        enableOfflineQueue: false,
+        // Default true: commands in flight when the socket died are sent again on the new connection
+        // (measured: a replayed WAIT answered by the new master reported a lost write as acknowledged).
+        autoResendUnfulfilledCommands: false,
+        // Default 20. With the offline queue off this only decides when in-flight commands of a dead
+        // socket are rejected: 0 = at once on close (as "outcome unknown"), instead of at commandTimeout.
+        maxRetriesPerRequest: 0,
+        // A demoted master answers writes with READONLY: drop the connection (ioredis then asks Sentinel
+        // for the current master) and reject the command (1, not 2: the call's retry policy resends it,
+        // and a pipeline must not be half-resent). Replica connections never write, so never match.
+        reconnectOnError: (err: Error) => {
+            if (role === "master" && err.message.startsWith("READONLY")) {
+                hooks.onReconnectOnError?.(err);
+                return 1;
+            }
+            return false;
+        },
+        // Kept at defaults, listed for the reader: enableReadyCheck (true) makes ioredis check ROLE
+        // via INFO, so a Sentinel answer that is already stale (a replica) is rejected and retried;
+        // lazyConnect (false) connects at once.
+        enableReadyCheck: true,
+    };
+    if (role === "replica") {
+        options.preferredSlaves = preferLocalReplica(opts.localReplicas) as RedisOptions["preferredSlaves"];
+    }
+    return options;
 }

@@ -20,5 +20,8 @@ export function liveSettingsText(t: Topology, node: NodePlan, addresses: Readonl
 
 /** A short stable hash of a node's live settings: the trigger of its rollout step. */
 export function liveSettingsHash(t: Topology, node: NodePlan, addresses: Readonly<Record<string, string>>): string {
-    return createHash("sha256").update(liveSettingsText(t, node, addresses)).digest("hex").slice(0, 16);
+    return createHash("sha256")
+        .update(liveSettingsText(t, node, addresses))
+        .digest("hex")
+        .slice(0, 16);
 }

@@ -27,7 +27,8 @@ export function renderRedisConf(input: RenderInput): string {
     const self = addressOf(input, node.name);
     const live = new Map(liveRedisSettings(t, node).map(([k, ...v]) => [k, v]));
     const d = (name: string): Directive => [name, ...(live.get(name) ?? [])];
-    const saveLines: Directive[] = t.redis.save.length > 0 ? t.redis.save.map((s) => ["save", ...s.split(" ")] as Directive) : [["save", ""]];
+    const saveLines: Directive[] =
+        t.redis.save.length > 0 ? t.redis.save.map((s) => ["save", ...s.split(" ")] as Directive) : [["save", ""]];
     return renderConfig(
         [
             `redis.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`,
@@ -35,7 +36,8 @@ export function renderRedisConf(input: RenderInput): string {
         ],
         [
             {
-                comment: "Network. Every node is reached on its own address; the Cloud Firewall limits who may connect.",
+                comment:
+                    "Network. Every node is reached on its own address; the Cloud Firewall limits who may connect.",
                 directives: [
                     ["bind", "*", "-::*"],
                     ["protected-mode", "yes"],
@@ -60,7 +62,8 @@ export function renderRedisConf(input: RenderInput): string {
                 ],
             },
             {
-                comment: "Authentication. The same password on every Redis node, so any node can replicate from a promoted one.",
+                comment:
+                    "Authentication. The same password on every Redis node, so any node can replicate from a promoted one.",
                 directives: [
                     ["requirepass", input.secrets.redisPassword],
                     ["masterauth", input.secrets.redisPassword],
@@ -86,7 +89,9 @@ export function renderRedisConf(input: RenderInput): string {
                 comment:
                     "Replication. Equal replica-priority on every promotable node makes Sentinel promote the replica with the\nlargest replication offset, so a write acknowledged by any one replica survives a failover.",
                 directives: [
-                    ...(node.initialRole === "replica" ? [["replicaof", addressOf(input, t.preferredMaster), t.ports.redis] as Directive] : []),
+                    ...(node.initialRole === "replica"
+                        ? [["replicaof", addressOf(input, t.preferredMaster), t.ports.redis] as Directive]
+                        : []),
                     d("replica-priority"),
                     ["replica-serve-stale-data", "yes"],
                     ["replica-read-only", "yes"],
@@ -104,7 +109,8 @@ export function renderRedisConf(input: RenderInput): string {
                 ],
             },
             {
-                comment: "Memory (live). maxmemory leaves room for the OS and for fork copy-on-write during persistence.",
+                comment:
+                    "Memory (live). maxmemory leaves room for the OS and for fork copy-on-write during persistence.",
                 directives: [d("maxmemory"), d("maxmemory-policy")],
             },
             {

@@ -38,7 +38,8 @@ export function parseConfig(text: string): Directive[] {
         const args: string[] = [];
         const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
         let m: RegExpExecArray | null;
-        while ((m = re.exec(line)) !== null) args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[2]);
+        while ((m = re.exec(line)) !== null)
+            args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[2]);
         const [name, ...rest] = args;
         out.push([name, ...rest]);
     }

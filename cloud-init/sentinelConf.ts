@@ -25,7 +25,10 @@ export function renderSentinelConf(input: RenderInput): string {
     const live = new Map(liveSentinelSettings(t, node).map(([k, ...v]) => [k, v]));
     const option = (name: string): Directive => ["sentinel", name, m, ...(live.get(name) ?? [])];
     return renderConfig(
-        [`sentinel.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`, "Sentinel rewrites this file; edit the stack config instead."],
+        [
+            `sentinel.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`,
+            "Sentinel rewrites this file; edit the stack config instead.",
+        ],
         [
             {
                 comment: "Network. The announced address is the one every other Sentinel and every client uses.",

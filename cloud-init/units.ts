@@ -1,7 +1,10 @@
 import { PATHS } from "./paths";
 
 /** systemd unit text from sections of key/value pairs (repeated keys allowed, order kept). */
-export function renderUnit(sections: Readonly<Record<string, readonly (readonly [string, string])[]>>, comment: readonly string[] = []): string {
+export function renderUnit(
+    sections: Readonly<Record<string, readonly (readonly [string, string])[]>>,
+    comment: readonly string[] = [],
+): string {
     const out = comment.map((c) => `# ${c}`);
     for (const [name, entries] of Object.entries(sections)) {
         if (out.length > 0) out.push("");

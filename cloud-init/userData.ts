@@ -24,7 +24,11 @@ export function nodeScript(name: (typeof NODE_SCRIPTS)[number]): string {
 
 /** Debian packages a node installs at first boot. The lab puts exactly these into its offline repository. */
 export function packagesFor(node: NodePlan): string[] {
-    return [...(node.runsRedis ? ["redis-server"] : []), ...(node.runsSentinel ? ["redis-sentinel"] : []), "redis-tools"];
+    return [
+        ...(node.runsRedis ? ["redis-server"] : []),
+        ...(node.runsSentinel ? ["redis-sentinel"] : []),
+        "redis-tools",
+    ];
 }
 
 export function allPackages(t: Topology): string[] {
@@ -39,7 +43,11 @@ function shellQuote(value: string | number): string {
  * The node.env entries that follow the stack's live settings and membership; `apply-settings` rewrites them on running
  * nodes (its `env` lines), so the start guard and the checks never act on stale timings or peers.
  */
-export function liveNodeEnv(t: Topology, node: NodePlan, addresses: Readonly<Record<string, string>>): [string, string | number][] {
+export function liveNodeEnv(
+    t: Topology,
+    node: NodePlan,
+    addresses: Readonly<Record<string, string>>,
+): [string, string | number][] {
     const at = (name: string) => {
         const a = addresses[name];
         if (!a) throw new Error(`no address for node ${name}`);
@@ -84,28 +92,54 @@ export function renderNodeEnv(input: RenderInput): string {
 
 export function writeFilesFor(input: RenderInput): WriteFile[] {
     const node = nodeOf(input);
-    const root = (path: string, content: string, permissions = "0644"): WriteFile => ({ path, owner: "root:root", permissions, content });
+    const root = (path: string, content: string, permissions = "0644"): WriteFile => ({
+        path,
+        owner: "root:root",
+        permissions,
+        content,
+    });
     const files: WriteFile[] = [
         // Keeps Debian's maintainer scripts from starting redis-server/redis-sentinel with their default configs while
         // packages install (Debian's default Sentinels find each other and can rewrite replicas to 127.0.0.1).
         // runcmd removes it once our configs are in place.
-        root(PATHS.policyRcD, "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n", "0755"),
+        root(
+            PATHS.policyRcD,
+            "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n",
+            "0755",
+        ),
         root(PATHS.nodeEnv, renderNodeEnv(input), "0600"),
-        ...NODE_SCRIPTS.map((s) => root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755")),
+        ...NODE_SCRIPTS.map((s) =>
+            root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
+        ),
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
     if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn()));
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn()));
     if (node.runsRedis)
-        files.push({ path: PATHS.redisConf, owner: "redis:redis", permissions: "0640", content: renderRedisConf(input), defer: true });
+        files.push({
+            path: PATHS.redisConf,
+            owner: "redis:redis",
+            permissions: "0640",
+            content: renderRedisConf(input),
+            defer: true,
+        });
     if (node.runsSentinel)
-        files.push({ path: PATHS.sentinelConf, owner: "redis:redis", permissions: "0640", content: renderSentinelConf(input), defer: true });
+        files.push({
+            path: PATHS.sentinelConf,
+            owner: "redis:redis",
+            permissions: "0640",
+            content: renderSentinelConf(input),
+            defer: true,
+        });
     return files;
 }
 
 function runcmd(node: NodePlan): (string | string[])[] {
-    const services = [...(node.runsRedis ? ["redis-server.service"] : []), ...(node.runsSentinel ? ["redis-sentinel.service"] : [])];
+    const services = [
+        ...(node.runsRedis ? ["redis-server.service"] : []),
+        ...(node.runsSentinel ? ["redis-sentinel.service"] : []),
+    ];
     return [
         "set -eu",
         ["rm", "-f", PATHS.policyRcD],

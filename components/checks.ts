@@ -30,7 +30,13 @@ export class PostDeployChecks extends pulumi.ComponentResource {
     constructor(name: string, args: PostDeployChecksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:checks:PostDeployChecks", name, {}, opts);
         const { topology: t } = args;
-        const run = (resource: string, node: string, script: string, triggers: pulumi.Input<unknown>[], dependsOn: pulumi.Resource[]) =>
+        const run = (
+            resource: string,
+            node: string,
+            script: string,
+            triggers: pulumi.Input<unknown>[],
+            dependsOn: pulumi.Resource[],
+        ) =>
             new command.remote.Command(
                 resource,
                 {
@@ -58,13 +64,25 @@ export class PostDeployChecks extends pulumi.ComponentResource {
         const allWaits = Object.values(this.waits);
         for (const n of t.nodes) {
             const triggers = [args.configHash, args.instanceIds[n.name]];
-            if (n.runsRedis) this.health[n.name] = run(`${name}-health-${n.name}`, n.name, "check-node", triggers, [this.waits[n.name], ...between]);
+            if (n.runsRedis)
+                this.health[n.name] = run(`${name}-health-${n.name}`, n.name, "check-node", triggers, [
+                    this.waits[n.name],
+                    ...between,
+                ]);
             if (n.runsSentinel)
-                this.quorum[n.name] = run(`${name}-quorum-${n.name}`, n.name, "check-quorum", triggers, [...allWaits, ...between]);
+                this.quorum[n.name] = run(`${name}-quorum-${n.name}`, n.name, "check-quorum", triggers, [
+                    ...allWaits,
+                    ...between,
+                ]);
         }
         if (t.failoverDrill !== "never") {
-            const runner = t.nodes.find((n) => n.runsSentinel && n.region === t.primaryRegion) ?? t.nodes.find((n) => n.runsSentinel)!;
-            const triggers: pulumi.Input<unknown>[] = [args.configHash, ...t.nodes.map((n) => args.instanceIds[n.name])];
+            const runner =
+                t.nodes.find((n) => n.runsSentinel && n.region === t.primaryRegion) ??
+                t.nodes.find((n) => n.runsSentinel)!;
+            const triggers: pulumi.Input<unknown>[] = [
+                args.configHash,
+                ...t.nodes.map((n) => args.instanceIds[n.name]),
+            ];
             // `always`: a new trigger on every run, so every `pulumi up` re-runs the drill.
             if (t.failoverDrill === "always") triggers.push(new Date().toISOString());
             this.drill = run(`${name}-failover-drill`, runner.name, "failover-drill", triggers, [

@@ -54,7 +54,13 @@ export class RedisCluster extends pulumi.ComponentResource {
             given !== undefined
                 ? pulumi.secret(given)
                 : // The provider marks `result` secret, but only the engine applies that: say it here as well.
-                  pulumi.secret(new random.RandomPassword(`${name}-${purpose}-password`, { length: 32, special: false }, { parent: this }).result);
+                  pulumi.secret(
+                      new random.RandomPassword(
+                          `${name}-${purpose}-password`,
+                          { length: 32, special: false },
+                          { parent: this },
+                      ).result,
+                  );
         this.redisPassword = password("redis", args.redisPassword);
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 
@@ -88,12 +94,21 @@ export class RedisCluster extends pulumi.ComponentResource {
         );
         this.firewallId = firewall.id.apply(Number);
 
-        const authorizedKeys = checksPublicKey ? [...t.access.authorizedKeys, checksPublicKey] : [...t.access.authorizedKeys];
+        const authorizedKeys = checksPublicKey
+            ? [...t.access.authorizedKeys, checksPublicKey]
+            : [...t.access.authorizedKeys];
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         for (const n of t.nodes) {
             const userData = rendered.apply(([addrs, redisPassword, sentinelPassword]) =>
-                encodeUserData(renderUserData({ topology: t, node: n.name, addresses: addrs, secrets: { redisPassword, sentinelPassword } })),
+                encodeUserData(
+                    renderUserData({
+                        topology: t,
+                        node: n.name,
+                        addresses: addrs,
+                        secrets: { redisPassword, sentinelPassword },
+                    }),
+                ),
             );
             nodes[n.name] = new RedisNode(
                 `${name}-${n.name}`,
@@ -139,15 +154,25 @@ export class RedisCluster extends pulumi.ComponentResource {
         const sentinelNodes = t.nodes.filter((n) => n.runsSentinel);
         this.sentinels = pulumi
             .all(sentinelNodes.map((n) => addresses[n.name]))
-            .apply((hosts) => hosts.map((host, i) => ({ host, port: t.ports.sentinel, region: sentinelNodes[i].region })));
-        this.nodes = pulumi.all(addresses).apply((addrs) =>
-            Object.fromEntries(
-                t.nodes.map((n) => [
-                    n.name,
-                    { address: addrs[n.name], region: n.region, roles: [...n.roles], initialRole: n.initialRole, label: n.label },
-                ]),
-            ),
-        );
+            .apply((hosts) =>
+                hosts.map((host, i) => ({ host, port: t.ports.sentinel, region: sentinelNodes[i].region })),
+            );
+        this.nodes = pulumi
+            .all(addresses)
+            .apply((addrs) =>
+                Object.fromEntries(
+                    t.nodes.map((n) => [
+                        n.name,
+                        {
+                            address: addrs[n.name],
+                            region: n.region,
+                            roles: [...n.roles],
+                            initialRole: n.initialRole,
+                            label: n.label,
+                        },
+                    ]),
+                ),
+            );
         this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
         this.registerOutputs({
             masterName: this.masterName,

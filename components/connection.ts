@@ -2,7 +2,10 @@ import type * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 
 /** SSH connection of the post-deploy commands: root with the checks key; waits for a booting Linode indefinitely. */
-export function sshConnection(host: pulumi.Input<string>, privateKey: pulumi.Input<string>): command.types.input.remote.ConnectionArgs {
+export function sshConnection(
+    host: pulumi.Input<string>,
+    privateKey: pulumi.Input<string>,
+): command.types.input.remote.ConnectionArgs {
     return {
         host,
         user: "root",

@@ -23,8 +23,20 @@ export function firewallInbounds(t: Topology, addresses: readonly string[]): Rul
         { label: "icmp-peers", action: "ACCEPT", protocol: "ICMP", ipv4s: peers },
     ];
     if (t.access.clientCidrs.length > 0)
-        rules.push({ label: "redis-clients", action: "ACCEPT", protocol: "TCP", ports, ...split(t.access.clientCidrs) });
+        rules.push({
+            label: "redis-clients",
+            action: "ACCEPT",
+            protocol: "TCP",
+            ports,
+            ...split(t.access.clientCidrs),
+        });
     if (t.access.adminCidrs.length > 0)
-        rules.push({ label: "ssh-admin", action: "ACCEPT", protocol: "TCP", ports: "22", ...split(t.access.adminCidrs) });
+        rules.push({
+            label: "ssh-admin",
+            action: "ACCEPT",
+            protocol: "TCP",
+            ports: "22",
+            ...split(t.access.adminCidrs),
+        });
     return rules;
 }

@@ -21,66 +21,71 @@ import { childPids, innermostPid, nspawnProcesses, signal, waitForExit } from ".
 
 /** Stops every lab node and removes nodes, mounts, namespaces and links. Safe to repeat. */
 export async function destroyAll(): Promise<string[]> {
-  requireHost(["ip", "umount"]);
-  const done: string[] = [];
+    requireHost(["ip", "umount"]);
+    const done: string[] = [];
 
-  // 1. Containers: every node we know of from disk, cgroups or the network plan.
-  const names = new Set<string>([...listNodes(), ...nodesWithCgroups(), ...(readNetwork()?.nodes.map((n) => n.name) ?? [])]);
-  for (const p of nspawnProcesses(PREFIX)) names.add(p.machine.slice(PREFIX.length));
-  names.delete("router");
-  for (const name of names) {
-    try {
-      await stopNode(name, { mode: "kill" });
-      done.push(`stopped node ${name}`);
-    } catch (e) {
-      // A name that is not a valid node name cannot be ours by construction; skip it.
-      if (!(e instanceof LabError && /invalid node name/.test(e.message))) throw e;
+    // 1. Containers: every node we know of from disk, cgroups or the network plan.
+    const names = new Set<string>([
+        ...listNodes(),
+        ...nodesWithCgroups(),
+        ...(readNetwork()?.nodes.map((n) => n.name) ?? []),
+    ]);
+    for (const p of nspawnProcesses(PREFIX)) names.add(p.machine.slice(PREFIX.length));
+    names.delete("router");
+    for (const name of names) {
+        try {
+            await stopNode(name, { mode: "kill" });
+            done.push(`stopped node ${name}`);
+        } catch (e) {
+            // A name that is not a valid node name cannot be ours by construction; skip it.
+            if (!(e instanceof LabError && /invalid node name/.test(e.message))) throw e;
+        }
     }
-  }
-  // nspawns we could not map to a node (e.g. state deleted by hand while running).
-  for (const { pid, machine } of nspawnProcesses(PREFIX)) {
-    for (const child of childPids(pid)) if (innermostPid(child) === 1) signal(child, "SIGKILL");
-    signal(pid, "SIGKILL");
-    await waitForExit(pid, 5_000);
-    done.push(`killed stray nspawn ${machine} (pid ${pid})`);
-  }
-  for (const name of nodesWithCgroups()) await removeNodeCgroups(name);
-
-  // 2. Node disks: unmount every overlay, then delete.
-  if (existsSync(NODES_DIR)) {
-    await removeTree(NODES_DIR);
-    done.push(`removed ${NODES_DIR}`);
-  }
-
-  // 3. Network: what the plan recorded, then anything else carrying our prefix.
-  if (readNetwork()) {
-    await destroyNetwork();
-    done.push("removed the recorded lab network");
-  }
-  for (const netns of (await listNetns()).filter((n) => n.startsWith(PREFIX))) {
-    await run(["ip", "netns", "del", netns]);
-    done.push(`deleted netns ${netns}`);
-  }
-  for (const link of (await hostLinks()).filter((l) => l.startsWith(PREFIX))) {
-    await run(["ip", "link", "del", link]);
-    done.push(`deleted link ${link}`);
-  }
-
-  // 4. Leftovers of nspawn (its propagation dirs) and of interrupted image builds.
-  const propagate = "/run/systemd/nspawn/propagate";
-  if (existsSync(propagate)) {
-    for (const entry of readdirSync(propagate).filter((e) => e.startsWith(PREFIX))) {
-      await removeTree(path.join(propagate, entry));
+    // nspawns we could not map to a node (e.g. state deleted by hand while running).
+    for (const { pid, machine } of nspawnProcesses(PREFIX)) {
+        for (const child of childPids(pid)) if (innermostPid(child) === 1) signal(child, "SIGKILL");
+        signal(pid, "SIGKILL");
+        await waitForExit(pid, 5_000);
+        done.push(`killed stray nspawn ${machine} (pid ${pid})`);
     }
-  }
-  await removeStaleBuilds();
-  return done;
+    for (const name of nodesWithCgroups()) await removeNodeCgroups(name);
+
+    // 2. Node disks: unmount every overlay, then delete.
+    if (existsSync(NODES_DIR)) {
+        await removeTree(NODES_DIR);
+        done.push(`removed ${NODES_DIR}`);
+    }
+
+    // 3. Network: what the plan recorded, then anything else carrying our prefix.
+    if (readNetwork()) {
+        await destroyNetwork();
+        done.push("removed the recorded lab network");
+    }
+    for (const netns of (await listNetns()).filter((n) => n.startsWith(PREFIX))) {
+        await run(["ip", "netns", "del", netns]);
+        done.push(`deleted netns ${netns}`);
+    }
+    for (const link of (await hostLinks()).filter((l) => l.startsWith(PREFIX))) {
+        await run(["ip", "link", "del", link]);
+        done.push(`deleted link ${link}`);
+    }
+
+    // 4. Leftovers of nspawn (its propagation dirs) and of interrupted image builds.
+    const propagate = "/run/systemd/nspawn/propagate";
+    if (existsSync(propagate)) {
+        for (const entry of readdirSync(propagate).filter((e) => e.startsWith(PREFIX))) {
+            await removeTree(path.join(propagate, entry));
+        }
+    }
+    await removeStaleBuilds();
+    return done;
 }
 
 /** Deletes the base image cache. Refuses while any node still uses an image. */
 export async function purgeImages(): Promise<void> {
-  requireHost(["umount"]);
-  const inUse = readFileSync("/proc/self/mountinfo", "utf8").includes(`lowerdir=${IMAGES_DIR}/`);
-  if (inUse || listNodes().length > 0) throw new LabError("lab nodes still use the image cache: run destroyAll first");
-  await removeTree(IMAGES_DIR);
+    requireHost(["umount"]);
+    const inUse = readFileSync("/proc/self/mountinfo", "utf8").includes(`lowerdir=${IMAGES_DIR}/`);
+    if (inUse || listNodes().length > 0)
+        throw new LabError("lab nodes still use the image cache: run destroyAll first");
+    await removeTree(IMAGES_DIR);
 }

@@ -18,7 +18,18 @@ import { runCheck, sshArgv } from "./ssh";
 import { prepareLabStack, type LabStack } from "./stack";
 
 const CURRENT = path.join(STATE_ROOT, "current-stack");
-const TOOLS = ["systemd-nspawn", "mmdebstrap", "dpkg-scanpackages", "ip", "bridge", "nsenter", "mount", "umount", "setsid", "redis-cli"] as const;
+const TOOLS = [
+    "systemd-nspawn",
+    "mmdebstrap",
+    "dpkg-scanpackages",
+    "ip",
+    "bridge",
+    "nsenter",
+    "mount",
+    "umount",
+    "setsid",
+    "redis-cli",
+] as const;
 
 let json = false;
 /** A command's result: a line of text, or with --json one JSON object. */
@@ -37,7 +48,12 @@ function currentStack(): string | undefined {
 /** The stack that is up, checked against what the command names. */
 async function upStack(stack: string): Promise<LabStack> {
     const current = currentStack();
-    if (current !== stack) throw new LabError(current ? `stack ${current} is up, not ${stack}; use --stack ${current}` : `the lab is not up; run: npm run lab -- up --stack ${stack}`);
+    if (current !== stack)
+        throw new LabError(
+            current
+                ? `stack ${current} is up, not ${stack}; use --stack ${current}`
+                : `the lab is not up; run: npm run lab -- up --stack ${stack}`,
+        );
     return prepareLabStack(stack);
 }
 
@@ -45,7 +61,9 @@ function isUpToDate(s: LabStack): boolean {
     return (
         currentStack() === s.stack &&
         readNetwork() !== undefined &&
-        s.nodes.every((n) => nodeRunning(n.name) && readNodeState(n.name)?.instanceId === instanceIdFor(n.name, n.userData))
+        s.nodes.every(
+            (n) => nodeRunning(n.name) && readNodeState(n.name)?.instanceId === instanceIdFor(n.name, n.userData),
+        )
     );
 }
 
@@ -54,7 +72,8 @@ async function up(stack: string): Promise<LabStack> {
     requireHost([...TOOLS]);
     const s = await prepareLabStack(stack);
     const current = currentStack();
-    if (current && current !== stack) throw new LabError(`stack ${current} is up; run: npm run lab -- down (one lab stack at a time)`);
+    if (current && current !== stack)
+        throw new LabError(`stack ${current} is up; run: npm run lab -- down (one lab stack at a time)`);
     if (!isUpToDate(s)) {
         if (current || readNetwork()) {
             progress("removing a stale or partial lab first");
@@ -67,11 +86,17 @@ async function up(stack: string): Promise<LabStack> {
         await createNetwork({ regions: s.topology.regions.map((r) => ({ name: r.name, nodes: [...r.nodes] })) });
         await assertRoutesViaLab(s.nodes.map((n) => n.address));
         const t0 = Date.now();
-        await Promise.all(s.nodes.map((n) => bootNode(n, image).then(() => progress(`booting ${n.name} (${n.region}, ${n.address})`))));
+        await Promise.all(
+            s.nodes.map((n) =>
+                bootNode(n, image).then(() => progress(`booting ${n.name} (${n.region}, ${n.address})`)),
+            ),
+        );
         const results = await Promise.all(
             s.nodes.map(async (n) => {
                 const r = await waitForCloudInit(n.name, 600_000);
-                progress(`${n.name}: cloud-init ${r.ok ? "done" : "FAILED"} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+                progress(
+                    `${n.name}: cloud-init ${r.ok ? "done" : "FAILED"} after ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+                );
                 return { node: n.name, ...r };
             }),
         );
@@ -83,19 +108,33 @@ async function up(stack: string): Promise<LabStack> {
             );
     }
     // The same checks `pulumi up` runs, over real SSH with the stack's key: first each node's cloud-init result...
-    const booted = await Promise.all(s.nodes.map((n) => runCheck(s, n.name, "check-cloud-init", ["120"]).then((r) => ({ node: n.name, ...r }))));
+    const booted = await Promise.all(
+        s.nodes.map((n) => runCheck(s, n.name, "check-cloud-init", ["120"]).then((r) => ({ node: n.name, ...r }))),
+    );
     const notBooted = booted.filter((b) => b.code !== 0);
-    if (notBooted.length > 0) throw new LabError(`check-cloud-init failed on ${notBooted.map((b) => b.node).join(", ")}`, notBooted.map((b) => b.stdout + b.stderr).join("\n"));
+    if (notBooted.length > 0)
+        throw new LabError(
+            `check-cloud-init failed on ${notBooted.map((b) => b.node).join(", ")}`,
+            notBooted.map((b) => b.stdout + b.stderr).join("\n"),
+        );
     // ...then replication and quorum.
     const checks = await Promise.all(
         s.topology.nodes.flatMap((n) => [
-            ...(n.runsRedis ? [runCheck(s, n.name, "check-node").then((r) => ({ node: n.name, check: "check-node", ...r }))] : []),
-            ...(n.runsSentinel ? [runCheck(s, n.name, "check-quorum").then((r) => ({ node: n.name, check: "check-quorum", ...r }))] : []),
+            ...(n.runsRedis
+                ? [runCheck(s, n.name, "check-node").then((r) => ({ node: n.name, check: "check-node", ...r }))]
+                : []),
+            ...(n.runsSentinel
+                ? [runCheck(s, n.name, "check-quorum").then((r) => ({ node: n.name, check: "check-quorum", ...r }))]
+                : []),
         ]),
     );
     for (const c of checks) progress(c.stdout.trim().split("\n")[0] ?? `${c.node} ${c.check}`);
     const bad = checks.filter((c) => c.code !== 0);
-    if (bad.length > 0) throw new LabError(`post-deploy checks failed: ${bad.map((b) => `${b.node} ${b.check}`).join(", ")}`, bad.map((b) => b.stdout + b.stderr).join("\n"));
+    if (bad.length > 0)
+        throw new LabError(
+            `post-deploy checks failed: ${bad.map((b) => `${b.node} ${b.check}`).join(", ")}`,
+            bad.map((b) => b.stdout + b.stderr).join("\n"),
+        );
     return s;
 }
 
@@ -107,7 +146,14 @@ function connectionInfo(s: LabStack) {
         sentinels: sentinelEndpoints(s).map(({ host, port }) => ({ host, port })),
         nodes: s.nodes.map((n) => {
             const plan = t.nodes.find((p) => p.name === n.name)!;
-            return { name: n.name, region: n.region, roles: [...plan.roles], host: n.address, redisPort: t.ports.redis, sentinelPort: t.ports.sentinel };
+            return {
+                name: n.name,
+                region: n.region,
+                roles: [...plan.roles],
+                host: n.address,
+                redisPort: t.ports.redis,
+                sentinelPort: t.ports.sentinel,
+            };
         }),
         redisPassword: s.credentials.redisPassword,
         sentinelPassword: s.credentials.sentinelPassword,
@@ -120,7 +166,9 @@ function printUp(s: LabStack): void {
     if (json) return void console.log(JSON.stringify(c, null, 2));
     console.log(`\nLab stack ${s.stack} is up. Master name: ${c.masterName}`);
     console.log(`Sentinels: ${c.sentinels.map((x) => `${x.host}:${x.port}`).join(", ")}`);
-    console.log(`\nConnect (ioredis):\n  new Redis({ name: "${c.masterName}", sentinels: ${JSON.stringify(c.sentinels)},`);
+    console.log(
+        `\nConnect (ioredis):\n  new Redis({ name: "${c.masterName}", sentinels: ${JSON.stringify(c.sentinels)},`,
+    );
     console.log(`    password: "${c.redisPassword}", sentinelPassword: "${c.sentinelPassword}" })`);
     console.log(`\nSSH: npm run lab -- ssh ${s.nodes[0].name}    Tear down: npm run lab -- down`);
 }
@@ -142,57 +190,110 @@ function printReport(r: DrillReport): void {
     console.log(`  switch (fault -> +switch-master): ${ms(r.switchMs)}`);
     console.log(`  writes unavailable (rto):         ${ms(r.rtoMs)}`);
     console.log(`  acknowledged writes: ${r.ackedWrites}, lost: ${r.lostAckedWrites} (${r.durability})`);
-    console.log(`  new master: ${r.newMaster}; old master rejoined as replica: ${r.oldMasterRejoinedAsReplica ?? "n/a"}`);
+    console.log(
+        `  new master: ${r.newMaster}; old master rejoined as replica: ${r.oldMasterRejoinedAsReplica ?? "n/a"}`,
+    );
     console.log(`  max simultaneous masters seen: ${r.maxSimultaneousMasters}; quorum ok: ${r.quorumOk}`);
     const errors = r.perRun.map((x) => JSON.stringify(x.writerErrors)).join(", ");
     console.log(`  errors that reached the writer: ${errors}`);
     if (r.perRun.some((x) => x.resumedAfterRestore))
-        console.log("  note: writes resumed only after the partition healed: the new master had no replica on its side (minReplicasToWrite)");
+        console.log(
+            "  note: writes resumed only after the partition healed: the new master had no replica on its side (minReplicasToWrite)",
+        );
     console.log(`\n  Targets (benchmark figures):`);
-    for (const t of r.targets) console.log(`    ${t.met === null ? "-   " : t.met ? "met " : "MISS"} ${t.name}: ${t.measured} (target ${t.target})`);
+    for (const t of r.targets)
+        console.log(
+            `    ${t.met === null ? "-   " : t.met ? "met " : "MISS"} ${t.name}: ${t.measured} (target ${t.target})`,
+        );
     console.log(`\n  Correctness: ${r.correct ? "OK" : "FAILED"}`);
 }
 
 async function main(argv: string[]): Promise<number> {
-    const program = new Command().name("lab").description("Boot a stack's nodes as real Debian 12 systems on this machine, break them, measure failover.");
+    const program = new Command()
+        .name("lab")
+        .description("Boot a stack's nodes as real Debian 12 systems on this machine, break them, measure failover.");
     const stackOpt = () => new Option("--stack <name>", "stack (Pulumi.<name>.yaml)").default("prod");
     const jsonOpt = () => new Option("--json", "print JSON");
     let code = 0;
     const action =
         <A extends unknown[]>(fn: (...args: A) => Promise<number | void>) =>
         async (...args: A) => {
-            const opts = args.find((a) => a && typeof a === "object" && !Array.isArray(a) && !(a instanceof Command)) as { json?: boolean } | undefined;
+            const opts = args.find(
+                (a) => a && typeof a === "object" && !Array.isArray(a) && !(a instanceof Command),
+            ) as { json?: boolean } | undefined;
             json = Boolean(opts?.json);
             code = (await fn(...args)) ?? 0;
         };
 
-    program.command("up").description("boot every node of the stack and wait until it is healthy").addOption(stackOpt()).addOption(jsonOpt())
+    program
+        .command("up")
+        .description("boot every node of the stack and wait until it is healthy")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
         .action(action(async (o: { stack: string }) => printUp(await up(o.stack))));
-    program.command("status").description("roles, replication, Sentinel views, CKQUORUM, cloud-init").addOption(stackOpt()).addOption(jsonOpt())
-        .action(action(async (o: { stack: string }) => {
-            const st = await status(await upStack(o.stack));
-            if (json) return void console.log(JSON.stringify(st, null, 2));
-            for (const r of st.redis) console.log(`redis     ${r.name.padEnd(10)} ${r.region.padEnd(11)} ${r.role.padEnd(11)} offset ${r.offset ?? "-"}  ${r.replication}`);
-            for (const x of st.sentinels) console.log(`sentinel  ${x.name.padEnd(10)} master ${x.master}  ${x.ckquorum}`);
-            for (const c of st.cloudInit) console.log(`cloud-init ${c.node.padEnd(10)} ${c.result}`);
-        }));
-    program.command("ssh <node> [command...]").description("real SSH into a node as root with the stack's key").addOption(stackOpt())
-        .action(action(async (node: string, command: string[], o: { stack: string }) => {
-            const s = await upStack(o.stack);
-            const [file, ...args] = sshArgv(s, node, command);
-            const child = spawn(file, ["-t", ...args].filter((a) => command.length === 0 || a !== "-t"), { stdio: "inherit" });
-            return new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? 1)));
-        }));
-    const nodeCmd = (name: string, description: string, fn: (s: LabStack, node: string, whole: boolean) => Promise<void>) =>
-        program.command(`${name} <node>`).description(description).addOption(stackOpt()).addOption(jsonOpt()).option("--node", "the whole container, not only Redis")
-            .action(action(async (node: string, o: { stack: string; node?: boolean }) => {
+    program
+        .command("status")
+        .description("roles, replication, Sentinel views, CKQUORUM, cloud-init")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
+        .action(
+            action(async (o: { stack: string }) => {
+                const st = await status(await upStack(o.stack));
+                if (json) return void console.log(JSON.stringify(st, null, 2));
+                for (const r of st.redis)
+                    console.log(
+                        `redis     ${r.name.padEnd(10)} ${r.region.padEnd(11)} ${r.role.padEnd(11)} offset ${r.offset ?? "-"}  ${r.replication}`,
+                    );
+                for (const x of st.sentinels)
+                    console.log(`sentinel  ${x.name.padEnd(10)} master ${x.master}  ${x.ckquorum}`);
+                for (const c of st.cloudInit) console.log(`cloud-init ${c.node.padEnd(10)} ${c.result}`);
+            }),
+        );
+    program
+        .command("ssh <node> [command...]")
+        .description("real SSH into a node as root with the stack's key")
+        .addOption(stackOpt())
+        .action(
+            action(async (node: string, command: string[], o: { stack: string }) => {
                 const s = await upStack(o.stack);
-                if (!s.nodes.some((n) => n.name === node)) throw new LabError(`no node ${node}; nodes: ${s.nodes.map((n) => n.name).join(", ")}`);
-                await fn(s, node, Boolean(o.node));
-                say(`${name} ${node}${o.node ? " (node)" : ""}: done`, { action: name, node, wholeNode: Boolean(o.node) });
-            }));
-    nodeCmd("kill", "SIGKILL the node's Redis (systemd restarts it as the unit says); --node: pull the plug", async (_s, node, whole) =>
-        whole ? stopNode(node, { mode: "kill" }) : crashRedis(node));
+                const [file, ...args] = sshArgv(s, node, command);
+                const child = spawn(
+                    file,
+                    ["-t", ...args].filter((a) => command.length === 0 || a !== "-t"),
+                    { stdio: "inherit" },
+                );
+                return new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? 1)));
+            }),
+        );
+    const nodeCmd = (
+        name: string,
+        description: string,
+        fn: (s: LabStack, node: string, whole: boolean) => Promise<void>,
+    ) =>
+        program
+            .command(`${name} <node>`)
+            .description(description)
+            .addOption(stackOpt())
+            .addOption(jsonOpt())
+            .option("--node", "the whole container, not only Redis")
+            .action(
+                action(async (node: string, o: { stack: string; node?: boolean }) => {
+                    const s = await upStack(o.stack);
+                    if (!s.nodes.some((n) => n.name === node))
+                        throw new LabError(`no node ${node}; nodes: ${s.nodes.map((n) => n.name).join(", ")}`);
+                    await fn(s, node, Boolean(o.node));
+                    say(`${name} ${node}${o.node ? " (node)" : ""}: done`, {
+                        action: name,
+                        node,
+                        wholeNode: Boolean(o.node),
+                    });
+                }),
+            );
+    nodeCmd(
+        "kill",
+        "SIGKILL the node's Redis (systemd restarts it as the unit says); --node: pull the plug",
+        async (_s, node, whole) => (whole ? stopNode(node, { mode: "kill" }) : crashRedis(node)),
+    );
     nodeCmd("start", "start the node's Redis; --node: boot the container again", async (s, node, whole) => {
         if (!whole) return startRedis(node);
         const spec = s.nodes.find((n) => n.name === node)!;
@@ -202,48 +303,81 @@ async function main(argv: string[]): Promise<number> {
     });
     nodeCmd("pause", "SIGSTOP the node's Redis (a hung master)", async (_s, node) => pauseRedis(node));
     nodeCmd("resume", "SIGCONT the node's Redis", async (_s, node) => resumeRedis(node));
-    program.command("partition <target>").description("cut a node or a whole region off the network").addOption(stackOpt()).addOption(jsonOpt())
-        .action(action(async (target: string, o: { stack: string }) => {
-            const s = await upStack(o.stack);
-            if (s.nodes.some((n) => n.name === target)) await partitionNode(target);
-            else if (s.topology.regions.some((r) => r.name === target)) await partitionRegion(target);
-            else throw new LabError(`${target} is neither a node nor a region of stack ${s.stack}`);
-            say(`partitioned ${target}; undo with: npm run lab -- heal`, { action: "partition", target });
-        }));
-    program.command("heal").description("undo every partition").addOption(stackOpt()).addOption(jsonOpt())
-        .action(action(async (o: { stack: string }) => {
-            await upStack(o.stack);
-            await heal();
-            say("healed", { action: "heal" });
-        }));
-    program.command("drill").description("boot the stack if needed, inject a fault while writing, report").addOption(stackOpt()).addOption(jsonOpt())
+    program
+        .command("partition <target>")
+        .description("cut a node or a whole region off the network")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
+        .action(
+            action(async (target: string, o: { stack: string }) => {
+                const s = await upStack(o.stack);
+                if (s.nodes.some((n) => n.name === target)) await partitionNode(target);
+                else if (s.topology.regions.some((r) => r.name === target)) await partitionRegion(target);
+                else throw new LabError(`${target} is neither a node nor a region of stack ${s.stack}`);
+                say(`partitioned ${target}; undo with: npm run lab -- heal`, { action: "partition", target });
+            }),
+        );
+    program
+        .command("heal")
+        .description("undo every partition")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
+        .action(
+            action(async (o: { stack: string }) => {
+                await upStack(o.stack);
+                await heal();
+                say("healed", { action: "heal" });
+            }),
+        );
+    program
+        .command("drill")
+        .description("boot the stack if needed, inject a fault while writing, report")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
         .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
-        .option("--runs <n>", "repetitions", (v) => {
-            const n = Number(v);
-            if (!Number.isInteger(n) || n < 1 || n > 50) throw new LabError("--runs must be a whole number from 1 to 50");
-            return n;
-        }, 1)
-        .action(action(async (o: { stack: string; scenario: Scenario; runs: number }) => {
-            const s = await up(o.stack);
-            const master = await agreedMaster(s);
-            progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
-            const report = await drill(s, o.scenario, o.runs, progress);
-            printReport(report);
-            if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
-            return report.correct ? 0 : 1;
-        }));
-    program.command("down").description("stop and remove everything the lab made").addOption(jsonOpt()).option("--purge", "also remove the cached base image")
-        .action(action(async (o: { purge?: boolean }) => {
-            const removed = await destroyAll();
-            rmSync(path.join(STATE_ROOT, "stacks"), { recursive: true, force: true });
-            rmSync(CURRENT, { force: true });
-            if (o.purge) await purgeImages();
-            say(`lab down${removed.length ? `: removed ${removed.join(", ")}` : ": nothing was running"}${o.purge ? "; image cache purged" : ""}`, {
-                action: "down",
-                removed,
-                purged: Boolean(o.purge),
-            });
-        }));
+        .option(
+            "--runs <n>",
+            "repetitions",
+            (v) => {
+                const n = Number(v);
+                if (!Number.isInteger(n) || n < 1 || n > 50)
+                    throw new LabError("--runs must be a whole number from 1 to 50");
+                return n;
+            },
+            1,
+        )
+        .action(
+            action(async (o: { stack: string; scenario: Scenario; runs: number }) => {
+                const s = await up(o.stack);
+                const master = await agreedMaster(s);
+                progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
+                const report = await drill(s, o.scenario, o.runs, progress);
+                printReport(report);
+                if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
+                return report.correct ? 0 : 1;
+            }),
+        );
+    program
+        .command("down")
+        .description("stop and remove everything the lab made")
+        .addOption(jsonOpt())
+        .option("--purge", "also remove the cached base image")
+        .action(
+            action(async (o: { purge?: boolean }) => {
+                const removed = await destroyAll();
+                rmSync(path.join(STATE_ROOT, "stacks"), { recursive: true, force: true });
+                rmSync(CURRENT, { force: true });
+                if (o.purge) await purgeImages();
+                say(
+                    `lab down${removed.length ? `: removed ${removed.join(", ")}` : ": nothing was running"}${o.purge ? "; image cache purged" : ""}`,
+                    {
+                        action: "down",
+                        removed,
+                        purged: Boolean(o.purge),
+                    },
+                );
+            }),
+        );
 
     await program.parseAsync(argv);
     return code;

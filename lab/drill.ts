@@ -6,7 +6,14 @@ import { ckquorum, info, withRedis } from "./probe";
 import { runCheck } from "./ssh";
 import type { LabStack } from "./stack";
 
-export const SCENARIOS = ["master-crash", "master-hang", "master-partition", "region-loss", "sentinel-crash", "replica-crash"] as const;
+export const SCENARIOS = [
+    "master-crash",
+    "master-hang",
+    "master-partition",
+    "region-loss",
+    "sentinel-crash",
+    "replica-crash",
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Scenarios in which Sentinel must elect a new master. */
@@ -70,12 +77,18 @@ function stat(values: number[]): Stat {
     return { p50: sorted[Math.floor((sorted.length - 1) / 2)], max: sorted[sorted.length - 1] };
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>, intervalMs = 250): Promise<T> {
+async function waitFor<T>(
+    what: string,
+    timeoutMs: number,
+    probe: () => Promise<T | undefined | false>,
+    intervalMs = 250,
+): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const v = await probe();
         if (v !== undefined && v !== false) return v;
-        if (Date.now() > deadline) throw new Error(`drill: timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+        if (Date.now() > deadline)
+            throw new Error(`drill: timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
         await sleep(intervalMs);
     }
 }
@@ -84,7 +97,14 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; close: () => void } {
     const seen: number[] = [];
     const subs = sentinelEndpoints(s).map((e) => {
-        const sub = new Redis({ host: e.host, port: e.port, password: s.credentials.sentinelPassword, connectTimeout: 1000, retryStrategy: () => 500, maxRetriesPerRequest: null });
+        const sub = new Redis({
+            host: e.host,
+            port: e.port,
+            password: s.credentials.sentinelPassword,
+            connectTimeout: 1000,
+            retryStrategy: () => 500,
+            maxRetriesPerRequest: null,
+        });
         sub.on("error", () => undefined);
         sub.subscribe("+switch-master").catch(() => undefined);
         sub.on("message", () => seen.push(Date.now()));
@@ -96,7 +116,9 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
 /** Sequence-numbered durable writes through Sentinel discovery, as an application does. */
 function startWriter(s: LabStack, runId: string) {
     const primary = s.topology.primaryRegion;
-    const sentinels = [...sentinelEndpoints(s)].sort((a, b) => Number(b.region === primary) - Number(a.region === primary));
+    const sentinels = [...sentinelEndpoints(s)].sort(
+        (a, b) => Number(b.region === primary) - Number(a.region === primary),
+    );
     const client = createSentinelClient({
         sentinels: sentinels.map(({ host, port }) => ({ host, port })),
         masterName: s.topology.masterName,
@@ -172,7 +194,11 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     const replicas = redisNodes(s).filter((n) => n.name !== masterNode);
     const sentinelOnly = s.topology.nodes.filter((n) => n.runsSentinel && n.name !== masterNode).map((n) => n.name);
     const faultNode =
-        scenario === "replica-crash" ? replicas[0].name : scenario === "sentinel-crash" ? sentinelOnly[sentinelOnly.length - 1] : masterNode;
+        scenario === "replica-crash"
+            ? replicas[0].name
+            : scenario === "sentinel-crash"
+              ? sentinelOnly[sentinelOnly.length - 1]
+              : masterNode;
     const runId = `${Date.now().toString(36)}-${run}`;
 
     const sw = watchSwitch(s);
@@ -211,7 +237,8 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         const failover = FAILOVER.has(scenario);
         const partitioned = scenario === "master-partition" || scenario === "region-loss";
         if (failover) await waitFor("Sentinel's +switch-master", budget, async () => sw.after(faultAt));
-        const ackedAfterFault = async () => writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.after(faultAt) ?? Infinity)));
+        const ackedAfterFault = async () =>
+            writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.after(faultAt) ?? Infinity)));
         let resumedAfterRestore = false;
         if (partitioned) {
             // The new master may have no replica left on its side (a whole region lost with min-replicas-to-write):
@@ -229,7 +256,9 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
 
         const before = [...writer.acks].reverse().find((a) => a.at <= faultAt);
         const rtoMs = ackAfter.at - (before?.at ?? faultAt);
-        const newMaster = await waitFor("the Sentinels to agree on the master after recovery", budget, () => agreedMaster(s));
+        const newMaster = await waitFor("the Sentinels to agree on the master after recovery", budget, () =>
+            agreedMaster(s),
+        );
         let rejoined: boolean | null = null;
         if (failover || scenario === "replica-crash") {
             const old = s.nodes.find((n) => n.name === faultNode)!;
@@ -238,14 +267,25 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
                 budget,
                 async () => {
                     const i = await info(old.address, t.ports.redis, s.credentials.redisPassword);
-                    return i?.role === "slave" && `${i.master_host}:${i.master_port}` === newMaster && i.master_link_status === "up";
+                    return (
+                        i?.role === "slave" &&
+                        `${i.master_host}:${i.master_port}` === newMaster &&
+                        i.master_link_status === "up"
+                    );
                 },
                 500,
             ).catch(() => false);
         }
         const mastersAfter = await countMastersInside(s);
-        const lost = await readBack(s, newMaster, runId, writer.acks.map((a) => a.seq));
-        const quorum = await Promise.all(sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)));
+        const lost = await readBack(
+            s,
+            newMaster,
+            runId,
+            writer.acks.map((a) => a.seq),
+        );
+        const quorum = await Promise.all(
+            sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
+        );
         const switchAt = sw.after(faultAt);
         return {
             run,
@@ -276,13 +316,20 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
 
 /** Brings the master home to the preferred node with the shipped drill script, so every run starts alike. */
 async function failBack(s: LabStack, log: (m: string) => void): Promise<void> {
-    const runner = s.topology.nodes.find((n) => n.runsSentinel && n.region === s.topology.primaryRegion) ?? s.topology.nodes.find((n) => n.runsSentinel)!;
+    const runner =
+        s.topology.nodes.find((n) => n.runsSentinel && n.region === s.topology.primaryRegion) ??
+        s.topology.nodes.find((n) => n.runsSentinel)!;
     const r = await runCheck(s, runner.name, "failover-drill", ["failback-only"]);
     if (r.code !== 0) throw new Error(`drill: fail-back failed on ${runner.name}: ${(r.stdout + r.stderr).trim()}`);
     log(r.stdout.trim().split("\n").pop() ?? "");
 }
 
-export async function drill(s: LabStack, scenario: Scenario, runs: number, log: (m: string) => void): Promise<DrillReport> {
+export async function drill(
+    s: LabStack,
+    scenario: Scenario,
+    runs: number,
+    log: (m: string) => void,
+): Promise<DrillReport> {
     const perRun: DrillRun[] = [];
     for (let i = 1; i <= runs; i++) {
         perRun.push(await oneRun(s, scenario, i, log));
@@ -292,7 +339,11 @@ export async function drill(s: LabStack, scenario: Scenario, runs: number, log: 
     const rto = stat(perRun.map((r) => r.rtoMs));
     const sw = switches.length ? stat(switches) : null;
     const lost = perRun.reduce((a, r) => a + r.lostAckedWrites, 0);
-    const rejoined = perRun.every((r) => r.oldMasterRejoinedAsReplica !== false) ? (perRun[0].oldMasterRejoinedAsReplica === null ? null : true) : false;
+    const rejoined = perRun.every((r) => r.oldMasterRejoinedAsReplica !== false)
+        ? perRun[0].oldMasterRejoinedAsReplica === null
+            ? null
+            : true
+        : false;
     const quorumOk = perRun.every((r) => r.quorumOk);
     const down = s.topology.sentinel.downAfterMs;
     const timed = scenario === "master-crash" || scenario === "master-hang";
@@ -304,7 +355,12 @@ export async function drill(s: LabStack, scenario: Scenario, runs: number, log: 
             measured: resume.length ? `${Math.max(...resume)} ms (max)` : "n/a",
             met: timed && resume.length ? Math.max(...resume) <= 500 : null,
         },
-        { name: "rtoMs.max", target: `<= ${down + 2500} ms (down-after + 2500)`, measured: `${rto.max} ms`, met: timed ? rto.max <= down + 2500 : null },
+        {
+            name: "rtoMs.max",
+            target: `<= ${down + 2500} ms (down-after + 2500)`,
+            measured: `${rto.max} ms`,
+            met: timed ? rto.max <= down + 2500 : null,
+        },
         { name: "acknowledged writes lost", target: "0", measured: String(lost), met: lost === 0 },
     ];
     return {

@@ -8,16 +8,16 @@
  * `detail`, which callers may print on request.
  */
 export class LabError extends Error {
-  readonly detail: string | undefined;
+    readonly detail: string | undefined;
 
-  constructor(message: string, detail?: string) {
-    super(oneLine(message));
-    this.name = "LabError";
-    this.detail = detail;
-  }
+    constructor(message: string, detail?: string) {
+        super(oneLine(message));
+        this.name = "LabError";
+        this.detail = detail;
+    }
 }
 
 /** Collapses whitespace (newlines included) so a message fits on one line. */
 export function oneLine(text: string): string {
-  return text.replace(/\s+/g, " ").trim();
+    return text.replace(/\s+/g, " ").trim();
 }

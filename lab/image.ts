@@ -20,22 +20,22 @@ import { requireHost } from "./preflight";
  */
 
 export interface BaseImageOptions {
-  /** apt packages the user-data installs (e.g. redis-server, redis-sentinel, redis-tools). */
-  packages: string[];
-  onProgress?: (msg: string) => void;
+    /** apt packages the user-data installs (e.g. redis-server, redis-sentinel, redis-tools). */
+    packages: string[];
+    onProgress?: (msg: string) => void;
 }
 
 export interface ImageManifest {
-  key: string;
-  recipeVersion: number;
-  suite: string;
-  basePackages: string[];
-  packages: string[];
-  /** The .deb files in the offline repository. */
-  repoDebs: string[];
-  sourcesFile: string;
-  builtAt: string;
-  buildSeconds: number;
+    key: string;
+    recipeVersion: number;
+    suite: string;
+    basePackages: string[];
+    packages: string[];
+    /** The .deb files in the offline repository. */
+    repoDebs: string[];
+    sourcesFile: string;
+    builtAt: string;
+    buildSeconds: number;
 }
 
 /** Bump when the recipe changes in a way the script text does not show (e.g. a host-side step). */
@@ -49,18 +49,18 @@ export const SUITE = "bookworm";
  * when it is absent.
  */
 export const BASE_PACKAGES = [
-  "systemd",
-  "systemd-sysv",
-  "dbus", // hostnamectl/timedatectl, which cloud-init calls, talk over D-Bus
-  "cloud-init",
-  "openssh-server",
-  "sudo", // cloud-init writes sudoers rules for the users it creates
-  "netbase", // /etc/services, /etc/protocols
-  "iproute2",
-  "iputils-ping",
-  "procps",
-  "locales",
-  "ca-certificates",
+    "systemd",
+    "systemd-sysv",
+    "dbus", // hostnamectl/timedatectl, which cloud-init calls, talk over D-Bus
+    "cloud-init",
+    "openssh-server",
+    "sudo", // cloud-init writes sudoers rules for the users it creates
+    "netbase", // /etc/services, /etc/protocols
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "locales",
+    "ca-certificates",
 ];
 
 /** Path of the offline repository inside the image. */
@@ -155,105 +155,107 @@ printf '# redis-ha-lab: no DNS inside the lab\\n' > "$root/etc/resolv.conf"
  * complete, so a failed or interrupted build never looks like a cached image.
  */
 export async function ensureBaseImage(opts: BaseImageOptions): Promise<string> {
-  const progress = opts.onProgress ?? (() => undefined);
-  requireHost(["mmdebstrap", "dpkg-scanpackages", "mount", "umount"]);
-  const packages = normalizePackages(opts.packages);
-  const key = imageKey(packages);
-  const finalDir = path.join(IMAGES_DIR, key);
-  const rootfs = path.join(finalDir, "rootfs");
+    const progress = opts.onProgress ?? (() => undefined);
+    requireHost(["mmdebstrap", "dpkg-scanpackages", "mount", "umount"]);
+    const packages = normalizePackages(opts.packages);
+    const key = imageKey(packages);
+    const finalDir = path.join(IMAGES_DIR, key);
+    const rootfs = path.join(finalDir, "rootfs");
 
-  if (isCompleteImage(finalDir)) {
-    progress(`base image ${key} is cached at ${rootfs}`);
-    return rootfs;
-  }
-
-  // 0755: apt drops to its _apt user while mmdebstrap downloads into the build dir.
-  await mkdir(IMAGES_DIR, { recursive: true, mode: 0o755 });
-  await removeStaleBuilds();
-  const buildDir = path.join(IMAGES_DIR, `.build-${key}-${process.pid}`);
-  const sourcesFile = findHostAptSources();
-  const started = Date.now();
-  progress(`building base image ${key} (${packages.join(" ") || "no extra packages"}) from ${sourcesFile}`);
-
-  try {
-    await mkdir(buildDir, { recursive: true, mode: 0o700 });
-    const hook = path.join(buildDir, "customize.sh");
-    await writeFile(hook, CUSTOMIZE_SCRIPT);
-    await chmod(hook, 0o755);
-    const log = createWriteStream(path.join(buildDir, "build.log"));
-
-    await run(
-      [
-        "mmdebstrap",
-        "--mode=root",
-        "--variant=minbase",
-        `--include=${BASE_PACKAGES.join(",")}`,
-        `--customize-hook=${hook}`,
-        SUITE,
-        path.join(buildDir, "rootfs"),
-        sourcesFile,
-      ],
-      {
-        env: { ...process.env, LC_ALL: "C.UTF-8", RHL_LAB_PACKAGES: packages.join(" ") },
-        onLine: (line) => {
-          log.write(line + "\n");
-          if (/^[IWE]: /.test(line)) progress(line);
-        },
-      },
-    ).finally(() => log.end());
-
-    const repoDebs = verifyImage(path.join(buildDir, "rootfs"));
-    const manifest: ImageManifest = {
-      key,
-      recipeVersion: RECIPE_VERSION,
-      suite: SUITE,
-      basePackages: BASE_PACKAGES,
-      packages,
-      repoDebs,
-      sourcesFile,
-      builtAt: new Date().toISOString(),
-      buildSeconds: Math.round((Date.now() - started) / 100) / 10,
-    };
-    await writeFile(path.join(buildDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    try {
-      await rename(buildDir, finalDir);
-    } catch (e) {
-      // Another build of the same key finished first: use that one.
-      if (!isCompleteImage(finalDir)) throw e;
-      await removeTree(buildDir);
+    if (isCompleteImage(finalDir)) {
+        progress(`base image ${key} is cached at ${rootfs}`);
+        return rootfs;
     }
-    progress(`base image ${key} built in ${manifest.buildSeconds} s (${repoDebs.length} packages in the offline repo)`);
-    return rootfs;
-  } catch (e) {
-    await removeTree(buildDir).catch(() => undefined);
-    const reason = e instanceof Error ? e.message : String(e);
-    throw new LabError(`base image build failed: ${reason}`, e instanceof LabError ? e.detail : undefined);
-  }
+
+    // 0755: apt drops to its _apt user while mmdebstrap downloads into the build dir.
+    await mkdir(IMAGES_DIR, { recursive: true, mode: 0o755 });
+    await removeStaleBuilds();
+    const buildDir = path.join(IMAGES_DIR, `.build-${key}-${process.pid}`);
+    const sourcesFile = findHostAptSources();
+    const started = Date.now();
+    progress(`building base image ${key} (${packages.join(" ") || "no extra packages"}) from ${sourcesFile}`);
+
+    try {
+        await mkdir(buildDir, { recursive: true, mode: 0o700 });
+        const hook = path.join(buildDir, "customize.sh");
+        await writeFile(hook, CUSTOMIZE_SCRIPT);
+        await chmod(hook, 0o755);
+        const log = createWriteStream(path.join(buildDir, "build.log"));
+
+        await run(
+            [
+                "mmdebstrap",
+                "--mode=root",
+                "--variant=minbase",
+                `--include=${BASE_PACKAGES.join(",")}`,
+                `--customize-hook=${hook}`,
+                SUITE,
+                path.join(buildDir, "rootfs"),
+                sourcesFile,
+            ],
+            {
+                env: { ...process.env, LC_ALL: "C.UTF-8", RHL_LAB_PACKAGES: packages.join(" ") },
+                onLine: (line) => {
+                    log.write(line + "\n");
+                    if (/^[IWE]: /.test(line)) progress(line);
+                },
+            },
+        ).finally(() => log.end());
+
+        const repoDebs = verifyImage(path.join(buildDir, "rootfs"));
+        const manifest: ImageManifest = {
+            key,
+            recipeVersion: RECIPE_VERSION,
+            suite: SUITE,
+            basePackages: BASE_PACKAGES,
+            packages,
+            repoDebs,
+            sourcesFile,
+            builtAt: new Date().toISOString(),
+            buildSeconds: Math.round((Date.now() - started) / 100) / 10,
+        };
+        await writeFile(path.join(buildDir, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+        try {
+            await rename(buildDir, finalDir);
+        } catch (e) {
+            // Another build of the same key finished first: use that one.
+            if (!isCompleteImage(finalDir)) throw e;
+            await removeTree(buildDir);
+        }
+        progress(
+            `base image ${key} built in ${manifest.buildSeconds} s (${repoDebs.length} packages in the offline repo)`,
+        );
+        return rootfs;
+    } catch (e) {
+        await removeTree(buildDir).catch(() => undefined);
+        const reason = e instanceof Error ? e.message : String(e);
+        throw new LabError(`base image build failed: ${reason}`, e instanceof LabError ? e.detail : undefined);
+    }
 }
 
 /** Reads the manifest of a cached image, given its rootfs path. */
 export async function readImageManifest(rootfs: string): Promise<ImageManifest> {
-  return JSON.parse(await readFile(path.join(path.dirname(rootfs), "manifest.json"), "utf8")) as ImageManifest;
+    return JSON.parse(await readFile(path.join(path.dirname(rootfs), "manifest.json"), "utf8")) as ImageManifest;
 }
 
 /** The cache key: same packages and same recipe give the same image. */
 export function imageKey(packages: readonly string[]): string {
-  const recipe = JSON.stringify({
-    recipeVersion: RECIPE_VERSION,
-    suite: SUITE,
-    basePackages: BASE_PACKAGES,
-    packages: normalizePackages(packages),
-    script: CUSTOMIZE_SCRIPT,
-  });
-  return createHash("sha256").update(recipe).digest("hex").slice(0, 16);
+    const recipe = JSON.stringify({
+        recipeVersion: RECIPE_VERSION,
+        suite: SUITE,
+        basePackages: BASE_PACKAGES,
+        packages: normalizePackages(packages),
+        script: CUSTOMIZE_SCRIPT,
+    });
+    return createHash("sha256").update(recipe).digest("hex").slice(0, 16);
 }
 
 /** Sorted, de-duplicated, validated: the list reaches a shell word list in the hook. */
 export function normalizePackages(packages: readonly string[]): string[] {
-  for (const p of packages) {
-    if (!/^[a-z0-9][a-z0-9+.-]+$/.test(p)) throw new LabError(`invalid Debian package name "${p}"`);
-  }
-  return [...new Set(packages)].sort();
+    for (const p of packages) {
+        if (!/^[a-z0-9][a-z0-9+.-]+$/.test(p)) throw new LabError(`invalid Debian package name "${p}"`);
+    }
+    return [...new Set(packages)].sort();
 }
 
 /**
@@ -262,31 +264,31 @@ export function normalizePackages(packages: readonly string[]): string[] {
  * name in code).
  */
 export function findHostAptSources(): string {
-  const candidates = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"];
-  for (const file of candidates) {
-    if (!existsSync(file)) continue;
-    const text = readFileSync(file, "utf8");
-    const usable = file.endsWith(".sources")
-      ? /^\s*URIs:\s*\S+/m.test(text) && !/^\s*Enabled:\s*no\b/im.test(text)
-      : /^\s*deb\s+\S+/m.test(text);
-    if (usable) return file;
-  }
-  throw new LabError(`no Debian apt sources on this host (looked in ${candidates.join(", ")})`);
+    const candidates = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"];
+    for (const file of candidates) {
+        if (!existsSync(file)) continue;
+        const text = readFileSync(file, "utf8");
+        const usable = file.endsWith(".sources")
+            ? /^\s*URIs:\s*\S+/m.test(text) && !/^\s*Enabled:\s*no\b/im.test(text)
+            : /^\s*deb\s+\S+/m.test(text);
+        if (usable) return file;
+    }
+    throw new LabError(`no Debian apt sources on this host (looked in ${candidates.join(", ")})`);
 }
 
 function isCompleteImage(dir: string): boolean {
-  return existsSync(path.join(dir, "manifest.json")) && existsSync(path.join(dir, "rootfs", "etc", "os-release"));
+    return existsSync(path.join(dir, "manifest.json")) && existsSync(path.join(dir, "rootfs", "etc", "os-release"));
 }
 
 /** Leftovers of builds whose process is gone (crash, SIGKILL). */
 export async function removeStaleBuilds(): Promise<void> {
-  if (!existsSync(IMAGES_DIR)) return;
-  for (const entry of readdirSync(IMAGES_DIR)) {
-    const m = /^\.build-[0-9a-f]+-(\d+)$/.exec(entry);
-    if (!m) continue;
-    if (processAlive(Number(m[1]))) continue;
-    await removeTree(path.join(IMAGES_DIR, entry));
-  }
+    if (!existsSync(IMAGES_DIR)) return;
+    for (const entry of readdirSync(IMAGES_DIR)) {
+        const m = /^\.build-[0-9a-f]+-(\d+)$/.exec(entry);
+        if (!m) continue;
+        if (processAlive(Number(m[1]))) continue;
+        await removeTree(path.join(IMAGES_DIR, entry));
+    }
 }
 
 /**
@@ -294,21 +296,21 @@ export async function removeStaleBuilds(): Promise<void> {
  * build instead of surfacing as a confusing boot. Returns the repo's debs.
  */
 function verifyImage(rootfs: string): string[] {
-  const at = (p: string) => path.join(rootfs, p);
-  const fail = (why: string) => {
-    throw new LabError(`image check failed: ${why}`);
-  };
-  if (statSync(at("etc/machine-id")).size !== 0) fail("/etc/machine-id is not empty");
-  if (readdirSync(at("etc/ssh")).some((f) => f.startsWith("ssh_host_"))) fail("SSH host keys are baked in");
-  if (!existsSync(at("etc/cloud/cloud.cfg.d/90-lab-datasource.cfg"))) fail("datasource config missing");
-  const sources = readFileSync(at("etc/apt/sources.list"), "utf8").trim();
-  if (sources !== `deb [trusted=yes] file:${LAB_REPO} ./`) fail(`unexpected apt sources: ${sources}`);
-  if (readdirSync(at("etc/apt/sources.list.d")).length > 0) fail("extra files in /etc/apt/sources.list.d");
-  if (!existsSync(at(`${LAB_REPO}/Packages`))) fail("offline repository has no Packages index");
-  const status = readFileSync(at("var/lib/dpkg/status"), "utf8");
-  if (/^Package: redis-(server|sentinel)$/m.test(status)) fail("redis is installed in the base image");
-  if (!existsSync(at("usr/lib/locale/locale-archive"))) fail("no compiled locales");
-  return readdirSync(at(LAB_REPO))
-    .filter((f) => f.endsWith(".deb"))
-    .sort();
+    const at = (p: string) => path.join(rootfs, p);
+    const fail = (why: string) => {
+        throw new LabError(`image check failed: ${why}`);
+    };
+    if (statSync(at("etc/machine-id")).size !== 0) fail("/etc/machine-id is not empty");
+    if (readdirSync(at("etc/ssh")).some((f) => f.startsWith("ssh_host_"))) fail("SSH host keys are baked in");
+    if (!existsSync(at("etc/cloud/cloud.cfg.d/90-lab-datasource.cfg"))) fail("datasource config missing");
+    const sources = readFileSync(at("etc/apt/sources.list"), "utf8").trim();
+    if (sources !== `deb [trusted=yes] file:${LAB_REPO} ./`) fail(`unexpected apt sources: ${sources}`);
+    if (readdirSync(at("etc/apt/sources.list.d")).length > 0) fail("extra files in /etc/apt/sources.list.d");
+    if (!existsSync(at(`${LAB_REPO}/Packages`))) fail("offline repository has no Packages index");
+    const status = readFileSync(at("var/lib/dpkg/status"), "utf8");
+    if (/^Package: redis-(server|sentinel)$/m.test(status)) fail("redis is installed in the base image");
+    if (!existsSync(at("usr/lib/locale/locale-archive"))) fail("no compiled locales");
+    return readdirSync(at(LAB_REPO))
+        .filter((f) => f.endsWith(".deb"))
+        .sort();
 }

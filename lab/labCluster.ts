@@ -39,13 +39,26 @@ export async function redisStatus(s: LabStack): Promise<NodeStatus[]> {
     return Promise.all(
         redisNodes(s).map(async (n) => {
             const i = await info(n.address, s.topology.ports.redis, s.credentials.redisPassword);
-            if (!i) return { name: n.name, region: n.region, address: n.address, role: "unreachable", replication: "-" };
+            if (!i)
+                return { name: n.name, region: n.region, address: n.address, role: "unreachable", replication: "-" };
             const role = i.role === "slave" ? "replica" : i.role;
             const replication =
                 i.role === "master"
-                    ? `${i.connected_slaves} replica(s), lag ${Object.entries(i).filter(([k]) => /^slave\d+$/.test(k)).map(([, v]) => /lag=(\d+)/.exec(v)?.[1] ?? "?").join(",") || "-"}s`
+                    ? `${i.connected_slaves} replica(s), lag ${
+                          Object.entries(i)
+                              .filter(([k]) => /^slave\d+$/.test(k))
+                              .map(([, v]) => /lag=(\d+)/.exec(v)?.[1] ?? "?")
+                              .join(",") || "-"
+                      }s`
                     : `master ${nodeByAddress(s, i.master_host) ?? i.master_host} link ${i.master_link_status}, last io ${i.master_last_io_seconds_ago}s`;
-            return { name: n.name, region: n.region, address: n.address, role, offset: Number(i.master_repl_offset), replication };
+            return {
+                name: n.name,
+                region: n.region,
+                address: n.address,
+                role,
+                offset: Number(i.master_repl_offset),
+                replication,
+            };
         }),
     );
 }
@@ -53,12 +66,22 @@ export async function redisStatus(s: LabStack): Promise<NodeStatus[]> {
 export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
     return Promise.all(
         sentinelNodes(s).map(async (n) => {
-            const m = await sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName);
+            const m = await sentinelMaster(
+                n.address,
+                s.topology.ports.sentinel,
+                s.credentials.sentinelPassword,
+                s.topology.masterName,
+            );
             return {
                 name: n.name,
                 address: n.address,
                 master: m ? `${nodeByAddress(s, m) ?? "?"} (${m})` : "unreachable",
-                ckquorum: await ckquorum(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName),
+                ckquorum: await ckquorum(
+                    n.address,
+                    s.topology.ports.sentinel,
+                    s.credentials.sentinelPassword,
+                    s.topology.masterName,
+                ),
             };
         }),
     );
@@ -67,7 +90,9 @@ export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
 /** The master every reachable Sentinel names, if they all agree (and at least a majority answered). */
 export async function agreedMaster(s: LabStack): Promise<string | undefined> {
     const views = await Promise.all(
-        sentinelNodes(s).map((n) => sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName)),
+        sentinelNodes(s).map((n) =>
+            sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName),
+        ),
     );
     const answered = views.filter((v): v is string => v !== undefined);
     if (answered.length < s.topology.sentinel.majority || new Set(answered).size !== 1) return undefined;
@@ -81,10 +106,22 @@ export async function agreedMaster(s: LabStack): Promise<string | undefined> {
 export async function countMastersInside(s: LabStack): Promise<number> {
     const roles = await Promise.all(
         redisNodes(s).map((n) =>
-            execInNode(n.name, ["redis-cli", "--no-auth-warning", "-a", s.credentials.redisPassword, "-p", String(s.topology.ports.redis), "ROLE"], {
-                allowFailure: true,
-                timeoutMs: 2000,
-            }).then(
+            execInNode(
+                n.name,
+                [
+                    "redis-cli",
+                    "--no-auth-warning",
+                    "-a",
+                    s.credentials.redisPassword,
+                    "-p",
+                    String(s.topology.ports.redis),
+                    "ROLE",
+                ],
+                {
+                    allowFailure: true,
+                    timeoutMs: 2000,
+                },
+            ).then(
                 (r) => r.stdout.split("\n")[0]?.trim(),
                 () => undefined,
             ),

@@ -23,20 +23,20 @@ export const NETWORK_STATE_FILE = path.join(STATE_ROOT, "network.json");
 const NODE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
 export function assertNodeName(name: string): void {
-  if (!NODE_NAME.test(name)) {
-    throw new LabError(
-      `invalid node name "${name}": use 1-48 characters of a-z, 0-9 and "-", not starting or ending with "-"`,
-    );
-  }
+    if (!NODE_NAME.test(name)) {
+        throw new LabError(
+            `invalid node name "${name}": use 1-48 characters of a-z, 0-9 and "-", not starting or ending with "-"`,
+        );
+    }
 }
 
 export function nodeDir(name: string): string {
-  assertNodeName(name);
-  return path.join(NODES_DIR, name);
+    assertNodeName(name);
+    return path.join(NODES_DIR, name);
 }
 
 /** The netns and nspawn machine name of a node. */
 export function nodeNetns(name: string): string {
-  assertNodeName(name);
-  return `${PREFIX}${name}`;
+    assertNodeName(name);
+    return `${PREFIX}${name}`;
 }

@@ -4,7 +4,13 @@ import Redis from "ioredis";
  * Short-lived, fail-fast connections from the host to lab Redis and Sentinel processes, for status, the drill's
  * bookkeeping and assertions. Never retried: a node that does not answer within the timeout is reported as such.
  */
-export async function withRedis<T>(host: string, port: number, password: string, fn: (r: Redis) => Promise<T>, timeoutMs = 1500): Promise<T | undefined> {
+export async function withRedis<T>(
+    host: string,
+    port: number,
+    password: string,
+    fn: (r: Redis) => Promise<T>,
+    timeoutMs = 1500,
+): Promise<T | undefined> {
     const r = new Redis({
         host,
         port,
@@ -37,14 +43,30 @@ export function parseInfo(text: string): Record<string, string> {
     return out;
 }
 
-export async function info(host: string, port: number, password: string, section = "replication", timeoutMs = 1500): Promise<Record<string, string> | undefined> {
+export async function info(
+    host: string,
+    port: number,
+    password: string,
+    section = "replication",
+    timeoutMs = 1500,
+): Promise<Record<string, string> | undefined> {
     const text = await withRedis(host, port, password, (r) => r.info(section), timeoutMs);
     return text === undefined ? undefined : parseInfo(text);
 }
 
 /** `ip:port` of the master this Sentinel names, or undefined if it does not answer. */
-export async function sentinelMaster(host: string, port: number, password: string, masterName: string): Promise<string | undefined> {
-    const reply = await withRedis(host, port, password, (r) => r.call("SENTINEL", "get-master-addr-by-name", masterName) as Promise<string[] | null>);
+export async function sentinelMaster(
+    host: string,
+    port: number,
+    password: string,
+    masterName: string,
+): Promise<string | undefined> {
+    const reply = await withRedis(
+        host,
+        port,
+        password,
+        (r) => r.call("SENTINEL", "get-master-addr-by-name", masterName) as Promise<string[] | null>,
+    );
     return reply ? `${reply[0]}:${reply[1]}` : undefined;
 }
 

@@ -10,10 +10,10 @@ import { stringify } from "yaml";
 export type MetaData = Record<string, string | number | boolean>;
 
 export interface SeedNetwork {
-  ifname: string;
-  address: string;
-  prefixLen: number;
-  gateway: string;
+    ifname: string;
+    address: string;
+    prefixLen: number;
+    gateway: string;
 }
 
 /**
@@ -22,12 +22,12 @@ export interface SeedNetwork {
  * and cloud-init runs its per-instance modules again.
  */
 export function instanceIdFor(name: string, userData: string): string {
-  const digest = createHash("sha256").update(userData, "utf8").digest("hex").slice(0, 12);
-  return `rhl-${name}-${digest}`;
+    const digest = createHash("sha256").update(userData, "utf8").digest("hex").slice(0, 12);
+    return `rhl-${name}-${digest}`;
 }
 
 export function renderMetaData(name: string, userData: string, extra: MetaData = {}): string {
-  return stringify({ "instance-id": instanceIdFor(name, userData), "local-hostname": name, ...extra });
+    return stringify({ "instance-id": instanceIdFor(name, userData), "local-hostname": name, ...extra });
 }
 
 /**
@@ -38,15 +38,15 @@ export function renderMetaData(name: string, userData: string, extra: MetaData =
  * the image turns router advertisements off instead.)
  */
 export function renderNetworkConfig(net: SeedNetwork): string {
-  return stringify({
-    version: 2,
-    ethernets: {
-      [net.ifname]: {
-        dhcp4: false,
-        dhcp6: false,
-        addresses: [`${net.address}/${net.prefixLen}`],
-        routes: [{ to: "0.0.0.0/0", via: net.gateway }],
-      },
-    },
-  });
+    return stringify({
+        version: 2,
+        ethernets: {
+            [net.ifname]: {
+                dhcp4: false,
+                dhcp6: false,
+                addresses: [`${net.address}/${net.prefixLen}`],
+                routes: [{ to: "0.0.0.0/0", via: net.gateway }],
+            },
+        },
+    });
 }

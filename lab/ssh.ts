@@ -8,26 +8,45 @@ import type { LabStack } from "./stack";
  */
 export function sshArgv(stack: LabStack, node: string, command: readonly string[] = []): string[] {
     const spec = stack.nodes.find((n) => n.name === node);
-    if (!spec) throw new Error(`no node ${node} in stack ${stack.stack}; nodes: ${stack.nodes.map((n) => n.name).join(", ")}`);
+    if (!spec)
+        throw new Error(`no node ${node} in stack ${stack.stack}; nodes: ${stack.nodes.map((n) => n.name).join(", ")}`);
     return [
         "ssh",
-        "-i", stack.credentials.keyFile,
-        "-o", "BatchMode=yes",
-        "-o", "IdentitiesOnly=yes",
-        "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "LogLevel=ERROR",
-        "-o", "ConnectTimeout=5",
+        "-i",
+        stack.credentials.keyFile,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=5",
         `root@${spec.address}`,
         ...command,
     ];
 }
 
-export function ssh(stack: LabStack, node: string, command: readonly string[], timeoutMs = 120_000): Promise<RunResult> {
+export function ssh(
+    stack: LabStack,
+    node: string,
+    command: readonly string[],
+    timeoutMs = 120_000,
+): Promise<RunResult> {
     return run(sshArgv(stack, node, command), { allowFailure: true, timeoutMs });
 }
 
 /** Runs one of the shipped check scripts on a node over SSH, exactly as the Pulumi command resources do. */
-export function runCheck(stack: LabStack, node: string, script: string, args: readonly string[] = [], timeoutMs = 300_000): Promise<RunResult> {
+export function runCheck(
+    stack: LabStack,
+    node: string,
+    script: string,
+    args: readonly string[] = [],
+    timeoutMs = 300_000,
+): Promise<RunResult> {
     return ssh(stack, node, [`${PATHS.scriptsDir}/${script}`, ...args], timeoutMs);
 }

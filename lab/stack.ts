@@ -39,10 +39,15 @@ async function ensureCredentials(stack: string): Promise<LabCredentials> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, "credentials.json");
     const keyFile = path.join(dir, "id_ed25519");
-    if (!existsSync(keyFile)) await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redis-ha-checks", "-f", keyFile]);
+    if (!existsSync(keyFile))
+        await run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "redis-ha-checks", "-f", keyFile]);
     if (!existsSync(file)) {
         // Same alphabet and length as the program's @pulumi/random passwords.
-        const pw = () => randomBytes(24).toString("base64").replace(/[^A-Za-z0-9]/g, "").slice(0, 32);
+        const pw = () =>
+            randomBytes(24)
+                .toString("base64")
+                .replace(/[^A-Za-z0-9]/g, "")
+                .slice(0, 32);
         writeFileSync(file, JSON.stringify({ redisPassword: pw(), sentinelPassword: pw() }), { mode: 0o600 });
     }
     const saved = JSON.parse(readFileSync(file, "utf8")) as { redisPassword: string; sentinelPassword: string };

@@ -20,7 +20,9 @@ export function planRows(run: MockRun): PlanRow[] {
         .filter((r) => r.custom)
         .map((r) => {
             const inputs = unwrapSecrets(r.inputs) as Record<string, unknown>;
-            const node = run.topology.nodes.find((n) => r.name.includes(`-${n.name}-`) || r.name.endsWith(`-${n.name}`));
+            const node = run.topology.nodes.find(
+                (n) => r.name.includes(`-${n.name}-`) || r.name.endsWith(`-${n.name}`),
+            );
             const isInstance = r.type === "linode:index/instance:Instance";
             return {
                 type: r.type.replace(/^([a-z]+):[a-zA-Z]+\/[a-zA-Z]+:/, "$1:"),
@@ -36,7 +38,11 @@ function table(rows: Record<string, string>[]): string {
     if (rows.length === 0) return "";
     const cols = Object.keys(rows[0]);
     const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
-    const line = (vals: string[]) => vals.map((v, i) => v.padEnd(width[i])).join("  ").trimEnd();
+    const line = (vals: string[]) =>
+        vals
+            .map((v, i) => v.padEnd(width[i]))
+            .join("  ")
+            .trimEnd();
     return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => r[c])))].join("\n");
 }
 
@@ -115,7 +121,9 @@ async function main(argv: string[]): Promise<number> {
         );
     } else {
         const t = run.topology;
-        console.log(`Stack ${opts.stack}: cluster ${t.cluster}, master name ${t.masterName}, preferred master ${t.preferredMaster} (${t.primaryRegion})`);
+        console.log(
+            `Stack ${opts.stack}: cluster ${t.cluster}, master name ${t.masterName}, preferred master ${t.preferredMaster} (${t.primaryRegion})`,
+        );
         console.log(
             `Sentinels ${t.sentinel.count}, quorum ${t.sentinel.quorum}, majority ${t.sentinel.majority}; down-after ${t.sentinel.downAfterMs} ms, failover-timeout ${t.sentinel.failoverTimeoutMs} ms, parallel-syncs ${t.sentinel.parallelSyncs}\n`,
         );
@@ -126,7 +134,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(`\nFailure analysis:\n${table(failureRows(failures))}`);
         if (opts.out) {
             console.log(`\nUser-data written to ${opts.out}:`);
-            for (const s of schema) console.log(`  ${s.node}: ${s.valid === null ? s.detail : s.valid ? "cloud-init schema: valid" : `cloud-init schema: INVALID ${s.detail}`}`);
+            for (const s of schema)
+                console.log(
+                    `  ${s.node}: ${s.valid === null ? s.detail : s.valid ? "cloud-init schema: valid" : `cloud-init schema: INVALID ${s.detail}`}`,
+                );
         }
     }
     return invalid.length > 0 ? 1 : 0;
@@ -139,7 +150,12 @@ main(process.argv).then(
             console.error(err.message);
             process.exit(2);
         }
-        if (err && typeof err === "object" && "code" in err && String((err as { code: string }).code).startsWith("commander.")) {
+        if (
+            err &&
+            typeof err === "object" &&
+            "code" in err &&
+            String((err as { code: string }).code).startsWith("commander.")
+        ) {
             process.exit((err as { exitCode?: number }).exitCode ?? 2);
         }
         console.error(err instanceof Error ? `review: ${err.message}` : String(err));

@@ -13,13 +13,19 @@ export const PROJECT_DIR = join(__dirname, "..");
 export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string, string> {
     const file = join(dir, `Pulumi.${stack}.yaml`);
     if (!existsSync(file))
-        throw new ConfigError([{ key: `stack ${stack}`, message: `no ${file}; create it (see Pulumi.prod.yaml) or pick another --stack` }]);
+        throw new ConfigError([
+            { key: `stack ${stack}`, message: `no ${file}; create it (see Pulumi.prod.yaml) or pick another --stack` },
+        ]);
     const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(doc.config ?? {})) {
         if (value && typeof value === "object" && "secure" in value)
             throw new ConfigError([
-                { key, message: "is an encrypted secure: value, which review and the lab cannot read; leave it out of this stack file or review another stack" },
+                {
+                    key,
+                    message:
+                        "is an encrypted secure: value, which review and the lab cannot read; leave it out of this stack file or review another stack",
+                },
             ]);
         out[key] = typeof value === "string" ? value : JSON.stringify(value);
     }

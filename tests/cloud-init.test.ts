@@ -21,7 +21,10 @@ const secrets = { redisPassword: "redis-password-0123456789", sentinelPassword: 
 const input = (node: string): RenderInput => ({ topology: t, node, addresses, secrets });
 const file = (node: string, path: string) => filesInUserData(renderUserData(input(node))).find((f) => f.path === path);
 const directives = (node: string, path: string) => parseConfig(file(node, path)!.content);
-const values = (node: string, path: string, name: string) => directives(node, path).filter((d) => d[0] === name).map((d) => d.slice(1).join(" "));
+const values = (node: string, path: string, name: string) =>
+    directives(node, path)
+        .filter((d) => d[0] === name)
+        .map((d) => d.slice(1).join(" "));
 
 describe("redis.conf", () => {
     it("carries everything the seed's config sets, plus production settings", () => {
@@ -52,7 +55,9 @@ describe("redis.conf", () => {
 
     it("turns RDB snapshots off with an empty save list", () => {
         const noRdb = topologyFromConfig({ ...readStackConfig("prod"), "redis-ha:save": "[]" }, "redis-ha", "prod");
-        const text = filesInUserData(renderUserData({ topology: noRdb, node: "east-a", addresses, secrets })).find((f) => f.path === PATHS.redisConf)!.content;
+        const text = filesInUserData(renderUserData({ topology: noRdb, node: "east-a", addresses, secrets })).find(
+            (f) => f.path === PATHS.redisConf,
+        )!.content;
         expect(parseConfig(text).filter((d) => d[0] === "save")).toEqual([["save", ""]]);
     });
 });
@@ -128,7 +133,12 @@ describe("user-data", () => {
     it("is byte-stable and encodes as base64 without line breaks", () => {
         const a = renderUserData(input("ord-a"));
         expect(renderUserData(input("ord-a"))).toBe(a);
-        const reordered = { witness: "192.0.2.13", "ord-a": "192.0.2.12", "east-b": "192.0.2.11", "east-a": "192.0.2.10" };
+        const reordered = {
+            witness: "192.0.2.13",
+            "ord-a": "192.0.2.12",
+            "east-b": "192.0.2.11",
+            "east-a": "192.0.2.10",
+        };
         expect(renderUserData({ ...input("ord-a"), addresses: reordered })).toBe(a);
         expect(encodeUserData(a)).toMatch(/^[A-Za-z0-9+/]+=*$/);
         expect(Buffer.from(encodeUserData(a), "base64").toString("utf8")).toBe(a);
@@ -141,7 +151,9 @@ describe("user-data", () => {
             const f = join(dir, n.name);
             writeFileSync(f, renderUserData(input(n.name)));
             const r = spawnSync("cloud-init", ["schema", "--config-file", f], { encoding: "utf8" });
-            expect(`${n.name}: ${r.status} ${r.stdout}${r.stderr}`).toMatch(new RegExp(`^${n.name}: 0 Valid cloud-config`));
+            expect(`${n.name}: ${r.status} ${r.stdout}${r.stderr}`).toMatch(
+                new RegExp(`^${n.name}: 0 Valid cloud-config`),
+            );
         }
     });
 });
@@ -164,7 +176,9 @@ describe("live settings", () => {
 
     it("writes the same node.env values at creation as apply-settings writes later", () => {
         const env = file("east-b", PATHS.nodeEnv)!.content;
-        for (const line of liveSettingsText(t, node("east-b"), addresses).split("\n").filter((l) => l.startsWith("env "))) {
+        for (const line of liveSettingsText(t, node("east-b"), addresses)
+            .split("\n")
+            .filter((l) => l.startsWith("env "))) {
             const [, name, ...value] = line.split(" ");
             expect(env).toContain(`${name}='${value.join(" ")}'`);
         }

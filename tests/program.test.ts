@@ -16,11 +16,22 @@ const input = (r: RecordedResource, key: string) => unwrapSecrets(r.inputs[key])
 describe("resource graph (prod)", () => {
     it("declares the cluster, one region network per region, one node per Linode, under one parent", () => {
         expect(ofType(prod, "redis-ha:cluster:RedisCluster").map((r) => r.name)).toEqual(["redis-prod"]);
-        expect(ofType(prod, "redis-ha:network:RegionNetwork").map((r) => r.parent)).toEqual(["redis-prod", "redis-prod", "redis-prod"]);
+        expect(ofType(prod, "redis-ha:network:RegionNetwork").map((r) => r.parent)).toEqual([
+            "redis-prod",
+            "redis-prod",
+            "redis-prod",
+        ]);
         expect(ofType(prod, "linode:index/networkingIp:NetworkingIp")).toHaveLength(4);
-        expect(ofType(prod, "linode:index/placementGroup:PlacementGroup").map((r) => r.name)).toEqual(["redis-prod-us-east-spread"]);
+        expect(ofType(prod, "linode:index/placementGroup:PlacementGroup").map((r) => r.name)).toEqual([
+            "redis-prod-us-east-spread",
+        ]);
         const instances = ofType(prod, "linode:index/instance:Instance");
-        expect(instances.map((r) => r.parent).sort()).toEqual(["redis-prod-east-a", "redis-prod-east-b", "redis-prod-ord-a", "redis-prod-witness"]);
+        expect(instances.map((r) => r.parent).sort()).toEqual([
+            "redis-prod-east-a",
+            "redis-prod-east-b",
+            "redis-prod-ord-a",
+            "redis-prod-witness",
+        ]);
         for (const r of prod.resources.filter((r) => r.name !== "redis-prod")) expect(r.parent).toBeDefined();
     });
 
@@ -51,7 +62,8 @@ describe("resource graph (prod)", () => {
     });
 
     it("marks every secret-carrying input secret: user-data, passwords, the SSH connection", () => {
-        for (const r of ofType(prod, "linode:index/instance:Instance")) expect(isSecret(r.inputs.metadatas) || isSecret((r.inputs.metadatas as any[])[0]?.userData)).toBe(true);
+        for (const r of ofType(prod, "linode:index/instance:Instance"))
+            expect(isSecret(r.inputs.metadatas) || isSecret((r.inputs.metadatas as any[])[0]?.userData)).toBe(true);
         for (const r of ofType(prod, "command:remote:Command")) {
             const conn = r.inputs.connection as Record<string, unknown>;
             expect(isSecret(conn) || isSecret(conn.privateKey)).toBe(true);
@@ -62,10 +74,15 @@ describe("resource graph (prod)", () => {
     });
 
     it("marks passwords given in config secret too", async () => {
-        const run = await runUnderMocks({ stack: "prod", config: configWith("prod", { redisPassword: "given-password-0123456789" }) });
+        const run = await runUnderMocks({
+            stack: "prod",
+            config: configWith("prod", { redisPassword: "given-password-0123456789" }),
+        });
         expect(run.secretOutputs.redisPassword).toBe(true);
         expect(run.userData["east-a"]).toContain("requirepass given-password-0123456789");
-        expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual(["redis-prod-sentinel-password"]);
+        expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
+            "redis-prod-sentinel-password",
+        ]);
     });
 
     it("never opens Redis or Sentinel to 0.0.0.0/0 or ::/0, and SSH only to admin networks", () => {
@@ -76,16 +93,26 @@ describe("resource graph (prod)", () => {
             const sources = [...(rule.ipv4s ?? []), ...(rule.ipv6s ?? [])];
             expect(sources).not.toContain("0.0.0.0/0");
             expect(sources).not.toContain("::/0");
-            if (rule.ports && REDIS_PORTS.test(rule.ports)) expect(["redis-peers", "redis-clients"]).toContain(rule.label);
+            if (rule.ports && REDIS_PORTS.test(rule.ports))
+                expect(["redis-peers", "redis-clients"]).toContain(rule.label);
             if (rule.ports === "22") expect(sources).toEqual(["203.0.113.0/24"]);
         }
-        expect(rules.find((r) => r.label === "redis-peers")!.ipv4s).toEqual(["192.0.2.10/32", "192.0.2.11/32", "192.0.2.12/32", "192.0.2.13/32"]);
+        expect(rules.find((r) => r.label === "redis-peers")!.ipv4s).toEqual([
+            "192.0.2.10/32",
+            "192.0.2.11/32",
+            "192.0.2.12/32",
+            "192.0.2.13/32",
+        ]);
     });
 
     it("exports the master name, Sentinel endpoints, each node's address, region and role, and a snippet without secrets", () => {
         expect(prod.outputs.masterName).toBe("mymaster");
         expect(prod.outputs.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.13"]);
-        expect(prod.outputs.nodes["east-a"]).toMatchObject({ address: "192.0.2.10", region: "us-east", initialRole: "master" });
+        expect(prod.outputs.nodes["east-a"]).toMatchObject({
+            address: "192.0.2.10",
+            region: "us-east",
+            initialRole: "master",
+        });
         expect(prod.outputs.connectionSnippet).toContain('{ host: "192.0.2.12", port: 26379 }');
         expect(prod.outputs.connectionSnippet).not.toContain("review-placeholder");
     });
@@ -106,7 +133,9 @@ describe("post-deploy command graph", () => {
 
     it("runs the drill after every quorum check, triggered by the configuration hash", () => {
         const drill = named(prod, "redis-prod-checks-failover-drill");
-        const quorum = commands().filter((c) => c.name.includes("-quorum-")).map((c) => c.name);
+        const quorum = commands()
+            .filter((c) => c.name.includes("-quorum-"))
+            .map((c) => c.name);
         expect(quorum).toHaveLength(3);
         expect(drill.dependsOn).toEqual(expect.arrayContaining(quorum));
         const triggers = input(drill, "triggers") as unknown[];
@@ -124,8 +153,12 @@ describe("post-deploy command graph", () => {
 
 describe("day-2: a Redis/Sentinel setting change", () => {
     it("rolls out one node at a time, replicas first and the preferred master last, without replacing any Linode", async () => {
-        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { downAfterMs: 8000, maxmemoryPolicy: "allkeys-lru" }) });
-        const steps = (run: MockRun) => ofType(run, "command:remote:Command").filter((c) => c.name.startsWith("redis-prod-settings-"));
+        const changed = await runUnderMocks({
+            stack: "prod",
+            config: configWith("prod", { downAfterMs: 8000, maxmemoryPolicy: "allkeys-lru" }),
+        });
+        const steps = (run: MockRun) =>
+            ofType(run, "command:remote:Command").filter((c) => c.name.startsWith("redis-prod-settings-"));
         const order = steps(changed).map((s) => s.name.replace("redis-prod-settings-", ""));
         expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
         steps(changed).forEach((s, i) => {
@@ -143,7 +176,8 @@ describe("day-2: a Redis/Sentinel setting change", () => {
             const before = named(prod, r.name);
             expect(input(r, "metadatas")).not.toEqual(input(before, "metadatas"));
             expect(r.ignoreChanges).toContain("metadatas");
-            for (const key of ["image", "region", "type", "label", "firewallId", "ipv4s"]) expect(input(r, key)).toEqual(input(before, key));
+            for (const key of ["image", "region", "type", "label", "firewallId", "ipv4s"])
+                expect(input(r, key)).toEqual(input(before, key));
         }
         const ud = filesInUserData(changed.userData["witness"]).find((f) => f.path === PATHS.sentinelConf)!.content;
         expect(ud).toContain("down-after-milliseconds mymaster 8000");
@@ -159,7 +193,9 @@ describe("day-2: a Redis/Sentinel setting change", () => {
 
 describe("bad config", () => {
     it("fails the program before any resource is registered", async () => {
-        await expect(runUnderMocks({ stack: "prod", config: configWith("prod", { quorum: 1 }) })).rejects.toThrow(/redis-ha:quorum: 1 is not a majority/);
+        await expect(runUnderMocks({ stack: "prod", config: configWith("prod", { quorum: 1 }) })).rejects.toThrow(
+            /redis-ha:quorum: 1 is not a majority/,
+        );
         // The program itself (as `pulumi preview` runs it) raises a RunError, which Pulumi prints without a stack
         // trace, and registers nothing.
         const registered: string[] = [];

@@ -11,8 +11,14 @@ interface Declared {
     description?: string;
     secret?: boolean;
 }
-const project = parse(readFileSync(join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as { name: string; runtime: unknown; config: Record<string, Declared> };
-const stacks = readdirSync(PROJECT_DIR).filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f)).map((f) => f.slice("Pulumi.".length, -".yaml".length));
+const project = parse(readFileSync(join(PROJECT_DIR, "Pulumi.yaml"), "utf8")) as {
+    name: string;
+    runtime: unknown;
+    config: Record<string, Declared>;
+};
+const stacks = readdirSync(PROJECT_DIR)
+    .filter((f) => /^Pulumi\.[\w-]+\.yaml$/.test(f))
+    .map((f) => f.slice("Pulumi.".length, -".yaml".length));
 
 describe("Pulumi.yaml", () => {
     it("is a TypeScript nodejs project named after the config namespace", () => {
@@ -22,28 +28,39 @@ describe("Pulumi.yaml", () => {
 
     it("declares exactly the keys the program accepts, each with a description", () => {
         expect(Object.keys(project.config).sort()).toEqual(Object.keys(StackConfigSchema.shape).sort());
-        for (const [key, d] of Object.entries(project.config)) expect(`${key}: ${d.description ?? ""}`).toMatch(/^\w+: .{20,}/);
+        for (const [key, d] of Object.entries(project.config))
+            expect(`${key}: ${d.description ?? ""}`).toMatch(/^\w+: .{20,}/);
     });
 
     // Pulumi stops a preview with "Stack 'x' is missing configuration value 'k'" for a declared key that has no default
     // and no value in the stack: only the required keys may lack a default.
     it("gives every optional key a default; every stack file sets the required ones", () => {
-        const required = Object.entries(project.config).filter(([, d]) => d.default === undefined).map(([k]) => k);
+        const required = Object.entries(project.config)
+            .filter(([, d]) => d.default === undefined)
+            .map(([k]) => k);
         expect(required.sort()).toEqual(["nodes", "primaryRegion"]);
         expect(stacks).toEqual(expect.arrayContaining(["prod", "dev"]));
-        for (const stack of stacks) for (const key of required) expect(readStackConfig(stack)).toHaveProperty(`redis-ha:${key}`);
+        for (const stack of stacks)
+            for (const key of required) expect(readStackConfig(stack)).toHaveProperty(`redis-ha:${key}`);
     });
 
     it("declares defaults of the declared type that mean the same as the program's own defaults", () => {
         const base = readStackConfig("prod");
         for (const [key, d] of Object.entries(project.config)) {
             if (d.default === undefined) continue;
-            const kind = Array.isArray(d.default) ? "array" : typeof d.default === "number" ? "integer" : typeof d.default;
+            const kind = Array.isArray(d.default)
+                ? "array"
+                : typeof d.default === "number"
+                  ? "integer"
+                  : typeof d.default;
             expect(`${key}: ${kind}`).toBe(`${key}: ${d.type}`);
             const without = { ...base };
             delete without[`redis-ha:${key}`];
             // As the CLI passes it: strings as they are, everything else as JSON.
-            const withDefault = { ...without, [`redis-ha:${key}`]: typeof d.default === "string" ? d.default : JSON.stringify(d.default) };
+            const withDefault = {
+                ...without,
+                [`redis-ha:${key}`]: typeof d.default === "string" ? d.default : JSON.stringify(d.default),
+            };
             expect(parseStackConfig(withDefault)).toEqual(parseStackConfig(without));
         }
     });

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { PROJECT_DIR } from "../review/stackFile";
 
 const tsx = join(PROJECT_DIR, "node_modules", ".bin", "tsx");
-const review = (...args: string[]) => spawnSync(tsx, ["review/cli.ts", ...args], { cwd: PROJECT_DIR, encoding: "utf8", timeout: 60_000 });
+const review = (...args: string[]) =>
+    spawnSync(tsx, ["review/cli.ts", ...args], { cwd: PROJECT_DIR, encoding: "utf8", timeout: 60_000 });
 
 describe("npm run review", () => {
     it.each(["prod", "dev"])("prints the plan and failure analysis for %s and writes valid user-data", (stack) => {
@@ -30,7 +31,9 @@ describe("npm run review", () => {
         const doc = JSON.parse(r.stdout);
         expect(doc.topology.preferredMaster).toBe("east-a");
         expect(doc.failureAnalysis).toHaveLength(7);
-        expect(doc.commandOrder.find((c: { name: string }) => c.name.endsWith("failover-drill")).dependsOn).toHaveLength(6);
+        expect(
+            doc.commandOrder.find((c: { name: string }) => c.name.endsWith("failover-drill")).dependsOn,
+        ).toHaveLength(6);
     });
 
     it("exits non-zero with one line naming the key and no stack trace on bad config", () => {
@@ -40,7 +43,9 @@ describe("npm run review", () => {
             const r = review("--stack", "test-bad-quorum");
             expect(r.status).toBe(2);
             expect(r.stdout).toBe("");
-            expect(r.stderr.trim().split("\n")).toEqual(["redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or to 0 for the majority (2)"]);
+            expect(r.stderr.trim().split("\n")).toEqual([
+                "redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or to 0 for the majority (2)",
+            ]);
         } finally {
             rmSync(file);
         }

@@ -2,7 +2,8 @@ import { analyseFailures, ConfigError, maxmemoryBytes, topologyFromConfig } from
 import { readStackConfig } from "../review/stackFile";
 import { configWith, PROD_NODES } from "./helpers";
 
-const build = (stack: string, changes: Record<string, unknown> = {}) => topologyFromConfig(configWith(stack, changes), "redis-ha", stack);
+const build = (stack: string, changes: Record<string, unknown> = {}) =>
+    topologyFromConfig(configWith(stack, changes), "redis-ha", stack);
 
 function problemsOf(stack: string, changes: Record<string, unknown>): string[] {
     try {
@@ -72,7 +73,9 @@ describe("dev topology", () => {
     it("is one region of three small nodes, each running Redis and Sentinel", () => {
         const t = build("dev");
         expect(t.regions).toHaveLength(1);
-        expect(t.nodes.map((n) => [n.type, n.roles.join("+")])).toEqual(Array(3).fill(["g6-nanode-1", "redis+sentinel"]));
+        expect(t.nodes.map((n) => [n.type, n.roles.join("+")])).toEqual(
+            Array(3).fill(["g6-nanode-1", "redis+sentinel"]),
+        );
         expect(t.sentinel.quorum).toBe(2);
     });
 });
@@ -80,13 +83,33 @@ describe("dev topology", () => {
 describe("bad config fails with one line naming the key and the fix", () => {
     const cases: [string, Record<string, unknown>, RegExp][] = [
         ["unknown key", { maxmemry: "1gb" }, /^redis-ha:maxmemry: unknown key; remove it or correct its spelling/],
-        ["unknown node key", { nodes: [{ ...PROD_NODES[0], rol: "x" }, ...PROD_NODES.slice(1)] }, /^redis-ha:nodes\[0\]\.rol: unknown key/],
+        [
+            "unknown node key",
+            { nodes: [{ ...PROD_NODES[0], rol: "x" }, ...PROD_NODES.slice(1)] },
+            /^redis-ha:nodes\[0\]\.rol: unknown key/,
+        ],
         ["wrong type", { downAfterMs: "soon" }, /^redis-ha:downAfterMs: must be a number/],
         ["timing out of range", { downAfterMs: 100 }, /^redis-ha:downAfterMs: must be at least 1000/],
-        ["failover timeout below down-after", { downAfterMs: 20000, failoverTimeoutMs: 10000 }, /^redis-ha:failoverTimeoutMs: 10000 is shorter than downAfterMs/],
-        ["even Sentinels", { nodes: PROD_NODES.map((n) => (n.name === "east-b" ? { ...n, roles: ["redis", "sentinel"] } : n)) }, /^redis-ha:nodes: 4 Sentinels configured; use an odd number/],
-        ["fewer than three Sentinels", { nodes: PROD_NODES.filter((n) => n.name !== "witness") }, /^redis-ha:nodes: 2 Sentinels configured/],
-        ["quorum not a majority", { quorum: 1 }, /^redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3/],
+        [
+            "failover timeout below down-after",
+            { downAfterMs: 20000, failoverTimeoutMs: 10000 },
+            /^redis-ha:failoverTimeoutMs: 10000 is shorter than downAfterMs/,
+        ],
+        [
+            "even Sentinels",
+            { nodes: PROD_NODES.map((n) => (n.name === "east-b" ? { ...n, roles: ["redis", "sentinel"] } : n)) },
+            /^redis-ha:nodes: 4 Sentinels configured; use an odd number/,
+        ],
+        [
+            "fewer than three Sentinels",
+            { nodes: PROD_NODES.filter((n) => n.name !== "witness") },
+            /^redis-ha:nodes: 2 Sentinels configured/,
+        ],
+        [
+            "quorum not a majority",
+            { quorum: 1 },
+            /^redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3/,
+        ],
         [
             "region holding a Sentinel majority",
             {
@@ -98,16 +121,52 @@ describe("bad config fails with one line naming the key and the fix", () => {
             },
             /^redis-ha:nodes: region us-east holds 2 of 3 Sentinels, a majority/,
         ],
-        ["no promotable replica", { nodes: PROD_NODES.map((n) => (n.name === "east-b" || n.name === "ord-a" ? { ...n, promotable: false } : n)) }, /^redis-ha:nodes: no promotable replica/],
-        ["master region without Redis", { primaryRegion: "us-central" }, /^redis-ha:primaryRegion: region us-central has no node with the redis role/],
-        ["primary region without nodes", { primaryRegion: "eu-west" }, /^redis-ha:primaryRegion: region eu-west has no nodes/],
-        ["client CIDR open to the world", { clientCidrs: ["0.0.0.0/0"] }, /^redis-ha:clientCidrs\[0\]: must not open Redis and Sentinel to the whole internet/],
+        [
+            "no promotable replica",
+            {
+                nodes: PROD_NODES.map((n) =>
+                    n.name === "east-b" || n.name === "ord-a" ? { ...n, promotable: false } : n,
+                ),
+            },
+            /^redis-ha:nodes: no promotable replica/,
+        ],
+        [
+            "master region without Redis",
+            { primaryRegion: "us-central" },
+            /^redis-ha:primaryRegion: region us-central has no node with the redis role/,
+        ],
+        [
+            "primary region without nodes",
+            { primaryRegion: "eu-west" },
+            /^redis-ha:primaryRegion: region eu-west has no nodes/,
+        ],
+        [
+            "client CIDR open to the world",
+            { clientCidrs: ["0.0.0.0/0"] },
+            /^redis-ha:clientCidrs\[0\]: must not open Redis and Sentinel to the whole internet/,
+        ],
         ["not a CIDR", { adminCidrs: ["10.0.0.1"] }, /^redis-ha:adminCidrs\[0\]: must be a CIDR/],
-        ["min replicas above replicas", { minReplicasToWrite: 3 }, /^redis-ha:minReplicasToWrite: 3 exceeds the 2 replica\(s\)/],
-        ["unknown plan without memory", { nodes: [{ ...PROD_NODES[0], type: "g9-future-1" }, ...PROD_NODES.slice(1)] }, /^redis-ha:nodes\[0\]\.type: plan "g9-future-1" is not in this kit's memory table; set nodes\[0\]\.memoryMb/],
-        ["unknown default plan", { nodeType: "g9-future-2" }, /^redis-ha:nodeType: plan "g9-future-2" is not in this kit's memory table/],
+        [
+            "min replicas above replicas",
+            { minReplicasToWrite: 3 },
+            /^redis-ha:minReplicasToWrite: 3 exceeds the 2 replica\(s\)/,
+        ],
+        [
+            "unknown plan without memory",
+            { nodes: [{ ...PROD_NODES[0], type: "g9-future-1" }, ...PROD_NODES.slice(1)] },
+            /^redis-ha:nodes\[0\]\.type: plan "g9-future-1" is not in this kit's memory table; set nodes\[0\]\.memoryMb/,
+        ],
+        [
+            "unknown default plan",
+            { nodeType: "g9-future-2" },
+            /^redis-ha:nodeType: plan "g9-future-2" is not in this kit's memory table/,
+        ],
         ["nodes of the wrong type", { nodes: "east-a" }, /^redis-ha:nodes: must be a list of nodes/],
-        ["duplicate node name", { nodes: [...PROD_NODES, { ...PROD_NODES[1] }] }, /redis-ha:nodes\[4\]\.name: "east-b" is used twice/],
+        [
+            "duplicate node name",
+            { nodes: [...PROD_NODES, { ...PROD_NODES[1] }] },
+            /redis-ha:nodes\[4\]\.name: "east-b" is used twice/,
+        ],
         ["missing nodes", { nodes: undefined }, /^redis-ha:nodes: is required/],
     ];
     it.each(cases)("%s", (_label, changes, expected) => {

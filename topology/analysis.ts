@@ -52,7 +52,17 @@ function evaluate(t: Topology, lost: string, lostNodes: readonly string[]): Fail
             ? `failover to one of ${promotableLeft.join(", ")} (the most up-to-date wins)`
             : `failover to ${promotableLeft.join(", ")}, but the new master refuses writes until a replica returns (minReplicasToWrite=${t.redis.minReplicasToWrite})`;
     }
-    return { lost, lostNodes, sentinelsLeft, majorityLeft, masterLost, promotableLeft, survives, writable: writesAccepted, verdict };
+    return {
+        lost,
+        lostNodes,
+        sentinelsLeft,
+        majorityLeft,
+        masterLost,
+        promotableLeft,
+        survives,
+        writable: writesAccepted,
+        verdict,
+    };
 }
 
 /** Every single-node loss and every whole-region loss. */

@@ -11,7 +11,10 @@ export const CONFIG_NAMESPACE = "redis-ha";
 export const PROMOTABLE_PRIORITY = 100;
 
 function formatPath(path: readonly PropertyKey[]): string {
-    return path.reduce<string>((out, part) => (typeof part === "number" ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), "");
+    return path.reduce<string>(
+        (out, part) => (typeof part === "number" ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)),
+        "",
+    );
 }
 
 function zodProblems(error: z.ZodError): ConfigProblem[] {
@@ -22,7 +25,8 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
             for (const key of issue.keys) {
                 problems.push({
                     key: `${CONFIG_NAMESPACE}:${base ? `${base}.` : ""}${key}`,
-                    message: "unknown key; remove it or correct its spelling (see the README's configuration reference)",
+                    message:
+                        "unknown key; remove it or correct its spelling (see the README's configuration reference)",
                 });
             }
             continue;
@@ -67,18 +71,28 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
     const cluster = config.clusterName ?? defaultClusterName(stack);
 
     const typeKnown = (type: string) => LINODE_TYPE_MEMORY_MB[type] !== undefined;
-    if (!typeKnown(config.nodeType) && config.nodes.some((n) => n.roles.includes("redis") && n.type === undefined && n.memoryMb === undefined))
+    if (
+        !typeKnown(config.nodeType) &&
+        config.nodes.some((n) => n.roles.includes("redis") && n.type === undefined && n.memoryMb === undefined)
+    )
         problems.push({
             key: key("nodeType"),
             message: `plan "${config.nodeType}" is not in this kit's memory table; use a known plan or give its nodes type and memoryMb`,
         });
     const seen = new Set<string>();
     config.nodes.forEach((n, i) => {
-        if (seen.has(n.name)) problems.push({ key: key(`nodes[${i}].name`), message: `"${n.name}" is used twice; give every node its own name` });
+        if (seen.has(n.name))
+            problems.push({
+                key: key(`nodes[${i}].name`),
+                message: `"${n.name}" is used twice; give every node its own name`,
+            });
         seen.add(n.name);
         const redis = n.roles.includes("redis");
         if (!redis && n.promotable !== undefined)
-            problems.push({ key: key(`nodes[${i}].promotable`), message: "applies only to nodes with the redis role; remove it" });
+            problems.push({
+                key: key(`nodes[${i}].promotable`),
+                message: "applies only to nodes with the redis role; remove it",
+            });
         if (redis && n.type !== undefined && n.memoryMb === undefined && !typeKnown(n.type))
             problems.push({
                 key: key(`nodes[${i}].type`),
@@ -133,7 +147,8 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
     if (preferred && !replicas.some((n) => n.promotable !== false))
         problems.push({
             key: key("nodes"),
-            message: "no promotable replica: add a second node with the redis role (and without promotable: false) so Sentinel has a node to fail over to",
+            message:
+                "no promotable replica: add a second node with the redis role (and without promotable: false) so Sentinel has a node to fail over to",
         });
     if (config.minReplicasToWrite > replicas.length)
         problems.push({
@@ -193,7 +208,13 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         const here = nodes.filter((n) => n.region === name);
         const redisHere = here.filter((n) => n.runsRedis).length;
         const kind: RegionKind = name === config.primaryRegion ? "primary" : redisHere > 0 ? "secondary" : "witness";
-        return { name, kind, nodes: here.map((n) => n.name), sentinels: here.filter((n) => n.runsSentinel).length, redisNodes: redisHere };
+        return {
+            name,
+            kind,
+            nodes: here.map((n) => n.name),
+            sentinels: here.filter((n) => n.runsSentinel).length,
+            redisNodes: redisHere,
+        };
     });
 
     return {
@@ -239,7 +260,11 @@ const NODE_ROLE_ORDER = ["redis", "sentinel"] as const;
 
 /** `redis-<stack>`, cut to a valid Linode label prefix. */
 export function defaultClusterName(stack: string): string {
-    const cleaned = `redis-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").slice(0, 20);
+    const cleaned = `redis-${stack}`
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, "-")
+        .replace(/-+/g, "-")
+        .slice(0, 20);
     return cleaned.replace(/-$/, "");
 }
 

@@ -37,7 +37,8 @@ export function isOpenToWorld(cidr: string): boolean {
     return cidr.endsWith("/0");
 }
 
-const SSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( \S.*)?$/;
+const SSH_PUBLIC_KEY =
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( \S.*)?$/;
 
 /** Pulumi.yaml declares "" as the default of keys whose real default is computed (a name, a generated secret). */
 const emptyIsUnset = (v: unknown) => (v === "" ? undefined : v);
@@ -52,17 +53,18 @@ const int = (what: string, min: number, max: number) =>
 const port = (dflt: number) => int("a TCP port", 1024, 65535).default(dflt);
 
 export const NodeConfigSchema = z.strictObject({
-    name: z
-        .string({ error: "must be a string" })
-        .regex(/^[a-z][a-z0-9-]{0,22}[a-z0-9]$/, {
-            error: "must be 2-24 characters of lowercase letters, digits and dashes, starting with a letter",
-        }),
+    name: z.string({ error: "must be a string" }).regex(/^[a-z][a-z0-9-]{0,22}[a-z0-9]$/, {
+        error: "must be 2-24 characters of lowercase letters, digits and dashes, starting with a letter",
+    }),
     region: z.string({ error: "must be a Linode region id such as us-east" }).regex(/^[a-z]{2}-[a-z]+(-[0-9]+)?$/, {
         error: "must be a Linode region id such as us-east or eu-central",
     }),
-    type: z.string({ error: "must be a Linode plan id such as g6-standard-2" }).regex(/^g\d-[a-z0-9-]+$/, {
-        error: "must be a Linode plan id such as g6-standard-2",
-    }).optional(),
+    type: z
+        .string({ error: "must be a Linode plan id such as g6-standard-2" })
+        .regex(/^g\d-[a-z0-9-]+$/, {
+            error: "must be a Linode plan id such as g6-standard-2",
+        })
+        .optional(),
     roles: z
         .array(z.enum(NODE_ROLES, { error: `must be one of ${NODE_ROLES.join(", ")}` }), {
             error: "must be a list such as [redis, sentinel]",
@@ -88,14 +90,25 @@ export const StackConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: "must be 1-64 letters, digits, dots, dashes or underscores" })
         .default("mymaster"),
-    primaryRegion: z.string({ error: "is required: the region whose Redis node starts as master (for example us-east)" }),
+    primaryRegion: z.string({
+        error: "is required: the region whose Redis node starts as master (for example us-east)",
+    }),
     nodes: z
         .array(NodeConfigSchema, {
-            error: (iss) => (iss.input === undefined ? "is required: a list of nodes with name, region, roles" : "must be a list of nodes with name, region, roles"),
+            error: (iss) =>
+                iss.input === undefined
+                    ? "is required: a list of nodes with name, region, roles"
+                    : "must be a list of nodes with name, region, roles",
         })
         .min(1, { error: "must list at least one node" }),
-    nodeType: z.string().regex(/^g\d-[a-z0-9-]+$/, { error: "must be a Linode plan id such as g6-standard-2" }).default("g6-standard-2"),
-    image: z.string().regex(/^(linode|private)\/[A-Za-z0-9._-]+$/, { error: "must be an image id such as linode/debian12" }).default("linode/debian12"),
+    nodeType: z
+        .string()
+        .regex(/^g\d-[a-z0-9-]+$/, { error: "must be a Linode plan id such as g6-standard-2" })
+        .default("g6-standard-2"),
+    image: z
+        .string()
+        .regex(/^(linode|private)\/[A-Za-z0-9._-]+$/, { error: "must be an image id such as linode/debian12" })
+        .default("linode/debian12"),
     redisPort: port(6379),
     sentinelPort: port(26379),
     // 0 (Pulumi.yaml's default) means "the majority of the Sentinels".
@@ -110,11 +123,17 @@ export const StackConfigSchema = z.strictObject({
             error: 'must be a list such as ["900 1", "300 10"] ([] turns RDB snapshots off)',
         })
         .default(["900 1", "300 10", "60 10000"]),
-    maxmemoryPolicy: z.enum(MAXMEMORY_POLICIES, { error: `must be one of ${MAXMEMORY_POLICIES.join(", ")}` }).default("noeviction"),
+    maxmemoryPolicy: z
+        .enum(MAXMEMORY_POLICIES, { error: `must be one of ${MAXMEMORY_POLICIES.join(", ")}` })
+        .default("noeviction"),
     minReplicasToWrite: int("replicas a master needs to accept writes, 0-16", 0, 16).default(1),
     minReplicasMaxLagSec: int("seconds, 1-120", 1, 120).default(10),
     authorizedKeys: z
-        .array(z.string().regex(SSH_PUBLIC_KEY, { error: "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)" }))
+        .array(
+            z
+                .string()
+                .regex(SSH_PUBLIC_KEY, { error: "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)" }),
+        )
         .default([]),
     adminCidrs: z.array(z.string().refine(isCidr, { error: "must be a CIDR such as 203.0.113.7/32" })).default([]),
     clientCidrs: z
@@ -127,16 +146,37 @@ export const StackConfigSchema = z.strictObject({
                 }),
         )
         .default([]),
-    redisPassword: z.preprocess(emptyIsUnset, z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
-        error: "may only use letters, digits and ._~+=- (it is written into redis.conf and sentinel.conf)",
-    }).optional()),
-    sentinelPassword: z.preprocess(emptyIsUnset, z.string().min(16, { error: "must be at least 16 characters" }).regex(/^[A-Za-z0-9._~+=-]+$/, {
-        error: "may only use letters, digits and ._~+=- (it is written into sentinel.conf)",
-    }).optional()),
-    checksPrivateKey: z.preprocess(emptyIsUnset, z.string().includes("PRIVATE KEY", { error: "must be an OpenSSH or PEM private key" }).optional()),
-    failoverDrill: z.enum(FAILOVER_DRILL_MODES, { error: `must be one of ${FAILOVER_DRILL_MODES.join(", ")}` }).default("onCreate"),
+    redisPassword: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .min(16, { error: "must be at least 16 characters" })
+            .regex(/^[A-Za-z0-9._~+=-]+$/, {
+                error: "may only use letters, digits and ._~+=- (it is written into redis.conf and sentinel.conf)",
+            })
+            .optional(),
+    ),
+    sentinelPassword: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .min(16, { error: "must be at least 16 characters" })
+            .regex(/^[A-Za-z0-9._~+=-]+$/, {
+                error: "may only use letters, digits and ._~+=- (it is written into sentinel.conf)",
+            })
+            .optional(),
+    ),
+    checksPrivateKey: z.preprocess(
+        emptyIsUnset,
+        z.string().includes("PRIVATE KEY", { error: "must be an OpenSSH or PEM private key" }).optional(),
+    ),
+    failoverDrill: z
+        .enum(FAILOVER_DRILL_MODES, { error: `must be one of ${FAILOVER_DRILL_MODES.join(", ")}` })
+        .default("onCreate"),
     backups: z.boolean({ error: "must be true or false" }).default(false),
-    tags: z.array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" })).default([]),
+    tags: z
+        .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
+        .default([]),
 });
 
 export type StackConfigInput = z.input<typeof StackConfigSchema>;

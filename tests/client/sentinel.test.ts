@@ -12,282 +12,336 @@
 import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
-  CircuitOpenError,
-  classifyError,
-  createSentinelClient,
-  FailoverEvent,
-  OutcomeUnknownError,
-  SentinelClient,
-  SentinelClientOptions,
-  WriteNotAcknowledgedError,
+    CircuitOpenError,
+    classifyError,
+    createSentinelClient,
+    FailoverEvent,
+    OutcomeUnknownError,
+    SentinelClient,
+    SentinelClientOptions,
+    WriteNotAcknowledgedError,
 } from "../../client";
 import { ClusterHandle, NodeAddress, openCluster } from "./fixtures/cluster";
-import { addr, masterFromSentinels, roleOf, sleep, waitFor, waitUntilHealthy, withConnection } from "./fixtures/sentinelQueries";
+import {
+    addr,
+    masterFromSentinels,
+    roleOf,
+    sleep,
+    waitFor,
+    waitUntilHealthy,
+    withConnection,
+} from "./fixtures/sentinelQueries";
 import { startCounter, startDurableWriters } from "./fixtures/writeLoad";
 
 const DEADLINE_MS = 10_000;
 
 function clientOptions(c: ClusterHandle, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
-  return {
-    sentinels: c.sentinels,
-    masterName: c.masterName,
-    redis: { password: c.password },
-    sentinel: { password: c.sentinelPassword },
-    // sentinelCommandMs 500: ioredis leaves the timer of each rejected CLIENT SETINFO (unknown to
-    // Redis 7.0) on its internal Sentinel connections running; shorter than Jest's 1 s exit check.
-    timeouts: { commandMs: 1000, deadlineMs: DEADLINE_MS, healthMs: 300, sentinelCommandMs: 500 },
-    connectionName: "client-test",
-    ...extra,
-  };
+    return {
+        sentinels: c.sentinels,
+        masterName: c.masterName,
+        redis: { password: c.password },
+        sentinel: { password: c.sentinelPassword },
+        // sentinelCommandMs 500: ioredis leaves the timer of each rejected CLIENT SETINFO (unknown to
+        // Redis 7.0) on its internal Sentinel connections running; shorter than Jest's 1 s exit check.
+        timeouts: { commandMs: 1000, deadlineMs: DEADLINE_MS, healthMs: 300, sentinelCommandMs: 500 },
+        connectionName: "client-test",
+        ...extra,
+    };
 }
 
 async function readBack(c: ClusterHandle, master: NodeAddress, keys: string[]): Promise<string[]> {
-  return withConnection(master, c.password, async (r) => {
-    const missing: string[] = [];
-    for (let i = 0; i < keys.length; i += 5000) {
-      const chunk = keys.slice(i, i + 5000);
-      const values = await r.mget(...chunk);
-      chunk.forEach((k, j) => values[j] !== k && missing.push(k));
-    }
-    return missing;
-  }, 5000);
+    return withConnection(
+        master,
+        c.password,
+        async (r) => {
+            const missing: string[] = [];
+            for (let i = 0; i < keys.length; i += 5000) {
+                const chunk = keys.slice(i, i + 5000);
+                const values = await r.mget(...chunk);
+                chunk.forEach((k, j) => values[j] !== k && missing.push(k));
+            }
+            return missing;
+        },
+        5000,
+    );
 }
 
 /** Runs writers and a counter, applies `fault` to the current master, returns what they saw. */
-async function underFault(c: ClusterHandle, client: SentinelClient, prefix: string, fault: (master: NodeAddress) => Promise<void>) {
-  const failovers: FailoverEvent[] = [];
-  client.on("failover", (e) => failovers.push(e));
-  const oldMaster = (await masterFromSentinels(c))!;
-  const writes = startDurableWriters(client, prefix, 4);
-  const counter = startCounter(client, `${prefix}:counter`);
-  await sleep(500);
-  const faultAt = Date.now();
-  await fault(oldMaster);
-  const report = await writes.stop();
-  const counted = await counter.stop();
-  const newMaster = (await masterFromSentinels(c))!;
-  return { oldMaster, newMaster, report, counted, failovers, faultAt };
+async function underFault(
+    c: ClusterHandle,
+    client: SentinelClient,
+    prefix: string,
+    fault: (master: NodeAddress) => Promise<void>,
+) {
+    const failovers: FailoverEvent[] = [];
+    client.on("failover", (e) => failovers.push(e));
+    const oldMaster = (await masterFromSentinels(c))!;
+    const writes = startDurableWriters(client, prefix, 4);
+    const counter = startCounter(client, `${prefix}:counter`);
+    await sleep(500);
+    const faultAt = Date.now();
+    await fault(oldMaster);
+    const report = await writes.stop();
+    const counted = await counter.stop();
+    const newMaster = (await masterFromSentinels(c))!;
+    return { oldMaster, newMaster, report, counted, failovers, faultAt };
 }
 
 function expectCounterInvariant(counterValue: number, counted: { acked: number; errors: Error[] }) {
-  // Every error of a non-idempotent write must be one that a retry could NOT safely fix.
-  for (const e of counted.errors) {
-    expect(e instanceof OutcomeUnknownError || (e instanceof WriteNotAcknowledgedError && e.outcome === "unknown")).toBe(true);
-  }
-  expect(counterValue).toBeGreaterThanOrEqual(counted.acked);
-  expect(counterValue).toBeLessThanOrEqual(counted.acked + counted.errors.length);
+    // Every error of a non-idempotent write must be one that a retry could NOT safely fix.
+    for (const e of counted.errors) {
+        expect(
+            e instanceof OutcomeUnknownError || (e instanceof WriteNotAcknowledgedError && e.outcome === "unknown"),
+        ).toBe(true);
+    }
+    expect(counterValue).toBeGreaterThanOrEqual(counted.acked);
+    expect(counterValue).toBeLessThanOrEqual(counted.acked + counted.errors.length);
 }
 
 describe("client against a Sentinel cluster: master crash", () => {
-  let c: ClusterHandle;
-  let client: SentinelClient;
-  beforeAll(async () => {
-    c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
-    client = createSentinelClient(clientOptions(c));
-    await client.master.whenReady();
-  });
-  afterAll(async () => {
-    await client?.close();
-    await c?.close();
-  });
-
-  test("health reports the master, its role and every Sentinel", async () => {
-    const h = await client.health();
-    expect(h.httpStatus).toBe(200);
-    expect(h.master.role).toBe("master");
-    expect(h.master.address).toBe(addr((await masterFromSentinels(c))!));
-    expect(h.sentinels).toMatchObject({ reachable: 3, total: 3 });
-    expect(h.sentinels.nodes.every((n) => n.master === h.master.address)).toBe(true);
-    expect(h.breaker).toBe("closed");
-  });
-
-  test("replica reads go to the same-region replica; writes still go to the master", async () => {
-    const local = c.nodes[2]!;
-    const rc = createSentinelClient(clientOptions(c, { readFrom: "replica", localReplicas: [local], metrics: false }));
-    try {
-      await rc.replica!.whenReady();
-      expect(rc.replica!.address).toBe(addr(local));
-      const role = await rc.read((r) => r.call("ROLE") as Promise<unknown[]>);
-      expect(role[0]).toBe("slave");
-      await rc.durableWrite((p) => p.set("replica-read", "x"), { replicas: 2, timeoutMs: 500 });
-      expect(await rc.read((r) => r.get("replica-read"))).toBe("x");
-      expect((await rc.write((r) => r.call("ROLE") as Promise<unknown[]>))[0]).toBe("master");
-    } finally {
-      await rc.close();
-    }
-  });
-
-  test("NOREPLICAS (refused before execution) is retried even for non-idempotent writes: none lost, none doubled", async () => {
-    const master = (await masterFromSentinels(c))!;
-    const retried: string[] = [];
-    const onRetry = (r: { errorClass: string }) => retried.push(r.errorClass);
-    client.on("retry", onRetry);
-    const writes = startDurableWriters(client, "noreplicas", 2);
-    const counter = startCounter(client, "noreplicas:counter");
-    await sleep(200);
-    await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "3"));
-    await sleep(1000);
-    await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "0"));
-    await sleep(300);
-    const report = await writes.stop();
-    const counted = await counter.stop();
-    client.off("retry", onRetry);
-    expect(retried).toContain("noreplicas");
-    expect(report.errors).toEqual([]);
-    expect(counted.errors).toEqual([]);
-    expect(Number(await withConnection(master, c.password, (r) => r.get("noreplicas:counter")))).toBe(counted.acked);
-  });
-
-  test("SIGKILL of the master: writes resume on the new master, no retryable error, no acknowledged write lost", async () => {
-    const { oldMaster, newMaster, report, counted, failovers, faultAt } = await underFault(c, client, "crash", async (m) => {
-      await c.kill(m);
-      await waitFor("a new master", async () => {
-        const now = await masterFromSentinels(c);
-        return now && addr(now) !== addr(m) && client.master.address === addr(now);
-      }, 20_000);
-      await sleep(1500);
+    let c: ClusterHandle;
+    let client: SentinelClient;
+    beforeAll(async () => {
+        c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
+        client = createSentinelClient(clientOptions(c));
+        await client.master.whenReady();
     });
-    expect(addr(newMaster)).not.toBe(addr(oldMaster));
-    expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
-    expect(report.ackTimes.some((t) => t > faultAt + 500)).toBe(true); // writes resumed after the crash
-    expect(failovers.some((f) => f.from === addr(oldMaster) && f.to === addr(newMaster))).toBe(true);
-    expect(client.lastFailover?.to).toBe(addr(newMaster));
-    expect(await readBack(c, newMaster, report.acked)).toEqual([]);
-    const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("crash:counter")));
-    expectCounterInvariant(counterValue, counted);
-  });
+    afterAll(async () => {
+        await client?.close();
+        await c?.close();
+    });
+
+    test("health reports the master, its role and every Sentinel", async () => {
+        const h = await client.health();
+        expect(h.httpStatus).toBe(200);
+        expect(h.master.role).toBe("master");
+        expect(h.master.address).toBe(addr((await masterFromSentinels(c))!));
+        expect(h.sentinels).toMatchObject({ reachable: 3, total: 3 });
+        expect(h.sentinels.nodes.every((n) => n.master === h.master.address)).toBe(true);
+        expect(h.breaker).toBe("closed");
+    });
+
+    test("replica reads go to the same-region replica; writes still go to the master", async () => {
+        const local = c.nodes[2]!;
+        const rc = createSentinelClient(
+            clientOptions(c, { readFrom: "replica", localReplicas: [local], metrics: false }),
+        );
+        try {
+            await rc.replica!.whenReady();
+            expect(rc.replica!.address).toBe(addr(local));
+            const role = await rc.read((r) => r.call("ROLE") as Promise<unknown[]>);
+            expect(role[0]).toBe("slave");
+            await rc.durableWrite((p) => p.set("replica-read", "x"), { replicas: 2, timeoutMs: 500 });
+            expect(await rc.read((r) => r.get("replica-read"))).toBe("x");
+            expect((await rc.write((r) => r.call("ROLE") as Promise<unknown[]>))[0]).toBe("master");
+        } finally {
+            await rc.close();
+        }
+    });
+
+    test("NOREPLICAS (refused before execution) is retried even for non-idempotent writes: none lost, none doubled", async () => {
+        const master = (await masterFromSentinels(c))!;
+        const retried: string[] = [];
+        const onRetry = (r: { errorClass: string }) => retried.push(r.errorClass);
+        client.on("retry", onRetry);
+        const writes = startDurableWriters(client, "noreplicas", 2);
+        const counter = startCounter(client, "noreplicas:counter");
+        await sleep(200);
+        await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "3"));
+        await sleep(1000);
+        await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "0"));
+        await sleep(300);
+        const report = await writes.stop();
+        const counted = await counter.stop();
+        client.off("retry", onRetry);
+        expect(retried).toContain("noreplicas");
+        expect(report.errors).toEqual([]);
+        expect(counted.errors).toEqual([]);
+        expect(Number(await withConnection(master, c.password, (r) => r.get("noreplicas:counter")))).toBe(
+            counted.acked,
+        );
+    });
+
+    test("SIGKILL of the master: writes resume on the new master, no retryable error, no acknowledged write lost", async () => {
+        const { oldMaster, newMaster, report, counted, failovers, faultAt } = await underFault(
+            c,
+            client,
+            "crash",
+            async (m) => {
+                await c.kill(m);
+                await waitFor(
+                    "a new master",
+                    async () => {
+                        const now = await masterFromSentinels(c);
+                        return now && addr(now) !== addr(m) && client.master.address === addr(now);
+                    },
+                    20_000,
+                );
+                await sleep(1500);
+            },
+        );
+        expect(addr(newMaster)).not.toBe(addr(oldMaster));
+        expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
+        expect(report.ackTimes.some((t) => t > faultAt + 500)).toBe(true); // writes resumed after the crash
+        expect(failovers.some((f) => f.from === addr(oldMaster) && f.to === addr(newMaster))).toBe(true);
+        expect(client.lastFailover?.to).toBe(addr(newMaster));
+        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("crash:counter")));
+        expectCounterInvariant(counterValue, counted);
+    });
 });
 
 describe("client against a Sentinel cluster: master hang, then a manual failover", () => {
-  let c: ClusterHandle;
-  let client: SentinelClient;
-  const readonlySeen: string[] = [];
-  beforeAll(async () => {
-    c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
-    client = createSentinelClient(clientOptions(c));
-    client.on("retry", (r) => r.errorClass === "readonly" && readonlySeen.push(String(r.error)));
-    await client.master.whenReady();
-  });
-  afterAll(async () => {
-    await client?.close();
-    await c?.close();
-  });
-
-  test("SIGSTOP of the master past a failover, then SIGCONT: no retryable error, no READONLY, no acknowledged write lost", async () => {
-    const pauseMs = 2 * c.downAfterMs + 3000;
-    const { oldMaster, newMaster, report, counted, failovers } = await underFault(c, client, "hang", async (m) => {
-      await c.pause(m);
-      await sleep(pauseMs);
-      await c.resume(m);
-      // Sentinel converts the returning old master into a replica (~8 s later): keep writing
-      // through the conversion.
-      await waitFor("the old master to be converted to a replica", async () => (await roleOf(c, m)) === "slave", 30_000, 250);
-      await sleep(1000);
+    let c: ClusterHandle;
+    let client: SentinelClient;
+    const readonlySeen: string[] = [];
+    beforeAll(async () => {
+        c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
+        client = createSentinelClient(clientOptions(c));
+        client.on("retry", (r) => r.errorClass === "readonly" && readonlySeen.push(String(r.error)));
+        await client.master.whenReady();
     });
-    expect(addr(newMaster)).not.toBe(addr(oldMaster));
-    expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
-    expect(counted.errors.filter((e) => /READONLY/.test(e.message) || classifyError(e).errorClass === "readonly")).toEqual([]);
-    expect(failovers.some((f) => f.to === addr(newMaster))).toBe(true);
-    expect(client.master.address).toBe(addr(newMaster));
-    expect(await readBack(c, newMaster, report.acked)).toEqual([]);
-    const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("hang:counter")));
-    expectCounterInvariant(counterValue, counted);
-  });
-
-  test("manual failover (SENTINEL FAILOVER, old master still alive): no error, no acknowledged write lost", async () => {
-    await waitUntilHealthy(c, 2, 30_000);
-    const { oldMaster, newMaster, report, counted } = await underFault(c, client, "manual", async (m) => {
-      await withConnection(c.sentinels[0]!, c.sentinelPassword, (r) => r.call("SENTINEL", "FAILOVER", c.masterName));
-      await waitFor("the manual failover", async () => {
-        const now = await masterFromSentinels(c);
-        return now && addr(now) !== addr(m) && client.master.address === addr(now);
-      }, 20_000);
-      await sleep(1000);
+    afterAll(async () => {
+        await client?.close();
+        await c?.close();
     });
-    expect(addr(newMaster)).not.toBe(addr(oldMaster));
-    expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
-    expect(counted.errors.filter((e) => /READONLY/.test(e.message))).toEqual([]);
-    expect(await readBack(c, newMaster, report.acked)).toEqual([]);
-    const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("manual:counter")));
-    expectCounterInvariant(counterValue, counted);
-  });
+
+    test("SIGSTOP of the master past a failover, then SIGCONT: no retryable error, no READONLY, no acknowledged write lost", async () => {
+        const pauseMs = 2 * c.downAfterMs + 3000;
+        const { oldMaster, newMaster, report, counted, failovers } = await underFault(c, client, "hang", async (m) => {
+            await c.pause(m);
+            await sleep(pauseMs);
+            await c.resume(m);
+            // Sentinel converts the returning old master into a replica (~8 s later): keep writing
+            // through the conversion.
+            await waitFor(
+                "the old master to be converted to a replica",
+                async () => (await roleOf(c, m)) === "slave",
+                30_000,
+                250,
+            );
+            await sleep(1000);
+        });
+        expect(addr(newMaster)).not.toBe(addr(oldMaster));
+        expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
+        expect(
+            counted.errors.filter((e) => /READONLY/.test(e.message) || classifyError(e).errorClass === "readonly"),
+        ).toEqual([]);
+        expect(failovers.some((f) => f.to === addr(newMaster))).toBe(true);
+        expect(client.master.address).toBe(addr(newMaster));
+        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("hang:counter")));
+        expectCounterInvariant(counterValue, counted);
+    });
+
+    test("manual failover (SENTINEL FAILOVER, old master still alive): no error, no acknowledged write lost", async () => {
+        await waitUntilHealthy(c, 2, 30_000);
+        const { oldMaster, newMaster, report, counted } = await underFault(c, client, "manual", async (m) => {
+            await withConnection(c.sentinels[0]!, c.sentinelPassword, (r) =>
+                r.call("SENTINEL", "FAILOVER", c.masterName),
+            );
+            await waitFor(
+                "the manual failover",
+                async () => {
+                    const now = await masterFromSentinels(c);
+                    return now && addr(now) !== addr(m) && client.master.address === addr(now);
+                },
+                20_000,
+            );
+            await sleep(1000);
+        });
+        expect(addr(newMaster)).not.toBe(addr(oldMaster));
+        expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
+        expect(counted.errors.filter((e) => /READONLY/.test(e.message))).toEqual([]);
+        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("manual:counter")));
+        expectCounterInvariant(counterValue, counted);
+    });
 });
 
 describe("client against a Sentinel cluster: every Redis node down", () => {
-  let c: ClusterHandle;
-  let client: SentinelClient;
-  let server: Server;
-  let url: string;
-  beforeAll(async () => {
-    c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
-    client = createSentinelClient(
-      clientOptions(c, {
-        timeouts: { commandMs: 500, deadlineMs: 1500, healthMs: 300, sentinelCommandMs: 500 },
-        // halfOpenAfterMs well above the deadline: the breaker must still be open when the test
-        // looks at it after the call that opened it.
-        breaker: { consecutiveFailures: 3, halfOpenAfterMs: 4000 },
-      }),
-    );
-    await client.master.whenReady();
-    server = createServer(client.healthHandler());
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
-  });
-  afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-    await client?.close();
-    await c?.close();
-  });
+    let c: ClusterHandle;
+    let client: SentinelClient;
+    let server: Server;
+    let url: string;
+    beforeAll(async () => {
+        c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
+        client = createSentinelClient(
+            clientOptions(c, {
+                timeouts: { commandMs: 500, deadlineMs: 1500, healthMs: 300, sentinelCommandMs: 500 },
+                // halfOpenAfterMs well above the deadline: the breaker must still be open when the test
+                // looks at it after the call that opened it.
+                breaker: { consecutiveFailures: 3, halfOpenAfterMs: 4000 },
+            }),
+        );
+        await client.master.whenReady();
+        server = createServer(client.healthHandler());
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+    });
+    afterAll(async () => {
+        await new Promise((r) => server?.close(r));
+        await client?.close();
+        await c?.close();
+    });
 
-  test("breaker opens, stale reads are served, health turns 503, then everything recovers", async () => {
-    const states: string[] = [];
-    client.on("breakerStateChange", (s) => states.push(s));
-    const stale: string[] = [];
-    client.on("staleServed", (s) => stale.push(s.errorClass));
+    test("breaker opens, stale reads are served, health turns 503, then everything recovers", async () => {
+        const states: string[] = [];
+        client.on("breakerStateChange", (s) => states.push(s));
+        const stale: string[] = [];
+        client.on("staleServed", (s) => stale.push(s.errorClass));
 
-    await client.write((r) => r.set("greeting", "hello"));
-    expect(await client.readThrough("greeting", (r) => r.get("greeting"))).toEqual({ value: "hello", stale: false });
-    let res = await fetch(url);
-    expect(res.status).toBe(200);
+        await client.write((r) => r.set("greeting", "hello"));
+        expect(await client.readThrough("greeting", (r) => r.get("greeting"))).toEqual({
+            value: "hello",
+            stale: false,
+        });
+        let res = await fetch(url);
+        expect(res.status).toBe(200);
 
-    for (const n of c.nodes) await c.kill(n);
+        for (const n of c.nodes) await c.kill(n);
 
-    // Each read fails (deadline, no master) and is answered from the stale cache until the
-    // breaker opens; then reads are refused at once and still answered from the cache.
-    for (let i = 0; i < 10 && client.breakerState !== "open"; i++) {
-      const r = await client.readThrough("greeting", (x) => x.get("greeting"));
-      expect(r).toMatchObject({ value: "hello", stale: true });
-    }
-    expect(client.breakerState).toBe("open");
-    const whileOpen = await client.readThrough("greeting", (x) => x.get("greeting"));
-    expect(whileOpen).toMatchObject({ value: "hello", stale: true });
-    expect(whileOpen.stale && whileOpen.ageMs).toBeGreaterThan(0);
-    expect(stale).toContain("circuit_open");
-    await expect(client.write((r) => r.set("x", "y"))).rejects.toBeInstanceOf(CircuitOpenError);
-    await expect(client.read((r) => r.get("not-cached"))).rejects.toBeInstanceOf(CircuitOpenError);
+        // Each read fails (deadline, no master) and is answered from the stale cache until the
+        // breaker opens; then reads are refused at once and still answered from the cache.
+        for (let i = 0; i < 10 && client.breakerState !== "open"; i++) {
+            const r = await client.readThrough("greeting", (x) => x.get("greeting"));
+            expect(r).toMatchObject({ value: "hello", stale: true });
+        }
+        expect(client.breakerState).toBe("open");
+        const whileOpen = await client.readThrough("greeting", (x) => x.get("greeting"));
+        expect(whileOpen).toMatchObject({ value: "hello", stale: true });
+        expect(whileOpen.stale && whileOpen.ageMs).toBeGreaterThan(0);
+        expect(stale).toContain("circuit_open");
+        await expect(client.write((r) => r.set("x", "y"))).rejects.toBeInstanceOf(CircuitOpenError);
+        await expect(client.read((r) => r.get("not-cached"))).rejects.toBeInstanceOf(CircuitOpenError);
 
-    res = await fetch(url);
-    expect(res.status).toBe(503);
-    const body = (await res.json()) as { breaker: string; sentinels: { reachable: number } };
-    expect(body.breaker).toBe("open");
-    expect(body.sentinels.reachable).toBe(3);
+        res = await fetch(url);
+        expect(res.status).toBe(503);
+        const body = (await res.json()) as { breaker: string; sentinels: { reachable: number } };
+        expect(body.breaker).toBe("open");
+        expect(body.sentinels.reachable).toBe(3);
 
-    for (const n of c.nodes) await c.restart(n);
-    await waitUntilHealthy(c, 2, 30_000);
+        for (const n of c.nodes) await c.restart(n);
+        await waitUntilHealthy(c, 2, 30_000);
 
-    // After halfOpenAfter one probe goes through, succeeds, and closes the breaker. The restarted
-    // nodes have no persistence: the key is gone, and the answer is fresh.
-    const fresh = await waitFor("a fresh read", async () => {
-      const r = await client.readThrough("greeting", (x) => x.get("greeting"));
-      return r.stale ? null : r;
-    }, 20_000, 200);
-    expect(fresh).toEqual({ value: null, stale: false });
-    expect(client.breakerState).toBe("closed");
-    expect(states).toEqual(expect.arrayContaining(["open", "half-open", "closed"]));
-    res = await fetch(url);
-    expect(res.status).toBe(200);
+        // After halfOpenAfter one probe goes through, succeeds, and closes the breaker. The restarted
+        // nodes have no persistence: the key is gone, and the answer is fresh.
+        const fresh = await waitFor(
+            "a fresh read",
+            async () => {
+                const r = await client.readThrough("greeting", (x) => x.get("greeting"));
+                return r.stale ? null : r;
+            },
+            20_000,
+            200,
+        );
+        expect(fresh).toEqual({ value: null, stale: false });
+        expect(client.breakerState).toBe("closed");
+        expect(states).toEqual(expect.arrayContaining(["open", "half-open", "closed"]));
+        res = await fetch(url);
+        expect(res.status).toBe(200);
 
-    const metrics = await client.metricsRegistry!.getSingleMetricAsString("redis_client_commands_total");
-    expect(metrics).toMatch(/outcome="stale"/);
-  });
+        const metrics = await client.metricsRegistry!.getSingleMetricAsString("redis_client_commands_total");
+        expect(metrics).toMatch(/outcome="stale"/);
+    });
 });

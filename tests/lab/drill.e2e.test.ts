@@ -18,24 +18,47 @@ const ROOT = path.join(__dirname, "..", "..");
 const enabled =
     process.env.RHL_LAB !== "skip" &&
     isRoot() &&
-    missingTools(["systemd-nspawn", "mmdebstrap", "dpkg-scanpackages", "ip", "bridge", "nsenter", "mount", "umount", "redis-cli"]).length === 0;
+    missingTools([
+        "systemd-nspawn",
+        "mmdebstrap",
+        "dpkg-scanpackages",
+        "ip",
+        "bridge",
+        "nsenter",
+        "mount",
+        "umount",
+        "redis-cli",
+    ]).length === 0;
 const describeLab = enabled ? describe : describe.skip;
 // On a fresh machine the first `up` also builds the base image.
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
-    const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], { cwd: ROOT, encoding: "utf8", timeout: 900_000 });
-    if (r.status !== 0 && !args.includes("drill")) throw new Error(`lab ${args.join(" ")} exited ${r.status}:\n${r.stderr}\n${r.stdout}`);
+    const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], {
+        cwd: ROOT,
+        encoding: "utf8",
+        timeout: 900_000,
+    });
+    if (r.status !== 0 && !args.includes("drill"))
+        throw new Error(`lab ${args.join(" ")} exited ${r.status}:\n${r.stderr}\n${r.stdout}`);
     return r;
 }
 
 function leftovers(): string[] {
     const out = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: "utf8" }).stdout ?? "";
     return [
-        ...out("ip", ["netns", "list"]).split("\n").filter((l) => l.startsWith("rhl-")),
-        ...out("ip", ["-br", "link"]).split("\n").filter((l) => l.startsWith("rhl-")),
-        ...out("pgrep", ["-a", "systemd-nspawn"]).split("\n").filter((l) => l.includes("rhl-")),
-        ...out("findmnt", ["-rn", "-o", "TARGET"]).split("\n").filter((l) => l.includes("redis-ha-lab")),
+        ...out("ip", ["netns", "list"])
+            .split("\n")
+            .filter((l) => l.startsWith("rhl-")),
+        ...out("ip", ["-br", "link"])
+            .split("\n")
+            .filter((l) => l.startsWith("rhl-")),
+        ...out("pgrep", ["-a", "systemd-nspawn"])
+            .split("\n")
+            .filter((l) => l.includes("rhl-")),
+        ...out("findmnt", ["-rn", "-o", "TARGET"])
+            .split("\n")
+            .filter((l) => l.includes("redis-ha-lab")),
     ].filter(Boolean);
 }
 
@@ -80,21 +103,30 @@ describeLab.each(["dev", "prod"])("lab stack %s", (stack) => {
     // Every other scenario, through the application client: nothing acknowledged is lost, and the only errors that
     // reach the application are ones a retry could not have fixed (an in-flight write of unknown outcome, a write no
     // replica acknowledged, a deadline, the breaker while no master takes writes). region-loss needs regions: prod.
-    const RETRY_WOULD_NOT_HELP = ["OutcomeUnknownError", "WriteNotAcknowledgedError", "DeadlineExceededError", "CircuitOpenError"];
-    const scenarios = stack === "dev" ? ["master-hang", "master-partition", "sentinel-crash", "replica-crash"] : ["region-loss"];
-    it.each(scenarios)("survives %s with the client: nothing lost, no avoidable error reaching the application", (scenario) => {
-        const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
-        const report = JSON.parse(r.stdout);
-        const errors = report.perRun[0].writerErrors as Record<string, number>;
-        process.stdout.write(
-            `[${stack}] ${scenario}: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
-                `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(errors)}\n`,
-        );
-        expect(report.lostAckedWrites).toBe(0);
-        expect(report.quorumOk).toBe(true);
-        expect(report.correct).toBe(true);
-        expect(Object.keys(errors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
-    });
+    const RETRY_WOULD_NOT_HELP = [
+        "OutcomeUnknownError",
+        "WriteNotAcknowledgedError",
+        "DeadlineExceededError",
+        "CircuitOpenError",
+    ];
+    const scenarios =
+        stack === "dev" ? ["master-hang", "master-partition", "sentinel-crash", "replica-crash"] : ["region-loss"];
+    it.each(scenarios)(
+        "survives %s with the client: nothing lost, no avoidable error reaching the application",
+        (scenario) => {
+            const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
+            const report = JSON.parse(r.stdout);
+            const errors = report.perRun[0].writerErrors as Record<string, number>;
+            process.stdout.write(
+                `[${stack}] ${scenario}: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+                    `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(errors)}\n`,
+            );
+            expect(report.lostAckedWrites).toBe(0);
+            expect(report.quorumOk).toBe(true);
+            expect(report.correct).toBe(true);
+            expect(Object.keys(errors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
+        },
+    );
 
     if (stack === "dev") {
         it("runs the post-deploy check scripts: pass when healthy, fail with the reason when broken", async () => {
@@ -123,7 +155,9 @@ describeLab.each(["dev", "prod"])("lab stack %s", (stack) => {
 
             // A master with no replica at all.
             await execInNode("dev-b", ["systemctl", "stop", "redis-server"]);
-            expect((await runCheck(s, "dev-a", "check-node", ["3"])).stdout).toMatch(/^FAIL dev-a: master has 0 of 2 replicas connected/);
+            expect((await runCheck(s, "dev-a", "check-node", ["3"])).stdout).toMatch(
+                /^FAIL dev-a: master has 0 of 2 replicas connected/,
+            );
 
             // A Sentinel whose view cannot be had (Sentinel re-converges a genuinely diverging one within seconds, so
             // a partition is how views part for longer): the check lists each Sentinel's view.

@@ -7,12 +7,12 @@ import { CallState } from "../../../client/policies";
 type Reply = [Error | null, unknown];
 
 interface FakeConn {
-  role: string;
-  epoch: number;
-  fenceCount: number;
-  ready: boolean;
-  noted: unknown[];
-  redis: { stream: object; wait: (n: number, t: number) => Promise<number> };
+    role: string;
+    epoch: number;
+    fenceCount: number;
+    ready: boolean;
+    noted: unknown[];
+    redis: { stream: object; wait: (n: number, t: number) => Promise<number> };
 }
 
 /**
@@ -20,154 +20,260 @@ interface FakeConn {
  * simulate what happens on the wire), and `wait()` answers from `waits`.
  */
 function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], duringExec?: (c: FakeConn) => void) {
-  const sent: string[][] = [];
-  const conn = {
-    role: "master",
-    epoch: 1,
-    fenceCount: 0,
-    ready: true,
-    noted: [] as unknown[],
-    redis: {
-      stream: { id: 1 } as object,
-      pipeline() {
-        const queued: string[][] = [];
-        const p = {
-          get length() {
-            return queued.length;
-          },
-          set: (k: string, v: string) => (queued.push(["set", k, v]), p),
-          incr: (k: string) => (queued.push(["incr", k]), p),
-          wait: (n: number, t: number) => (queued.push(["wait", String(n), String(t)]), p),
-          exec: async () => {
-            sent.push(...queued);
-            duringExec?.(conn);
-            return replies;
-          },
-        };
-        return p;
-      },
-      wait: async (n: number, t: number) => {
-        sent.push(["wait", String(n), String(t)]);
-        const next = waits.shift();
-        if (next === undefined) throw new Error("unexpected WAIT");
-        if (next instanceof Error) throw next;
-        return next;
-      },
-    },
-    whenReady: async () => undefined,
-    isReady() {
-      return conn.ready;
-    },
-    noteCommandError(err: unknown) {
-      conn.noted.push(err);
-    },
-  };
-  return { conn, sent, asManaged: conn as unknown as ManagedConnection };
+    const sent: string[][] = [];
+    const conn = {
+        role: "master",
+        epoch: 1,
+        fenceCount: 0,
+        ready: true,
+        noted: [] as unknown[],
+        redis: {
+            stream: { id: 1 } as object,
+            pipeline() {
+                const queued: string[][] = [];
+                const p = {
+                    get length() {
+                        return queued.length;
+                    },
+                    set: (k: string, v: string) => (queued.push(["set", k, v]), p),
+                    incr: (k: string) => (queued.push(["incr", k]), p),
+                    wait: (n: number, t: number) => (queued.push(["wait", String(n), String(t)]), p),
+                    exec: async () => {
+                        sent.push(...queued);
+                        duringExec?.(conn);
+                        return replies;
+                    },
+                };
+                return p;
+            },
+            wait: async (n: number, t: number) => {
+                sent.push(["wait", String(n), String(t)]);
+                const next = waits.shift();
+                if (next === undefined) throw new Error("unexpected WAIT");
+                if (next instanceof Error) throw next;
+                return next;
+            },
+        },
+        whenReady: async () => undefined,
+        isReady() {
+            return conn.ready;
+        },
+        noteCommandError(err: unknown) {
+            conn.noted.push(err);
+        },
+    };
+    return { conn, sent, asManaged: conn as unknown as ManagedConnection };
 }
 
 const signal = () => new AbortController().signal;
 
 describe("durableWriteAttempt", () => {
-  test("sends the write and WAIT as one pipeline and returns the acknowledged count", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 2]]);
-    const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 2, 200, signal(), new CallState());
-    expect(r).toEqual({ acknowledged: 2, results: ["OK"], epoch: 1 });
-    expect(f.sent).toEqual([["set", "k", "v"], ["wait", "2", "200"]]);
-  });
-
-  test("too few replicas: only WAIT is repeated, on the same connection, never the write", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 0]], [0, 1]);
-    const state = new CallState();
-    const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), state);
-    expect(r.acknowledged).toBe(1);
-    expect(f.sent).toEqual([["set", "k", "v"], ["wait", "1", "200"], ["wait", "1", "200"], ["wait", "1", "200"]]);
-    expect(state.applied).toEqual({ acknowledged: 1, required: 1 });
-  });
-
-  test("a WAIT answered after the connection was replaced is refused (no replayed acknowledgement)", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 1]], [], (c) => {
-      c.epoch = 2;
-      c.redis.stream = { id: 2 };
+    test("sends the write and WAIT as one pipeline and returns the acknowledged count", async () => {
+        const f = fakeConnection([
+            [null, "OK"],
+            [null, 2],
+        ]);
+        const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 2, 200, signal(), new CallState());
+        expect(r).toEqual({ acknowledged: 2, results: ["OK"], epoch: 1 });
+        expect(f.sent).toEqual([
+            ["set", "k", "v"],
+            ["wait", "2", "200"],
+        ]);
     });
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()).catch((e) => e);
-    expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
-    expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown", acknowledged: 0 });
-  });
 
-  test("no second WAIT on a different connection after a short count", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 0]], [5], (c) => (c.ready = false));
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()).catch((e) => e);
-    expect(err).toMatchObject({ reason: "connection-lost" });
-    expect(f.sent.filter((c) => c[0] === "wait")).toHaveLength(1);
-  });
+    test("too few replicas: only WAIT is repeated, on the same connection, never the write", async () => {
+        const f = fakeConnection(
+            [
+                [null, "OK"],
+                [null, 0],
+            ],
+            [0, 1],
+        );
+        const state = new CallState();
+        const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), state);
+        expect(r.acknowledged).toBe(1);
+        expect(f.sent).toEqual([
+            ["set", "k", "v"],
+            ["wait", "1", "200"],
+            ["wait", "1", "200"],
+            ["wait", "1", "200"],
+        ]);
+        expect(state.applied).toEqual({ acknowledged: 1, required: 1 });
+    });
 
-  test("an acknowledgement that arrives after Sentinel started a failover is refused", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 1]], [], (c) => (c.fenceCount += 1));
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()).catch((e) => e);
-    expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
-    expect(err).toMatchObject({ reason: "failover-started", outcome: "unknown" });
-  });
+    test("a WAIT answered after the connection was replaced is refused (no replayed acknowledgement)", async () => {
+        const f = fakeConnection(
+            [
+                [null, "OK"],
+                [null, 1],
+            ],
+            [],
+            (c) => {
+                c.epoch = 2;
+                c.redis.stream = { id: 2 };
+            },
+        );
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
+        expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown", acknowledged: 0 });
+    });
 
-  test("a write refused with READONLY is thrown as is (retryable: nothing applied)", async () => {
-    const readonly = new ReplyError("READONLY You can't write against a read only replica.") as Error;
-    const f = fakeConnection([[readonly, null], [new ReplyError("ERR WAIT cannot be used with replica instances") as Error, null]]);
-    await expect(durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState())).rejects.toBe(readonly);
-  });
+    test("no second WAIT on a different connection after a short count", async () => {
+        const f = fakeConnection(
+            [
+                [null, "OK"],
+                [null, 0],
+            ],
+            [5],
+            (c) => (c.ready = false),
+        );
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toMatchObject({ reason: "connection-lost" });
+        expect(f.sent.filter((c) => c[0] === "wait")).toHaveLength(1);
+    });
 
-  test("partly applied (one command applied, one refused): OutcomeUnknownError, never retried as 'not executed'", async () => {
-    const f = fakeConnection([[null, 1], [new ReplyError("READONLY x") as Error, null], [null, 1]]);
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.incr("a").incr("b"), 1, 200, signal(), new CallState()).catch((e) => e);
-    expect(err).toBeInstanceOf(OutcomeUnknownError);
-  });
+    test("an acknowledgement that arrives after Sentinel started a failover is refused", async () => {
+        const f = fakeConnection(
+            [
+                [null, "OK"],
+                [null, 1],
+            ],
+            [],
+            (c) => (c.fenceCount += 1),
+        );
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
+        expect(err).toMatchObject({ reason: "failover-started", outcome: "unknown" });
+    });
 
-  test("WAIT lost with the connection after the write applied: outcome unknown", async () => {
-    const f = fakeConnection([[null, "OK"], [new Error("Connection is closed."), null]]);
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()).catch((e) => e);
-    expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown" });
-  });
+    test("a write refused with READONLY is thrown as is (retryable: nothing applied)", async () => {
+        const readonly = new ReplyError("READONLY You can't write against a read only replica.") as Error;
+        const f = fakeConnection([
+            [readonly, null],
+            [new ReplyError("ERR WAIT cannot be used with replica instances") as Error, null],
+        ]);
+        await expect(
+            durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()),
+        ).rejects.toBe(readonly);
+    });
 
-  test("command timeouts are reported to the connection (hung-master detection)", async () => {
-    const timeout = new Error("Command timed out");
-    const f = fakeConnection([[timeout, null], [timeout, null]]);
-    await expect(durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState())).rejects.toBe(timeout);
-    expect(f.conn.noted).toEqual([timeout]);
-  });
+    test("partly applied (one command applied, one refused): OutcomeUnknownError, never retried as 'not executed'", async () => {
+        const f = fakeConnection([
+            [null, 1],
+            [new ReplyError("READONLY x") as Error, null],
+            [null, 1],
+        ]);
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.incr("a").incr("b"),
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toBeInstanceOf(OutcomeUnknownError);
+    });
 
-  test("at the deadline with too few replicas: WriteNotAcknowledgedError('timeout')", async () => {
-    const ctrl = new AbortController();
-    const f = fakeConnection([[null, "OK"], [null, 0]], [0]);
-    const origWait = f.conn.redis.wait;
-    f.conn.redis.wait = async (n, t) => {
-      const r = await origWait(n, t);
-      ctrl.abort();
-      return r;
-    };
-    const err = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, ctrl.signal, new CallState()).catch((e) => e);
-    expect(err).toMatchObject({ reason: "timeout", outcome: "failed", acknowledged: 0, required: 1 });
-  });
+    test("WAIT lost with the connection after the write applied: outcome unknown", async () => {
+        const f = fakeConnection([
+            [null, "OK"],
+            [new Error("Connection is closed."), null],
+        ]);
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown" });
+    });
 
-  test("connection changed while an async builder yielded: nothing sent, NotConnectedError (retryable)", async () => {
-    const f = fakeConnection([[null, "OK"], [null, 1]]);
-    const err = await durableWriteAttempt(
-      f.asManaged,
-      async (p) => {
-        await Promise.resolve();
-        f.conn.epoch = 7;
-        p.set("k", "v");
-      },
-      1,
-      200,
-      signal(),
-      new CallState(),
-    ).catch((e) => e);
-    expect(err).toBeInstanceOf(NotConnectedError);
-    expect(f.sent).toEqual([]);
-  });
+    test("command timeouts are reported to the connection (hung-master detection)", async () => {
+        const timeout = new Error("Command timed out");
+        const f = fakeConnection([
+            [timeout, null],
+            [timeout, null],
+        ]);
+        await expect(
+            durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()),
+        ).rejects.toBe(timeout);
+        expect(f.conn.noted).toEqual([timeout]);
+    });
 
-  test("an empty builder is a programming error", async () => {
-    const f = fakeConnection([]);
-    await expect(durableWriteAttempt(f.asManaged, () => undefined, 1, 200, signal(), new CallState())).rejects.toThrow(
-      "durableWrite: the callback queued no command on the pipeline it was given",
-    );
-  });
+    test("at the deadline with too few replicas: WriteNotAcknowledgedError('timeout')", async () => {
+        const ctrl = new AbortController();
+        const f = fakeConnection(
+            [
+                [null, "OK"],
+                [null, 0],
+            ],
+            [0],
+        );
+        const origWait = f.conn.redis.wait;
+        f.conn.redis.wait = async (n, t) => {
+            const r = await origWait(n, t);
+            ctrl.abort();
+            return r;
+        };
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            1,
+            200,
+            ctrl.signal,
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toMatchObject({ reason: "timeout", outcome: "failed", acknowledged: 0, required: 1 });
+    });
+
+    test("connection changed while an async builder yielded: nothing sent, NotConnectedError (retryable)", async () => {
+        const f = fakeConnection([
+            [null, "OK"],
+            [null, 1],
+        ]);
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            async (p) => {
+                await Promise.resolve();
+                f.conn.epoch = 7;
+                p.set("k", "v");
+            },
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e) => e);
+        expect(err).toBeInstanceOf(NotConnectedError);
+        expect(f.sent).toEqual([]);
+    });
+
+    test("an empty builder is a programming error", async () => {
+        const f = fakeConnection([]);
+        await expect(
+            durableWriteAttempt(f.asManaged, () => undefined, 1, 200, signal(), new CallState()),
+        ).rejects.toThrow("durableWrite: the callback queued no command on the pipeline it was given");
+    });
 });

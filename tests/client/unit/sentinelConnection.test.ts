@@ -3,117 +3,139 @@ import { resolveOptions } from "../../../client/options";
 import { buildIoredisOptions, preferLocalReplica, reconnectDelay } from "../../../client/sentinelConnection";
 
 const opts = resolveOptions({
-  sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26380 }],
-  masterName: "mymaster",
-  redis: { username: "app", password: "rpass", tls: { servername: "redis.internal" } },
-  sentinel: { password: "spass" },
-  localReplicas: [{ host: "10.0.0.2", port: 6379 }],
-  timeouts: { connectMs: 1500, commandMs: 900, sentinelCommandMs: 400, disconnectMs: 100, keepAliveMs: 3000 },
-  retry: { reconnectMaxDelayMs: 400 },
+    sentinels: [
+        { host: "s1", port: 26379 },
+        { host: "s2", port: 26380 },
+    ],
+    masterName: "mymaster",
+    redis: { username: "app", password: "rpass", tls: { servername: "redis.internal" } },
+    sentinel: { password: "spass" },
+    localReplicas: [{ host: "10.0.0.2", port: 6379 }],
+    timeouts: { connectMs: 1500, commandMs: 900, sentinelCommandMs: 400, disconnectMs: 100, keepAliveMs: 3000 },
+    retry: { reconnectMaxDelayMs: 400 },
 });
 
 describe("buildIoredisOptions", () => {
-  const o = buildIoredisOptions(opts, "master");
+    const o = buildIoredisOptions(opts, "master");
 
-  test("finds the master through the Sentinels, with separate credentials and TLS", () => {
-    expect(o).toMatchObject({
-      sentinels: [{ host: "s1", port: 26379 }, { host: "s2", port: 26380 }],
-      name: "mymaster",
-      role: "master",
-      username: "app",
-      password: "rpass",
-      sentinelPassword: "spass",
-      tls: { servername: "redis.internal" },
-      enableTLSForSentinelMode: true,
-      sentinelTLS: undefined,
+    test("finds the master through the Sentinels, with separate credentials and TLS", () => {
+        expect(o).toMatchObject({
+            sentinels: [
+                { host: "s1", port: 26379 },
+                { host: "s2", port: 26380 },
+            ],
+            name: "mymaster",
+            role: "master",
+            username: "app",
+            password: "rpass",
+            sentinelPassword: "spass",
+            tls: { servername: "redis.internal" },
+            enableTLSForSentinelMode: true,
+            sentinelTLS: undefined,
+        });
     });
-  });
 
-  test("never replays: no offline queue, no resend of in-flight commands, in-flight flushed at close", () => {
-    expect(o.enableOfflineQueue).toBe(false);
-    expect(o.autoResendUnfulfilledCommands).toBe(false);
-    expect(o.maxRetriesPerRequest).toBe(0);
-  });
-
-  test("never stuck: explicit timeouts, no socketTimeout (its timer outlives the socket in 5.8.2)", () => {
-    expect(o).toMatchObject({
-      connectTimeout: 1500,
-      commandTimeout: 900,
-      sentinelCommandTimeout: 400,
-      disconnectTimeout: 100,
-      keepAlive: 3000,
-      failoverDetector: false,
-      disableClientInfo: true,
+    test("never replays: no offline queue, no resend of in-flight commands, in-flight flushed at close", () => {
+        expect(o.enableOfflineQueue).toBe(false);
+        expect(o.autoResendUnfulfilledCommands).toBe(false);
+        expect(o.maxRetriesPerRequest).toBe(0);
     });
-    expect(o.socketTimeout).toBeUndefined();
-    expect(buildIoredisOptions(resolveOptions({ ...opts, failoverDetection: "ioredis" }), "master").failoverDetector).toBe(true);
-  });
 
-  test("reconnect strategies never give up and stay under their caps", () => {
-    for (let times = 1; times < 200; times++) {
-      const d = o.retryStrategy!(times);
-      expect(typeof d).toBe("number");
-      expect(d as number).toBeLessThanOrEqual(400 * 1.2);
-      const s = o.sentinelRetryStrategy!(times);
-      expect(typeof s).toBe("number");
-      expect(s as number).toBeLessThanOrEqual(1000);
-    }
-    expect(o.sentinelRetryStrategy!(1)).toBe(0); // first wrap-around of the Sentinel list is free
-  });
+    test("never stuck: explicit timeouts, no socketTimeout (its timer outlives the socket in 5.8.2)", () => {
+        expect(o).toMatchObject({
+            connectTimeout: 1500,
+            commandTimeout: 900,
+            sentinelCommandTimeout: 400,
+            disconnectTimeout: 100,
+            keepAlive: 3000,
+            failoverDetector: false,
+            disableClientInfo: true,
+        });
+        expect(o.socketTimeout).toBeUndefined();
+        expect(
+            buildIoredisOptions(resolveOptions({ ...opts, failoverDetection: "ioredis" }), "master").failoverDetector,
+        ).toBe(true);
+    });
 
-  test("reconnects on READONLY (master only), rejects the command (1, not 2), and tells the connection", () => {
-    const seen: Error[] = [];
-    const m = buildIoredisOptions(opts, "master", { onReconnectOnError: (e) => seen.push(e) });
-    const readonly = new ReplyError("READONLY You can't write against a read only replica.") as Error;
-    expect(m.reconnectOnError!(readonly)).toBe(1);
-    expect(seen).toEqual([readonly]);
-    expect(m.reconnectOnError!(new ReplyError("WRONGTYPE x") as Error)).toBe(false);
-    expect(buildIoredisOptions(opts, "replica").reconnectOnError!(readonly)).toBe(false);
-  });
+    test("reconnect strategies never give up and stay under their caps", () => {
+        for (let times = 1; times < 200; times++) {
+            const d = o.retryStrategy!(times);
+            expect(typeof d).toBe("number");
+            expect(d as number).toBeLessThanOrEqual(400 * 1.2);
+            const s = o.sentinelRetryStrategy!(times);
+            expect(typeof s).toBe("number");
+            expect(s as number).toBeLessThanOrEqual(1000);
+        }
+        expect(o.sentinelRetryStrategy!(1)).toBe(0); // first wrap-around of the Sentinel list is free
+    });
 
-  test("replica connections prefer same-region replicas", () => {
-    const r = buildIoredisOptions(opts, "replica");
-    expect(r.role).toBe("slave");
-    expect(typeof r.preferredSlaves).toBe("function");
-    expect(o.preferredSlaves).toBeUndefined();
-  });
+    test("reconnects on READONLY (master only), rejects the command (1, not 2), and tells the connection", () => {
+        const seen: Error[] = [];
+        const m = buildIoredisOptions(opts, "master", { onReconnectOnError: (e) => seen.push(e) });
+        const readonly = new ReplyError("READONLY You can't write against a read only replica.") as Error;
+        expect(m.reconnectOnError!(readonly)).toBe(1);
+        expect(seen).toEqual([readonly]);
+        expect(m.reconnectOnError!(new ReplyError("WRONGTYPE x") as Error)).toBe(false);
+        expect(buildIoredisOptions(opts, "replica").reconnectOnError!(readonly)).toBe(false);
+    });
 
-  test("TLS: true means TLS with system CAs; plain TCP when unset", () => {
-    const t = buildIoredisOptions(resolveOptions({ sentinels: [{ host: "s" }], masterName: "m", redis: { tls: true }, sentinel: { tls: true } }), "master");
-    expect(t).toMatchObject({ tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true });
-    const p = buildIoredisOptions(resolveOptions({ sentinels: [{ host: "s" }], masterName: "m" }), "master");
-    expect(p).toMatchObject({ tls: undefined, sentinelTLS: undefined, enableTLSForSentinelMode: false });
-  });
+    test("replica connections prefer same-region replicas", () => {
+        const r = buildIoredisOptions(opts, "replica");
+        expect(r.role).toBe("slave");
+        expect(typeof r.preferredSlaves).toBe("function");
+        expect(o.preferredSlaves).toBeUndefined();
+    });
+
+    test("TLS: true means TLS with system CAs; plain TCP when unset", () => {
+        const t = buildIoredisOptions(
+            resolveOptions({
+                sentinels: [{ host: "s" }],
+                masterName: "m",
+                redis: { tls: true },
+                sentinel: { tls: true },
+            }),
+            "master",
+        );
+        expect(t).toMatchObject({ tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true });
+        const p = buildIoredisOptions(resolveOptions({ sentinels: [{ host: "s" }], masterName: "m" }), "master");
+        expect(p).toMatchObject({ tls: undefined, sentinelTLS: undefined, enableTLSForSentinelMode: false });
+    });
 });
 
 describe("reconnectDelay", () => {
-  test("grows exponentially to the cap, with ±20 % jitter", () => {
-    expect(reconnectDelay(1, 500, () => 0.5)).toBe(25);
-    expect(reconnectDelay(2, 500, () => 0.5)).toBe(50);
-    expect(reconnectDelay(5, 500, () => 0.5)).toBe(400);
-    expect(reconnectDelay(6, 500, () => 0.5)).toBe(500);
-    expect(reconnectDelay(60, 500, () => 0.5)).toBe(500);
-    expect(reconnectDelay(60, 500, () => 0)).toBe(400);
-    expect(reconnectDelay(60, 500, () => 0.999999)).toBe(600);
-  });
+    test("grows exponentially to the cap, with ±20 % jitter", () => {
+        expect(reconnectDelay(1, 500, () => 0.5)).toBe(25);
+        expect(reconnectDelay(2, 500, () => 0.5)).toBe(50);
+        expect(reconnectDelay(5, 500, () => 0.5)).toBe(400);
+        expect(reconnectDelay(6, 500, () => 0.5)).toBe(500);
+        expect(reconnectDelay(60, 500, () => 0.5)).toBe(500);
+        expect(reconnectDelay(60, 500, () => 0)).toBe(400);
+        expect(reconnectDelay(60, 500, () => 0.999999)).toBe(600);
+    });
 });
 
 describe("preferLocalReplica", () => {
-  const replicas = [
-    { ip: "10.1.0.2", port: "6379", flags: "slave" },
-    { ip: "10.0.0.2", port: "6379", flags: "slave" },
-    { ip: "10.0.0.3", port: "6379", flags: "slave" },
-  ];
-  test("picks among the local replicas only", () => {
-    const pick = preferLocalReplica([{ host: "10.0.0.2", port: 6379 }, { host: "10.0.0.3", port: 6379 }], () => 0.99);
-    expect(pick(replicas)).toEqual(replicas[2]);
-    expect(preferLocalReplica([{ host: "10.0.0.2", port: 6379 }])(replicas)).toEqual(replicas[1]);
-  });
-  test("no local replica available: null, so ioredis picks any healthy one", () => {
-    expect(preferLocalReplica([{ host: "10.9.9.9", port: 6379 }])(replicas)).toBeNull();
-    expect(preferLocalReplica([])(replicas)).toBeNull();
-  });
-  test("matches the port too", () => {
-    expect(preferLocalReplica([{ host: "10.0.0.2", port: 6380 }])(replicas)).toBeNull();
-  });
+    const replicas = [
+        { ip: "10.1.0.2", port: "6379", flags: "slave" },
+        { ip: "10.0.0.2", port: "6379", flags: "slave" },
+        { ip: "10.0.0.3", port: "6379", flags: "slave" },
+    ];
+    test("picks among the local replicas only", () => {
+        const pick = preferLocalReplica(
+            [
+                { host: "10.0.0.2", port: 6379 },
+                { host: "10.0.0.3", port: 6379 },
+            ],
+            () => 0.99,
+        );
+        expect(pick(replicas)).toEqual(replicas[2]);
+        expect(preferLocalReplica([{ host: "10.0.0.2", port: 6379 }])(replicas)).toEqual(replicas[1]);
+    });
+    test("no local replica available: null, so ioredis picks any healthy one", () => {
+        expect(preferLocalReplica([{ host: "10.9.9.9", port: 6379 }])(replicas)).toBeNull();
+        expect(preferLocalReplica([])(replicas)).toBeNull();
+    });
+    test("matches the port too", () => {
+        expect(preferLocalReplica([{ host: "10.0.0.2", port: 6380 }])(replicas)).toBeNull();
+    });
 });
