@@ -157,22 +157,20 @@ export class RedisCluster extends pulumi.ComponentResource {
             .apply((hosts) =>
                 hosts.map((host, i) => ({ host, port: t.ports.sentinel, region: sentinelNodes[i].region })),
             );
-        this.nodes = pulumi
-            .all(addresses)
-            .apply((addrs) =>
-                Object.fromEntries(
-                    t.nodes.map((n) => [
-                        n.name,
-                        {
-                            address: addrs[n.name],
-                            region: n.region,
-                            roles: [...n.roles],
-                            initialRole: n.initialRole,
-                            label: n.label,
-                        },
-                    ]),
-                ),
-            );
+        this.nodes = pulumi.all(addresses).apply((addrs) =>
+            Object.fromEntries(
+                t.nodes.map((n) => [
+                    n.name,
+                    {
+                        address: addrs[n.name],
+                        region: n.region,
+                        roles: [...n.roles],
+                        initialRole: n.initialRole,
+                        label: n.label,
+                    },
+                ]),
+            ),
+        );
         this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
         this.registerOutputs({
             masterName: this.masterName,
