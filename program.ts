@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
-import { ConfigError, SECRET_KEYS, topologyFromConfig, type Topology } from "./topology";
+import { CLUSTER_RESOURCE } from "./components/names";
+import { CONFIG_NAMESPACE, ConfigError, SECRET_KEYS, topologyFromConfig, type Topology } from "./topology";
 
 export interface Deployment {
     topology: Topology;
@@ -12,20 +13,26 @@ export interface Deployment {
  * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
  */
 export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
+    const raw = pulumi.runtime.allConfig();
     let topology: Topology;
     try {
         // Validate everything before the first resource: bad config fails preview with one line per problem and
         // nothing is half-built.
-        topology = topologyFromConfig(pulumi.runtime.allConfig(), pulumi.getProject(), pulumi.getStack());
+        topology = topologyFromConfig(raw, pulumi.getProject(), pulumi.getStack());
     } catch (e) {
         // RunError is reported by Pulumi without a stack trace: the message is the whole story.
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
         throw e;
     }
     const config = new pulumi.Config();
-    const secret = (key: string) => (SECRET_KEYS.has(key) ? config.getSecret(key) : undefined);
+    // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
+    // (generate one). The raw value is a plain string here even for secrets, so the test needs no Output.
+    const secret = (key: string) =>
+        SECRET_KEYS.has(key) && (raw[`${CONFIG_NAMESPACE}:${key}`] ?? "") !== ""
+            ? config.requireSecret(key)
+            : undefined;
     const cluster = new RedisCluster(
-        topology.cluster,
+        CLUSTER_RESOURCE,
         {
             topology,
             redisPassword: secret("redisPassword"),
@@ -35,4 +42,19 @@ export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
         opts,
     );
     return { topology, cluster };
+}
+
+/**
+ * The stack outputs, as `index.ts` exports them. Credentials that clients need are secret outputs; the checks' SSH
+ * key is not an output at all (whoever can read outputs would be root on every node).
+ */
+export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
+    return {
+        masterName: cluster.masterName,
+        sentinels: cluster.sentinels,
+        nodes: cluster.nodes,
+        connectionSnippet: cluster.connectionSnippet,
+        redisPassword: cluster.redisPassword,
+        sentinelPassword: cluster.sentinelPassword,
+    };
 }
