@@ -11,8 +11,10 @@ export interface PostDeployChecksArgs {
     /** Instance id of each node: a replaced node re-runs its checks and the drill. */
     instanceIds: Readonly<Record<string, pulumi.Input<number>>>;
     privateKey: pulumi.Input<string>;
-    /** Hash of the cluster's configuration (topology and live settings, no secrets). */
-    configHash: string;
+    /** `checkedSettingsHash`: what the health and quorum checks verify; a change re-runs them. */
+    checkedHash: string;
+    /** `failoverSettingsHash`: what decides how a failover goes; a change re-runs the drill (`onCreate`). */
+    failoverHash: string;
     /** Resources that run between a node's wait and its checks (the settings rollout). */
     beforeChecks?: (waits: Record<string, command.remote.Command>) => pulumi.Resource[];
 }
@@ -64,7 +66,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
         // Sentinels agree only once every node is up, so each quorum check waits for all nodes (its own included).
         const allWaits = Object.values(this.waits);
         for (const n of t.nodes) {
-            const triggers = [args.configHash, args.instanceIds[n.name]];
+            const triggers = [args.checkedHash, args.instanceIds[n.name]];
             if (n.runsRedis)
                 this.health[n.name] = run(checkChildren.health(name, n.name), n.name, "check-node", triggers, [
                     this.waits[n.name],
@@ -82,8 +84,10 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                 t.nodes.find((n) => n.runsSentinel);
             // The topology guarantees Sentinels (an odd number, at least 3); say so if that ever breaks.
             if (!runner) throw new pulumi.ResourceError("no Sentinel node to run the failover drill from", this);
+            // `onCreate`: a created or replaced node (a new instance id) or a change of failover behaviour re-runs the
+            // drill; nothing else does (see failoverSettingsHash for the keys), since it is a real failover.
             const triggers: pulumi.Input<unknown>[] = [
-                args.configHash,
+                args.failoverHash,
                 ...t.nodes.map((n) => args.instanceIds[n.name]),
             ];
             // `always`: a new trigger on every run, so every `pulumi up` re-runs the drill.

@@ -2,15 +2,16 @@ import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { createHash } from "node:crypto";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
+import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
 export interface RedisClusterArgs {
     /** The deployment, computed from stack config by `topologyFromConfig`. */
@@ -51,6 +52,8 @@ export class RedisCluster extends pulumi.ComponentResource {
      */
     readonly #checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
+    /** The creation-time settings; the program refuses to change them on a deployed stack (creationSettings.ts). */
+    public readonly creationSettings: pulumi.Output<CreationSettings>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
 
@@ -81,6 +84,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
 
+        this.creationSettings = pulumi.output(creationSettingsOf(t));
         const addresses: Record<string, pulumi.Output<string>> = {};
         const placement: Record<string, pulumi.Output<number> | undefined> = {};
         for (const region of t.regions) {
@@ -137,21 +141,27 @@ export class RedisCluster extends pulumi.ComponentResource {
             );
         }
 
-        const configHash = clusterConfigHash(t);
+        const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
                 topology: t,
                 addresses,
-                instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
+                instanceIds,
                 privateKey: this.#checksPrivateKey,
-                configHash,
+                checkedHash: checkedSettingsHash(t),
+                failoverHash: failoverSettingsHash(t),
                 beforeChecks: (waits) => [
                     new SettingsRollout(
                         clusterChildren.settings(name),
                         {
                             topology: t,
                             addresses,
+                            instanceIds,
+                            secrets: pulumi
+                                .all([this.redisPassword, this.sentinelPassword])
+                                .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword })),
+                            authorizedKeys,
                             privateKey: this.#checksPrivateKey,
                             after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
                         },
@@ -189,6 +199,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             sentinels: this.sentinels,
             nodes: this.nodes,
             connectionSnippet: this.connectionSnippet,
+            creationSettings: this.creationSettings,
             firewallId: this.firewallId,
         });
     }
@@ -201,12 +212,6 @@ export class RedisCluster extends pulumi.ComponentResource {
  */
 function isGiven(value: pulumi.Input<string> | undefined): value is pulumi.Input<string> {
     return value !== undefined && value !== "";
-}
-
-/** Changes whenever the deployment or any live setting changes; never depends on secrets. */
-export function clusterConfigHash(t: Topology): string {
-    // The topology holds every setting (live ones included) and no secret or address.
-    return createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
 }
 
 export function connectionSnippet(t: Topology, sentinels: readonly { host: string; port: number }[]): string {

@@ -24,7 +24,6 @@ export const clusterChildren = {
     node: (cluster: string, node: string) => `${cluster}-${node}`,
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
-    creationSettings: (cluster: string) => `${cluster}-creation-settings`,
 } as const;
 
 /** Children of `RegionNetwork`, given its name. */
@@ -71,5 +70,6 @@ export const resourceNames = {
     drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
-    creationSettings: clusterChildren.creationSettings(CLUSTER_RESOURCE),
+    /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
+    creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
 } as const;
