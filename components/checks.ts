@@ -4,6 +4,7 @@ import { PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { checkChildren } from "./names";
+import { reachCommand } from "./reach";
 
 export interface PostDeployChecksArgs {
     topology: Topology;
@@ -25,6 +26,8 @@ export interface PostDeployChecksArgs {
  * the master, and (per `failoverDrill`) a real failover and fail-back worked.
  */
 export class PostDeployChecks extends pulumi.ComponentResource {
+    /** First contact with each node (components/reach.ts): fails at once on a refused key. */
+    public readonly reach: Record<string, command.local.Command> = {};
     public readonly waits: Record<string, command.remote.Command> = {};
     public readonly health: Record<string, command.remote.Command> = {};
     public readonly quorum: Record<string, command.remote.Command> = {};
@@ -51,6 +54,16 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             );
 
         for (const n of t.nodes) {
+            this.reach[n.name] = reachCommand(
+                checkChildren.reach(name, n.name),
+                {
+                    node: n.name,
+                    host: args.addresses[n.name],
+                    privateKey: args.privateKey,
+                    instanceId: args.instanceIds[n.name],
+                },
+                { parent: this },
+            );
             // `cloud-init status --wait` first: SSH may answer before write_files has installed the scripts.
             this.waits[n.name] = new command.remote.Command(
                 checkChildren.wait(name, n.name),
@@ -59,7 +72,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                     create: `cloud-init status --wait >/dev/null 2>&1; ${PATHS.scriptsDir}/check-cloud-init`,
                     triggers: [args.instanceIds[n.name]],
                 },
-                { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+                { parent: this, dependsOn: [this.reach[n.name]], customTimeouts: COMMAND_TIMEOUTS },
             );
         }
         const between = args.beforeChecks?.(this.waits) ?? [];

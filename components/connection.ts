@@ -1,7 +1,15 @@
 import type * as command from "@pulumi/command";
 import type * as pulumi from "@pulumi/pulumi";
 
-/** SSH connection of the post-deploy commands: root with the checks key; waits for a booting Linode indefinitely. */
+/**
+ * Dial attempts of a post-deploy command. The node answered the reach probe (components/reach.ts) just before, so
+ * these cover a short outage only (sshd or the node restarting): the provider waits up to 5 s between attempts plus
+ * perDialTimeout per unanswered one, so 20 attempts are about 2 minutes of refusals or 5 of silence, well inside
+ * COMMAND_TIMEOUTS. An authentication failure counts as a dial error to the provider; the probe catches it at once.
+ */
+export const DIAL_ERROR_LIMIT = 20;
+
+/** SSH connection of the post-deploy commands: root with the checks key. */
 export function sshConnection(
     host: pulumi.Input<string>,
     privateKey: pulumi.Input<string>,
@@ -10,8 +18,7 @@ export function sshConnection(
         host,
         user: "root",
         privateKey,
-        // A new Linode takes a minute or two to accept SSH: keep dialling instead of failing after 10 tries.
-        dialErrorLimit: -1,
+        dialErrorLimit: DIAL_ERROR_LIMIT,
         perDialTimeout: 10,
     };
 }

@@ -39,6 +39,7 @@ export const nodeChildren = {
 
 /** Children of `PostDeployChecks`, given its name. */
 export const checkChildren = {
+    reach: (checks: string, node: string) => `${checks}-reach-${node}`,
     wait: (checks: string, node: string) => `${checks}-wait-${node}`,
     health: (checks: string, node: string) => `${checks}-health-${node}`,
     quorum: (checks: string, node: string) => `${checks}-quorum-${node}`,
@@ -64,6 +65,7 @@ export const resourceNames = {
     node: (node: string) => clusterChildren.node(CLUSTER_RESOURCE, node),
     instance: (node: string) => nodeChildren.instance(clusterChildren.node(CLUSTER_RESOURCE, node)),
     checks: clusterChildren.checks(CLUSTER_RESOURCE),
+    reach: (node: string) => checkChildren.reach(clusterChildren.checks(CLUSTER_RESOURCE), node),
     wait: (node: string) => checkChildren.wait(clusterChildren.checks(CLUSTER_RESOURCE), node),
     health: (node: string) => checkChildren.health(clusterChildren.checks(CLUSTER_RESOURCE), node),
     quorum: (node: string) => checkChildren.quorum(clusterChildren.checks(CLUSTER_RESOURCE), node),

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { filesInUserData, PATHS } from "../cloud-init";
 import { resourceNames as names } from "../components/names";
+import { DIAL_ERROR_LIMIT } from "../components/connection";
 import { failoverSettingsHash } from "../components/triggers";
 import {
     isSecret,
@@ -143,7 +144,16 @@ describe("post-deploy command graph", () => {
         }
         const wait = named(prod, names.wait("east-a"));
         expect(String(input(wait, "create"))).toContain("check-cloud-init");
-        expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(-1);
+        // Bounded retries: the reach probe (first contact, run locally) has already seen the node answer.
+        expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(DIAL_ERROR_LIMIT);
+        expect(wait.dependsOn).toEqual([names.reach("east-a")]);
+        const reach = named(prod, names.reach("east-a"));
+        expect(reach.type).toBe("command:local:Command");
+        expect(input(reach, "environment")).toEqual({ NODE: "east-a", HOST: "192.0.2.10", BUDGET: "600" });
+        expect(String(input(reach, "stdin"))).toMatch(/PRIVATE KEY/);
+        expect(isSecret(reach.inputs.stdin)).toBe(true);
+        for (const c of commands())
+            expect((input(c, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBeGreaterThan(0);
     });
 
     it("runs the drill after every quorum check, triggered by the failover settings and every instance", () => {
