@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
-import { ConfigError, SECRET_KEYS, topologyFromConfig, type Topology } from "./topology";
+import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
     topology: Topology;
@@ -12,18 +12,20 @@ export interface Deployment {
  * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
  */
 export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
+    const raw = pulumi.runtime.allConfig();
     let topology: Topology;
     try {
         // Validate everything before the first resource: bad config fails preview with one line per problem and
         // nothing is half-built.
-        topology = topologyFromConfig(pulumi.runtime.allConfig(), pulumi.getProject(), pulumi.getStack());
+        topology = topologyFromConfig(raw, pulumi.getProject(), pulumi.getStack());
     } catch (e) {
         // RunError is reported by Pulumi without a stack trace: the message is the whole story.
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
         throw e;
     }
     const config = new pulumi.Config();
-    const secret = (key: string) => (SECRET_KEYS.has(key) ? config.getSecret(key) : undefined);
+    // "" (Pulumi.yaml's declared default, which the CLI passes when the stack does not set the key) means absent.
+    const secret = (key: SecretKey) => (secretGiven(raw, key) ? config.requireSecret(key) : undefined);
     const cluster = new RedisCluster(
         topology.cluster,
         {

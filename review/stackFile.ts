@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ConfigError } from "../topology";
+import { ConfigError, stackFileProblems } from "../topology";
 
 /** The project root: where Pulumi.yaml lives. */
 export const PROJECT_DIR = join(__dirname, "..");
@@ -17,6 +17,8 @@ export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string
             { key: `stack ${stack}`, message: `no ${file}; create it (see Pulumi.prod.yaml) or pick another --stack` },
         ]);
     const doc = (parse(readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const problems = stackFileProblems(doc.config ?? {});
+    if (problems.length > 0) throw new ConfigError(problems);
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(doc.config ?? {})) {
         if (value && typeof value === "object" && "secure" in value)

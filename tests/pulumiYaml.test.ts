@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { PROJECT_DIR, readStackConfig } from "../review/stackFile";
-import { parseStackConfig, StackConfigSchema } from "../topology";
+import { parseStackConfig, SECRET_KEYS, StackConfigSchema } from "../topology";
 
 interface Declared {
     type?: "string" | "integer" | "boolean" | "array";
@@ -30,6 +30,14 @@ describe("Pulumi.yaml", () => {
         expect(Object.keys(project.config).sort()).toEqual(Object.keys(StackConfigSchema.shape).sort());
         for (const [key, d] of Object.entries(project.config))
             expect(`${key}: ${d.description ?? ""}`).toMatch(/^\w+: .{20,}/);
+    });
+
+    // With `secret: true` the CLI refuses a plaintext value in a stack file, so a password is never committed in clear.
+    it("declares exactly the credential keys secret", () => {
+        const declaredSecret = Object.entries(project.config)
+            .filter(([, d]) => d.secret === true)
+            .map(([k]) => k);
+        expect(declaredSecret.sort()).toEqual([...SECRET_KEYS].sort());
     });
 
     // Pulumi stops a preview with "Stack 'x' is missing configuration value 'k'" for a declared key that has no default

@@ -2,10 +2,9 @@ import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
 import { LINODE_TYPE_MEMORY_MB, maxmemoryBytes } from "./linodeTypes";
 import type { InitialRole, NodePlan, RegionKind, RegionPlan, Topology } from "./model";
-import { STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
-
-/** The Pulumi config namespace of this project (the `name` in Pulumi.yaml). */
-export const CONFIG_NAMESPACE = "redis-ha";
+import { nodeLabel, nodeTags } from "./labels";
+import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
+import { validateAdminAccess, validateCidrs, validateLabels } from "./validate";
 
 /** Sentinel's default (and our) `replica-priority` for nodes it may promote. */
 export const PROMOTABLE_PRIORITY = 100;
@@ -162,6 +161,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         });
     if (config.redisPort === config.sentinelPort)
         problems.push({ key: key("sentinelPort"), message: "must differ from redisPort" });
+    problems.push(...validateCidrs(config), ...validateAdminAccess(config), ...validateLabels(config, cluster));
 
     if (problems.length > 0) throw new ConfigError(problems);
     const master = preferred!;
@@ -185,7 +185,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
             region: n.region,
             type,
             memoryMb,
-            label: `${cluster}-${n.name}`,
+            label: nodeLabel(cluster, n.name),
             roles: [...NODE_ROLE_ORDER.filter((r) => n.roles.includes(r))],
             runsRedis,
             runsSentinel,
@@ -193,13 +193,12 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
             promotable,
             replicaPriority: runsRedis ? (promotable ? PROMOTABLE_PRIORITY : 0) : undefined,
             maxmemoryBytes: runsRedis ? maxmemoryBytes(memoryMb, persistent) : undefined,
-            tags: [
-                "redis-ha",
-                `cluster:${cluster}`,
-                `region:${n.region}`,
-                ...NODE_ROLE_ORDER.filter((r) => n.roles.includes(r)).map((r) => `role:${r}`),
-                ...config.tags,
-            ],
+            tags: nodeTags(
+                cluster,
+                n.region,
+                NODE_ROLE_ORDER.filter((r) => n.roles.includes(r)),
+                config.tags,
+            ),
             rolloutOrder: ordered.indexOf(n),
         };
     });
