@@ -3,6 +3,7 @@ export * from "./build";
 export * from "./cidr";
 export * from "./errors";
 export * from "./labels";
+export * from "./linodeRegions";
 export * from "./linodeTypes";
 export * from "./model";
 export * from "./schema";
