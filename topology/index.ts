@@ -6,5 +6,6 @@ export * from "./labels";
 export * from "./linodeRegions";
 export * from "./linodeTypes";
 export * from "./model";
+export * from "./plan";
 export * from "./schema";
 export * from "./validate";
