@@ -192,12 +192,13 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     const masterNode = nodeByAddress(s, master)!;
     const masterRegion = s.nodes.find((n) => n.name === masterNode)!.region;
     const replicas = redisNodes(s).filter((n) => n.name !== masterNode);
-    const sentinelOnly = s.topology.nodes.filter((n) => n.runsSentinel && n.name !== masterNode).map((n) => n.name);
+    // Nodes running a Sentinel other than the master's (Sentinel-only nodes and replicas with a Sentinel alike).
+    const otherSentinels = s.topology.nodes.filter((n) => n.runsSentinel && n.name !== masterNode).map((n) => n.name);
     const faultNode =
         scenario === "replica-crash"
             ? replicas[0].name
             : scenario === "sentinel-crash"
-              ? sentinelOnly[sentinelOnly.length - 1]
+              ? otherSentinels[otherSentinels.length - 1]
               : masterNode;
     const runId = `${Date.now().toString(36)}-${run}`;
 
