@@ -62,8 +62,7 @@ describe("Pulumi.yaml", () => {
                   ? "integer"
                   : typeof d.default;
             expect(`${key}: ${kind}`).toBe(`${key}: ${d.type}`);
-            const without = { ...base };
-            delete without[`redis-ha:${key}`];
+            const without = Object.fromEntries(Object.entries(base).filter(([k]) => k !== `redis-ha:${key}`));
             // As the CLI passes it: strings as they are, everything else as JSON.
             const withDefault = {
                 ...without,
