@@ -216,21 +216,29 @@ export function secretGiven(raw: Readonly<Record<string, unknown>>, key: SecretK
 }
 
 /**
- * Problems of a stack file's raw `config:` block that the flat string map Pulumi hands the program would hide: a
- * string key written as a YAML number or boolean (`12345678901234567890` reads as 12345678901234567000). The CLI
- * refuses such a value for a key Pulumi.yaml declares `type: string`; review and the lab must as well.
+ * Problems of a stack file's raw `config:` block that the CLI refuses but the flat string map Pulumi hands the program
+ * would hide, so that review and the lab refuse them too:
+ * - a string key written as a YAML number or boolean (`12345678901234567890` reads as 12345678901234567000); the CLI
+ *   refuses it for a key Pulumi.yaml declares `type: string`;
+ * - a plaintext value for a key Pulumi.yaml declares `secret: true` ("must be encrypted as it's secret").
  */
 export function stackFileProblems(config: Readonly<Record<string, unknown>>): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
     const prefix = `${CONFIG_NAMESPACE}:`;
     for (const [fullKey, value] of Object.entries(config)) {
-        if (!fullKey.startsWith(prefix) || !STRING_KEYS.has(fullKey.slice(prefix.length))) continue;
+        if (!fullKey.startsWith(prefix)) continue;
+        const key = fullKey.slice(prefix.length);
         const secure = typeof value === "object" && value !== null && "secure" in value;
-        if (typeof value !== "string" && !secure)
+        if (STRING_KEYS.has(key) && typeof value !== "string" && !secure)
             problems.push({
                 key: fullKey,
                 message:
                     "must be a string; quote it (YAML reads an unquoted number or true/false as another type and may change it)",
+            });
+        else if (SECRET_KEYS.has(key) && !secure)
+            problems.push({
+                key: fullKey,
+                message: `is a secret written in plaintext; remove it and run: pulumi config set --secret ${key}`,
             });
     }
     return problems;

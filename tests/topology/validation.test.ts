@@ -68,9 +68,16 @@ describe("secrets (issue 9 item 1)", () => {
             );
         });
 
-        it("still reads a quoted numeric password exactly", () => {
+        it("refuses a password in plaintext, as the CLI does for a key declared secret", () => {
             const read = stackFile('    redis-ha:redisPassword: "12345678901234567890"\n');
-            expect(read()["redis-ha:redisPassword"]).toBe("12345678901234567890");
+            expect(read).toThrow(
+                /^redis-ha:redisPassword: is a secret written in plaintext; remove it and run: pulumi config set --secret redisPassword$/,
+            );
+        });
+
+        it("still reads a quoted numeric string key exactly", () => {
+            const read = stackFile('    redis-ha:clusterName: "12345"\n    redis-ha:masterName: "0123"\n');
+            expect(read()["redis-ha:masterName"]).toBe("0123");
         });
     });
 });
