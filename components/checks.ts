@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { PATHS } from "../cloud-init";
+import { drillRunner, PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 
@@ -76,9 +76,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                 ]);
         }
         if (t.failoverDrill !== "never") {
-            const runner =
-                t.nodes.find((n) => n.runsSentinel && n.region === t.primaryRegion) ??
-                t.nodes.find((n) => n.runsSentinel)!;
+            const runner = drillRunner(t);
             const triggers: pulumi.Input<unknown>[] = [
                 args.configHash,
                 ...t.nodes.map((n) => args.instanceIds[n.name]),

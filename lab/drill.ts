@@ -1,5 +1,6 @@
 import Redis from "ioredis";
 import { createSentinelClient } from "../client";
+import { drillRunner } from "../cloud-init";
 import { agreedMaster, countMastersInside, nodeByAddress, redisNodes, sentinelEndpoints } from "./labCluster";
 import { crashRedis, crashSentinel, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis } from "./faults";
 import { ckquorum, info, withRedis } from "./probe";
@@ -317,9 +318,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
 
 /** Brings the master home to the preferred node with the shipped drill script, so every run starts alike. */
 async function failBack(s: LabStack, log: (m: string) => void): Promise<void> {
-    const runner =
-        s.topology.nodes.find((n) => n.runsSentinel && n.region === s.topology.primaryRegion) ??
-        s.topology.nodes.find((n) => n.runsSentinel)!;
+    const runner = drillRunner(s.topology);
     const r = await runCheck(s, runner.name, "failover-drill", ["failback-only"]);
     if (r.code !== 0) throw new Error(`drill: fail-back failed on ${runner.name}: ${(r.stdout + r.stderr).trim()}`);
     log(r.stdout.trim().split("\n").pop() ?? "");
