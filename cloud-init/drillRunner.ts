@@ -8,7 +8,7 @@ import type { NodePlan, Topology } from "../topology";
  */
 export function drillRunner(t: Topology): NodePlan {
     const sentinels = t.nodes.filter((n) => n.runsSentinel);
-    const runner = sentinels.find((n) => n.region === t.primaryRegion) ?? sentinels[0];
+    const runner = sentinels.find((n) => n.region === t.primaryRegion) ?? sentinels.at(0);
     // The topology guarantees Sentinels (an odd number, at least one); this only keeps the type honest.
     if (runner === undefined) throw new Error(`stack ${t.stack} has no Sentinel node to run the failover drill`);
     return runner;

@@ -219,7 +219,7 @@ export async function assertRoutesViaLab(addresses: readonly string[]): Promise<
     for (const address of addresses) {
         if (!cidrContains(lab, address)) throw new LabError(`${address} is not a lab address (${LAB_PREFIX})`);
         const { stdout } = await ip(["-j", "route", "get", address]);
-        const [route] = JSON.parse(stdout) as Array<{ dev?: string; gateway?: string }>;
+        const route = (JSON.parse(stdout) as { dev?: string; gateway?: string }[]).at(0);
         const dev = route?.dev ?? "(no route)";
         if (!dev.startsWith(PREFIX)) {
             throw new LabError(
@@ -354,7 +354,7 @@ function findNode(net: LabNetwork, name: string): LabNodeNet {
 /** A locally administered unicast MAC derived from the node name, stable across re-creations. */
 function stableMac(name: string): string {
     const h = createHash("sha256").update(name).digest();
-    return ["02", ...[0, 1, 2, 3, 4].map((i) => h[i]!.toString(16).padStart(2, "0"))].join(":");
+    return ["02", ...[0, 1, 2, 3, 4].map((i) => h[i].toString(16).padStart(2, "0"))].join(":");
 }
 
 async function writeState(net: LabNetwork): Promise<void> {
