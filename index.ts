@@ -1,11 +1,4 @@
-import { deploy } from "./program";
+import { deploy, stackOutputs } from "./program";
 
-const { cluster } = deploy();
-
-export const masterName = cluster.masterName;
-export const sentinels = cluster.sentinels;
-export const nodes = cluster.nodes;
-export const connectionSnippet = cluster.connectionSnippet;
-export const redisPassword = cluster.redisPassword;
-export const sentinelPassword = cluster.sentinelPassword;
-export const checksPrivateKey = cluster.checksPrivateKey;
+// Pulumi takes the module's exports as the stack outputs; `stackOutputs` is the one list (review and tests read it).
+export = stackOutputs(deploy());

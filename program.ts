@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
+import { CLUSTER_RESOURCE } from "./components/names";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
@@ -24,10 +25,11 @@ export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
         throw e;
     }
     const config = new pulumi.Config();
-    // "" (Pulumi.yaml's declared default, which the CLI passes when the stack does not set the key) means absent.
+    // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
+    // (generate one). The raw value is a plain string here even for secrets, so the test needs no Output.
     const secret = (key: SecretKey) => (secretGiven(raw, key) ? config.requireSecret(key) : undefined);
     const cluster = new RedisCluster(
-        topology.cluster,
+        CLUSTER_RESOURCE,
         {
             topology,
             redisPassword: secret("redisPassword"),
@@ -37,4 +39,19 @@ export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
         opts,
     );
     return { topology, cluster };
+}
+
+/**
+ * The stack outputs, as `index.ts` exports them. Credentials that clients need are secret outputs; the checks' SSH
+ * key is not an output at all (whoever can read outputs would be root on every node).
+ */
+export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
+    return {
+        masterName: cluster.masterName,
+        sentinels: cluster.sentinels,
+        nodes: cluster.nodes,
+        connectionSnippet: cluster.connectionSnippet,
+        redisPassword: cluster.redisPassword,
+        sentinelPassword: cluster.sentinelPassword,
+    };
 }

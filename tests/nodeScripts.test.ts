@@ -20,7 +20,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderNodeEnv, renderPathsLib, type NodePaths } from "../cloud-init";
-import { readStackConfig } from "../review/stackFile";
+import { readStackConfig } from "../engine/stackFile";
 import { topologyFromConfig, type Topology } from "../topology";
 import { describeTier, firstMissing, itTier } from "./tiers";
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { PROJECT_DIR, readStackConfig } from "../review/stackFile";
+import { PROJECT_DIR, readStackConfig } from "../engine/stackFile";
 import { parseStackConfig, SECRET_KEYS, StackConfigSchema } from "../topology";
 
 interface Declared {

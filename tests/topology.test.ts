@@ -1,5 +1,5 @@
 import { analyseFailures, ConfigError, maxmemoryBytes, topologyFromConfig } from "../topology";
-import { readStackConfig } from "../review/stackFile";
+import { readStackConfig } from "../engine/stackFile";
 import { configWith, PROD_NODES } from "./helpers";
 
 const build = (stack: string, changes: Record<string, unknown> = {}) =>

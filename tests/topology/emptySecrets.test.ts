@@ -1,5 +1,5 @@
-import { runUnderMocks, unwrapSecrets, type MockRun } from "../../review/mockRun";
-import { configWith } from "../helpers";
+import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun";
+import { programConfigWith } from "../helpers";
 
 // The CLI passes Pulumi.yaml's declared default ("") for every secret key the stack does not set: the program must
 // take that as "absent" and generate the passwords and the checks key (issue 9 item 1).
@@ -7,7 +7,7 @@ let run: MockRun;
 beforeAll(async () => {
     run = await runUnderMocks({
         stack: "prod",
-        config: configWith("prod", { redisPassword: "", sentinelPassword: "", checksPrivateKey: "" }),
+        config: programConfigWith("prod", { redisPassword: "", sentinelPassword: "", checksPrivateKey: "" }),
     });
 });
 
@@ -15,7 +15,7 @@ describe('secrets passed as the declared default ""', () => {
     it("renders generated passwords, never an empty one", () => {
         for (const text of Object.values(run.userData)) {
             expect(text).not.toMatch(/requirepass ""|masterauth ""|auth-pass \S+ ""|requirepass\s*$/m);
-            expect(text).toContain("review-placeholder-redis-password");
+            expect(text).toMatch(/requirepass "?[A-Za-z0-9]{32,}/);
         }
         expect(run.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword")).toHaveLength(2);
     });

@@ -1,4 +1,4 @@
-import { readStackConfig } from "../../review/stackFile";
+import { readStackConfig } from "../../engine/stackFile";
 import {
     parseStackConfig,
     planNodes,

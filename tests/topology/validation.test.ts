@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readStackConfig } from "../../review/stackFile";
+import { readStackConfig } from "../../engine/stackFile";
 import { ConfigError, parseStackConfig, secretGiven, topologyFromConfig } from "../../topology";
 import { configWith, PROD_NODES } from "../helpers";
 
