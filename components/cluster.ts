@@ -7,6 +7,7 @@ import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
+import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
@@ -43,6 +44,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly sentinelPassword: pulumi.Output<string>;
     public readonly checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
+    /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
+    public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
 
@@ -73,6 +76,9 @@ export class RedisCluster extends pulumi.ComponentResource {
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
 
+        const hostKeys = new HostKeys(`${name}-ssh`, { topology: t }, { parent: this });
+        this.hostKeys = hostKeys.published;
+
         const addresses: Record<string, pulumi.Output<string>> = {};
         const placement: Record<string, pulumi.Output<number> | undefined> = {};
         for (const region of t.regions) {
@@ -100,16 +106,19 @@ export class RedisCluster extends pulumi.ComponentResource {
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         for (const n of t.nodes) {
-            const userData = rendered.apply(([addrs, redisPassword, sentinelPassword]) =>
-                encodeUserData(
-                    renderUserData({
-                        topology: t,
-                        node: n.name,
-                        addresses: addrs,
-                        secrets: { redisPassword, sentinelPassword },
-                    }),
-                ),
-            );
+            const userData = pulumi
+                .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
+                .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
+                    encodeUserData(
+                        renderUserData({
+                            topology: t,
+                            node: n.name,
+                            addresses: addrs,
+                            secrets: { redisPassword, sentinelPassword },
+                            hostKey: { privateKey, publicKey },
+                        }),
+                    ),
+                );
             nodes[n.name] = new RedisNode(
                 `${name}-${n.name}`,
                 {
@@ -133,6 +142,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 addresses,
                 instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
                 privateKey: this.checksPrivateKey,
+                hostKeys: hostKeys.publicKeys,
                 configHash,
                 beforeChecks: (waits) => [
                     new SettingsRollout(
@@ -141,6 +151,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                             topology: t,
                             addresses,
                             privateKey: this.checksPrivateKey,
+                            hostKeys: hostKeys.publicKeys,
                             after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
                         },
                         { parent: this },
@@ -178,6 +189,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             nodes: this.nodes,
             connectionSnippet: this.connectionSnippet,
             firewallId: this.firewallId,
+            hostKeys: this.hostKeys,
         });
     }
 }

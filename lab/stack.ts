@@ -6,6 +6,7 @@ import { runUnderMocks, unwrapSecrets } from "../review/mockRun";
 import { readStackConfig } from "../review/stackFile";
 import { topologyFromConfig, type Topology } from "../topology";
 import { run } from "./exec";
+import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
 import { planNetwork, type LabNetwork } from "./network";
 import type { LabNodeSpec } from "./nodes";
 import { STATE_ROOT } from "./paths";
@@ -29,6 +30,8 @@ export interface LabStack {
     network: LabNetwork;
     nodes: LabNodeSpec[];
     credentials: LabCredentials;
+    /** known_hosts with every node's published host key: lab SSH pins it (lab/ssh.ts). */
+    knownHostsFile: string;
     /** Debian packages the user-data installs: the image's offline repository holds exactly these. */
     packages: string[];
 }
@@ -70,7 +73,15 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
         checksKey: key,
+        hostKeys: await ensureHostKeys(
+            stackDir(stack),
+            topology.nodes.map((n) => n.name),
+        ),
     });
+    const knownHostsFile = writeKnownHosts(
+        stackDir(stack),
+        network.nodes.map((n) => ({ address: n.address, publicKey: mocked.outputs.hostKeys[n.name].publicKey })),
+    );
     const nodes: LabNodeSpec[] = network.nodes.map((net) => {
         const instance = mocked.resources.find((r) => r.name === `${topology.cluster}-${net.name}-linode`);
         const authorizedKeys = (unwrapSecrets(instance?.inputs.authorizedKeys) as string[] | undefined) ?? [];
@@ -84,5 +95,5 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
             authorizedKeys,
         };
     });
-    return { stack, topology, network, nodes, credentials, packages: allPackages(topology) };
+    return { stack, topology, network, nodes, credentials, knownHostsFile, packages: allPackages(topology) };
 }
