@@ -51,6 +51,7 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         sentinels: cluster.sentinels,
         nodes: cluster.nodes,
         connectionSnippet: cluster.connectionSnippet,
+        hostKeys: cluster.hostKeys,
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
     };

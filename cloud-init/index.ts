@@ -7,3 +7,4 @@ export * from "./sentinelConf";
 export * from "./units";
 export * from "./userData";
 export * from "./liveSettings";
+export * from "./sshKeys";

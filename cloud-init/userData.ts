@@ -7,6 +7,7 @@ import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
 import { shellAssignments } from "./shell";
+import type { HostKeyPair } from "./sshKeys";
 import { renderRedisDropIn, renderSentinelDropIn, renderSysctl, renderTuningUnit } from "./units";
 
 export interface WriteFile {
@@ -150,11 +151,20 @@ function runcmd(node: NodePlan): (string | string[])[] {
     ];
 }
 
+/** What a node's user-data renders from: the configuration input plus the node's own SSH host key. */
+export interface UserDataInput extends RenderInput {
+    /**
+     * The node's SSH host key. The program always gives one (and pins it in every SSH connection); without it
+     * cloud-init generates host keys at first boot that nobody can verify.
+     */
+    readonly hostKey?: HostKeyPair;
+}
+
 /**
  * A node's complete `#cloud-config`. Pure and byte-stable: Linode replaces an instance whose user-data changes, and
  * the lab boots exactly this text.
  */
-export function renderUserData(input: RenderInput): string {
+export function renderUserData(input: UserDataInput): string {
     const node = nodeOf(input);
     const doc = {
         package_update: true,
@@ -163,6 +173,14 @@ export function renderUserData(input: RenderInput): string {
         // Linode installs authorizedKeys for root; keep them usable and never allow password logins.
         disable_root: false,
         ssh_pwauth: false,
+        ...(input.hostKey
+            ? {
+                  // cc_ssh deletes the image's host keys, writes this pair and generates no other type, so sshd
+                  // offers exactly the key the program pins. cloud-init.service runs before sshd.service.
+                  ssh_deletekeys: true,
+                  ssh_keys: { ed25519_private: input.hostKey.privateKey, ed25519_public: input.hostKey.publicKey },
+              }
+            : {}),
         write_files: writeFilesFor(input).map((f) => ({
             path: f.path,
             owner: f.owner,

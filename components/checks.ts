@@ -11,6 +11,8 @@ export interface PostDeployChecksArgs {
     /** Instance id of each node: a replaced node re-runs its checks and the drill. */
     instanceIds: Readonly<Record<string, pulumi.Input<number>>>;
     privateKey: pulumi.Input<string>;
+    /** Each node's SSH host key (`ssh-ed25519 AAAA...`), by node name: every connection pins it. */
+    hostKeys: Readonly<Record<string, pulumi.Input<string>>>;
     /** Hash of the cluster's configuration (topology and live settings, no secrets). */
     configHash: string;
     /** Resources that run between a node's wait and its checks (the settings rollout). */
@@ -41,7 +43,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             new command.remote.Command(
                 resource,
                 {
-                    connection: sshConnection(args.addresses[node], args.privateKey),
+                    connection: sshConnection(args.addresses[node], args.privateKey, args.hostKeys[node]),
                     create: `${PATHS.scriptsDir}/${script}`,
                     triggers,
                 },
@@ -53,7 +55,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             this.waits[n.name] = new command.remote.Command(
                 checkChildren.wait(name, n.name),
                 {
-                    connection: sshConnection(args.addresses[n.name], args.privateKey),
+                    connection: sshConnection(args.addresses[n.name], args.privateKey, args.hostKeys[n.name]),
                     create: `cloud-init status --wait >/dev/null 2>&1; ${PATHS.scriptsDir}/check-cloud-init`,
                     triggers: [args.instanceIds[n.name]],
                 },

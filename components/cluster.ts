@@ -8,6 +8,7 @@ import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { clusterChildren } from "./names";
+import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
@@ -51,6 +52,8 @@ export class RedisCluster extends pulumi.ComponentResource {
      */
     readonly #checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
+    /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
+    public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
 
@@ -80,6 +83,9 @@ export class RedisCluster extends pulumi.ComponentResource {
             this.#checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
+
+        const hostKeys = new HostKeys(clusterChildren.hostKeys(name), { topology: t }, { parent: this });
+        this.hostKeys = hostKeys.published;
 
         const addresses: Record<string, pulumi.Output<string>> = {};
         const placement: Record<string, pulumi.Output<number> | undefined> = {};
@@ -112,16 +118,19 @@ export class RedisCluster extends pulumi.ComponentResource {
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         for (const n of t.nodes) {
-            const userData = rendered.apply(([addrs, redisPassword, sentinelPassword]) =>
-                encodeUserData(
-                    renderUserData({
-                        topology: t,
-                        node: n.name,
-                        addresses: addrs,
-                        secrets: { redisPassword, sentinelPassword },
-                    }),
-                ),
-            );
+            const userData = pulumi
+                .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
+                .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
+                    encodeUserData(
+                        renderUserData({
+                            topology: t,
+                            node: n.name,
+                            addresses: addrs,
+                            secrets: { redisPassword, sentinelPassword },
+                            hostKey: { privateKey, publicKey },
+                        }),
+                    ),
+                );
             nodes[n.name] = new RedisNode(
                 clusterChildren.node(name, n.name),
                 {
@@ -145,6 +154,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 addresses,
                 instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
                 privateKey: this.#checksPrivateKey,
+                hostKeys: hostKeys.publicKeys,
                 configHash,
                 beforeChecks: (waits) => [
                     new SettingsRollout(
@@ -153,6 +163,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                             topology: t,
                             addresses,
                             privateKey: this.#checksPrivateKey,
+                            hostKeys: hostKeys.publicKeys,
                             after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
                         },
                         { parent: this },
@@ -190,6 +201,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             nodes: this.nodes,
             connectionSnippet: this.connectionSnippet,
             firewallId: this.firewallId,
+            hostKeys: this.hostKeys,
         });
     }
 }

@@ -293,6 +293,7 @@ describe("stack outputs", () => {
     it("never export the checks' private key (whoever reads outputs would be root on every node)", () => {
         expect(Object.keys(prod.stackOutputs).sort()).toEqual([
             "connectionSnippet",
+            "hostKeys",
             "masterName",
             "nodes",
             "redisPassword",
