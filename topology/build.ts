@@ -5,9 +5,15 @@ import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, start
 import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
+/** A key as the user wrote it, JSON-quoted unless plain: a newline in an unknown key cannot forge a second line. */
+function keyText(part: PropertyKey): string {
+    const text = String(part);
+    return /^[A-Za-z0-9_-]+$/.test(text) ? text : JSON.stringify(text);
+}
+
 function formatPath(path: readonly PropertyKey[]): string {
     return path.reduce<string>(
-        (out, part) => (typeof part === "number" ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)),
+        (out, part) => (typeof part === "number" ? `${out}[${part}]` : out ? `${out}.${keyText(part)}` : keyText(part)),
         "",
     );
 }
@@ -19,7 +25,7 @@ function zodProblems(error: z.ZodError): ConfigProblem[] {
         if (issue.code === "unrecognized_keys") {
             for (const key of issue.keys) {
                 problems.push({
-                    key: `${CONFIG_NAMESPACE}:${base ? `${base}.` : ""}${key}`,
+                    key: `${CONFIG_NAMESPACE}:${base ? `${base}.` : ""}${keyText(key)}`,
                     message:
                         "unknown key; remove it or correct its spelling (see the README's configuration reference)",
                 });

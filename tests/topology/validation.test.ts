@@ -142,6 +142,16 @@ describe("values echoed into errors (issue 9 item 14)", () => {
         expect(lines).toEqual(["redis-ha:primaryRegion: must be a Linode region id such as us-east or eu-central"]);
     });
 
+    it("quotes an unknown key it echoes, so a newline in it cannot forge a second line", () => {
+        expect(problemsOf({ "x\nredis-ha:nodes": "1" })).toEqual([
+            'redis-ha:"x\\nredis-ha:nodes": unknown key; remove it or correct its spelling (see the README\'s configuration reference)',
+        ]);
+        const nodes = [{ ...PROD_NODES[0], "a b": 1 }, ...PROD_NODES.slice(1)];
+        expect(problemsOf({ nodes })).toEqual([
+            'redis-ha:nodes[0]."a b": unknown key; remove it or correct its spelling (see the README\'s configuration reference)',
+        ]);
+    });
+
     it("echoes only values that passed their pattern, so an echoed region cannot carry a second line", () => {
         expect(problemsOf({ primaryRegion: "eu-west" })).toEqual([
             "redis-ha:primaryRegion: region eu-west has no nodes; set it to one of us-east, us-ord, us-central",
