@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
 import { checkCreationSettings, CREATION_SETTINGS_OUTPUT } from "./components/creationSettings";
 import { CLUSTER_RESOURCE, resourceNames } from "./components/names";
-import { CONFIG_NAMESPACE, ConfigError, SECRET_KEYS, topologyFromConfig, type Topology } from "./topology";
+import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
     topology: Topology;
@@ -28,10 +28,7 @@ export function deploy(opts?: pulumi.ComponentResourceOptions, topology = valida
     const config = new pulumi.Config();
     // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
     // (generate one). The raw value is a plain string here even for secrets, so the test needs no Output.
-    const secret = (key: string) =>
-        SECRET_KEYS.has(key) && (raw[`${CONFIG_NAMESPACE}:${key}`] ?? "") !== ""
-            ? config.requireSecret(key)
-            : undefined;
+    const secret = (key: SecretKey) => (secretGiven(raw, key) ? config.requireSecret(key) : undefined);
     const cluster = new RedisCluster(
         CLUSTER_RESOURCE,
         {
@@ -68,6 +65,7 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         sentinels: cluster.sentinels,
         nodes: cluster.nodes,
         connectionSnippet: cluster.connectionSnippet,
+        hostKeys: cluster.hostKeys,
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
         // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).

@@ -3,9 +3,11 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
 import { addressOf, nodeOf, type RenderInput } from "./inputs";
-import { NODE_SCRIPTS, PATHS } from "./paths";
+import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
+import { shellAssignments } from "./shell";
+import type { HostKeyPair } from "./sshKeys";
 import { renderRedisDropIn, renderSentinelDropIn, renderSysctl, renderTuningUnit } from "./units";
 
 export interface WriteFile {
@@ -35,10 +37,6 @@ export function allPackages(t: Topology): string[] {
     return [...new Set(t.nodes.flatMap(packagesFor))].sort();
 }
 
-function shellQuote(value: string | number): string {
-    return `'${String(value).replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The node.env entries that follow the stack's live settings and membership; `apply-settings` rewrites them on running
  * nodes (its `env` lines), so the start guard and the checks never act on stale timings or peers.
@@ -63,6 +61,7 @@ export function liveNodeEnv(
         ["SENTINEL_QUORUM", t.sentinel.quorum],
         ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
         ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
+        ["MIN_REPLICAS_MAX_LAG_SEC", t.redis.minReplicasMaxLagSec],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
     ];
@@ -87,7 +86,7 @@ export function renderNodeEnv(input: RenderInput): string {
         ["REDIS_PASSWORD", input.secrets.redisPassword],
         ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
     ];
-    return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join("\n")}\n`;
+    return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${shellAssignments(vars)}`;
 }
 
 export function writeFilesFor(input: RenderInput): WriteFile[] {
@@ -111,6 +110,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         ...NODE_SCRIPTS.map((s) =>
             root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
         ),
+        root(`${PATHS.scriptsDir}/${PATHS_LIB}`, renderPathsLib()),
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
@@ -151,11 +151,20 @@ function runcmd(node: NodePlan): (string | string[])[] {
     ];
 }
 
+/** What a node's user-data renders from: the configuration input plus the node's own SSH host key. */
+export interface UserDataInput extends RenderInput {
+    /**
+     * The node's SSH host key. The program always gives one (and pins it in every SSH connection); without it
+     * cloud-init generates host keys at first boot that nobody can verify.
+     */
+    readonly hostKey?: HostKeyPair;
+}
+
 /**
  * A node's complete `#cloud-config`. Pure and byte-stable: Linode replaces an instance whose user-data changes, and
  * the lab boots exactly this text.
  */
-export function renderUserData(input: RenderInput): string {
+export function renderUserData(input: UserDataInput): string {
     const node = nodeOf(input);
     const doc = {
         package_update: true,
@@ -164,6 +173,14 @@ export function renderUserData(input: RenderInput): string {
         // Linode installs authorizedKeys for root; keep them usable and never allow password logins.
         disable_root: false,
         ssh_pwauth: false,
+        ...(input.hostKey
+            ? {
+                  // cc_ssh deletes the image's host keys, writes this pair and generates no other type, so sshd
+                  // offers exactly the key the program pins. cloud-init.service runs before sshd.service.
+                  ssh_deletekeys: true,
+                  ssh_keys: { ed25519_private: input.hostKey.privateKey, ed25519_public: input.hostKey.publicKey },
+              }
+            : {}),
         write_files: writeFilesFor(input).map((f) => ({
             path: f.path,
             owner: f.owner,

@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { PATHS } from "../cloud-init";
+import { drillRunner, PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { checkChildren } from "./names";
@@ -12,6 +12,8 @@ export interface PostDeployChecksArgs {
     /** Instance id of each node: a replaced node re-runs its checks and the drill. */
     instanceIds: Readonly<Record<string, pulumi.Input<number>>>;
     privateKey: pulumi.Input<string>;
+    /** Each node's SSH host key (`ssh-ed25519 AAAA...`), by node name: every connection pins it. */
+    hostKeys: Readonly<Record<string, pulumi.Input<string>>>;
     /** `checkedSettingsHash`: what the health and quorum checks verify; a change re-runs them. */
     checkedHash: string;
     /** `failoverSettingsHash`: what decides how a failover goes; a change re-runs the drill (`onCreate`). */
@@ -46,7 +48,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             new command.remote.Command(
                 resource,
                 {
-                    connection: sshConnection(args.addresses[node], args.privateKey),
+                    connection: sshConnection(args.addresses[node], args.privateKey, args.hostKeys[node]),
                     create: `${PATHS.scriptsDir}/${script}`,
                     triggers,
                 },
@@ -59,6 +61,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                 {
                     node: n.name,
                     host: args.addresses[n.name],
+                    hostKey: args.hostKeys[n.name],
                     privateKey: args.privateKey,
                     instanceId: args.instanceIds[n.name],
                 },
@@ -68,7 +71,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             this.waits[n.name] = new command.remote.Command(
                 checkChildren.wait(name, n.name),
                 {
-                    connection: sshConnection(args.addresses[n.name], args.privateKey),
+                    connection: sshConnection(args.addresses[n.name], args.privateKey, args.hostKeys[n.name]),
                     create: `cloud-init status --wait >/dev/null 2>&1; ${PATHS.scriptsDir}/check-cloud-init`,
                     triggers: [args.instanceIds[n.name]],
                 },
@@ -92,11 +95,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                 ]);
         }
         if (t.failoverDrill !== "never") {
-            const runner =
-                t.nodes.find((n) => n.runsSentinel && n.region === t.primaryRegion) ??
-                t.nodes.find((n) => n.runsSentinel);
-            // The topology guarantees Sentinels (an odd number, at least 3); say so if that ever breaks.
-            if (!runner) throw new pulumi.ResourceError("no Sentinel node to run the failover drill from", this);
+            const runner = drillRunner(t);
             // `onCreate`: a created or replaced node (a new instance id) or a change of failover behaviour re-runs the
             // drill; nothing else does (see failoverSettingsHash for the keys), since it is a real failover.
             const triggers: pulumi.Input<unknown>[] = [

@@ -8,6 +8,7 @@ import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
+import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
@@ -54,6 +55,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly firewallId: pulumi.Output<number>;
     /** The creation-time settings; the program refuses to change them on a deployed stack (creationSettings.ts). */
     public readonly creationSettings: pulumi.Output<CreationSettings>;
+    /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
+    public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
 
@@ -85,6 +88,9 @@ export class RedisCluster extends pulumi.ComponentResource {
         }
 
         this.creationSettings = pulumi.output(creationSettingsOf(t));
+        const hostKeys = new HostKeys(clusterChildren.hostKeys(name), { topology: t }, { parent: this });
+        this.hostKeys = hostKeys.published;
+
         const addresses: Record<string, pulumi.Output<string>> = {};
         const placement: Record<string, pulumi.Output<number> | undefined> = {};
         for (const region of t.regions) {
@@ -116,16 +122,19 @@ export class RedisCluster extends pulumi.ComponentResource {
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         for (const n of t.nodes) {
-            const userData = rendered.apply(([addrs, redisPassword, sentinelPassword]) =>
-                encodeUserData(
-                    renderUserData({
-                        topology: t,
-                        node: n.name,
-                        addresses: addrs,
-                        secrets: { redisPassword, sentinelPassword },
-                    }),
-                ),
-            );
+            const userData = pulumi
+                .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
+                .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
+                    encodeUserData(
+                        renderUserData({
+                            topology: t,
+                            node: n.name,
+                            addresses: addrs,
+                            secrets: { redisPassword, sentinelPassword },
+                            hostKey: { privateKey, publicKey },
+                        }),
+                    ),
+                );
             nodes[n.name] = new RedisNode(
                 clusterChildren.node(name, n.name),
                 {
@@ -149,6 +158,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                 addresses,
                 instanceIds,
                 privateKey: this.#checksPrivateKey,
+                hostKeys: hostKeys.publicKeys,
                 checkedHash: checkedSettingsHash(t),
                 failoverHash: failoverSettingsHash(t),
                 beforeChecks: (waits) => [
@@ -163,6 +173,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword })),
                             authorizedKeys,
                             privateKey: this.#checksPrivateKey,
+                            hostKeys: hostKeys.publicKeys,
                             after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
                         },
                         { parent: this },
@@ -201,6 +212,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             connectionSnippet: this.connectionSnippet,
             creationSettings: this.creationSettings,
             firewallId: this.firewallId,
+            hostKeys: this.hostKeys,
         });
     }
 }

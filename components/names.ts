@@ -19,6 +19,7 @@ export const CLUSTER_RESOURCE = "redis-ha";
 export const clusterChildren = {
     password: (cluster: string, purpose: "redis" | "sentinel") => `${cluster}-${purpose}-password`,
     checksKey: (cluster: string) => `${cluster}-checks-key`,
+    hostKeys: (cluster: string) => `${cluster}-ssh`,
     firewall: (cluster: string) => `${cluster}-firewall`,
     regionNetwork: (cluster: string, region: string) => `${cluster}-${region}`,
     node: (cluster: string, node: string) => `${cluster}-${node}`,
@@ -35,6 +36,11 @@ export const regionChildren = {
 /** Children of `RedisNode`, given its name. */
 export const nodeChildren = {
     instance: (node: string) => `${node}-linode`,
+} as const;
+
+/** Children of `HostKeys`, given its name. */
+export const hostKeyChildren = {
+    key: (hostKeys: string, node: string) => `${hostKeys}-host-key-${node}`,
 } as const;
 
 /** Children of `PostDeployChecks`, given its name. */
@@ -56,6 +62,7 @@ export const resourceNames = {
     cluster: CLUSTER_RESOURCE,
     password: (purpose: "redis" | "sentinel") => clusterChildren.password(CLUSTER_RESOURCE, purpose),
     checksKey: clusterChildren.checksKey(CLUSTER_RESOURCE),
+    hostKey: (node: string) => hostKeyChildren.key(clusterChildren.hostKeys(CLUSTER_RESOURCE), node),
     firewall: clusterChildren.firewall(CLUSTER_RESOURCE),
     regionNetwork: (region: string) => clusterChildren.regionNetwork(CLUSTER_RESOURCE, region),
     reservedIp: (region: string, node: string) =>

@@ -19,6 +19,8 @@ export interface SettingsRolloutArgs {
     authorizedKeys: pulumi.Input<pulumi.Input<string>[]>;
     /** Private key of the checks key pair (secret). */
     privateKey: pulumi.Input<string>;
+    /** Each node's SSH host key (`ssh-ed25519 AAAA...`), by node name: every connection pins it. */
+    hostKeys: Readonly<Record<string, pulumi.Input<string>>>;
     /** Per node, what must have happened before its settings may be applied (its cloud-init wait). */
     after: Readonly<Record<string, pulumi.Input<pulumi.Resource>[]>>;
 }
@@ -56,7 +58,7 @@ export class SettingsRollout extends pulumi.ComponentResource {
             const step: command.remote.Command = new command.remote.Command(
                 rolloutChildren.step(name, node.name),
                 {
-                    connection: sshConnection(args.addresses[node.name], args.privateKey),
+                    connection: sshConnection(args.addresses[node.name], args.privateKey, args.hostKeys[node.name]),
                     create: `${PATHS.scriptsDir}/apply-settings`,
                     stdin,
                     // A digest (not secret: the passwords only render files that are not delivered) and the instance.

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { CONFIG_NAMESPACE, ConfigError, SECRET_KEYS } from "../topology";
+import { CONFIG_NAMESPACE, ConfigError, SECRET_KEYS, stackFileProblems } from "../topology";
 
 /** The project root: where Pulumi.yaml lives. */
 export const PROJECT_DIR = join(__dirname, "..");
@@ -24,6 +24,8 @@ export function readStackConfig(stack: string, dir = PROJECT_DIR): Record<string
         const first = (e instanceof Error ? e.message : String(e)).split("\n")[0];
         throw new ConfigError([{ key: `stack ${stack}`, message: `${file} is not valid YAML: ${first}` }]);
     }
+    const problems = stackFileProblems(doc.config ?? {});
+    if (problems.length > 0) throw new ConfigError(problems);
     const out: Record<string, string> = {};
     for (const [key, value] of Object.entries(doc.config ?? {})) {
         if (value && typeof value === "object" && "secure" in value)

@@ -3,8 +3,9 @@ import { run, type RunResult } from "./exec";
 import type { LabStack } from "./stack";
 
 /**
- * Real SSH into a lab node, as the post-deploy checks reach a Linode: root, the stack's key, no host-key memory
- * (every `lab up` makes new nodes with new host keys).
+ * Real SSH into a lab node, as the post-deploy checks reach a Linode: root, the stack's key, and the node's own host
+ * key pinned (the program generates it, cloud-init installs it, the stack publishes it): a node presenting any other
+ * key is refused, never learned.
  */
 export function sshArgv(stack: LabStack, node: string, command: readonly string[] = []): string[] {
     const spec = stack.nodes.find((n) => n.name === node);
@@ -19,9 +20,14 @@ export function sshArgv(stack: LabStack, node: string, command: readonly string[
         "-o",
         "IdentitiesOnly=yes",
         "-o",
-        "StrictHostKeyChecking=no",
+        "StrictHostKeyChecking=yes",
         "-o",
-        "UserKnownHostsFile=/dev/null",
+        `UserKnownHostsFile=${stack.knownHostsFile}`,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        // Only the pinned key type: no fallback to another key the node might offer.
+        "-o",
+        "HostKeyAlgorithms=ssh-ed25519",
         "-o",
         "LogLevel=ERROR",
         "-o",

@@ -1,3 +1,4 @@
+import type { PublishedHostKey } from "../components/hostKeys";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -7,6 +8,7 @@ import { resourceNamed, runUnderMocks, unwrapSecrets } from "../engine/mockRun";
 import { stackProgramConfig } from "../engine/stackFile";
 import { topologyFromConfig, type Topology } from "../topology";
 import { run } from "./exec";
+import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
 import { planNetwork, type LabNetwork } from "./network";
 import type { LabNodeSpec } from "./nodes";
 import { STATE_ROOT } from "./paths";
@@ -30,6 +32,8 @@ export interface LabStack {
     network: LabNetwork;
     nodes: LabNodeSpec[];
     credentials: LabCredentials;
+    /** known_hosts with every node's published host key: lab SSH pins it (lab/ssh.ts). */
+    knownHostsFile: string;
     /** Debian packages the user-data installs: the image's offline repository holds exactly these. */
     packages: string[];
 }
@@ -74,7 +78,18 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
         checksKey: key,
+        hostKeys: await ensureHostKeys(
+            stackDir(stack),
+            topology.nodes.map((n) => n.name),
+        ),
     });
+    const knownHostsFile = writeKnownHosts(
+        stackDir(stack),
+        network.nodes.map((n) => ({
+            address: n.address,
+            publicKey: (mocked.stackOutputs.hostKeys as Record<string, PublishedHostKey>)[n.name].publicKey,
+        })),
+    );
     const nodes: LabNodeSpec[] = network.nodes.map((net) => {
         const instance = resourceNamed(mocked, resourceNames.instance(net.name));
         const authorizedKeys = (unwrapSecrets(instance.inputs.authorizedKeys) as string[] | undefined) ?? [];
@@ -88,5 +103,5 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
             authorizedKeys,
         };
     });
-    return { stack, topology, network, nodes, credentials, packages: allPackages(topology) };
+    return { stack, topology, network, nodes, credentials, knownHostsFile, packages: allPackages(topology) };
 }

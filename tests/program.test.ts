@@ -149,7 +149,12 @@ describe("post-deploy command graph", () => {
         expect(wait.dependsOn).toEqual([names.reach("east-a")]);
         const reach = named(prod, names.reach("east-a"));
         expect(reach.type).toBe("command:local:Command");
-        expect(input(reach, "environment")).toEqual({ NODE: "east-a", HOST: "192.0.2.10", BUDGET: "600" });
+        expect(input(reach, "environment")).toEqual({
+            NODE: "east-a",
+            HOST: "192.0.2.10",
+            HOST_KEY: (prod.stackOutputs.hostKeys as Record<string, { publicKey: string }>)["east-a"].publicKey,
+            BUDGET: "600",
+        });
         expect(String(input(reach, "stdin"))).toMatch(/PRIVATE KEY/);
         expect(isSecret(reach.inputs.stdin)).toBe(true);
         for (const c of commands())
@@ -307,6 +312,7 @@ describe("stack outputs", () => {
         expect(Object.keys(prod.stackOutputs).sort()).toEqual([
             "connectionSnippet",
             "creationSettings",
+            "hostKeys",
             "masterName",
             "nodes",
             "redisPassword",

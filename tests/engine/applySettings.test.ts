@@ -1,21 +1,34 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+    chmodSync,
+    copyFileSync,
+    mkdirSync,
+    mkdtempSync,
+    readFileSync,
+    rmSync,
+    statSync,
+    writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PATHS } from "../../cloud-init";
+import { PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
 import { fileLines } from "../../components/nodeFiles";
 
 /**
  * `apply-settings`' file delivery run for real by bash: node.env points at a sandbox and `systemctl` is a stand-in
  * that records its calls, so the test sees which files change and which services would restart.
  */
-const SCRIPT = readFileSync(join(__dirname, "..", "..", "cloud-init", "scripts", "apply-settings"), "utf8");
+const SCRIPTS = join(__dirname, "..", "..", "cloud-init", "scripts");
 let dir: string;
 beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), "apply-settings-"));
-    mkdirSync(join(dir, "bin"));
+    for (const d of ["bin", "scripts"]) mkdirSync(join(dir, d));
+    for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(SCRIPTS, s), join(dir, "scripts", s));
+    writeFileSync(
+        join(dir, "scripts", PATHS_LIB),
+        renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
+    );
     writeFileSync(join(dir, "node.env"), "NODE_NAME='east-b'\nRUNS_REDIS=0\nRUNS_SENTINEL=0\n");
-    writeFileSync(join(dir, "apply-settings"), SCRIPT.replaceAll(PATHS.nodeEnv, join(dir, "node.env")));
     writeFileSync(join(dir, "bin", "systemctl"), `#!/bin/bash --norc\necho "$*" >>"${dir}/systemctl.log"\n`);
     chmodSync(join(dir, "bin", "systemctl"), 0o755);
 });
@@ -26,7 +39,7 @@ afterEach(() => {
 const at = (path: string) => join(dir, "root", path);
 function apply(files: { path: string; permissions: string; content: string }[]) {
     const input = fileLines(files.map((f) => ({ ...f, path: at(f.path), owner: "root:root" })));
-    const r = spawnSync("/bin/bash", ["--norc", join(dir, "apply-settings")], {
+    const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
         input,
         encoding: "utf8",
         env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
@@ -71,7 +84,7 @@ describe("apply-settings: file delivery", () => {
     });
 
     it("refuses a relative path or a bad mode", () => {
-        const r = spawnSync("/bin/bash", ["--norc", join(dir, "apply-settings")], {
+        const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
             input: "file etc/passwd 0644 eA==\n",
             encoding: "utf8",
             env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },

@@ -25,7 +25,11 @@ function fakeSsh(answers: readonly { status: number; stderr: string }[]): void {
     const last = answers[answers.length - 1];
     const script = `#!/bin/bash --norc
 n=$(( $(cat "${dir}/calls" 2>/dev/null || echo 0) + 1 )); echo "$n" >"${dir}/calls"
-while [ $# -gt 0 ]; do [ "$1" = -i ] && cp "$2" "${dir}/key-seen"; shift; done
+while [ $# -gt 0 ]; do
+    [ "$1" = -i ] && cp "$2" "${dir}/key-seen"
+    case "$1" in UserKnownHostsFile=*) cp "\${1#UserKnownHostsFile=}" "${dir}/known-seen" ;; esac
+    shift
+done
 case "$n" in
 ${cases}
 *) echo '${last.stderr}' >&2; exit ${String(last.status)} ;;
@@ -35,6 +39,7 @@ esac
     chmodSync(join(dir, "bin", "ssh"), 0o755);
 }
 
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfEastB";
 const KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ntest\n-----END OPENSSH PRIVATE KEY-----\n";
 function probe(budget: number) {
     const started = Date.now();
@@ -47,6 +52,7 @@ function probe(budget: number) {
             TMPDIR: join(dir, "tmp"),
             NODE: "east-b",
             HOST: "192.0.2.11",
+            HOST_KEY: HOST_KEY,
             BUDGET: String(budget),
         },
     });
@@ -65,6 +71,16 @@ describe("reach probe", () => {
         console.log(`refused key: failed after ${r.seconds.toFixed(1)} s`);
     });
 
+    it("fails at once when another host key answers", () => {
+        fakeSsh([{ status: 255, stderr: "Host key verification failed." }]);
+        const r = probe(600);
+        expect(r.status).toBe(1);
+        expect(r.stderr.trim()).toBe(
+            "node east-b (192.0.2.11): the server's host key is not the node's (hostKeys output); something else answers at this address",
+        );
+        expect(readFileSync(join(dir, "calls"), "utf8").trim()).toBe("1");
+    });
+
     it("keeps trying while the node boots, then succeeds, with the key it was given and no key left behind", () => {
         fakeSsh([
             { status: 255, stderr: "ssh: connect to host 192.0.2.11 port 22: Connection refused" },
@@ -75,6 +91,7 @@ describe("reach probe", () => {
         expect(r.stdout).toContain("node east-b (192.0.2.11): SSH reachable");
         expect(readFileSync(join(dir, "calls"), "utf8").trim()).toBe("2");
         expect(readFileSync(join(dir, "key-seen"), "utf8")).toBe(KEY);
+        expect(readFileSync(join(dir, "known-seen"), "utf8")).toBe(`192.0.2.11 ${HOST_KEY}\n`);
         expect(readdirSync(join(dir, "tmp"))).toEqual([]);
     });
 
