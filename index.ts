@@ -1,12 +1,17 @@
-import { deploy } from "./program";
+import { deployChecked } from "./program";
 
-const { cluster } = deploy();
-
-export const masterName = cluster.masterName;
-export const sentinels = cluster.sentinels;
-export const nodes = cluster.nodes;
-export const connectionSnippet = cluster.connectionSnippet;
-export const hostKeys = cluster.hostKeys;
-export const redisPassword = cluster.redisPassword;
-export const sentinelPassword = cluster.sentinelPassword;
-export const checksPrivateKey = cluster.checksPrivateKey;
+// An async program (Pulumi awaits the exported function): the region check, an invoke, answers before any resource
+// is declared, so a region that cannot work fails preview with one line.
+export = async () => {
+    const { cluster } = await deployChecked();
+    return {
+        masterName: cluster.masterName,
+        sentinels: cluster.sentinels,
+        nodes: cluster.nodes,
+        connectionSnippet: cluster.connectionSnippet,
+        hostKeys: cluster.hostKeys,
+        redisPassword: cluster.redisPassword,
+        sentinelPassword: cluster.sentinelPassword,
+        checksPrivateKey: cluster.checksPrivateKey,
+    };
+};

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { hostKeyNodeOf, type PublishedHostKey } from "../components/hostKeys";
+import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
 import { topologyFromConfig, SECRET_KEYS, type Topology } from "../topology";
 import { readStackConfig } from "./stackFile";
 
@@ -30,6 +31,8 @@ export interface MockRunOptions {
     readonly checksKey?: { readonly privateKey: string; readonly publicKey: string };
     /** Each node's SSH host key (the lab's real ones); a placeholder per node when absent. */
     readonly hostKeys?: Readonly<Record<string, HostKeyPair>>;
+    /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
+    readonly regions?: readonly LinodeRegion[];
 }
 
 export interface MockRun {
@@ -63,8 +66,10 @@ export function unwrapSecrets(value: unknown): unknown {
     return value;
 }
 
+/** An Output's value; rejects when the Output failed (an apply callback never runs then, so waiting on one hangs). */
 function resolve<T>(o: pulumi.Output<T>): Promise<T> {
-    return new Promise((r) => o.apply((v) => r(v)));
+    // `promise()` is the SDK's own accessor on OutputImpl; the public Output type has no way to observe a failure.
+    return (o as unknown as { promise(): Promise<T> }).promise();
 }
 
 const REVIEW_KEY = {
@@ -181,7 +186,20 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                         return { id: args.custom === false ? undefined : id, state: inputs };
                 }
             },
-            call: (args) => args.inputs,
+            call: (args) => {
+                if (args.token === "linode:index/getRegion:getRegion") {
+                    const id = (args.inputs as { id: string }).id;
+                    const region = (options.regions ?? LINODE_REGIONS).find((r) => r.id === id);
+                    // The provider fails the invoke for an unknown region (the API answers 404); the runtime reads a
+                    // failed call's message from gRPC's `details`.
+                    if (!region) {
+                        const message = `failed to get region ${id}: [404] Not found`;
+                        throw Object.assign(new Error(message), { details: message });
+                    }
+                    return { ...region, capabilities: [...region.capabilities], siteType: "core" };
+                }
+                return args.inputs;
+            },
         },
         "redis-ha",
         options.stack,
@@ -193,7 +211,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     );
 
     // Imported here, after the mocks, as Pulumi's unit-testing guide requires.
-    const { deploy } = await import("../program");
+    const { deployChecked } = await import("../program");
     const recordOptions: pulumi.ResourceTransformation = (args) => {
         const deps = args.opts.dependsOn;
         const list = deps === undefined ? [] : Array.isArray(deps) ? deps : [deps];
@@ -207,19 +225,23 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         });
         return undefined;
     };
-    const { cluster } = deploy({ transformations: [recordOptions] });
-    const outputs = {
-        masterName: await resolve(cluster.masterName),
-        sentinels: await resolve(cluster.sentinels),
-        nodes: await resolve(cluster.nodes),
-        connectionSnippet: await resolve(cluster.connectionSnippet),
-        hostKeys: await resolve(cluster.hostKeys),
-    };
-    const secretOutputs = {
-        redisPassword: await pulumi.isSecret(cluster.redisPassword),
-        sentinelPassword: await pulumi.isSecret(cluster.sentinelPassword),
-        checksPrivateKey: await pulumi.isSecret(cluster.checksPrivateKey),
-    };
+    // As `pulumi up` runs index.ts: the region check (an invoke) first, then every resource.
+    const { cluster } = await deployChecked({ transformations: [recordOptions] });
+    const settle = async () => ({
+        outputs: {
+            masterName: await resolve(cluster.masterName),
+            sentinels: await resolve(cluster.sentinels),
+            nodes: await resolve(cluster.nodes),
+            connectionSnippet: await resolve(cluster.connectionSnippet),
+            hostKeys: await resolve(cluster.hostKeys),
+        },
+        secretOutputs: {
+            redisPassword: await pulumi.isSecret(cluster.redisPassword),
+            sentinelPassword: await pulumi.isSecret(cluster.sentinelPassword),
+            checksPrivateKey: await pulumi.isSecret(cluster.checksPrivateKey),
+        },
+    });
+    const { outputs, secretOutputs } = await settle();
     await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
 
     const userData: Record<string, string> = {};
