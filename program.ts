@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
+import { CLUSTER_RESOURCE } from "./components/names";
 import { assertRegionCapabilities } from "./components/regionCapabilities";
-import { ConfigError, SECRET_KEYS, topologyFromConfig, type Topology } from "./topology";
+import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
     topology: Topology;
@@ -13,10 +14,13 @@ export interface Deployment {
  * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
  */
 export function deploy(opts?: pulumi.ComponentResourceOptions, topology = stackTopology()): Deployment {
+    const raw = pulumi.runtime.allConfig();
     const config = new pulumi.Config();
-    const secret = (key: string) => (SECRET_KEYS.has(key) ? config.getSecret(key) : undefined);
+    // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
+    // (generate one). The raw value is a plain string here even for secrets, so the test needs no Output.
+    const secret = (key: SecretKey) => (secretGiven(raw, key) ? config.requireSecret(key) : undefined);
     const cluster = new RedisCluster(
-        topology.cluster,
+        CLUSTER_RESOURCE,
         {
             topology,
             redisPassword: secret("redisPassword"),
@@ -42,12 +46,28 @@ function stackTopology(): Topology {
 }
 
 /**
- * `deploy`, after asking Linode whether every region of the stack offers what its nodes need (`linode.getRegion`;
- * invokes run during preview too). A region that cannot work fails preview with one line per region, before any
- * resource is declared.
+ * What runs before `deploy`: validates the stack's config, then asks Linode whether every region offers what its nodes
+ * need (`linode.getRegion`; invokes run during preview too). Bad config or a region that cannot work fails preview
+ * with one line per problem, before any resource is declared. Returns the topology for `deploy`.
  */
-export async function deployChecked(opts?: pulumi.ComponentResourceOptions): Promise<Deployment> {
+export async function preflight(): Promise<Topology> {
     const topology = stackTopology();
     await assertRegionCapabilities(topology);
-    return deploy(opts, topology);
+    return topology;
+}
+
+/**
+ * The stack outputs, as `index.ts` exports them. Credentials that clients need are secret outputs; the checks' SSH
+ * key is not an output at all (whoever can read outputs would be root on every node).
+ */
+export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
+    return {
+        masterName: cluster.masterName,
+        sentinels: cluster.sentinels,
+        nodes: cluster.nodes,
+        connectionSnippet: cluster.connectionSnippet,
+        hostKeys: cluster.hostKeys,
+        redisPassword: cluster.redisPassword,
+        sentinelPassword: cluster.sentinelPassword,
+    };
 }

@@ -7,16 +7,19 @@
 #   ./run.sh review STACK     what `pulumi up` would create, offline
 #   ./run.sh deploy STACK     `pulumi up` against Linode (needs the Pulumi CLI and LINODE_TOKEN)
 #   ./run.sh setup            only install what the others need
+# Run it as root: in a root shell (a fresh Debian has no sudo) `./run.sh`, or from a user account `sudo ./run.sh`.
 set -euo pipefail
 cd "$(dirname "$0")"
+invocation="./run.sh${*:+ $*}"
 
 setup() {
     local need=() pkg
     if [ "$(id -u)" != 0 ]; then
-        echo "run.sh: run as root (the lab creates network namespaces and containers): sudo ./run.sh $*" >&2
+        echo "run.sh: run as root (the lab creates network namespaces and containers): in a root shell, $invocation; or sudo $invocation" >&2
         exit 1
     fi
-    for pkg in cloud-init redis-server redis-sentinel redis-tools systemd-container mmdebstrap dpkg-dev openssh-client iproute2 util-linux; do
+    # The lab and the tests need these; `npm run lint` needs shellcheck.
+    for pkg in cloud-init redis-server redis-sentinel redis-tools systemd-container mmdebstrap dpkg-dev openssh-client iproute2 util-linux shellcheck; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
     done
     if [ "${#need[@]}" -gt 0 ]; then
@@ -24,7 +27,9 @@ setup() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+    if ! { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ]; }; then
+        npm ci --no-audit --no-fund
+    fi
 }
 
 cmd=${1:-drill}

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { NodePlan, Topology } from "../topology";
 import { liveRedisSettings } from "./redisConf";
-import { quoteArg } from "./redisConfig";
+import { quoteArg } from "./confSyntax";
 import { liveSentinelSettings } from "./sentinelConf";
 import { liveNodeEnv } from "./userData";
 

@@ -1,15 +1,23 @@
+import { shellAssignments } from "./shell";
+
 /** Where things live on a node. Debian's packages own /etc/redis; our scripts and state live beside them. */
 export const PATHS = {
     redisConf: "/etc/redis/redis.conf",
     sentinelConf: "/etc/redis/sentinel.conf",
     nodeEnv: "/etc/redis-ha/node.env",
     scriptsDir: "/usr/local/lib/redis-ha",
+    /** What the start guard and the stop recorder keep between runs of redis-server. */
+    stateDir: "/var/lib/redis-ha",
+    /** `clean`, `running` or `crashed:...`: how redis-server last ended (written by redis-stop-record). */
+    redisState: "/var/lib/redis-ha/redis-server.state",
     sysctl: "/etc/sysctl.d/60-redis-ha.conf",
     tuningUnit: "/etc/systemd/system/redis-ha-tuning.service",
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
     sentinelDropIn: "/etc/systemd/system/redis-sentinel.service.d/10-redis-ha.conf",
     policyRcD: "/usr/sbin/policy-rc.d",
 } as const;
+
+export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
 
 /** Scripts under cloud-init/scripts that every node carries, installed into PATHS.scriptsDir. */
 export const NODE_SCRIPTS = [
@@ -24,3 +32,26 @@ export const NODE_SCRIPTS = [
     "check-quorum",
     "failover-drill",
 ] as const;
+export type NodeScript = (typeof NODE_SCRIPTS)[number];
+
+/**
+ * The rendered file beside the scripts that tells them where everything else is. A script finds it next to itself
+ * (`$(dirname "$0")/paths.sh`), so no path is written twice: this module is the only place that spells them.
+ */
+export const PATHS_LIB = "paths.sh";
+
+/** The shell names the scripts read, and the path each one stands for. */
+const SHELL_NAMES = {
+    NODE_ENV_FILE: "nodeEnv",
+    REDIS_CONF: "redisConf",
+    SENTINEL_CONF: "sentinelConf",
+    SCRIPTS_DIR: "scriptsDir",
+    STATE_DIR: "stateDir",
+    REDIS_STATE_FILE: "redisState",
+} as const satisfies Record<string, keyof typeof PATHS>;
+
+/** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */
+export function renderPathsLib(paths: NodePaths = PATHS): string {
+    const vars = Object.entries(SHELL_NAMES).map(([name, key]) => [name, paths[key]] as const);
+    return `# Rendered by redis-ha from cloud-init/paths.ts: where things live on this node (sourced by lib.sh).\n${shellAssignments(vars)}`;
+}

@@ -1,7 +1,7 @@
 import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
 import { addressOf, nodeOf } from "./inputs";
-import { renderConfig, type Directive } from "./redisConfig";
+import { renderConfig, type Directive } from "./confSyntax";
 
 /**
  * The Redis settings that can change on a running node (CONFIG SET) and that a stack config change rolls out one node

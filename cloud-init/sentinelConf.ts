@@ -1,7 +1,7 @@
 import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
 import { addressOf, nodeOf } from "./inputs";
-import { renderConfig, type Directive } from "./redisConfig";
+import { renderConfig, type Directive } from "./confSyntax";
 
 /** Sentinel settings that `SENTINEL SET` changes on a running Sentinel. */
 export function liveSentinelSettings(t: Topology, node: NodePlan): Directive[] {

@@ -3,9 +3,10 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
 import { addressOf, nodeOf, type RenderInput } from "./inputs";
-import { NODE_SCRIPTS, PATHS } from "./paths";
+import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
+import { shellAssignments } from "./shell";
 import type { HostKeyPair } from "./sshKeys";
 import { renderRedisDropIn, renderSentinelDropIn, renderSysctl, renderTuningUnit } from "./units";
 
@@ -36,10 +37,6 @@ export function allPackages(t: Topology): string[] {
     return [...new Set(t.nodes.flatMap(packagesFor))].sort();
 }
 
-function shellQuote(value: string | number): string {
-    return `'${String(value).replace(/'/g, `'\\''`)}'`;
-}
-
 /**
  * The node.env entries that follow the stack's live settings and membership; `apply-settings` rewrites them on running
  * nodes (its `env` lines), so the start guard and the checks never act on stale timings or peers.
@@ -64,6 +61,7 @@ export function liveNodeEnv(
         ["SENTINEL_QUORUM", t.sentinel.quorum],
         ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
         ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
+        ["MIN_REPLICAS_MAX_LAG_SEC", t.redis.minReplicasMaxLagSec],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
     ];
@@ -88,7 +86,7 @@ export function renderNodeEnv(input: RenderInput): string {
         ["REDIS_PASSWORD", input.secrets.redisPassword],
         ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
     ];
-    return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join("\n")}\n`;
+    return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${shellAssignments(vars)}`;
 }
 
 export function writeFilesFor(input: RenderInput): WriteFile[] {
@@ -112,6 +110,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         ...NODE_SCRIPTS.map((s) =>
             root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
         ),
+        root(`${PATHS.scriptsDir}/${PATHS_LIB}`, renderPathsLib()),
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];

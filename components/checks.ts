@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { PATHS } from "../cloud-init";
+import { drillRunner, PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
+import { checkChildren } from "./names";
 
 export interface PostDeployChecksArgs {
     topology: Topology;
@@ -52,7 +53,7 @@ export class PostDeployChecks extends pulumi.ComponentResource {
         for (const n of t.nodes) {
             // `cloud-init status --wait` first: SSH may answer before write_files has installed the scripts.
             this.waits[n.name] = new command.remote.Command(
-                `${name}-wait-${n.name}`,
+                checkChildren.wait(name, n.name),
                 {
                     connection: sshConnection(args.addresses[n.name], args.privateKey, args.hostKeys[n.name]),
                     create: `cloud-init status --wait >/dev/null 2>&1; ${PATHS.scriptsDir}/check-cloud-init`,
@@ -67,27 +68,25 @@ export class PostDeployChecks extends pulumi.ComponentResource {
         for (const n of t.nodes) {
             const triggers = [args.configHash, args.instanceIds[n.name]];
             if (n.runsRedis)
-                this.health[n.name] = run(`${name}-health-${n.name}`, n.name, "check-node", triggers, [
+                this.health[n.name] = run(checkChildren.health(name, n.name), n.name, "check-node", triggers, [
                     this.waits[n.name],
                     ...between,
                 ]);
             if (n.runsSentinel)
-                this.quorum[n.name] = run(`${name}-quorum-${n.name}`, n.name, "check-quorum", triggers, [
+                this.quorum[n.name] = run(checkChildren.quorum(name, n.name), n.name, "check-quorum", triggers, [
                     ...allWaits,
                     ...between,
                 ]);
         }
         if (t.failoverDrill !== "never") {
-            const runner =
-                t.nodes.find((n) => n.runsSentinel && n.region === t.primaryRegion) ??
-                t.nodes.find((n) => n.runsSentinel)!;
+            const runner = drillRunner(t);
             const triggers: pulumi.Input<unknown>[] = [
                 args.configHash,
                 ...t.nodes.map((n) => args.instanceIds[n.name]),
             ];
             // `always`: a new trigger on every run, so every `pulumi up` re-runs the drill.
             if (t.failoverDrill === "always") triggers.push(new Date().toISOString());
-            this.drill = run(`${name}-failover-drill`, runner.name, "failover-drill", triggers, [
+            this.drill = run(checkChildren.drill(name), runner.name, "failover-drill", triggers, [
                 ...Object.values(this.quorum),
                 ...Object.values(this.health),
             ]);

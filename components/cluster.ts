@@ -7,6 +7,7 @@ import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
+import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
@@ -15,12 +16,15 @@ import { SettingsRollout } from "./rollout";
 export interface RedisClusterArgs {
     /** The deployment, computed from stack config by `topologyFromConfig`. */
     topology: Topology;
-    /** Password of every Redis node. Generated with @pulumi/random (32 alphanumerics) when absent. */
+    /**
+     * Password of every Redis node. Generated with @pulumi/random (32 alphanumerics) when absent or "" (Pulumi.yaml's
+     * default reaches the program as "", so "" must mean "not given").
+     */
     redisPassword?: pulumi.Input<string>;
-    /** Password of every Sentinel. Generated when absent. */
+    /** Password of every Sentinel. Generated when absent or "". */
     sentinelPassword?: pulumi.Input<string>;
     /**
-     * Private key the post-deploy commands use to SSH in as root. When absent an ED25519 key is generated with
+     * Private key the post-deploy commands use to SSH in as root. When absent or "" an ED25519 key is generated with
      * @pulumi/tls and its public half installed on every node; when given, put its public half in `authorizedKeys`.
      */
     checksPrivateKey?: pulumi.Input<string>;
@@ -42,7 +46,11 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly nodes: pulumi.Output<Record<string, NodeOutput>>;
     public readonly redisPassword: pulumi.Output<string>;
     public readonly sentinelPassword: pulumi.Output<string>;
-    public readonly checksPrivateKey: pulumi.Output<string>;
+    /**
+     * The checks' private key: root on every node. Kept off the public surface so nobody exports it as a stack output
+     * (whoever reads outputs would get root); users who need a shell bring their own key in `authorizedKeys`.
+     */
+    readonly #checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
     /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
     public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
@@ -53,13 +61,13 @@ export class RedisCluster extends pulumi.ComponentResource {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
         const { topology: t } = args;
 
-        const password = (purpose: string, given?: pulumi.Input<string>) =>
-            given !== undefined
+        const password = (purpose: "redis" | "sentinel", given?: pulumi.Input<string>) =>
+            isGiven(given)
                 ? pulumi.secret(given)
                 : // The provider marks `result` secret, but only the engine applies that: say it here as well.
                   pulumi.secret(
                       new random.RandomPassword(
-                          `${name}-${purpose}-password`,
+                          clusterChildren.password(name, purpose),
                           { length: 32, special: false },
                           { parent: this },
                       ).result,
@@ -68,27 +76,31 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 
         let checksPublicKey: pulumi.Output<string> | undefined;
-        if (args.checksPrivateKey !== undefined) {
-            this.checksPrivateKey = pulumi.secret(args.checksPrivateKey);
+        if (isGiven(args.checksPrivateKey)) {
+            this.#checksPrivateKey = pulumi.secret(args.checksPrivateKey);
         } else {
-            const key = new tls.PrivateKey(`${name}-checks-key`, { algorithm: "ED25519" }, { parent: this });
-            this.checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
+            const key = new tls.PrivateKey(clusterChildren.checksKey(name), { algorithm: "ED25519" }, { parent: this });
+            this.#checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
 
-        const hostKeys = new HostKeys(`${name}-ssh`, { topology: t }, { parent: this });
+        const hostKeys = new HostKeys(clusterChildren.hostKeys(name), { topology: t }, { parent: this });
         this.hostKeys = hostKeys.published;
 
         const addresses: Record<string, pulumi.Output<string>> = {};
         const placement: Record<string, pulumi.Output<number> | undefined> = {};
         for (const region of t.regions) {
-            const net = new RegionNetwork(`${name}-${region.name}`, { topology: t, region }, { parent: this });
+            const net = new RegionNetwork(
+                clusterChildren.regionNetwork(name, region.name),
+                { topology: t, region },
+                { parent: this },
+            );
             Object.assign(addresses, net.addresses);
             placement[region.name] = net.placementGroupId;
         }
 
         const firewall = new linode.Firewall(
-            `${name}-firewall`,
+            clusterChildren.firewall(name),
             {
                 label: `${t.cluster}-fw`,
                 inboundPolicy: "DROP",
@@ -120,7 +132,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                     ),
                 );
             nodes[n.name] = new RedisNode(
-                `${name}-${n.name}`,
+                clusterChildren.node(name, n.name),
                 {
                     topology: t,
                     node: n,
@@ -136,21 +148,21 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const configHash = clusterConfigHash(t);
         new PostDeployChecks(
-            `${name}-checks`,
+            clusterChildren.checks(name),
             {
                 topology: t,
                 addresses,
                 instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
-                privateKey: this.checksPrivateKey,
+                privateKey: this.#checksPrivateKey,
                 hostKeys: hostKeys.publicKeys,
                 configHash,
                 beforeChecks: (waits) => [
                     new SettingsRollout(
-                        `${name}-settings`,
+                        clusterChildren.settings(name),
                         {
                             topology: t,
                             addresses,
-                            privateKey: this.checksPrivateKey,
+                            privateKey: this.#checksPrivateKey,
                             hostKeys: hostKeys.publicKeys,
                             after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
                         },
@@ -192,6 +204,15 @@ export class RedisCluster extends pulumi.ComponentResource {
             hostKeys: this.hostKeys,
         });
     }
+}
+
+/**
+ * Is a credential given? Pulumi.yaml declares "" as the default of the credential keys and the CLI passes that
+ * default to the program, so "" means "not given": generate one. (An Output cannot be inspected here; the program
+ * decides from the raw config and passes undefined for "".)
+ */
+function isGiven(value: pulumi.Input<string> | undefined): value is pulumi.Input<string> {
+    return value !== undefined && value !== "";
 }
 
 /** Changes whenever the deployment or any live setting changes; never depends on secrets. */

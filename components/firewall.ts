@@ -1,12 +1,11 @@
 import type * as linode from "@pulumi/linode";
-import { isIPv4 } from "node:net";
-import type { Topology } from "../topology";
+import { ipFamily, type Topology } from "../topology";
 
 type Rule = linode.types.input.FirewallInbound;
 
 function split(cidrs: readonly string[]): { ipv4s?: string[]; ipv6s?: string[] } {
-    const v4 = cidrs.filter((c) => isIPv4(c.split("/")[0]));
-    const v6 = cidrs.filter((c) => !isIPv4(c.split("/")[0]));
+    const v4 = cidrs.filter((c) => ipFamily(c) === "ipv4");
+    const v6 = cidrs.filter((c) => ipFamily(c) === "ipv6");
     return { ...(v4.length ? { ipv4s: v4 } : {}), ...(v6.length ? { ipv6s: v6 } : {}) };
 }
 

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { Topology } from "../topology";
+import { hostKeyChildren } from "./names";
 
 /** What the stack publishes about a node's host key: enough to pin it (`known_hosts`) or compare it by eye. */
 export interface PublishedHostKey {
@@ -13,14 +14,6 @@ export interface PublishedHostKey {
 export interface HostKeysArgs {
     /** The nodes to make host keys for. */
     topology: Topology;
-}
-
-/** Name suffix of a node's host key resource: mocks find the node from it. */
-export const HOST_KEY_SUFFIX = "-host-key-";
-
-/** The node a host key resource belongs to, from its name (`<component>-host-key-<node>`). */
-export function hostKeyNodeOf(resourceName: string, t: Pick<Topology, "nodes">): string | undefined {
-    return t.nodes.find((n) => resourceName.endsWith(`${HOST_KEY_SUFFIX}${n.name}`))?.name;
 }
 
 /**
@@ -42,7 +35,7 @@ export class HostKeys extends pulumi.ComponentResource {
         const published: Record<string, pulumi.Output<PublishedHostKey>> = {};
         for (const n of args.topology.nodes) {
             const key = new tls.PrivateKey(
-                `${name}${HOST_KEY_SUFFIX}${n.name}`,
+                hostKeyChildren.key(name, n.name),
                 { algorithm: "ED25519" },
                 { parent: this },
             );

@@ -1,6 +1,7 @@
 import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodePlan, Topology } from "../topology";
+import { nodeChildren } from "./names";
 
 export interface RedisNodeArgs {
     topology: Topology;
@@ -36,7 +37,7 @@ export class RedisNode extends pulumi.ComponentResource {
         super("redis-ha:node:RedisNode", name, {}, opts);
         const { topology: t, node } = args;
         this.instance = new linode.Instance(
-            `${name}-linode`,
+            nodeChildren.instance(name),
             {
                 label: node.label,
                 region: node.region,

@@ -1,6 +1,7 @@
 import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import type { RegionPlan, Topology } from "../topology";
+import { regionChildren } from "./names";
 
 export interface RegionNetworkArgs {
     /** The cluster's topology. */
@@ -29,7 +30,7 @@ export class RegionNetwork extends pulumi.ComponentResource {
         this.addresses = {};
         for (const nodeName of region.nodes) {
             const ip = new linode.NetworkingIp(
-                `${name}-${nodeName}-ip`,
+                regionChildren.reservedIp(name, nodeName),
                 { type: "ipv4", public: true, reserved: true, region: region.name },
                 { parent: this },
             );
@@ -37,7 +38,7 @@ export class RegionNetwork extends pulumi.ComponentResource {
         }
         if (region.nodes.length >= 2) {
             const pg = new linode.PlacementGroup(
-                `${name}-spread`,
+                regionChildren.placementGroup(name),
                 {
                     label: `${t.cluster}-${region.name}`.slice(0, 64),
                     region: region.name,

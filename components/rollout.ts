@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { liveSettingsHash, liveSettingsText, PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
+import { rolloutChildren } from "./names";
 
 export interface SettingsRolloutArgs {
     topology: Topology;
@@ -35,7 +36,7 @@ export class SettingsRollout extends pulumi.ComponentResource {
         let previous: command.remote.Command | undefined;
         for (const node of ordered) {
             const step: command.remote.Command = new command.remote.Command(
-                `${name}-${node.name}`,
+                rolloutChildren.step(name, node.name),
                 {
                     connection: sshConnection(args.addresses[node.name], args.privateKey, args.hostKeys[node.name]),
                     create: `${PATHS.scriptsDir}/apply-settings`,

@@ -22,10 +22,10 @@ const LAB_CGROUP = "redis-ha-lab";
 export function systemdHierarchies(): string[] {
     const found: string[] = [];
     for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
-        const [, mountPoint, fsType, options] = line.split(" ");
+        const [, mountPoint = "", fsType = "", options = ""] = line.split(" ");
         if (!mountPoint || !fsType) continue;
         if (fsType === "cgroup2") found.push(mountPoint);
-        if (fsType === "cgroup" && (options ?? "").split(",").includes("name=systemd")) found.push(mountPoint);
+        if (fsType === "cgroup" && options.split(",").includes("name=systemd")) found.push(mountPoint);
     }
     return found;
 }

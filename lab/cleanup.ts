@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { nodesWithCgroups, removeNodeCgroups } from "./cgroups";
-import { LabError } from "./errors";
+import { InvalidNodeNameError, LabError } from "./errors";
 import { run } from "./exec";
 import { removeStaleBuilds } from "./image";
 import { removeTree } from "./mounts";
@@ -38,7 +38,7 @@ export async function destroyAll(): Promise<string[]> {
             done.push(`stopped node ${name}`);
         } catch (e) {
             // A name that is not a valid node name cannot be ours by construction; skip it.
-            if (!(e instanceof LabError && /invalid node name/.test(e.message))) throw e;
+            if (!(e instanceof InvalidNodeNameError)) throw e;
         }
     }
     // nspawns we could not map to a node (e.g. state deleted by hand while running).

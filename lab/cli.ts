@@ -8,7 +8,7 @@ import { drill, SCENARIOS, type DrillReport, type Scenario } from "./drill";
 import { LabError } from "./errors";
 import { crashRedis, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis, startRedis } from "./faults";
 import { ensureBaseImage } from "./image";
-import { agreedMaster, nodeByAddress, redisStatus, sentinelEndpoints, sentinelStatus } from "./labCluster";
+import { agreedMaster, labNode, nodeByAddress, redisStatus, sentinelEndpoints, sentinelStatus } from "./labCluster";
 import { assertRoutesViaLab, createNetwork, readNetwork } from "./network";
 import { bootNode, nodeRunning, readNodeState, stopNode, waitForCloudInit, execInNode } from "./nodes";
 import { STATE_ROOT } from "./paths";
@@ -88,7 +88,9 @@ async function up(stack: string): Promise<LabStack> {
         const t0 = Date.now();
         await Promise.all(
             s.nodes.map((n) =>
-                bootNode(n, image).then(() => progress(`booting ${n.name} (${n.region}, ${n.address})`)),
+                bootNode(n, image).then(() => {
+                    progress(`booting ${n.name} (${n.region}, ${n.address})`);
+                }),
             ),
         );
         const results = await Promise.all(
@@ -144,8 +146,8 @@ function connectionInfo(s: LabStack) {
         stack: s.stack,
         masterName: t.masterName,
         sentinels: sentinelEndpoints(s).map(({ host, port }) => ({ host, port })),
-        nodes: s.nodes.map((n) => {
-            const plan = t.nodes.find((p) => p.name === n.name)!;
+        nodes: t.nodes.map((plan) => {
+            const n = labNode(s, plan.name);
             return {
                 name: n.name,
                 region: n.region,
@@ -163,7 +165,10 @@ function connectionInfo(s: LabStack) {
 
 function printUp(s: LabStack): void {
     const c = connectionInfo(s);
-    if (json) return void console.log(JSON.stringify(c, null, 2));
+    if (json) {
+        console.log(JSON.stringify(c, null, 2));
+        return;
+    }
     console.log(`\nLab stack ${s.stack} is up. Master name: ${c.masterName}`);
     console.log(`Sentinels: ${c.sentinels.map((x) => `${x.host}:${x.port}`).join(", ")}`);
     console.log(
@@ -184,7 +189,10 @@ async function status(s: LabStack) {
 }
 
 function printReport(r: DrillReport): void {
-    if (json) return void console.log(JSON.stringify(r, null, 2));
+    if (json) {
+        console.log(JSON.stringify(r, null, 2));
+        return;
+    }
     const ms = (s: { p50: number; max: number } | null) => (s ? `p50 ${s.p50} ms, max ${s.max} ms` : "n/a");
     console.log(`\nDrill ${r.scenario} on stack ${r.stack}, ${r.runs} run(s), down-after ${r.downAfterMs} ms`);
     console.log(`  switch (fault -> +switch-master): ${ms(r.switchMs)}`);
@@ -216,21 +224,27 @@ async function main(argv: string[]): Promise<number> {
     const jsonOpt = () => new Option("--json", "print JSON");
     let code = 0;
     const action =
-        <A extends unknown[]>(fn: (...args: A) => Promise<number | void>) =>
-        async (...args: A) => {
-            const opts = args.find(
-                (a) => a && typeof a === "object" && !Array.isArray(a) && !(a instanceof Command),
-            ) as { json?: boolean } | undefined;
-            json = Boolean(opts?.json);
-            code = (await fn(...args)) ?? 0;
-        };
+        // A command's exit code is what its action returns, when that is a number; 0 otherwise.
+        <A extends unknown[]>(fn: (...args: A) => Promise<unknown>) =>
+            async (...args: A) => {
+                const opts = args.find(
+                    (a) => a && typeof a === "object" && !Array.isArray(a) && !(a instanceof Command),
+                ) as { json?: boolean } | undefined;
+                json = Boolean(opts?.json);
+                const result = await fn(...args);
+                code = typeof result === "number" ? result : 0;
+            };
 
     program
         .command("up")
         .description("boot every node of the stack and wait until it is healthy")
         .addOption(stackOpt())
         .addOption(jsonOpt())
-        .action(action(async (o: { stack: string }) => printUp(await up(o.stack))));
+        .action(
+            action(async (o: { stack: string }) => {
+                printUp(await up(o.stack));
+            }),
+        );
     program
         .command("status")
         .description("roles, replication, Sentinel views, CKQUORUM, cloud-init")
@@ -239,7 +253,10 @@ async function main(argv: string[]): Promise<number> {
         .action(
             action(async (o: { stack: string }) => {
                 const st = await status(await upStack(o.stack));
-                if (json) return void console.log(JSON.stringify(st, null, 2));
+                if (json) {
+                    console.log(JSON.stringify(st, null, 2));
+                    return;
+                }
                 for (const r of st.redis)
                     console.log(
                         `redis     ${r.name.padEnd(10)} ${r.region.padEnd(11)} ${r.role.padEnd(11)} offset ${r.offset ?? "-"}  ${r.replication}`,
@@ -262,7 +279,11 @@ async function main(argv: string[]): Promise<number> {
                     ["-t", ...args].filter((a) => command.length === 0 || a !== "-t"),
                     { stdio: "inherit" },
                 );
-                return new Promise<number>((resolve) => child.on("exit", (c) => resolve(c ?? 1)));
+                return new Promise<number>((resolve) => {
+                    child.on("exit", (c) => {
+                        resolve(c ?? 1);
+                    });
+                });
             }),
         );
     const nodeCmd = (
@@ -296,8 +317,9 @@ async function main(argv: string[]): Promise<number> {
     );
     nodeCmd("start", "start the node's Redis; --node: boot the container again", async (s, node, whole) => {
         if (!whole) return startRedis(node);
-        const spec = s.nodes.find((n) => n.name === node)!;
-        await bootNode(spec, readNodeState(node)!.imageDir);
+        const state = readNodeState(node);
+        if (!state) throw new LabError(`${node} has no state on disk; bring the stack up again: npm run lab -- up`);
+        await bootNode(labNode(s, node), state.imageDir);
         const r = await waitForCloudInit(node, 300_000);
         if (!r.ok) throw new LabError(`${node}: ${r.errors.join("; ")}`, r.detail);
     });
@@ -389,7 +411,7 @@ const onInterrupt = (sig: NodeJS.Signals) => {
     if (interrupted) return;
     interrupted = true;
     process.stderr.write(`\n${sig}: removing the lab\n`);
-    destroyAll()
+    void destroyAll()
         .then(() => {
             rmSync(path.join(STATE_ROOT, "stacks"), { recursive: true, force: true });
             rmSync(CURRENT, { force: true });

@@ -17,6 +17,27 @@ export class LabError extends Error {
     }
 }
 
+/** A name that cannot be a lab node's: teardown skips such names, since nothing of the lab can carry them. */
+export class InvalidNodeNameError extends LabError {
+    constructor(readonly nodeName: string) {
+        super(
+            `invalid node name "${nodeName}": use 1-48 characters of a-z, 0-9 and "-", not starting or ending with "-"`,
+        );
+        this.name = "InvalidNodeNameError";
+    }
+}
+
+/** A drill's wait for a condition ran out of time; some waits expect this and carry on. */
+export class DrillTimeoutError extends LabError {
+    constructor(
+        readonly what: string,
+        readonly timeoutMs: number,
+    ) {
+        super(`drill: timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+        this.name = "DrillTimeoutError";
+    }
+}
+
 /** Collapses whitespace (newlines included) so a message fits on one line. */
 export function oneLine(text: string): string {
     return text.replace(/\s+/g, " ").trim();

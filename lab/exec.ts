@@ -31,8 +31,8 @@ export interface RunResult {
 }
 
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    if (argv.length === 0) throw new LabError("run() needs a command");
     const [file, ...args] = argv;
-    if (file === undefined) throw new LabError("run() needs a command");
     return new Promise<RunResult>((resolve, reject) => {
         const child = spawn(file, args, {
             cwd: opts.cwd,
@@ -106,7 +106,7 @@ export function lastMeaningfulLine(text: string): string {
     // apt and mmdebstrap put the reason in their "E:" line; prefer the first one
     // over generic trailers such as "E: mmdebstrap failed".
     const firstError = lines.find((l) => /^E: /.test(l) && !/failed with exit code|mmdebstrap failed/.test(l));
-    return oneLine(firstError ?? lines[lines.length - 1] ?? "(no output)");
+    return oneLine(firstError ?? lines.at(-1) ?? "(no output)");
 }
 
 function describe(argv: readonly string[]): string {

@@ -1,5 +1,7 @@
 import { execInNode } from "./nodes";
 import { info, sentinelMaster, ckquorum } from "./probe";
+import { LabError } from "./errors";
+import type { LabNodeSpec } from "./nodes";
 import type { LabStack } from "./stack";
 
 export interface NodeStatus {
@@ -19,8 +21,23 @@ export interface SentinelStatus {
     ckquorum: string;
 }
 
+/** The lab node of that name (the topology and the lab plan the same nodes, so a miss is a bug). */
+export function labNode(s: LabStack, name: string): LabNodeSpec {
+    const node = s.nodes.find((x) => x.name === name);
+    if (!node)
+        throw new LabError(`no node ${name} in stack ${s.stack}; nodes: ${s.nodes.map((n) => n.name).join(", ")}`);
+    return node;
+}
+
+/** The lab node at an address ("host" or "host:port"). */
+export function nodeAt(s: LabStack, address: string): LabNodeSpec {
+    const name = nodeByAddress(s, address);
+    if (name === undefined) throw new LabError(`${address} is not the address of a node of stack ${s.stack}`);
+    return labNode(s, name);
+}
+
 function sentinelNodes(s: LabStack) {
-    return s.topology.nodes.filter((n) => n.runsSentinel).map((n) => s.nodes.find((x) => x.name === n.name)!);
+    return s.topology.nodes.filter((n) => n.runsSentinel).map((n) => labNode(s, n.name));
 }
 
 export function sentinelEndpoints(s: LabStack): { host: string; port: number; region: string }[] {
@@ -28,7 +45,7 @@ export function sentinelEndpoints(s: LabStack): { host: string; port: number; re
 }
 
 export function redisNodes(s: LabStack) {
-    return s.topology.nodes.filter((n) => n.runsRedis).map((n) => s.nodes.find((x) => x.name === n.name)!);
+    return s.topology.nodes.filter((n) => n.runsRedis).map((n) => labNode(s, n.name));
 }
 
 export function nodeByAddress(s: LabStack, address: string): string | undefined {

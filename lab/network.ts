@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { LabError } from "./errors";
 import { run } from "./exec";
-import { cidrContains, cidrsOverlap, parseCidr, parseIpv4 } from "./ipv4";
+import { cidrContains, cidrsOverlap, parseCidr, parsePrefix } from "../topology/cidr";
 import { assertNodeName, NETWORK_STATE_FILE, nodeNetns, PREFIX } from "./paths";
 import { requireHost } from "./preflight";
 
@@ -217,10 +217,9 @@ export async function heal(): Promise<void> {
 export async function assertRoutesViaLab(addresses: readonly string[]): Promise<void> {
     const lab = parseCidr(LAB_PREFIX);
     for (const address of addresses) {
-        if (!cidrContains(lab, parseIpv4(address)))
-            throw new LabError(`${address} is not a lab address (${LAB_PREFIX})`);
+        if (!cidrContains(lab, address)) throw new LabError(`${address} is not a lab address (${LAB_PREFIX})`);
         const { stdout } = await ip(["-j", "route", "get", address]);
-        const [route] = JSON.parse(stdout) as Array<{ dev?: string; gateway?: string }>;
+        const route = (JSON.parse(stdout) as { dev?: string; gateway?: string }[]).at(0);
         const dev = route?.dev ?? "(no route)";
         if (!dev.startsWith(PREFIX)) {
             throw new LabError(
@@ -257,10 +256,9 @@ export function findClash(net: LabNetwork, host: HostNetState): string | undefin
     }
     for (const r of host.routes) {
         if (r.dst === "default") continue;
-        const dst = parseCidr(r.dst);
         // A covering route (say 198.0.0.0/8) is fine: our /15 is more specific.
         // Anything inside the lab prefix would take traffic meant for the lab.
-        if (dst.prefixLen >= lab.prefixLen && cidrContains(lab, dst.base)) {
+        if (cidrContains(lab, parsePrefix(r.dst))) {
             return `the host already routes ${r.dst} via ${r.dev ?? "?"} (table ${r.table ?? "main"}), inside ${LAB_PREFIX}`;
         }
     }
@@ -296,7 +294,7 @@ async function createRegion(region: LabRegion): Promise<void> {
     await ipIn(ROUTER_NETNS, ["link", "set", region.bridge, "up"]);
     await ipIn(ROUTER_NETNS, ["link", "add", region.routerIf, "type", "veth", "peer", "name", region.routerPort]);
     await ipIn(ROUTER_NETNS, ["link", "set", region.routerPort, "master", region.bridge, "up"]);
-    const prefixLen = parseCidr(region.subnet).prefixLen;
+    const prefixLen = parseCidr(region.subnet).prefixLength;
     await ipIn(ROUTER_NETNS, ["addr", "add", `${region.gateway}/${prefixLen}`, "dev", region.routerIf]);
     await ipIn(ROUTER_NETNS, ["link", "set", region.routerIf, "up"]);
 }
@@ -356,7 +354,7 @@ function findNode(net: LabNetwork, name: string): LabNodeNet {
 /** A locally administered unicast MAC derived from the node name, stable across re-creations. */
 function stableMac(name: string): string {
     const h = createHash("sha256").update(name).digest();
-    return ["02", ...[0, 1, 2, 3, 4].map((i) => h[i]!.toString(16).padStart(2, "0"))].join(":");
+    return ["02", ...[0, 1, 2, 3, 4].map((i) => h[i].toString(16).padStart(2, "0"))].join(":");
 }
 
 async function writeState(net: LabNetwork): Promise<void> {

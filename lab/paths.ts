@@ -1,5 +1,5 @@
 import path from "node:path";
-import { LabError } from "./errors";
+import { InvalidNodeNameError } from "./errors";
 
 /**
  * Names and places the lab owns. Everything the lab creates on the host is
@@ -23,11 +23,7 @@ export const NETWORK_STATE_FILE = path.join(STATE_ROOT, "network.json");
 const NODE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$/;
 
 export function assertNodeName(name: string): void {
-    if (!NODE_NAME.test(name)) {
-        throw new LabError(
-            `invalid node name "${name}": use 1-48 characters of a-z, 0-9 and "-", not starting or ending with "-"`,
-        );
-    }
+    if (!NODE_NAME.test(name)) throw new InvalidNodeNameError(name);
 }
 
 export function nodeDir(name: string): string {

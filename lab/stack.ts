@@ -1,9 +1,11 @@
+import type { PublishedHostKey } from "../components/hostKeys";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { allPackages } from "../cloud-init";
-import { runUnderMocks, unwrapSecrets } from "../review/mockRun";
-import { readStackConfig } from "../review/stackFile";
+import { resourceNames } from "../components/names";
+import { resourceNamed, runUnderMocks, unwrapSecrets } from "../engine/mockRun";
+import { stackProgramConfig } from "../engine/stackFile";
 import { topologyFromConfig, type Topology } from "../topology";
 import { run } from "./exec";
 import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
@@ -63,13 +65,16 @@ async function ensureCredentials(stack: string): Promise<LabCredentials> {
  * to Linode for those addresses and credentials.
  */
 export async function prepareLabStack(stack: string): Promise<LabStack> {
-    const topology = topologyFromConfig(readStackConfig(stack), "redis-ha", stack);
+    // The configuration `pulumi up` would give the program: the stack file plus Pulumi.yaml's defaults.
+    const config = stackProgramConfig(stack);
+    const topology = topologyFromConfig(config.values, "redis-ha", stack);
     const network = planNetwork({ regions: topology.regions.map((r) => ({ name: r.name, nodes: [...r.nodes] })) });
     const addresses = Object.fromEntries(network.nodes.map((n) => [n.name, n.address]));
     const credentials = await ensureCredentials(stack);
     const key = { privateKey: readFileSync(credentials.keyFile, "utf8"), publicKey: credentials.publicKey };
     const mocked = await runUnderMocks({
         stack,
+        config,
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
         checksKey: key,
@@ -80,11 +85,14 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
     });
     const knownHostsFile = writeKnownHosts(
         stackDir(stack),
-        network.nodes.map((n) => ({ address: n.address, publicKey: mocked.outputs.hostKeys[n.name].publicKey })),
+        network.nodes.map((n) => ({
+            address: n.address,
+            publicKey: (mocked.stackOutputs.hostKeys as Record<string, PublishedHostKey>)[n.name].publicKey,
+        })),
     );
     const nodes: LabNodeSpec[] = network.nodes.map((net) => {
-        const instance = mocked.resources.find((r) => r.name === `${topology.cluster}-${net.name}-linode`);
-        const authorizedKeys = (unwrapSecrets(instance?.inputs.authorizedKeys) as string[] | undefined) ?? [];
+        const instance = resourceNamed(mocked, resourceNames.instance(net.name));
+        const authorizedKeys = (unwrapSecrets(instance.inputs.authorizedKeys) as string[] | undefined) ?? [];
         return {
             name: net.name,
             region: net.region,

@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { filesInUserData } from "../cloud-init";
 import { analyseFailures, ConfigError, type FailureCase } from "../topology";
-import { runUnderMocks, unwrapSecrets, type MockRun } from "./mockRun";
+import { runUnderMocks, unwrapSecrets, type MockRun } from "../engine/mockRun";
+import { programConfig, PROJECT_DIR, readStackConfig } from "../engine/stackFile";
 
 interface PlanRow {
     type: string;
@@ -27,7 +28,7 @@ export function planRows(run: MockRun): PlanRow[] {
             return {
                 type: r.type.replace(/^([a-z]+):[a-zA-Z]+\/[a-zA-Z]+:/, "$1:"),
                 name: r.name,
-                region: String(inputs.region ?? node?.region ?? "-"),
+                region: typeof inputs.region === "string" ? inputs.region : (node?.region ?? "-"),
                 role: node ? (isInstance ? `${node.initialRole} (${node.roles.join("+")})` : node.name) : "-",
                 size: isInstance ? String(inputs.type) : "-",
             };
@@ -89,13 +90,15 @@ async function main(argv: string[]): Promise<number> {
         .name("review")
         .description("Shows what `pulumi up` would create for a stack, offline (Pulumi's mocks; no account, no CLI).")
         .option("--stack <name>", "stack to review (reads Pulumi.<name>.yaml)", "prod")
+        .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", PROJECT_DIR)
         .option("--out <dir>", "write each node's user-data and the files inside it under this directory")
         .option("--json", "print one JSON document instead of tables")
         .exitOverride();
     program.parse(argv);
-    const opts = program.opts<{ stack: string; out?: string; json?: boolean }>();
+    const opts = program.opts<{ stack: string; projectDir: string; out?: string; json?: boolean }>();
 
-    const run = await runUnderMocks({ stack: opts.stack });
+    const config = programConfig(readStackConfig(opts.stack, opts.projectDir), opts.projectDir);
+    const run = await runUnderMocks({ stack: opts.stack, config });
     const plan = planRows(run);
     const failures = analyseFailures(run.topology);
     const schema = opts.out ? writeOut(run, opts.out) : [];
@@ -112,7 +115,10 @@ async function main(argv: string[]): Promise<number> {
                         .filter((r) => r.type === "command:remote:Command")
                         .map((r) => ({ name: r.name, dependsOn: r.dependsOn })),
                     failureAnalysis: failures,
-                    outputs: run.outputs,
+                    // Secret outputs are left out: review prints, and secrets are never printed.
+                    outputs: Object.fromEntries(
+                        Object.entries(run.stackOutputs).filter(([k]) => !run.secretStackOutputs.includes(k)),
+                    ),
                     userDataSchema: schema,
                 },
                 null,
@@ -154,7 +160,7 @@ main(process.argv).then(
             err &&
             typeof err === "object" &&
             "code" in err &&
-            String((err as { code: string }).code).startsWith("commander.")
+            (err as { code: string }).code.startsWith("commander.")
         ) {
             process.exit((err as { exitCode?: number }).exitCode ?? 2);
         }

@@ -12,7 +12,7 @@ import {
     renderUserData,
     type RenderInput,
 } from "../cloud-init";
-import { readStackConfig } from "../review/stackFile";
+import { readStackConfig } from "../engine/stackFile";
 import { topologyFromConfig } from "../topology";
 
 const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");

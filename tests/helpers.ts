@@ -1,14 +1,19 @@
-import { readStackConfig } from "../review/stackFile";
+import { programConfig, readStackConfig, type ProgramConfig } from "../engine/stackFile";
 
 /** A stack file's config with some keys replaced (JSON-encoded like Pulumi does) or removed (undefined). */
 export function configWith(stack: string, changes: Record<string, unknown>): Record<string, string> {
     const config = readStackConfig(stack);
     for (const [key, value] of Object.entries(changes)) {
         const full = `redis-ha:${key}`;
-        if (value === undefined) delete config[full];
+        if (value === undefined) Reflect.deleteProperty(config, full);
         else config[full] = typeof value === "string" ? value : JSON.stringify(value);
     }
     return config;
+}
+
+/** What the program receives from the CLI for a stack file changed like `configWith` does (defaults filled in). */
+export function programConfigWith(stack: string, changes: Record<string, unknown>): ProgramConfig {
+    return programConfig(configWith(stack, changes));
 }
 
 export const PROD_NODES = [

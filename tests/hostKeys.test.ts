@@ -13,13 +13,17 @@ import {
 import { ensureHostKeys, writeKnownHosts } from "../lab/hostKeys";
 import { sshArgv } from "../lab/ssh";
 import type { LabStack } from "../lab/stack";
-import { isSecret, runUnderMocks, unwrapSecrets, type MockRun } from "../review/mockRun";
-import { readStackConfig } from "../review/stackFile";
+import type { PublishedHostKey } from "../components/hostKeys";
+import { isSecret, runUnderMocks, unwrapSecrets, type MockRun } from "../engine/mockRun";
+import { readStackConfig } from "../engine/stackFile";
 import { topologyFromConfig } from "../topology";
 
 // A real key pair (ssh-keygen -t ed25519), so the fingerprint below is what `ssh-keygen -lf` printed for it.
 const REAL_PUBLIC = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG1av2Ni+1hM4Bs91p1OCUBmkBFnWlJAUjegqj0YC2qg test@host";
 const REAL_FINGERPRINT = "SHA256:kS0mg8e2DYcXuXkDgW7/5MoWDtyiDFwEJ09gH1gpp/4";
+
+const hostKeysOf = (run: MockRun) => run.stackOutputs.hostKeys as Record<string, PublishedHostKey>;
+const nodesOf = (run: MockRun) => run.stackOutputs.nodes as Record<string, { address: string }>;
 
 let prod: MockRun;
 beforeAll(async () => {
@@ -44,7 +48,7 @@ describe("SSH key helpers", () => {
     });
 
     it("renders known_hosts sorted by address, one line per host, comments dropped", () => {
-        const other = prod.outputs.hostKeys["east-a"].publicKey;
+        const other = hostKeysOf(prod)["east-a"].publicKey;
         const text = renderKnownHosts([
             { address: "198.18.0.20", publicKey: REAL_PUBLIC },
             { address: "198.18.0.10", publicKey: other },
@@ -70,7 +74,7 @@ describe("host keys (prod under mocks)", () => {
             const keys = doc.ssh_keys as Record<string, string>;
             expect(Object.keys(keys).sort()).toEqual(["ed25519_private", "ed25519_public"]);
             expect(keys.ed25519_private).toContain(`host key of ${n.name}`);
-            expect(keys.ed25519_public).toBe(prod.outputs.hostKeys[n.name].publicKey);
+            expect(keys.ed25519_public).toBe(hostKeysOf(prod)[n.name].publicKey);
             expect(doc.ssh_deletekeys).toBe(true);
             publics.add(keys.ed25519_public);
         }
@@ -86,7 +90,7 @@ describe("host keys (prod under mocks)", () => {
 
     it("pins the host key of the node it dials in every SSH connection", () => {
         const byAddress = new Map(
-            prod.topology.nodes.map((n) => [prod.outputs.nodes[n.name].address, prod.outputs.hostKeys[n.name]]),
+            prod.topology.nodes.map((n) => [nodesOf(prod)[n.name].address, hostKeysOf(prod)[n.name]]),
         );
         const commands = ofType(prod, "command:remote:Command");
         expect(commands.length).toBeGreaterThan(0);
@@ -101,8 +105,8 @@ describe("host keys (prod under mocks)", () => {
     });
 
     it("publishes every node's public host key and its SHA256 fingerprint", () => {
-        expect(Object.keys(prod.outputs.hostKeys).sort()).toEqual(["east-a", "east-b", "ord-a", "witness"]);
-        for (const k of Object.values(prod.outputs.hostKeys))
+        expect(Object.keys(hostKeysOf(prod)).sort()).toEqual(["east-a", "east-b", "ord-a", "witness"]);
+        for (const k of Object.values(hostKeysOf(prod)))
             expect(k.fingerprintSha256).toBe(sshFingerprintSha256(k.publicKey));
     });
 
@@ -111,7 +115,7 @@ describe("host keys (prod under mocks)", () => {
             stack: "dev",
             hostKeys: { "dev-a": { privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n", publicKey: REAL_PUBLIC } },
         });
-        expect(run.outputs.hostKeys["dev-a"]).toEqual({ publicKey: REAL_PUBLIC, fingerprintSha256: REAL_FINGERPRINT });
+        expect(hostKeysOf(run)["dev-a"]).toEqual({ publicKey: REAL_PUBLIC, fingerprintSha256: REAL_FINGERPRINT });
         expect((cloudConfig(run, "dev-a").ssh_keys as Record<string, string>).ed25519_private).toBe(
             "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n",
         );
@@ -167,18 +171,18 @@ describe("lab host-key pinning", () => {
         const file = writeKnownHosts(
             dir,
             ["dev-a", "dev-b"].map((n) => ({
-                address: run.outputs.nodes[n].address,
-                publicKey: run.outputs.hostKeys[n].publicKey,
+                address: nodesOf(run)[n].address,
+                publicKey: hostKeysOf(run)[n].publicKey,
             })),
         );
         const lines = readFileSync(file, "utf8").trim().split("\n");
         expect(lines).toEqual([
-            `${run.outputs.nodes["dev-a"].address} ${publicKeyLine(keys["dev-a"].publicKey)}`,
-            `${run.outputs.nodes["dev-b"].address} ${publicKeyLine(keys["dev-b"].publicKey)}`,
+            `${nodesOf(run)["dev-a"].address} ${publicKeyLine(keys["dev-a"].publicKey)}`,
+            `${nodesOf(run)["dev-b"].address} ${publicKeyLine(keys["dev-b"].publicKey)}`,
         ]);
         // The fingerprint published is the one ssh-keygen reports for the key the node gets.
         const printed = spawnSync("ssh-keygen", ["-lf", join(dir, "host_dev-a_ed25519.pub")], { encoding: "utf8" });
-        expect(printed.stdout.split(" ")[1]).toBe(run.outputs.hostKeys["dev-a"].fingerprintSha256);
+        expect(printed.stdout.split(" ")[1]).toBe(hostKeysOf(run)["dev-a"].fingerprintSha256);
     });
 
     it("makes ssh refuse any key but the pinned one", () => {

@@ -1,7 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { filesInUserData, PATHS } from "../cloud-init";
-import { isSecret, runUnderMocks, unwrapSecrets, type MockRun, type RecordedResource } from "../review/mockRun";
-import { configWith } from "./helpers";
+import { resourceNames as names } from "../components/names";
+import {
+    isSecret,
+    resourceNamed,
+    runUnderMocks,
+    unwrapSecrets,
+    type MockRun,
+    type RecordedResource,
+} from "../engine/mockRun";
+import { configWith, programConfigWith } from "./helpers";
 
 const REDIS_PORTS = /(^|,)(6379|26379)(,|$)/;
 let prod: MockRun;
@@ -10,29 +18,27 @@ beforeAll(async () => {
 });
 
 const ofType = (run: MockRun, type: string) => run.resources.filter((r) => r.type === type);
-const named = (run: MockRun, name: string) => run.resources.find((r) => r.name === name)!;
+const named = resourceNamed;
 const input = (r: RecordedResource, key: string) => unwrapSecrets(r.inputs[key]);
 
 describe("resource graph (prod)", () => {
     it("declares the cluster, one region network per region, one node per Linode, under one parent", () => {
-        expect(ofType(prod, "redis-ha:cluster:RedisCluster").map((r) => r.name)).toEqual(["redis-prod"]);
+        expect(ofType(prod, "redis-ha:cluster:RedisCluster").map((r) => r.name)).toEqual([names.cluster]);
         expect(ofType(prod, "redis-ha:network:RegionNetwork").map((r) => r.parent)).toEqual([
-            "redis-prod",
-            "redis-prod",
-            "redis-prod",
+            names.cluster,
+            names.cluster,
+            names.cluster,
         ]);
         expect(ofType(prod, "linode:index/networkingIp:NetworkingIp")).toHaveLength(4);
         expect(ofType(prod, "linode:index/placementGroup:PlacementGroup").map((r) => r.name)).toEqual([
-            "redis-prod-us-east-spread",
+            names.placementGroup("us-east"),
         ]);
         const instances = ofType(prod, "linode:index/instance:Instance");
-        expect(instances.map((r) => r.parent).sort()).toEqual([
-            "redis-prod-east-a",
-            "redis-prod-east-b",
-            "redis-prod-ord-a",
-            "redis-prod-witness",
-        ]);
-        for (const r of prod.resources.filter((r) => r.name !== "redis-prod")) expect(r.parent).toBeDefined();
+        expect(instances.map((r) => r.parent).sort()).toEqual(
+            ["east-a", "east-b", "ord-a", "witness"].map((n) => names.node(n)),
+        );
+        // Everything hangs off the cluster, and the cluster off the stack, as `pulumi up` runs index.ts.
+        for (const r of prod.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")) expect(r.parent).toBeDefined();
     });
 
     it("creates every Linode from a cloud-init image with a public interface, its reserved IP, tags, a valid label and no root password", () => {
@@ -63,25 +69,26 @@ describe("resource graph (prod)", () => {
 
     it("marks every secret-carrying input secret: user-data, passwords, the SSH connection", () => {
         for (const r of ofType(prod, "linode:index/instance:Instance"))
-            expect(isSecret(r.inputs.metadatas) || isSecret((r.inputs.metadatas as any[])[0]?.userData)).toBe(true);
+            expect(
+                isSecret(r.inputs.metadatas) ||
+                    isSecret((r.inputs.metadatas as { userData?: unknown }[] | undefined)?.[0]?.userData),
+            ).toBe(true);
         for (const r of ofType(prod, "command:remote:Command")) {
             const conn = r.inputs.connection as Record<string, unknown>;
             expect(isSecret(conn) || isSecret(conn.privateKey)).toBe(true);
         }
-        const ud = prod.userData["east-a"];
-        expect(ud).toContain("review-placeholder-redis-password");
-        expect(prod.secretOutputs).toEqual({ redisPassword: true, sentinelPassword: true, checksPrivateKey: true });
+        expect(prod.secretStackOutputs).toEqual(["redisPassword", "sentinelPassword"]);
     });
 
     it("marks passwords given in config secret too", async () => {
         const run = await runUnderMocks({
             stack: "prod",
-            config: configWith("prod", { redisPassword: "given-password-0123456789" }),
+            config: programConfigWith("prod", { redisPassword: "given-password-0123456789" }),
         });
-        expect(run.secretOutputs.redisPassword).toBe(true);
+        expect(run.secretStackOutputs).toContain("redisPassword");
         expect(run.userData["east-a"]).toContain("requirepass given-password-0123456789");
         expect(ofType(run, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
-            "redis-prod-sentinel-password",
+            names.password("sentinel"),
         ]);
     });
 
@@ -97,7 +104,7 @@ describe("resource graph (prod)", () => {
                 expect(["redis-peers", "redis-clients"]).toContain(rule.label);
             if (rule.ports === "22") expect(sources).toEqual(["203.0.113.0/24"]);
         }
-        expect(rules.find((r) => r.label === "redis-peers")!.ipv4s).toEqual([
+        expect(rules.find((r) => r.label === "redis-peers")?.ipv4s).toEqual([
             "192.0.2.10/32",
             "192.0.2.11/32",
             "192.0.2.12/32",
@@ -106,15 +113,22 @@ describe("resource graph (prod)", () => {
     });
 
     it("exports the master name, Sentinel endpoints, each node's address, region and role, and a snippet without secrets", () => {
-        expect(prod.outputs.masterName).toBe("mymaster");
-        expect(prod.outputs.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.13"]);
-        expect(prod.outputs.nodes["east-a"]).toMatchObject({
+        const out = prod.stackOutputs as {
+            masterName: string;
+            sentinels: { host: string }[];
+            nodes: Record<string, unknown>;
+            connectionSnippet: string;
+            redisPassword: string;
+        };
+        expect(out.masterName).toBe("mymaster");
+        expect(out.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.13"]);
+        expect(out.nodes["east-a"]).toMatchObject({
             address: "192.0.2.10",
             region: "us-east",
             initialRole: "master",
         });
-        expect(prod.outputs.connectionSnippet).toContain('{ host: "192.0.2.12", port: 26379 }');
-        expect(prod.outputs.connectionSnippet).not.toContain("review-placeholder");
+        expect(out.connectionSnippet).toContain('{ host: "192.0.2.12", port: 26379 }');
+        expect(out.connectionSnippet).not.toContain(out.redisPassword);
     });
 });
 
@@ -124,15 +138,15 @@ describe("post-deploy command graph", () => {
     it("waits for each node's cloud-init before any check on it", () => {
         for (const c of commands().filter((c) => /-(health|quorum)-/.test(c.name))) {
             const node = c.name.split(/-(?:health|quorum)-/)[1];
-            expect(c.dependsOn).toContain(`redis-prod-checks-wait-${node}`);
+            expect(c.dependsOn).toContain(names.wait(node));
         }
-        const wait = named(prod, "redis-prod-checks-wait-east-a");
+        const wait = named(prod, names.wait("east-a"));
         expect(String(input(wait, "create"))).toContain("check-cloud-init");
         expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(-1);
     });
 
     it("runs the drill after every quorum check, triggered by the configuration hash", () => {
-        const drill = named(prod, "redis-prod-checks-failover-drill");
+        const drill = named(prod, names.drill);
         const quorum = commands()
             .filter((c) => c.name.includes("-quorum-"))
             .map((c) => c.name);
@@ -144,10 +158,13 @@ describe("post-deploy command graph", () => {
     });
 
     it("leaves the drill out with failoverDrill: never, keeping the other checks", async () => {
-        const run = await runUnderMocks({ stack: "prod", config: configWith("prod", { failoverDrill: "never" }) });
-        const names = ofType(run, "command:remote:Command").map((c) => c.name);
-        expect(names).not.toContain("redis-prod-checks-failover-drill");
-        expect(names.filter((n) => /-(wait|health|quorum)-/.test(n))).toHaveLength(4 + 3 + 3);
+        const run = await runUnderMocks({
+            stack: "prod",
+            config: programConfigWith("prod", { failoverDrill: "never" }),
+        });
+        const commandNames = ofType(run, "command:remote:Command").map((c) => c.name);
+        expect(commandNames).not.toContain(names.drill);
+        expect(commandNames.filter((n) => /-(wait|health|quorum)-/.test(n))).toHaveLength(4 + 3 + 3);
     });
 });
 
@@ -155,11 +172,11 @@ describe("day-2: a Redis/Sentinel setting change", () => {
     it("rolls out one node at a time, replicas first and the preferred master last, without replacing any Linode", async () => {
         const changed = await runUnderMocks({
             stack: "prod",
-            config: configWith("prod", { downAfterMs: 8000, maxmemoryPolicy: "allkeys-lru" }),
+            config: programConfigWith("prod", { downAfterMs: 8000, maxmemoryPolicy: "allkeys-lru" }),
         });
         const steps = (run: MockRun) =>
-            ofType(run, "command:remote:Command").filter((c) => c.name.startsWith("redis-prod-settings-"));
-        const order = steps(changed).map((s) => s.name.replace("redis-prod-settings-", ""));
+            ofType(run, "command:remote:Command").filter((c) => c.name.startsWith(`${names.settings}-`));
+        const order = steps(changed).map((s) => s.name.replace(`${names.settings}-`, ""));
         expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
         steps(changed).forEach((s, i) => {
             if (i > 0) expect(s.dependsOn).toContain(steps(changed)[i - 1].name);
@@ -179,13 +196,13 @@ describe("day-2: a Redis/Sentinel setting change", () => {
             for (const key of ["image", "region", "type", "label", "firewallId", "ipv4s"])
                 expect(input(r, key)).toEqual(input(before, key));
         }
-        const ud = filesInUserData(changed.userData["witness"]).find((f) => f.path === PATHS.sentinelConf)!.content;
+        const ud = filesInUserData(changed.userData.witness).find((f) => f.path === PATHS.sentinelConf)?.content;
         expect(ud).toContain("down-after-milliseconds mymaster 8000");
     });
 
     it("does not move the trigger of a node whose settings did not change", async () => {
-        const changed = await runUnderMocks({ stack: "prod", config: configWith("prod", { parallelSyncs: 2 }) });
-        const trig = (run: MockRun, n: string) => input(named(run, `redis-prod-settings-${n}`), "triggers");
+        const changed = await runUnderMocks({ stack: "prod", config: programConfigWith("prod", { parallelSyncs: 2 }) });
+        const trig = (run: MockRun, n: string) => input(named(run, names.settingsStep(n)), "triggers");
         expect(trig(changed, "east-b")).toEqual(trig(prod, "east-b")); // Redis only: parallel-syncs is a Sentinel setting
         expect(trig(changed, "witness")).not.toEqual(trig(prod, "witness"));
     });
@@ -193,14 +210,20 @@ describe("day-2: a Redis/Sentinel setting change", () => {
 
 describe("bad config", () => {
     it("fails the program before any resource is registered", async () => {
-        await expect(runUnderMocks({ stack: "prod", config: configWith("prod", { quorum: 1 }) })).rejects.toThrow(
-            /redis-ha:quorum: 1 is not a majority/,
-        );
+        await expect(
+            runUnderMocks({ stack: "prod", config: programConfigWith("prod", { quorum: 1 }) }),
+        ).rejects.toThrow(/redis-ha:quorum: 1 is not a majority/);
         // The program itself (as `pulumi preview` runs it) raises a RunError, which Pulumi prints without a stack
         // trace, and registers nothing.
         const registered: string[] = [];
         await pulumi.runtime.setMocks(
-            { newResource: (a) => (registered.push(a.name), { id: "1", state: a.inputs }), call: (a) => a.inputs },
+            {
+                newResource: (a) => {
+                    registered.push(a.name);
+                    return { id: "1", state: {} };
+                },
+                call: () => ({}),
+            },
             "redis-ha",
             "prod",
             false,
@@ -210,5 +233,73 @@ describe("bad config", () => {
         expect(() => deploy()).toThrow(pulumi.RunError);
         await new Promise((r) => setTimeout(r, 50));
         expect(registered).toEqual([]);
+    });
+});
+
+describe.each(["prod", "dev"])(
+    "the %s stack as `pulumi up` configures it (stack file + Pulumi.yaml defaults)",
+    (stack) => {
+        let run: MockRun;
+        beforeAll(async () => {
+            run = await runUnderMocks({ stack });
+        });
+
+        it("receives Pulumi.yaml's declared defaults, credentials as secrets", () => {
+            // The CLI passes a declared default for every key the stack leaves out: credentials arrive as "" secrets.
+            for (const key of ["redisPassword", "sentinelPassword", "checksPrivateKey"]) {
+                expect(run.config.values[`redis-ha:${key}`]).toBe("");
+                expect(run.config.secretKeys).toContain(`redis-ha:${key}`);
+            }
+            expect(run.config.values["redis-ha:masterName"]).toBe("mymaster");
+        });
+
+        it("renders every password with at least 32 characters", () => {
+            const passwords: string[] = [];
+            for (const ud of Object.values(run.userData))
+                for (const f of filesInUserData(ud)) {
+                    for (const m of f.content.matchAll(/^(?:requirepass|masterauth|sentinel auth-pass \S+) (.*)$/gm))
+                        passwords.push(m[1]);
+                    for (const m of f.content.matchAll(/^(?:REDIS|SENTINEL)_PASSWORD=(.*)$/gm))
+                        passwords.push(m[1].replace(/^'|'$/g, ""));
+                }
+            expect(passwords.length).toBeGreaterThan(run.topology.nodes.length);
+            for (const p of passwords) expect(p.length).toBeGreaterThanOrEqual(32);
+            const out = run.stackOutputs as { redisPassword: string; sentinelPassword: string };
+            expect(out.redisPassword.length).toBeGreaterThanOrEqual(32);
+            expect(out.sentinelPassword.length).toBeGreaterThanOrEqual(32);
+        });
+
+        it("installs the generated public key on every Linode", () => {
+            const [key] = ofType(run, "tls:index/privateKey:PrivateKey");
+            const publicKey = String(key.state.publicKeyOpenssh).trim();
+            expect(publicKey).toMatch(/^ssh-ed25519 /);
+            const instances = ofType(run, "linode:index/instance:Instance");
+            expect(instances).toHaveLength(run.topology.nodes.length);
+            for (const r of instances) expect(input(r, "authorizedKeys")).toContain(publicKey);
+        });
+
+        it("gives every remote command a non-empty private key", () => {
+            const commands = ofType(run, "command:remote:Command");
+            expect(commands.length).toBeGreaterThan(0);
+            for (const c of commands) {
+                const conn = input(c, "connection") as { privateKey?: string };
+                expect(conn.privateKey).toMatch(/PRIVATE KEY/);
+            }
+        });
+    },
+);
+
+describe("stack outputs", () => {
+    it("never export the checks' private key (whoever reads outputs would be root on every node)", () => {
+        expect(Object.keys(prod.stackOutputs).sort()).toEqual([
+            "connectionSnippet",
+            "hostKeys",
+            "masterName",
+            "nodes",
+            "redisPassword",
+            "sentinelPassword",
+            "sentinels",
+        ]);
+        expect(JSON.stringify(prod.stackOutputs)).not.toMatch(/PRIVATE KEY/);
     });
 });

@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { PROJECT_DIR, readStackConfig } from "../review/stackFile";
-import { parseStackConfig, StackConfigSchema } from "../topology";
+import { PROJECT_DIR, readStackConfig } from "../engine/stackFile";
+import { parseStackConfig, SECRET_KEYS, StackConfigSchema } from "../topology";
 
 interface Declared {
     type?: "string" | "integer" | "boolean" | "array";
@@ -32,6 +32,14 @@ describe("Pulumi.yaml", () => {
             expect(`${key}: ${d.description ?? ""}`).toMatch(/^\w+: .{20,}/);
     });
 
+    // With `secret: true` the CLI refuses a plaintext value in a stack file, so a password is never committed in clear.
+    it("declares exactly the credential keys secret", () => {
+        const declaredSecret = Object.entries(project.config)
+            .filter(([, d]) => d.secret === true)
+            .map(([k]) => k);
+        expect(declaredSecret.sort()).toEqual([...SECRET_KEYS].sort());
+    });
+
     // Pulumi stops a preview with "Stack 'x' is missing configuration value 'k'" for a declared key that has no default
     // and no value in the stack: only the required keys may lack a default.
     it("gives every optional key a default; every stack file sets the required ones", () => {
@@ -54,8 +62,7 @@ describe("Pulumi.yaml", () => {
                   ? "integer"
                   : typeof d.default;
             expect(`${key}: ${kind}`).toBe(`${key}: ${d.type}`);
-            const without = { ...base };
-            delete without[`redis-ha:${key}`];
+            const without = Object.fromEntries(Object.entries(base).filter(([k]) => k !== `redis-ha:${key}`));
             // As the CLI passes it: strings as they are, everything else as JSON.
             const withDefault = {
                 ...without,

@@ -1,8 +1,8 @@
 import { RegionCapabilityError, regionCapabilityProblem } from "../components/regionCapabilities";
-import { runUnderMocks } from "../review/mockRun";
+import { runUnderMocks } from "../engine/mockRun";
 import type { RegionPlan } from "../topology";
 import { LINODE_REGIONS, linodeRegion } from "../topology/linodeRegions";
-import { configWith } from "./helpers";
+import { programConfigWith } from "./helpers";
 
 const without = (id: string, capability: string) =>
     LINODE_REGIONS.map((r) =>
@@ -72,11 +72,11 @@ describe("region check under mocks (linode.getRegion answered from Linode's reco
             { name: "ord-a", region: "us-ord", roles: ["redis", "sentinel"] },
             { name: "witness", region: "us-central", type: "g6-nanode-1", roles: ["sentinel"] },
         ];
-        const two = configWith("prod", { primaryRegion: "fr-par", nodes: nodes(2) });
+        const two = programConfigWith("prod", { primaryRegion: "fr-par", nodes: nodes(2) });
         await expect(runUnderMocks({ stack: "prod", config: two })).rejects.toThrow(
             /^redis-ha:nodes: region fr-par lacks the Linode capability "Placement Group" .*move nodes par-a, par-b /,
         );
-        const one = configWith("prod", { primaryRegion: "fr-par", nodes: nodes(1) });
+        const one = programConfigWith("prod", { primaryRegion: "fr-par", nodes: nodes(1) });
         expect(Object.keys((await runUnderMocks({ stack: "prod", config: one })).userData).sort()).toEqual([
             "ord-a",
             "par-a",

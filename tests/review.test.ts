@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PROJECT_DIR } from "../review/stackFile";
+import { parse, stringify } from "yaml";
+import { PROJECT_DIR } from "../engine/stackFile";
 
 const tsx = join(PROJECT_DIR, "node_modules", ".bin", "tsx");
 const review = (...args: string[]) =>
@@ -28,26 +29,34 @@ describe("npm run review", () => {
     it("prints one JSON document with --json", () => {
         const r = review("--stack", "prod", "--json");
         expect(r.status).toBe(0);
-        const doc = JSON.parse(r.stdout);
+        const doc = JSON.parse(r.stdout) as {
+            topology: { preferredMaster: string };
+            failureAnalysis: unknown[];
+            commandOrder: { name: string; dependsOn: string[] }[];
+        };
         expect(doc.topology.preferredMaster).toBe("east-a");
         expect(doc.failureAnalysis).toHaveLength(7);
-        expect(
-            doc.commandOrder.find((c: { name: string }) => c.name.endsWith("failover-drill")).dependsOn,
-        ).toHaveLength(6);
+        expect(doc.commandOrder.find((c) => c.name.endsWith("failover-drill"))?.dependsOn).toHaveLength(6);
     });
 
     it("exits non-zero with one line naming the key and no stack trace on bad config", () => {
-        const file = join(PROJECT_DIR, "Pulumi.test-bad-quorum.yaml");
-        writeFileSync(file, readFileSync(join(PROJECT_DIR, "Pulumi.prod.yaml"), "utf8") + "  redis-ha:quorum: 1\n");
+        // A project copy in a temporary directory: the test never writes into the repository.
+        const dir = mkdtempSync(join(tmpdir(), "review-bad-"));
+        copyFileSync(join(PROJECT_DIR, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+        const doc = parse(readFileSync(join(PROJECT_DIR, "Pulumi.prod.yaml"), "utf8")) as {
+            config: Record<string, unknown>;
+        };
+        doc.config["redis-ha:quorum"] = 1;
+        writeFileSync(join(dir, "Pulumi.bad-quorum.yaml"), stringify(doc));
         try {
-            const r = review("--stack", "test-bad-quorum");
+            const r = review("--stack", "bad-quorum", "--project-dir", dir);
             expect(r.status).toBe(2);
             expect(r.stdout).toBe("");
             expect(r.stderr.trim().split("\n")).toEqual([
                 "redis-ha:quorum: 1 is not a majority of 3 Sentinels; set it to a value from 2 to 3, or to 0 for the majority (2)",
             ]);
         } finally {
-            rmSync(file);
+            rmSync(dir, { recursive: true });
         }
     });
 

@@ -9,7 +9,7 @@ export interface FailureCase {
     readonly majorityLeft: boolean;
     /** True if the preferred master is among the lost nodes (a failover is needed). */
     readonly masterLost: boolean;
-    /** Promotable Redis nodes that survive (excluding a lost master). */
+    /** Promotable Redis nodes that survive, other than the preferred master. */
     readonly promotableLeft: readonly string[];
     /** Does the cluster keep (or regain) a master without a human? */
     readonly survives: boolean;
@@ -26,13 +26,14 @@ function evaluate(t: Topology, lost: string, lostNodes: readonly string[]): Fail
     const masterLost = gone.has(t.preferredMaster);
     const promotableLeft = alive.filter((n) => n.promotable && n.name !== t.preferredMaster).map((n) => n.name);
     const replicasLeft = alive.filter((n) => n.runsRedis && n.name !== t.preferredMaster).length;
-    const writable = replicasLeft >= t.redis.minReplicasToWrite;
+    // Replicas the current master needs for min-replicas-to-write (before any failover).
+    const enoughReplicas = replicasLeft >= t.redis.minReplicasToWrite;
     let survives: boolean;
-    let writesAccepted = writable;
+    let writesAccepted = enoughReplicas;
     let verdict: string;
     if (!masterLost) {
         survives = true;
-        verdict = writable
+        verdict = enoughReplicas
             ? majorityLeft
                 ? "master keeps serving; Sentinel can still fail over"
                 : "master keeps serving, but no Sentinel majority is left to fail over"

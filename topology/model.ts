@@ -24,7 +24,7 @@ export interface NodePlan {
     readonly replicaPriority?: number;
     /** `maxmemory` in bytes; undefined on Sentinel-only nodes. */
     readonly maxmemoryBytes?: number;
-    /** Linode tags: cluster, roles and region. */
+    /** Linode tags: the cluster, region and roles, then the stack's extra `tags`. */
     readonly tags: readonly string[];
     /** Position in one-node-at-a-time rollouts: replicas and Sentinel-only nodes first, the preferred master last. */
     readonly rolloutOrder: number;

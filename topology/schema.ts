@@ -1,5 +1,6 @@
-import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
+import { formatCidr, isCidr, parseCidr } from "./cidr";
+import type { ConfigProblem } from "./errors";
 
 /**
  * The stack configuration, as a schema. Every key here is documented in `Pulumi.yaml` and the README's reference;
@@ -23,19 +24,25 @@ export const MAXMEMORY_POLICIES = [
 export const FAILOVER_DRILL_MODES = ["onCreate", "always", "never"] as const;
 export type FailoverDrillMode = (typeof FAILOVER_DRILL_MODES)[number];
 
-/** `a.b.c.d/n` or `x::y/n`, as Linode firewall rules take them. */
-export function isCidr(value: string): boolean {
-    const [addr, prefix, ...rest] = value.split("/");
-    if (rest.length > 0 || prefix === undefined || !/^\d{1,3}$/.test(prefix)) return false;
-    const bits = Number(prefix);
-    if (isIPv4(addr)) return bits <= 32;
-    if (isIPv6(addr)) return bits <= 128;
-    return false;
-}
+/** Linode region ids: `us-east`, `eu-central`, `de-fra-2`. */
+export const REGION_PATTERN = /^[a-z]{2}-[a-z]+(-[0-9]+)?$/;
+const REGION_ERROR = "must be a Linode region id such as us-east or eu-central";
 
-export function isOpenToWorld(cidr: string): boolean {
-    return cidr.endsWith("/0");
-}
+/**
+ * A list of CIDRs as Linode firewall rules take them, each normalised to its network address. A single entry that is
+ * the whole internet (`/0`, however written) is refused here; wide unions are refused in `validateCidrs`.
+ */
+const cidrList = (example: string, openToWorld: string) =>
+    z
+        .array(
+            z
+                .string({ error: `must be a CIDR such as ${example}` })
+                .refine(isCidr, { error: `must be a CIDR such as ${example}` })
+                .refine((c) => !isCidr(c) || parseCidr(c).prefixLength > 0, { error: openToWorld })
+                .transform((c) => formatCidr(parseCidr(c))),
+            { error: `must be a list of CIDRs such as ["${example}"]` },
+        )
+        .default([]);
 
 const SSH_PUBLIC_KEY =
     /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( \S.*)?$/;
@@ -56,9 +63,7 @@ export const NodeConfigSchema = z.strictObject({
     name: z.string({ error: "must be a string" }).regex(/^[a-z][a-z0-9-]{0,22}[a-z0-9]$/, {
         error: "must be 2-24 characters of lowercase letters, digits and dashes, starting with a letter",
     }),
-    region: z.string({ error: "must be a Linode region id such as us-east" }).regex(/^[a-z]{2}-[a-z]+(-[0-9]+)?$/, {
-        error: "must be a Linode region id such as us-east or eu-central",
-    }),
+    region: z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }),
     type: z
         .string({ error: "must be a Linode plan id such as g6-standard-2" })
         .regex(/^g\d-[a-z0-9-]+$/, {
@@ -90,9 +95,9 @@ export const StackConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]{1,64}$/, { error: "must be 1-64 letters, digits, dots, dashes or underscores" })
         .default("mymaster"),
-    primaryRegion: z.string({
-        error: "is required: the region whose Redis node starts as master (for example us-east)",
-    }),
+    primaryRegion: z
+        .string({ error: "is required: the region whose Redis node starts as master (for example us-east)" })
+        .regex(REGION_PATTERN, { error: REGION_ERROR }),
     nodes: z
         .array(NodeConfigSchema, {
             error: (iss) =>
@@ -135,17 +140,12 @@ export const StackConfigSchema = z.strictObject({
                 .regex(SSH_PUBLIC_KEY, { error: "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)" }),
         )
         .default([]),
-    adminCidrs: z.array(z.string().refine(isCidr, { error: "must be a CIDR such as 203.0.113.7/32" })).default([]),
-    clientCidrs: z
-        .array(
-            z
-                .string()
-                .refine(isCidr, { error: "must be a CIDR such as 203.0.113.0/24" })
-                .refine((c) => !isOpenToWorld(c), {
-                    error: "must not open Redis and Sentinel to the whole internet; list your application subnets",
-                }),
-        )
-        .default([]),
+    adminCidrs: cidrList("203.0.113.7/32", "must not open SSH as root to the whole internet; list your admin networks"),
+    clientCidrs: cidrList(
+        "203.0.113.0/24",
+        "must not open Redis and Sentinel to the whole internet; list your application subnets",
+    ),
+    allowWideCidrs: z.boolean({ error: "must be true or false" }).default(false),
     redisPassword: z.preprocess(
         emptyIsUnset,
         z
@@ -179,6 +179,9 @@ export const StackConfigSchema = z.strictObject({
         .default([]),
 });
 
+/** The Pulumi config namespace of this project (the `name` in Pulumi.yaml). */
+export const CONFIG_NAMESPACE = "redis-ha";
+
 export type StackConfigInput = z.input<typeof StackConfigSchema>;
 export type StackConfig = z.output<typeof StackConfigSchema>;
 
@@ -197,5 +200,46 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "failoverDrill",
 ]);
 
-/** Keys that carry credentials: read as Pulumi secrets, never printed. */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(["redisPassword", "sentinelPassword", "checksPrivateKey"]);
+export const SECRET_KEY_NAMES = ["redisPassword", "sentinelPassword", "checksPrivateKey"] as const;
+export type SecretKey = (typeof SECRET_KEY_NAMES)[number];
+
+/** Keys that carry credentials: `secret: true` in Pulumi.yaml, read as Pulumi secrets, never printed. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(SECRET_KEY_NAMES);
+
+/**
+ * Did the stack give this secret? The CLI passes Pulumi.yaml's declared default (`""`) for every key the stack does
+ * not set, so `config.getSecret()` returns a secret `""` then: an empty value means "absent" (generate one).
+ */
+export function secretGiven(raw: Readonly<Record<string, unknown>>, key: SecretKey): boolean {
+    const value = raw[`${CONFIG_NAMESPACE}:${key}`];
+    return value !== undefined && value !== "";
+}
+
+/**
+ * Problems of a stack file's raw `config:` block that the CLI refuses but the flat string map Pulumi hands the program
+ * would hide, so that review and the lab refuse them too:
+ * - a string key written as a YAML number or boolean (`12345678901234567890` reads as 12345678901234567000); the CLI
+ *   refuses it for a key Pulumi.yaml declares `type: string`;
+ * - a plaintext value for a key Pulumi.yaml declares `secret: true` ("must be encrypted as it's secret").
+ */
+export function stackFileProblems(config: Readonly<Record<string, unknown>>): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const prefix = `${CONFIG_NAMESPACE}:`;
+    for (const [fullKey, value] of Object.entries(config)) {
+        if (!fullKey.startsWith(prefix)) continue;
+        const key = fullKey.slice(prefix.length);
+        const secure = typeof value === "object" && value !== null && "secure" in value;
+        if (STRING_KEYS.has(key) && typeof value !== "string" && !secure)
+            problems.push({
+                key: fullKey,
+                message:
+                    "must be a string; quote it (YAML reads an unquoted number or true/false as another type and may change it)",
+            });
+        else if (SECRET_KEYS.has(key) && !secure)
+            problems.push({
+                key: fullKey,
+                message: `is a secret written in plaintext; remove it and run: pulumi config set --secret ${key}`,
+            });
+    }
+    return problems;
+}

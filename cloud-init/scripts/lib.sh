@@ -1,25 +1,41 @@
-# Shared helpers of the redis-ha node scripts (sourced, not run). Reads the node's settings and passwords.
-. /etc/redis-ha/node.env
+# shellcheck shell=bash
+# Shared helpers of the redis-ha node scripts (sourced, not run). Reads where things live (paths.sh, rendered from
+# cloud-init/paths.ts beside the scripts), then the node's settings and passwords (node.env).
+lib_dir=$(dirname "${BASH_SOURCE[0]}")
+# shellcheck source=/dev/null # rendered at deploy time, not in the repository
+. "$lib_dir/paths.sh"
+# shellcheck source=/dev/null # rendered per node (cloud-init/userData.ts), holds passwords
+. "$NODE_ENV_FILE"
 
-# rcli HOST PORT ARGS...   redis-cli against a Redis node; gives up after RCLI_TIMEOUT seconds (default 3); the
-#                          password travels in the environment, never in argv.
+# rcli HOST PORT ARGS...   redis-cli against a Redis node; gives up after RCLI_TIMEOUT seconds (default 3), so a hung
+#                          node never stalls a caller (a deploy, a check, a restart); the password travels in the
+#                          environment, never in argv.
 rcli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$REDIS_PASSWORD" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning -h "$h" -p "$p" --raw "$@"; }
 # scli HOST PORT ARGS...   the same against a Sentinel.
 scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$SENTINEL_PASSWORD" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning -h "$h" -p "$p" --raw "$@"; }
 # info_field TEXT NAME     one field of an INFO reply.
 info_field() { printf '%s\n' "$1" | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2; exit}'; }
-# sentinel_views           "sentinel-address master-address:port" per Sentinel ("unreachable" when it does not answer).
+# sentinel_views           "sentinel-address master-address:port" per configured Sentinel, in $SENTINELS order;
+#                          "unreachable" (with the reply, if any) when it gives no address.
 sentinel_views() {
     local s a
     for s in $SENTINELS; do
-        a=$(scli "${s%:*}" "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | paste -sd: || true)
-        echo "$s ${a:-unreachable}"
+        a=$(scli "${s%:*}" "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
+        [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
+        echo "$s $a"
     done
 }
-# agreed_master            the master every Sentinel names, or nothing if they disagree or one is unreachable.
+# agreed_master            the master ("host:port") that a majority of the configured Sentinels name, or nothing.
+#
+# The one rule for "the master the Sentinels agree on" in these scripts. A majority of all configured Sentinels (not
+# of those that answer, not every one), because that is what Sentinel itself needs to act: a failover leader must be
+# elected by a majority of all Sentinels, so the master a majority names is the one the Sentinels will keep acting on;
+# two different masters can never both hold a majority, so the answer is unique; one Sentinel down or partitioned
+# (what the drills cause) does not blind the scripts; and a partitioned minority can never name a stale master on its
+# own. check-quorum alone asks for every Sentinel: it reports health, and a Sentinel that disagrees is a finding.
 agreed_master() {
-    local views
-    views=$(sentinel_views | awk '{print $2}' | sort -u)
-    if [ "$(printf '%s\n' "$views" | wc -l)" = 1 ] && [ "$views" != unreachable ]; then echo "$views"; fi
+    local total
+    total=$(wc -w <<<"$SENTINELS")
+    sentinel_views | awk -v need=$((total / 2 + 1)) '$2 != "unreachable" {n[$2]++} END {for (m in n) if (n[m] >= need) print m}'
 }
 now_ms() { date +%s%3N; }

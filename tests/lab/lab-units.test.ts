@@ -7,12 +7,12 @@ import { capabilityNames, setprivBoundingSet } from "../../lab/capabilities";
 import { LabError } from "../../lab/errors";
 import { lastMeaningfulLine } from "../../lab/exec";
 import { imageKey, normalizePackages } from "../../lab/image";
-import { cidrContains, cidrsOverlap, parseCidr, parseIpv4 } from "../../lab/ipv4";
 import { findClash, HostNetState, LAB_PREFIX, planNetwork } from "../../lab/network";
 import { nspawnArgs } from "../../lab/nodes";
 import { assertNodeName } from "../../lab/paths";
 import { installHint } from "../../lab/preflight";
 import { instanceIdFor, renderMetaData, renderNetworkConfig } from "../../lab/seed";
+import { CidrError, cidrContains, cidrsOverlap, parseAddress, parseCidr, parsePrefix } from "../../topology/cidr";
 
 describe("lab network plan", () => {
     const plan = {
@@ -35,7 +35,7 @@ describe("lab network plan", () => {
         ]);
         const lab = parseCidr(LAB_PREFIX);
         for (const a of [net.hostAddress, net.routerAddress, ...net.nodes.map((n) => n.address)]) {
-            expect(cidrContains(lab, parseIpv4(a))).toBe(true);
+            expect(cidrContains(lab, a)).toBe(true);
         }
     });
 
@@ -118,12 +118,12 @@ describe("ipv4 helpers", () => {
         expect(cidrsOverlap(lab, parseCidr("198.19.3.0/24"))).toBe(true);
         expect(cidrsOverlap(lab, parseCidr("198.0.0.0/8"))).toBe(true);
         expect(cidrsOverlap(lab, parseCidr("198.20.0.0/16"))).toBe(false);
-        expect(cidrsOverlap(lab, parseCidr("192.0.2.1"))).toBe(false);
+        expect(cidrsOverlap(lab, parsePrefix("192.0.2.1"))).toBe(false);
     });
     it("rejects malformed input", () => {
-        expect(() => parseIpv4("198.18.1")).toThrow(LabError);
-        expect(() => parseIpv4("198.18.1.256")).toThrow(LabError);
-        expect(() => parseCidr("198.18.0.0/33")).toThrow(LabError);
+        expect(() => parseAddress("198.18.1")).toThrow(CidrError);
+        expect(() => parseAddress("198.18.1.256")).toThrow(CidrError);
+        expect(() => parseCidr("198.18.0.0/33")).toThrow(CidrError);
     });
 });
 

@@ -1,7 +1,7 @@
 /**
- * A serializer for Redis's configuration format (redis.conf and sentinel.conf): one directive per line, arguments
- * separated by spaces, an argument that is empty or holds anything but plain characters written as a double-quoted
- * string with backslash escapes (https://redis.io/docs/latest/operate/oss_and_stack/management/config-file/).
+ * The syntax of Redis's configuration files (redis.conf and sentinel.conf), written and read back: one directive per
+ * line, arguments separated by spaces, an argument that is empty or holds anything but plain characters written as a
+ * double-quoted string with backslash escapes (https://redis.io/docs/latest/operate/oss_and_stack/management/config-file/).
  */
 export type Directive = readonly [name: string, ...args: (string | number)[]];
 
@@ -36,10 +36,11 @@ export function parseConfig(text: string): Directive[] {
         const line = raw.trim();
         if (!line || line.startsWith("#")) continue;
         const args: string[] = [];
-        const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-        let m: RegExpExecArray | null;
-        while ((m = re.exec(line)) !== null)
-            args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[2]);
+        // A quoted argument (backslash escapes inside) or a bare one; a match that opens with a quote is the former.
+        for (const [whole, quoted, bare] of line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g))
+            args.push(
+                whole.startsWith('"') ? quoted.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : bare,
+            );
         const [name, ...rest] = args;
         out.push([name, ...rest]);
     }

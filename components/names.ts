@@ -1,0 +1,82 @@
+/**
+ * Resource names of the cluster: the one place they are made. Components name their children with these functions
+ * and everyone else (review, the lab, the tests) reads them from here instead of rebuilding the strings.
+ *
+ * A resource name is part of its URN, and a URN is the resource's identity to the engine: a new name means "create
+ * the new one, delete the old one". So no name here depends on a config value that a user may change (`clusterName`,
+ * `masterName`, ports, plans); only on node and region names, which identify the machines themselves. The cluster
+ * name lives in labels and tags, which Linode changes in place.
+ *
+ * Earlier versions named everything after the cluster name (`redis-prod-east-a-linode`). No release with those names
+ * was deployed beyond this repository, so they were renamed without `aliases`; a stack deployed with them would
+ * have to add `aliases: [{ name: "<old name>" }]` to each resource before its next `pulumi up`.
+ */
+
+/** Name of the root component (`RedisCluster`). Fixed: the stack and project already scope the URN. */
+export const CLUSTER_RESOURCE = "redis-ha";
+
+/** Children of `RedisCluster`, given the cluster component's name. */
+export const clusterChildren = {
+    password: (cluster: string, purpose: "redis" | "sentinel") => `${cluster}-${purpose}-password`,
+    checksKey: (cluster: string) => `${cluster}-checks-key`,
+    hostKeys: (cluster: string) => `${cluster}-ssh`,
+    firewall: (cluster: string) => `${cluster}-firewall`,
+    regionNetwork: (cluster: string, region: string) => `${cluster}-${region}`,
+    node: (cluster: string, node: string) => `${cluster}-${node}`,
+    checks: (cluster: string) => `${cluster}-checks`,
+    settings: (cluster: string) => `${cluster}-settings`,
+    creationSettings: (cluster: string) => `${cluster}-creation-settings`,
+} as const;
+
+/** Children of `RegionNetwork`, given its name. */
+export const regionChildren = {
+    reservedIp: (network: string, node: string) => `${network}-${node}-ip`,
+    placementGroup: (network: string) => `${network}-spread`,
+} as const;
+
+/** Children of `RedisNode`, given its name. */
+export const nodeChildren = {
+    instance: (node: string) => `${node}-linode`,
+} as const;
+
+/** Children of `HostKeys`, given its name. */
+export const hostKeyChildren = {
+    key: (hostKeys: string, node: string) => `${hostKeys}-host-key-${node}`,
+} as const;
+
+/** Children of `PostDeployChecks`, given its name. */
+export const checkChildren = {
+    wait: (checks: string, node: string) => `${checks}-wait-${node}`,
+    health: (checks: string, node: string) => `${checks}-health-${node}`,
+    quorum: (checks: string, node: string) => `${checks}-quorum-${node}`,
+    drill: (checks: string) => `${checks}-failover-drill`,
+} as const;
+
+/** Children of `SettingsRollout`, given its name. */
+export const rolloutChildren = {
+    step: (rollout: string, node: string) => `${rollout}-${node}`,
+} as const;
+
+/** Full names of the resources of a cluster whose root component is named `CLUSTER_RESOURCE`, for readers. */
+export const resourceNames = {
+    cluster: CLUSTER_RESOURCE,
+    password: (purpose: "redis" | "sentinel") => clusterChildren.password(CLUSTER_RESOURCE, purpose),
+    checksKey: clusterChildren.checksKey(CLUSTER_RESOURCE),
+    hostKey: (node: string) => hostKeyChildren.key(clusterChildren.hostKeys(CLUSTER_RESOURCE), node),
+    firewall: clusterChildren.firewall(CLUSTER_RESOURCE),
+    regionNetwork: (region: string) => clusterChildren.regionNetwork(CLUSTER_RESOURCE, region),
+    reservedIp: (region: string, node: string) =>
+        regionChildren.reservedIp(clusterChildren.regionNetwork(CLUSTER_RESOURCE, region), node),
+    placementGroup: (region: string) =>
+        regionChildren.placementGroup(clusterChildren.regionNetwork(CLUSTER_RESOURCE, region)),
+    node: (node: string) => clusterChildren.node(CLUSTER_RESOURCE, node),
+    instance: (node: string) => nodeChildren.instance(clusterChildren.node(CLUSTER_RESOURCE, node)),
+    checks: clusterChildren.checks(CLUSTER_RESOURCE),
+    wait: (node: string) => checkChildren.wait(clusterChildren.checks(CLUSTER_RESOURCE), node),
+    health: (node: string) => checkChildren.health(clusterChildren.checks(CLUSTER_RESOURCE), node),
+    quorum: (node: string) => checkChildren.quorum(clusterChildren.checks(CLUSTER_RESOURCE), node),
+    drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
+    settings: clusterChildren.settings(CLUSTER_RESOURCE),
+    settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
+    creationSettings: clusterChildren.creationSettings(CLUSTER_RESOURCE),
+} as const;

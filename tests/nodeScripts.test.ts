@@ -1,0 +1,404 @@
+/**
+ * The node scripts (cloud-init/scripts) run by bash on this machine, against a stub `redis-cli` on PATH that answers
+ * from files, so each script's logic is tested without a cluster: the agreed-master rule, the checks' verdicts, the
+ * bounded redis-cli calls, the paths read from the rendered paths.sh. The lab tier runs the same scripts for real.
+ * Nothing here opens a socket: the stub answers every redis-cli call, and every address is on loopback.
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+    chmodSync,
+    copyFileSync,
+    existsSync,
+    mkdirSync,
+    mkdtempSync,
+    readdirSync,
+    readFileSync,
+    rmSync,
+    writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderNodeEnv, renderPathsLib, type NodePaths } from "../cloud-init";
+import { readStackConfig } from "../engine/stackFile";
+import { topologyFromConfig, type Topology } from "../topology";
+import { describeTier, firstMissing, itTier } from "./tiers";
+
+const SCRIPTS_DIR = join(__dirname, "..", "cloud-init", "scripts");
+const secrets = { redisPassword: "redis-pw-0123456789", sentinelPassword: "sentinel-pw-0123456789" };
+const dev = topologyFromConfig(readStackConfig("dev"), "redis-ha", "dev");
+// Loopback addresses only: even a stub that failed to shadow the real redis-cli would send nothing off this machine.
+const ADDRESSES = { "dev-a": "127.0.0.11", "dev-b": "127.0.0.12", "dev-c": "127.0.0.13" };
+const at = (node: keyof typeof ADDRESSES, port: number) => `${ADDRESSES[node]}:${port}`;
+const REDIS = dev.ports.redis;
+const SENTINEL = dev.ports.sentinel;
+const MASTER = dev.masterName;
+/** Where a script reaches its own node's Redis and Sentinel. */
+const LOCAL_REDIS = `127.0.0.1:${REDIS}`;
+const LOCAL_SENTINEL = `127.0.0.1:${SENTINEL}`;
+
+/** redis-cli's stand-in: the reply file for "host:port ARGS", a hang (until `timeout` kills it), or "refused". */
+const STUB = `#!/bin/bash
+host=127.0.0.1 port=6379 args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    -h) host=$2; shift 2 ;;
+    -p) port=$2; shift 2 ;;
+    --raw | --no-auth-warning) shift ;;
+    *) args+=("$1"); shift ;;
+    esac
+done
+key="$host:$port \${args[*]}"
+printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
+f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
+[ ! -e "$f.hang" ] || exec sleep 600
+[ ! -e "$f" ] || exec cat "$f"
+echo "Could not connect to Redis at $host:$port: Connection refused" >&2
+exit 1
+`;
+
+/** A node's script directory in a temp dir: the shipped scripts, a rendered paths.sh and node.env, the stub. */
+class FakeNode {
+    readonly dir = mkdtempSync(join(tmpdir(), "rha-node-scripts-"));
+    readonly paths: NodePaths;
+
+    constructor(topology: Topology = dev, node = "dev-a") {
+        const bin = join(this.dir, "bin");
+        for (const d of ["bin", "stub", "replies", "state"]) mkdirSync(join(this.dir, d));
+        for (const s of NODE_SCRIPTS) copyFileSync(join(SCRIPTS_DIR, s), join(bin, s));
+        this.paths = {
+            ...PATHS,
+            nodeEnv: join(this.dir, "node.env"),
+            redisConf: join(this.dir, "redis.conf"),
+            sentinelConf: join(this.dir, "sentinel.conf"),
+            scriptsDir: bin,
+            stateDir: join(this.dir, "state"),
+            redisState: join(this.dir, "state", "redis-server.state"),
+        };
+        writeFileSync(join(bin, PATHS_LIB), renderPathsLib(this.paths));
+        writeFileSync(this.paths.nodeEnv, renderNodeEnv({ topology, node, addresses: ADDRESSES, secrets }));
+        writeFileSync(this.paths.redisConf, "port 6379\nreplicaof 127.0.0.99 6379\n");
+        writeFileSync(join(this.dir, "stub", "redis-cli"), STUB);
+        chmodSync(join(this.dir, "stub", "redis-cli"), 0o755);
+    }
+
+    reply(endpoint: string, args: readonly (string | number)[], text: string): this {
+        const key = `${endpoint} ${args.join(" ")}`;
+        writeFileSync(join(this.dir, "replies", createHash("md5").update(key).digest("hex")), text);
+        return this;
+    }
+
+    hang(endpoint: string, args: readonly (string | number)[]): this {
+        const key = `${endpoint} ${args.join(" ")}`;
+        writeFileSync(join(this.dir, "replies", `${createHash("md5").update(key).digest("hex")}.hang`), "");
+        return this;
+    }
+
+    /** Every Sentinel in `views` names that master; a Sentinel left out does not answer. */
+    views(views: Partial<Record<keyof typeof ADDRESSES, string>>): this {
+        for (const [node, master] of Object.entries(views) as [keyof typeof ADDRESSES, string][]) {
+            const [host, port] = master.split(":");
+            this.reply(at(node, SENTINEL), ["SENTINEL", "get-master-addr-by-name", MASTER], `${host}\n${port}\n`);
+        }
+        return this;
+    }
+
+    /** The calls the stub saw, as "host:port ARGS" and the password it got in the environment. */
+    calls(): { call: string; auth: string }[] {
+        const file = join(this.dir, "calls");
+        if (!existsSync(file)) return [];
+        return readFileSync(file, "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => {
+                const [call = "", auth = ""] = l.split("\t");
+                return { call, auth };
+            });
+    }
+
+    run(command: string, args: readonly string[] = [], opts: { input?: string; env?: Record<string, string> } = {}) {
+        const started = Date.now();
+        const r = spawnSync("bash", [join(this.paths.scriptsDir, command), ...args], {
+            encoding: "utf8",
+            input: opts.input ?? "",
+            timeout: 60_000,
+            env: {
+                PATH: `${join(this.dir, "stub")}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+                STUB_DIR: this.dir,
+                ...opts.env,
+            },
+        });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
+    }
+
+    /** A lib.sh function, called the way the scripts call it. */
+    lib(fn: string) {
+        const r = spawnSync("bash", ["-c", `. "$1/lib.sh" && ${fn}`, "lib", this.paths.scriptsDir], {
+            encoding: "utf8",
+            env: { PATH: `${join(this.dir, "stub")}:${process.env.PATH ?? ""}`, STUB_DIR: this.dir },
+        });
+        return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    remove(): void {
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+const hasBashTools = firstMissing([
+    [spawnSync("bash", ["-c", "command -v timeout md5sum awk paste"]).status === 0, "bash, timeout, md5sum, awk"],
+]);
+const describeScripts = describeTier("node scripts under bash", hasBashTools);
+
+describeScripts("node scripts", () => {
+    const nodes: FakeNode[] = [];
+    const node = (topology?: Topology) => {
+        const n = new FakeNode(topology);
+        nodes.push(n);
+        return n;
+    };
+    afterAll(() => {
+        for (const n of nodes) n.remove();
+    });
+
+    describe("lib.sh agreed_master: a majority of the configured Sentinels", () => {
+        const m = at("dev-a", REDIS);
+        const other = at("dev-b", REDIS);
+        it.each([
+            ["every Sentinel names it", { "dev-a": m, "dev-b": m, "dev-c": m }, m],
+            ["two of three name it, one does not answer", { "dev-a": m, "dev-b": m }, m],
+            ["two of three name it, one names another", { "dev-a": m, "dev-b": m, "dev-c": other }, m],
+            ["one names it, one another, one does not answer", { "dev-a": m, "dev-b": other }, ""],
+            ["only one Sentinel answers", { "dev-c": m }, ""],
+        ])("%s", (_what, views, want) => {
+            const r = node().views(views).lib("agreed_master");
+            expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: want });
+        });
+
+        it("passes the Sentinel password in the environment, never in argv", () => {
+            const n = node().views({ "dev-a": m, "dev-b": m, "dev-c": m });
+            n.lib("agreed_master");
+            const calls = n.calls();
+            expect(calls).toHaveLength(3);
+            for (const c of calls) {
+                expect(c.auth).toBe(secrets.sentinelPassword);
+                expect(c.call).not.toContain(secrets.sentinelPassword);
+            }
+        });
+    });
+
+    describe("check-quorum", () => {
+        const master = at("dev-a", REDIS);
+        const healthy = (n: FakeNode) =>
+            n
+                .views({ "dev-a": master, "dev-b": master, "dev-c": master })
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "CKQUORUM", MASTER], "OK 3 usable Sentinels\n")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "REPLICAS", MASTER], "flags\nslave\nflags\nslave\n")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "SENTINELS", MASTER], "flags\nsentinel\nflags\nsentinel\n");
+
+        it("passes when CKQUORUM is OK, every Sentinel names the master and every peer is known", () => {
+            const r = healthy(node()).run("check-quorum", ["0"]);
+            expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({
+                code: 0,
+                stdout: `OK dev-a: OK 3 usable Sentinels; all Sentinels name ${master}; 2 replicas and 2 other Sentinels known\n`,
+                stderr: "",
+            });
+        });
+
+        it("fails with each Sentinel's view when one Sentinel does not answer (stricter than the majority rule)", () => {
+            const n = healthy(node());
+            rmSync(join(n.dir, "replies"), { recursive: true });
+            mkdirSync(join(n.dir, "replies"));
+            const r = n
+                .views({ "dev-a": master, "dev-b": master })
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "CKQUORUM", MASTER], "OK 3 usable Sentinels\n")
+                .run("check-quorum", ["0"]);
+            expect(r.code).toBe(1);
+            expect(r.stdout.split("\n")).toEqual(
+                expect.arrayContaining([
+                    "FAIL dev-a: quorum check failed",
+                    `    ${at("dev-a", SENTINEL)} ${master}`,
+                    `    ${at("dev-b", SENTINEL)} ${master}`,
+                    `    ${at("dev-c", SENTINEL)} unreachable`,
+                ]),
+            );
+        });
+    });
+
+    describe("check-node", () => {
+        /** A master with two replicas lagging `lags` seconds, and healthy persistence. */
+        const master = (n: FakeNode, lags: number[]) =>
+            n
+                .reply(
+                    LOCAL_REDIS,
+                    ["INFO", "replication"],
+                    [
+                        "# Replication",
+                        "role:master",
+                        `connected_slaves:${lags.length}`,
+                        ...lags.map(
+                            (l, i) => `slave${i}:ip=127.0.0.1${i + 2},port=6379,state=online,offset=10,lag=${l}`,
+                        ),
+                        "",
+                    ].join("\r\n"),
+                )
+                .reply(
+                    LOCAL_REDIS,
+                    ["INFO", "persistence"],
+                    "loading:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\naof_last_write_status:ok\r\n",
+                );
+
+        it("passes a master whose replicas are within min-replicas-max-lag", () => {
+            const r = master(node(), [0, dev.redis.minReplicasMaxLagSec]).run("check-node", ["0"]);
+            expect(r.stdout).toBe(
+                `OK dev-a: role=master aof=ok replicas=2 lag=[0,${dev.redis.minReplicasMaxLagSec}]\n`,
+            );
+            expect(r.code).toBe(0);
+        });
+
+        it("fails a replica lagging past the stack's min-replicas-max-lag, not a fixed 10 s", () => {
+            const lag = dev.redis.minReplicasMaxLagSec + 1;
+            const r = master(node(), [0, lag]).run("check-node", ["0"]);
+            expect(r.code).toBe(1);
+            expect(r.stdout).toBe(
+                `FAIL dev-a: a replica lags ${lag}s (min-replicas-max-lag ${dev.redis.minReplicasMaxLagSec}s)\n`,
+            );
+            const relaxed = topologyFromConfig(
+                { ...readStackConfig("dev"), "redis-ha:minReplicasMaxLagSec": String(lag + 5) },
+                "redis-ha",
+                "dev",
+            );
+            expect(master(node(relaxed), [0, lag]).run("check-node", ["0"]).code).toBe(0);
+        });
+    });
+
+    describe("apply-settings", () => {
+        it("applies each line, rewrites the config, and updates node.env where paths.sh says it is", () => {
+            const n = node()
+                .reply(LOCAL_REDIS, ["CONFIG", "SET", "maxmemory", "1000"], "OK\n")
+                .reply(LOCAL_REDIS, ["CONFIG", "REWRITE"], "OK\n")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "SET", MASTER, "quorum", "2"], "OK\n");
+            const r = n.run("apply-settings", [], {
+                input: "redis maxmemory 1000\nsentinel quorum 2\nenv SENTINEL_QUORUM 2\n",
+            });
+            expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+            expect(r.stdout).toBe("applied redis maxmemory\napplied sentinel quorum\napplied env SENTINEL_QUORUM\n");
+            expect(n.calls().map((c) => c.call)).toEqual([
+                `${LOCAL_REDIS} CONFIG SET maxmemory 1000`,
+                `${LOCAL_SENTINEL} SENTINEL SET ${MASTER} quorum 2`,
+                `${LOCAL_REDIS} CONFIG REWRITE`,
+            ]);
+            expect(readFileSync(n.paths.nodeEnv, "utf8")).toMatch(/^SENTINEL_QUORUM='2'$/m);
+        });
+
+        it("gives up on a hung Redis after RCLI_TIMEOUT, naming the setting, instead of stalling the rollout", () => {
+            const n = node().hang(LOCAL_REDIS, ["CONFIG", "SET", "maxmemory", "1000"]);
+            const r = n.run("apply-settings", [], { input: "redis maxmemory 1000\n", env: { RCLI_TIMEOUT: "1" } });
+            expect(r.code).toBe(1);
+            expect(r.stderr).toBe("apply-settings: CONFIG SET maxmemory 1000 failed on dev-a: no answer within 1s\n");
+            process.stdout.write(`apply-settings on a hung node returned after ${r.ms} ms (RCLI_TIMEOUT=1)\n`);
+        });
+
+        it("refuses an env line that could break node.env's quoting", () => {
+            const r = node().run("apply-settings", [], { input: "env BAD_VALUE it's\n" });
+            expect({ code: r.code, stderr: r.stderr }).toEqual({
+                code: 2,
+                stderr: "apply-settings: bad env line 'BAD_VALUE'\n",
+            });
+        });
+    });
+
+    describe("redis-start-guard", () => {
+        const isRoot = process.getuid?.() === 0;
+        const hasRedisUser = spawnSync("id", ["redis"]).status === 0;
+        const itGuard = itTier(
+            "redis-start-guard (chowns redis.conf)",
+            firstMissing([
+                [isRoot, "needs root"],
+                [hasRedisUser, "needs the redis user (apt-get install redis-server)"],
+            ]),
+        );
+
+        itGuard(
+            "starts a node as a replica of the master a Sentinel majority names, at the paths paths.sh gives",
+            () => {
+                const other = at("dev-b", REDIS);
+                const n = node().views({ "dev-a": other, "dev-b": other });
+                const r = n.run("redis-start-guard");
+                expect(r.code).toBe(0);
+                expect(r.stderr).toBe(
+                    `redis-start-guard: Sentinels name ${other.replace(":", " ")} as master; starting as its replica\n`,
+                );
+                expect(readFileSync(n.paths.redisConf, "utf8")).toBe(
+                    `port 6379\nreplicaof ${other.replace(":", " ")}\n`,
+                );
+                expect(readFileSync(n.paths.redisState, "utf8")).toBe("running\n");
+            },
+        );
+
+        itGuard("starts as configured when no Sentinel majority names a master", () => {
+            const n = node().views({ "dev-c": at("dev-b", REDIS) });
+            const r = n.run("redis-start-guard");
+            expect(r.code).toBe(0);
+            expect(r.stderr).toMatch(/no Sentinel majority names a master; starting with the configured role/);
+            expect(readFileSync(n.paths.redisConf, "utf8")).toBe("port 6379\nreplicaof 127.0.0.99 6379\n");
+        });
+    });
+});
+
+describe("node scripts as shipped", () => {
+    const scripts = readdirSync(SCRIPTS_DIR).sort();
+
+    it("ship every file under cloud-init/scripts, and nothing else", () => {
+        expect(scripts).toEqual([...NODE_SCRIPTS].sort());
+    });
+
+    it("spell no path that paths.ts owns: they read it from the rendered paths.sh", () => {
+        for (const s of scripts) {
+            const text = readFileSync(join(SCRIPTS_DIR, s), "utf8");
+            for (const p of Object.values(PATHS)) expect(`${s}: ${text.includes(p) ? p : "none"}`).toBe(`${s}: none`);
+        }
+    });
+
+    it("read paths.sh back as exactly the paths in paths.ts", () => {
+        const dir = mkdtempSync(join(tmpdir(), "rha-paths-"));
+        try {
+            writeFileSync(join(dir, PATHS_LIB), renderPathsLib());
+            const r = spawnSync(
+                "bash",
+                [
+                    "-c",
+                    `. "$1" && printf '%s\\n' "$NODE_ENV_FILE" "$REDIS_CONF" "$REDIS_STATE_FILE"`,
+                    "x",
+                    join(dir, PATHS_LIB),
+                ],
+                { encoding: "utf8" },
+            );
+            expect(r.stdout).toBe(`${PATHS.nodeEnv}\n${PATHS.redisConf}\n${PATHS.redisState}\n`);
+        } finally {
+            rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+    itTier("shellcheck", hasShellcheck ? undefined : "shellcheck is not installed (apt-get install shellcheck)")(
+        "are shellcheck-clean at style level, run.sh and .ci/run included",
+        () => {
+            const root = join(__dirname, "..");
+            const r = spawnSync(
+                "shellcheck",
+                [
+                    "-S",
+                    "style",
+                    "-x",
+                    ...scripts.map((s) => join(SCRIPTS_DIR, s)),
+                    join(root, "run.sh"),
+                    join(root, ".ci", "run"),
+                ],
+                { encoding: "utf8" },
+            );
+            expect(r.stdout).toBe("");
+            expect(r.status).toBe(0);
+        },
+    );
+});
