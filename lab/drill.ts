@@ -1,5 +1,6 @@
 import Redis from "ioredis";
 import { createSentinelClient } from "../client";
+import { errorsByName, missingWrites, startDurableWrites } from "../client/testing/durableWrites";
 import { agreedMaster, countMastersInside, nodeByAddress, redisNodes, sentinelEndpoints } from "./labCluster";
 import { crashRedis, crashSentinel, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis } from "./faults";
 import { ckquorum, info, withRedis } from "./probe";
@@ -21,6 +22,8 @@ const FAILOVER: ReadonlySet<Scenario> = new Set(["master-crash", "master-hang", 
 
 /** How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit. */
 const DURABILITY = { replicas: 1, timeoutMs: 200 };
+/** The writer's pause after an error, so it does not spin on errors returned at once. */
+const PAUSE_AFTER_ERROR_MS = 2;
 
 export interface DrillRun {
     run: number;
@@ -113,7 +116,7 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
     return { after: (t) => seen.find((x) => x > t), close: () => subs.forEach((x) => x.disconnect()) };
 }
 
-/** Sequence-numbered durable writes through Sentinel discovery, as an application does. */
+/** Numbered durable writes through Sentinel discovery, as an application does. */
 function startWriter(s: LabStack, runId: string) {
     const primary = s.topology.primaryRegion;
     const sentinels = [...sentinelEndpoints(s)].sort(
@@ -129,56 +132,32 @@ function startWriter(s: LabStack, runId: string) {
         metrics: false,
         connectionName: "redis-ha-drill",
     });
-    const acks: { seq: number; at: number }[] = [];
-    /** Errors that reached the writer (the application), by error name; READONLY separately. */
-    const errors: Record<string, number> = {};
-    let failed = 0;
-    let stopped = false;
-    const done = (async () => {
-        let seq = 0;
-        while (!stopped) {
-            seq++;
-            try {
-                await client.durableWrite((p) => p.set(`drill:${runId}:${seq}`, String(seq)), DURABILITY);
-                acks.push({ seq, at: Date.now() });
-            } catch (e) {
-                failed++;
-                const err = e as Error;
-                const name = `${err?.name ?? "Error"}${/READONLY/.test(String(err?.message)) ? ":READONLY" : ""}`;
-                errors[name] = (errors[name] ?? 0) + 1;
-                await sleep(2);
-            }
-        }
-    })();
+    const load = startDurableWrites(client, {
+        prefix: `drill:${runId}`,
+        ...DURABILITY,
+        pauseAfterErrorMs: PAUSE_AFTER_ERROR_MS,
+    });
     return {
-        acks,
-        errors,
-        failed: () => failed,
+        acks: load.acks,
+        /** Errors that reached the writer (the application), by error name; READONLY separately. */
+        get errors() {
+            return errorsByName(load.errors);
+        },
+        failed: () => load.errors.length,
         async stop() {
-            stopped = true;
-            await done;
+            await load.stop();
             await client.close();
         },
     };
 }
 
-async function readBack(s: LabStack, master: string, runId: string, seqs: number[]): Promise<number> {
+async function readBack(s: LabStack, master: string, keys: string[]): Promise<number> {
     const [host, port] = master.split(":");
     const missing = await withRedis(
         host,
         Number(port),
         s.credentials.redisPassword,
-        async (r) => {
-            let lost = 0;
-            for (let i = 0; i < seqs.length; i += 1000) {
-                const chunk = seqs.slice(i, i + 1000);
-                const values = await r.mget(...chunk.map((q) => `drill:${runId}:${q}`));
-                values.forEach((v, j) => {
-                    if (v !== String(chunk[j])) lost++;
-                });
-            }
-            return lost;
-        },
+        async (r) => (await missingWrites(r, keys)).length,
         10_000,
     );
     if (missing === undefined) throw new Error(`drill: cannot read back from ${master}`);
@@ -280,8 +259,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         const lost = await readBack(
             s,
             newMaster,
-            runId,
-            writer.acks.map((a) => a.seq),
+            writer.acks.map((a) => a.key),
         );
         const quorum = await Promise.all(
             sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
