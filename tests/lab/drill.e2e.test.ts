@@ -15,7 +15,7 @@ import { drillRunner } from "../../cloud-init";
 import { execInNode } from "../../lab/nodes";
 import { runCheck } from "../../lab/ssh";
 import { prepareLabStack } from "../../lab/stack";
-import { readStackConfig } from "../../review/stackFile";
+import { readStackConfig } from "../../engine/stackFile";
 import { topologyFromConfig } from "../../topology";
 import { describeLab, labLeftovers } from "./labTier";
 
