@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
 import { checkCreationSettings, CREATION_SETTINGS_OUTPUT } from "./components/creationSettings";
 import { CLUSTER_RESOURCE, resourceNames } from "./components/names";
+import { assertRegionCapabilities } from "./components/regionCapabilities";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
@@ -49,6 +50,8 @@ export function deploy(opts?: pulumi.ComponentResourceOptions, topology = valida
  */
 export async function program(opts?: pulumi.ComponentResourceOptions): Promise<Record<string, pulumi.Output<unknown>>> {
     const topology = validatedTopology();
+    // Invokes run during preview too: a region that lacks what its nodes need fails before any resource exists.
+    await assertRegionCapabilities(topology);
     await checkCreationSettings(resourceNames.creationSettings, topology, {
         transformations: opts?.transformations,
     });

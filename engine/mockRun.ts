@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { resourceNames } from "../components/names";
+import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
 import { CONFIG_NAMESPACE, topologyFromConfig, type Topology } from "../topology";
 import { changedInputs, inputsWithIgnoredKept, operationFor, unwrapSecrets, type Operation } from "./rules";
 import { stackProgramConfig, type ProgramConfig } from "./stackFile";
@@ -58,6 +59,8 @@ export interface MockRunOptions {
     readonly previous?: MockRun;
     /** Resource names to replace whatever changed, like `pulumi up --replace <urn>`. */
     readonly replace?: readonly string[];
+    /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
+    readonly regions?: readonly LinodeRegion[];
 }
 
 export interface MockRun {
@@ -277,6 +280,17 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                 const inputs = args.inputs as Record<string, unknown>;
                 if (args.token === "tls:index/getPublicKey:getPublicKey")
                     return { ...inputs, publicKeyOpenssh: `${publicKeyOf(inputs, key)}\n` };
+                if (args.token === "linode:index/getRegion:getRegion") {
+                    const id = (args.inputs as { id: string }).id;
+                    const region = (options.regions ?? LINODE_REGIONS).find((r) => r.id === id);
+                    // The provider fails the invoke for an unknown region (the API answers 404); the runtime reads a
+                    // failed call's message from gRPC's `details`.
+                    if (!region) {
+                        const message = `failed to get region ${id}: [404] Not found`;
+                        throw Object.assign(new Error(message), { details: message });
+                    }
+                    return { ...region, capabilities: [...region.capabilities], siteType: "core" };
+                }
                 return inputs;
             },
         },
