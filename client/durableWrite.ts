@@ -1,7 +1,7 @@
 import type { ChainableCommander } from "ioredis";
 import { classifyError } from "./classify";
 import type { ManagedConnection } from "./connection";
-import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "./errors";
+import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "./errors";
 import type { CallState } from "./policies";
 
 /** Default `WAIT` replicas of a durable write. */
@@ -98,18 +98,21 @@ async function attempt(
 
     const results: unknown[] = [];
     let firstError: Error | undefined;
-    let anyApplied = false;
+    let applied = 0;
+    const userReplies = replies.slice(0, userCount);
+    const inAbortedTransaction = abortedTransactionReplies(userReplies);
     for (let i = 0; i < userCount; i++) {
         const [err, value] = replies[i] ?? [new Error("missing pipeline reply"), undefined];
         if (err) firstError ??= err;
-        else anyApplied = true;
+        else if (!inAbortedTransaction.has(i) && value !== "QUEUED") applied += 1;
         results.push(value);
     }
     if (firstError) {
-        // All refused (READONLY, ...): nothing applied, the retry policy may send it again. Some applied
-        // and some refused: partly applied, never retried.
-        if (anyApplied && classifyError(firstError).outcome === "not-executed") {
-            throw new OutcomeUnknownError("partially_applied", { cause: firstError });
+        // All refused (READONLY, NOREPLICAS, a MULTI/EXEC discarded with EXECABORT...): nothing
+        // applied, the retry policy may send it again. Some applied and some refused: partly
+        // applied, never retried.
+        if (applied > 0 && classifyError(firstError).outcome === "not-executed") {
+            throw new PartiallyAppliedError(applied, userCount, { cause: firstError });
         }
         throw firstError;
     }
@@ -153,4 +156,24 @@ async function attempt(
 /** `signal.aborted`, read through a call: TypeScript would otherwise keep an earlier check's narrowing across awaits. */
 function aborted(signal: AbortSignal): boolean {
     return signal.aborted;
+}
+
+/**
+ * Indexes of replies that belong to a `MULTI … EXEC` discarded with `EXECABORT` (its `MULTI`'s `OK`,
+ * the queued commands' `QUEUED` or refusals, the `EXECABORT`): none of them applied anything.
+ */
+function abortedTransactionReplies(replies: ReadonlyArray<[Error | null, unknown]>): Set<number> {
+    const out = new Set<number>();
+    replies.forEach(([err], execAt) => {
+        if (!err?.message.startsWith("EXECABORT")) return;
+        out.add(execAt);
+        let i = execAt - 1;
+        for (; i >= 0; i--) {
+            const [e, v] = replies[i] ?? [null, undefined];
+            if (!e && v !== "QUEUED") break;
+            out.add(i);
+        }
+        if (i >= 0 && replies[i]?.[1] === "OK") out.add(i); // the MULTI
+    });
+    return out;
 }

@@ -117,6 +117,32 @@ export class NotConnectedError extends RedisClientError {
     }
 }
 
+/**
+ * Redis or the Sentinels refused the client's credentials (`WRONGPASS`, `NOAUTH`, `NOPERM` while
+ * connecting): a configuration error, not an outage. Calls fail with it at once instead of waiting
+ * for their deadline, the breaker does not count it, and reconnects back off (up to 30 s apart)
+ * until the credentials work. `cause` is the server's reply.
+ */
+export class AuthenticationError extends RedisClientError {
+    readonly errorClass = "auth";
+    readonly outcome = "not-executed" as const;
+    readonly unavailable = false;
+    constructor(
+        /** Whose credentials were refused. */
+        readonly server: "redis" | "sentinel",
+        options?: { cause?: unknown },
+    ) {
+        const reply =
+            options?.cause instanceof Error ? options.cause.message.replace(/^.*Last error: /, "") : "refused";
+        super(
+            server === "redis"
+                ? `Redis refused the client's credentials (${reply}); nothing was sent. Check the "redis.username"/"redis.password" options.`
+                : `The Sentinels refused the client's credentials (${reply}); nothing was sent. Check the "sentinel.username"/"sentinel.password" options.`,
+            options,
+        );
+    }
+}
+
 /** The application closed this client; nothing was sent. */
 export class ClientClosedError extends RedisClientError {
     readonly errorClass = "closed";
@@ -143,6 +169,29 @@ export class OutcomeUnknownError extends RedisClientError {
         super(
             `Redis connection failed while the command was in flight (${errorClass}); outcome unknown: it may or may not have been applied. ` +
                 `It was not retried because the call is not idempotent (pass { idempotent: true } if repeating it is safe).`,
+            options,
+        );
+    }
+}
+
+/**
+ * A durable write's pipeline was partly applied: some of its commands ran on the master, others
+ * were refused before running (`READONLY`, `NOREPLICAS`...). It is not retried (the applied part
+ * would run twice) and its replication was not confirmed. `cause` is the first refusal.
+ */
+export class PartiallyAppliedError extends RedisClientError {
+    readonly errorClass = "partially_applied";
+    readonly outcome = "failed" as const;
+    readonly unavailable = false;
+    constructor(
+        readonly applied: number,
+        readonly commands: number,
+        options?: { cause?: unknown },
+    ) {
+        super(
+            `Durable write partly applied: ${applied} of ${commands} command(s) ran on the master and the others were refused ` +
+                `(${options?.cause instanceof Error ? options.cause.message : "refused"}); not retried, replication not confirmed. ` +
+                `Wrap the commands in MULTI/EXEC to apply all or none.`,
             options,
         );
     }

@@ -2,7 +2,8 @@
 import { replyError } from "./replyError";
 import type { ManagedConnection } from "../../../client/connection";
 import { durableWriteAttempt } from "../../../client/durableWrite";
-import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "../../../client/errors";
+import { classifyError } from "../../../client/classify";
+import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "../../../client/errors";
 import { CallState } from "../../../client/policies";
 
 type Reply = [Error | null, unknown];
@@ -67,6 +68,7 @@ function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], dur
 }
 
 const signal = () => new AbortController().signal;
+const withPrevious = (e: Error, previousErrors: Error[]): Error => Object.assign(e, { previousErrors });
 
 describe("durableWriteAttempt", () => {
     test("sends the write and WAIT as one pipeline and returns the acknowledged count", async () => {
@@ -179,7 +181,31 @@ describe("durableWriteAttempt", () => {
         ).rejects.toBe(readonly);
     });
 
-    test("partly applied (one command applied, one refused): OutcomeUnknownError, never retried as 'not executed'", async () => {
+    test("MULTI/EXEC refused at queue time (NOREPLICAS, then EXECABORT): nothing applied, thrown as the retryable refusal", async () => {
+        const noreplicas = replyError("NOREPLICAS Not enough good replicas to write.");
+        const f = fakeConnection([
+            [null, "OK"], // MULTI
+            [noreplicas, null], // INCR, refused while queueing
+            [replyError("NOREPLICAS Not enough good replicas to write."), null], // SET
+            [
+                withPrevious(replyError("EXECABORT Transaction discarded because of previous errors."), [noreplicas]),
+                null,
+            ],
+            [null, 0], // WAIT
+        ]);
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.incr("multi").incr("a").incr("b").incr("exec"), // four commands, as MULTI INCR SET EXEC
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e: unknown) => e);
+        expect(err).toBe(noreplicas);
+        expect(classifyError(err)).toEqual({ errorClass: "noreplicas", outcome: "not-executed", unavailable: true });
+    });
+
+    test("partly applied (one command applied, one refused): PartiallyAppliedError, never retried as 'not executed'", async () => {
         const f = fakeConnection([
             [null, 1],
             [replyError("READONLY x"), null],
@@ -193,7 +219,9 @@ describe("durableWriteAttempt", () => {
             signal(),
             new CallState(),
         ).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(OutcomeUnknownError);
+        expect(err).toBeInstanceOf(PartiallyAppliedError);
+        expect(err).toMatchObject({ applied: 1, commands: 2, outcome: "failed" });
+        expect((err as Error).message).toMatch(/^Durable write partly applied: 1 of 2 command\(s\) ran on the master/);
     });
 
     test("WAIT lost with the connection after the write applied: outcome unknown", async () => {
