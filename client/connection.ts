@@ -4,6 +4,7 @@ import { classifyError } from "./classify";
 import { AuthenticationError, ClientClosedError, NotConnectedError } from "./errors";
 import type { ResolvedOptions } from "./options";
 import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
+import { ReplicaGuard, roleProbe } from "./replicaGuard";
 
 /** State changes of one managed connection. */
 export interface ConnectionEvents {
@@ -14,6 +15,12 @@ export interface ConnectionEvents {
     /** ioredis error events (connection refused, Sentinel unreachable...): expected during failovers. */
     error: [err: Error];
 }
+
+/**
+ * A replica whose acked offset has not moved for this long while the master's did counts as gone
+ * for durable writes. Replicas acknowledge every second, and at once while a WAIT is pending.
+ */
+const REPLICA_STALL_MS = 2000;
 
 /** First reconnect delay after refused credentials; doubles per failure. */
 const AUTH_BACKOFF_FIRST_MS = 1000;
@@ -65,6 +72,9 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
+    private readonly failoverFenceMs: number;
+    /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
+    readonly replicaGuard: ReplicaGuard;
     /** Set while the last connection attempt failed on refused credentials; cleared by 'ready'. */
     authError: AuthenticationError | undefined;
     private authFailures = 0;
@@ -75,6 +85,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     ) {
         super();
         this.commandMs = opts.timeouts.commandMs;
+        this.failoverFenceMs = opts.timeouts.failoverFenceMs;
+        this.replicaGuard = new ReplicaGuard(roleProbe(opts), REPLICA_STALL_MS, opts.timeouts.failoverFenceMs);
         this.redis = new Redis(
             buildIoredisOptions(opts, role, {
                 onReconnectOnError: () => {
@@ -224,18 +236,31 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * lost, even if a replica acknowledged them. Bumps `fenceCount` so durable writes in flight
      * refuse their acknowledgement.
      */
-    fence(master: string, ms: number): void {
+    fence(master: string, ms: number, why = `Sentinel started a failover of ${master}`): void {
         if (this.role !== "master" || this.closing) return;
         const here = peerAddress(this.redis.stream) ?? this.address;
         if (here !== null && here !== master) return;
         this.fenceCount += 1;
         this.fencedUntil = Date.now() + ms;
-        if (this.ready) this.emit("down", { reason: `Sentinel started a failover of ${master}` });
+        if (this.ready) this.emit("down", { reason: why });
         if (this.fenceTimer) clearTimeout(this.fenceTimer);
         this.fenceTimer = setTimeout(() => {
             this.clearFence();
             if (this.isReady()) this.wakeWaiters();
         }, ms);
+    }
+
+    /**
+     * A replica that left this master says it is a master now (or follows another one): Sentinel is
+     * failing this master over without this client having heard of it. Stop sending here, as for
+     * `+try-failover`, and ask Sentinel again.
+     */
+    leaveSuspectedMaster(replica: string): void {
+        const here = this.address;
+        if (this.role !== "master" || here === null || this.fencedUntil !== 0) return;
+        this.fence(here, this.failoverFenceMs, `replica ${replica} left ${here} for another master`);
+        this.reconnectNow = true;
+        this.dropSocket();
     }
 
     private clearFence(): void {

@@ -87,21 +87,25 @@ export class WriteNotAcknowledgedError extends RedisClientError {
     constructor(
         readonly required: number,
         readonly acknowledged: number,
-        readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started",
+        readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started" | "replicas-unverified",
         options?: { cause?: unknown },
     ) {
         super(
-            reason === "connection-lost" || reason === "failover-started"
+            reason === "connection-lost" || reason === "failover-started" || reason === "replicas-unverified"
                 ? (reason === "connection-lost"
                       ? `Durable write: the master connection was lost or replaced before ${required} replica(s) acknowledged it; `
-                      : `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `) +
+                      : reason === "failover-started"
+                        ? `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `
+                        : `Durable write: ${acknowledged} replica(s) acknowledged it, but a replica of this master left or stopped acknowledging ` +
+                          `(${options?.cause instanceof Error ? options.cause.message : "unknown"}): a failover may be under way and the new master may lack the write; `) +
                       `outcome unknown, the write may be lost. It was not replayed.`
                 : `Durable write reached ${acknowledged} of ${required} required replica(s)` +
                       (reason === "timeout" ? " before the deadline" : " (WAIT failed)") +
                       `; it is applied on the master but may be lost if the master fails now.`,
             options,
         );
-        const unknown = reason === "connection-lost" || reason === "failover-started";
+        const unknown =
+            reason === "connection-lost" || reason === "failover-started" || reason === "replicas-unverified";
         this.outcome = unknown ? "unknown" : "failed";
         this.unavailable = unknown;
     }

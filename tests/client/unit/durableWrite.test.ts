@@ -5,6 +5,7 @@ import { durableWriteAttempt } from "../../../client/durableWrite";
 import { classifyError } from "../../../client/classify";
 import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "../../../client/errors";
 import { CallState } from "../../../client/policies";
+import { ReplicaGuard } from "../../../client/replicaGuard";
 
 type Reply = [Error | null, unknown];
 
@@ -14,17 +15,24 @@ interface FakeConn {
     fenceCount: number;
     ready: boolean;
     noted: unknown[];
-    redis: { stream: object; wait: (n: number, t: number) => Promise<number> };
+    redis: { stream: object };
 }
 
 /**
  * A fake connection: `pipeline().exec()` answers with `replies` (after running `duringExec`, to
  * simulate what happens on the wire), and `wait()` answers from `waits`.
  */
-function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], duringExec?: (c: FakeConn) => void) {
+function fakeConnection(
+    replies: Reply[],
+    waits: Array<number | Error | (() => number)> = [],
+    duringExec?: (c: FakeConn) => void,
+) {
     const sent: string[][] = [];
     const conn = {
         role: "master",
+        address: "127.0.0.1:6379",
+        replicaGuard: new ReplicaGuard(async () => ({ kind: "unreachable" }), 2000, 5000),
+        leaveSuspectedMaster() {},
         epoch: 1,
         fenceCount: 0,
         ready: true,
@@ -40,20 +48,21 @@ function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], dur
                     set: (k: string, v: string) => (queued.push(["set", k, v]), p),
                     incr: (k: string) => (queued.push(["incr", k]), p),
                     wait: (n: number, t: number) => (queued.push(["wait", String(n), String(t)]), p),
+                    role: () => (queued.push(["role"]), p),
                     exec: async () => {
-                        sent.push(...queued);
+                        sent.push(...queued.filter((c) => c[0] !== "role"));
+                        if (queued[0]?.[0] === "wait") {
+                            // WAIT repeated alone (with its ROLE), after a short count.
+                            const next = waits.shift();
+                            if (next === undefined) throw new Error("unexpected WAIT");
+                            if (next instanceof Error) throw next;
+                            return [[null, typeof next === "function" ? next() : next], MASTER_ROLE];
+                        }
                         duringExec?.(conn);
-                        return replies;
+                        return replies.length < queued.length ? [...replies, MASTER_ROLE] : replies;
                     },
                 };
                 return p;
-            },
-            wait: async (n: number, t: number) => {
-                sent.push(["wait", String(n), String(t)]);
-                const next = waits.shift();
-                if (next === undefined) throw new Error("unexpected WAIT");
-                if (next instanceof Error) throw next;
-                return next;
             },
         },
         whenReady: async () => undefined,
@@ -68,6 +77,8 @@ function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], dur
 }
 
 const signal = () => new AbortController().signal;
+/** ROLE of a master with one replica attached. */
+const MASTER_ROLE: Reply = [null, ["master", 100, [["127.0.0.1", "6380", "100"]]]];
 const withPrevious = (e: Error, previousErrors: Error[]): Error => Object.assign(e, { previousErrors });
 
 describe("durableWriteAttempt", () => {
@@ -259,14 +270,13 @@ describe("durableWriteAttempt", () => {
                 [null, "OK"],
                 [null, 0],
             ],
-            [0],
+            [
+                () => {
+                    ctrl.abort(); // the deadline passes while the repeated WAIT is out
+                    return 0;
+                },
+            ],
         );
-        const origWait = f.conn.redis.wait;
-        f.conn.redis.wait = async (n, t) => {
-            const r = await origWait(n, t);
-            ctrl.abort();
-            return r;
-        };
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
