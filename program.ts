@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
 import { CLUSTER_RESOURCE } from "./components/names";
 import { assertRegionCapabilities } from "./components/regionCapabilities";
+import { deployedPlans, planResizes, type ResizeStep } from "./components/resize";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
@@ -13,7 +14,11 @@ export interface Deployment {
  * The whole program: validates stack config, then declares the cluster. `index.ts` calls it for `pulumi up`; the
  * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
  */
-export function deploy(opts?: pulumi.ComponentResourceOptions, topology = stackTopology()): Deployment {
+export function deploy(
+    opts?: pulumi.ComponentResourceOptions,
+    topology = stackTopology(),
+    resizes: readonly ResizeStep[] = [],
+): Deployment {
     const raw = pulumi.runtime.allConfig();
     const config = new pulumi.Config();
     // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
@@ -26,6 +31,7 @@ export function deploy(opts?: pulumi.ComponentResourceOptions, topology = stackT
             redisPassword: secret("redisPassword"),
             sentinelPassword: secret("sentinelPassword"),
             checksPrivateKey: secret("checksPrivateKey"),
+            resizes,
         },
         opts,
     );
@@ -45,15 +51,23 @@ function stackTopology(): Topology {
     }
 }
 
+/** What `deploy` needs from Linode before it declares anything. */
+export interface Preflight {
+    readonly topology: Topology;
+    /** Plan changes of running nodes, in rollout order. */
+    readonly resizes: readonly ResizeStep[];
+}
+
 /**
- * What runs before `deploy`: validates the stack's config, then asks Linode whether every region offers what its nodes
- * need (`linode.getRegion`; invokes run during preview too). Bad config or a region that cannot work fails preview
- * with one line per problem, before any resource is declared. Returns the topology for `deploy`.
+ * What runs before `deploy`: validates the stack's config, asks Linode whether every region offers what its nodes
+ * need (`linode.getRegion`), and reads the running nodes' plans (`linode.getInstances`) so a plan change is rolled out
+ * one node at a time. Invokes run during preview too: bad config or a region that cannot work fails preview with one
+ * line per problem, before any resource is declared.
  */
-export async function preflight(): Promise<Topology> {
+export async function preflight(): Promise<Preflight> {
     const topology = stackTopology();
     await assertRegionCapabilities(topology);
-    return topology;
+    return { topology, resizes: planResizes(topology, await deployedPlans(topology)) };
 }
 
 /**

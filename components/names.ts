@@ -26,6 +26,13 @@ export const clusterChildren = {
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
     creationSettings: (cluster: string) => `${cluster}-creation-settings`,
+    resize: (cluster: string) => `${cluster}-resize`,
+} as const;
+
+/** Children of `ResizeRollout`, given its name. */
+export const resizeChildren = {
+    handover: (resize: string, node: string) => `${resize}-handover-${node}`,
+    ready: (resize: string, node: string) => `${resize}-ready-${node}`,
 } as const;
 
 /** Children of `RegionNetwork`, given its name. */
@@ -78,5 +85,7 @@ export const resourceNames = {
     drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
+    resizeHandover: (node: string) => resizeChildren.handover(clusterChildren.resize(CLUSTER_RESOURCE), node),
+    resizeReady: (node: string) => resizeChildren.ready(clusterChildren.resize(CLUSTER_RESOURCE), node),
     creationSettings: clusterChildren.creationSettings(CLUSTER_RESOURCE),
 } as const;

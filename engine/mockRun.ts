@@ -264,6 +264,16 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     }
                     return { ...region, capabilities: [...region.capabilities], siteType: "core" };
                 }
+                if (args.token === "linode:index/getInstances:getInstances") {
+                    // Linode's view: the Linodes of the last deployment, as the provider left them.
+                    const filters = (args.inputs as { filters?: { name: string; values: string[] }[] }).filters ?? [];
+                    const labels = filters.find((f) => f.name === "label")?.values;
+                    const instances = (options.previous?.resources ?? [])
+                        .filter((r) => r.type === "linode:index/instance:Instance")
+                        .map((r) => ({ id: Number(r.id), ...r.state }) as { id: number; label: string })
+                        .filter((i) => labels === undefined || labels.includes(i.label));
+                    return { id: "instances", filters, instances };
+                }
                 return args.inputs as Record<string, unknown>;
             },
         },
@@ -289,10 +299,10 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     };
     let outputs: Record<string, pulumi.Output<unknown>> = {};
     // As index.ts: the preflight (config, region check) first, so its refusal is this call's rejection.
-    const checked = await preflight();
+    const { topology: checked, resizes } = await preflight();
     // Inside a Stack resource, as `pulumi up` runs index.ts: URNs carry the stack's type like the engine's do.
     await pulumi.runtime.runInPulumiStack(() => {
-        outputs = stackOutputs(deploy({ transformations: [record] }, checked));
+        outputs = stackOutputs(deploy({ transformations: [record] }, checked, resizes));
         return Promise.resolve(outputs);
     });
     const stackOutputValues: Record<string, unknown> = {};
