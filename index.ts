@@ -1,9 +1,5 @@
-import { deploy, preflight, stackOutputs } from "./program";
+import { program } from "./program";
 
-// Pulumi takes the module's exports as the stack outputs; `stackOutputs` is the one list (review and tests read it).
-// An async program (Pulumi awaits the exported function): the preflight's invokes (region capabilities, running plans)
-// answer before any resource is declared.
-export = async () => {
-    const { topology, resizes } = await preflight();
-    return stackOutputs(deploy(undefined, topology, resizes));
-};
+// Pulumi calls an exported function and takes what it resolves to as the stack outputs. Async because the program
+// reads its own last outputs before it declares anything (components/creationSettings.ts).
+export = () => program();

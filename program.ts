@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
-import { CLUSTER_RESOURCE } from "./components/names";
+import { checkCreationSettings, CREATION_SETTINGS_OUTPUT } from "./components/creationSettings";
+import { CLUSTER_RESOURCE, resourceNames } from "./components/names";
 import { assertRegionCapabilities } from "./components/regionCapabilities";
 import { deployedPlans, planResizes, type ResizeStep } from "./components/resize";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
@@ -10,13 +11,23 @@ export interface Deployment {
     cluster: RedisCluster;
 }
 
+/** The topology from stack config; bad config is one RunError with one line per problem (no stack trace). */
+export function validatedTopology(): Topology {
+    try {
+        return topologyFromConfig(pulumi.runtime.allConfig(), pulumi.getProject(), pulumi.getStack());
+    } catch (e) {
+        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
+
 /**
- * The whole program: validates stack config, then declares the cluster. `index.ts` calls it for `pulumi up`; the
- * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
+ * Declares the cluster. Validates stack config first: bad config fails preview with one line per problem and
+ * nothing is half-built.
  */
 export function deploy(
     opts?: pulumi.ComponentResourceOptions,
-    topology = stackTopology(),
+    topology = validatedTopology(),
     resizes: readonly ResizeStep[] = [],
 ): Deployment {
     const raw = pulumi.runtime.allConfig();
@@ -38,41 +49,26 @@ export function deploy(
     return { topology, cluster };
 }
 
-/** The stack's validated topology. */
-function stackTopology(): Topology {
-    try {
-        // Validate everything before the first resource: bad config fails preview with one line per problem and
-        // nothing is half-built.
-        return topologyFromConfig(pulumi.runtime.allConfig(), pulumi.getProject(), pulumi.getStack());
-    } catch (e) {
-        // RunError is reported by Pulumi without a stack trace: the message is the whole story.
-        if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
-        throw e;
-    }
-}
-
-/** What `deploy` needs from Linode before it declares anything. */
-export interface Preflight {
-    readonly topology: Topology;
-    /** Plan changes of running nodes, in rollout order. */
-    readonly resizes: readonly ResizeStep[];
-}
-
 /**
- * What runs before `deploy`: validates the stack's config, asks Linode whether every region offers what its nodes
- * need (`linode.getRegion`), and reads the running nodes' plans (`linode.getInstances`) so a plan change is rolled out
- * one node at a time. Invokes run during preview too: bad config or a region that cannot work fails preview with one
- * line per problem, before any resource is declared.
+ * The whole program, as `index.ts` runs it for `pulumi up` and the mock runner (engine/mockRun.ts) runs it for
+ * review, the lab and the tests: validate, refuse a change of a creation-time key on a deployed stack, declare the
+ * cluster, return the stack outputs.
  */
-export async function preflight(): Promise<Preflight> {
-    const topology = stackTopology();
+export async function program(opts?: pulumi.ComponentResourceOptions): Promise<Record<string, pulumi.Output<unknown>>> {
+    const topology = validatedTopology();
+    // Invokes run during preview too: a region that lacks what its nodes need fails before any resource exists.
     await assertRegionCapabilities(topology);
-    return { topology, resizes: planResizes(topology, await deployedPlans(topology)) };
+    await checkCreationSettings(resourceNames.creationSettings, topology, {
+        transformations: opts?.transformations,
+    });
+    // Each running Linode's plan, read at preview: a plan change is rolled out one node at a time.
+    const resizes = planResizes(topology, await deployedPlans(topology));
+    return stackOutputs(deploy(opts, topology, resizes));
 }
 
 /**
- * The stack outputs, as `index.ts` exports them. Credentials that clients need are secret outputs; the checks' SSH
- * key is not an output at all (whoever can read outputs would be root on every node).
+ * The stack outputs. Credentials that clients need are secret outputs; the checks' SSH key is not an output at all
+ * (whoever can read outputs would be root on every node).
  */
 export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
     return {
@@ -83,5 +79,7 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         hostKeys: cluster.hostKeys,
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
+        // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).
+        [CREATION_SETTINGS_OUTPUT]: cluster.creationSettings,
     };
 }

@@ -2,17 +2,18 @@ import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { createHash } from "node:crypto";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
+import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
 export interface RedisClusterArgs {
     /** The deployment, computed from stack config by `topologyFromConfig`. */
@@ -55,6 +56,8 @@ export class RedisCluster extends pulumi.ComponentResource {
      */
     readonly #checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
+    /** The creation-time settings; the program refuses to change them on a deployed stack (creationSettings.ts). */
+    public readonly creationSettings: pulumi.Output<CreationSettings>;
     /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
     public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
@@ -87,6 +90,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
 
+        this.creationSettings = pulumi.output(creationSettingsOf(t));
         const hostKeys = new HostKeys(clusterChildren.hostKeys(name), { topology: t }, { parent: this });
         this.hostKeys = hostKeys.published;
 
@@ -170,22 +174,28 @@ export class RedisCluster extends pulumi.ComponentResource {
             if (resize?.resizes(n.name)) resize.after(n.name, nodes[n.name].instance);
         }
 
-        const configHash = clusterConfigHash(t);
+        const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
                 topology: t,
                 addresses,
-                instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
+                instanceIds,
                 privateKey: this.#checksPrivateKey,
                 hostKeys: hostKeys.publicKeys,
-                configHash,
+                checkedHash: checkedSettingsHash(t),
+                failoverHash: failoverSettingsHash(t),
                 beforeChecks: (waits) => [
                     new SettingsRollout(
                         clusterChildren.settings(name),
                         {
                             topology: t,
                             addresses,
+                            instanceIds,
+                            secrets: pulumi
+                                .all([this.redisPassword, this.sentinelPassword])
+                                .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword })),
+                            authorizedKeys,
                             privateKey: this.#checksPrivateKey,
                             hostKeys: hostKeys.publicKeys,
                             // After every resize: a new plan brings new memory settings (maxmemory), which must not
@@ -228,6 +238,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             sentinels: this.sentinels,
             nodes: this.nodes,
             connectionSnippet: this.connectionSnippet,
+            creationSettings: this.creationSettings,
             firewallId: this.firewallId,
             hostKeys: this.hostKeys,
         });
@@ -241,12 +252,6 @@ export class RedisCluster extends pulumi.ComponentResource {
  */
 function isGiven(value: pulumi.Input<string> | undefined): value is pulumi.Input<string> {
     return value !== undefined && value !== "";
-}
-
-/** Changes whenever the deployment or any live setting changes; never depends on secrets. */
-export function clusterConfigHash(t: Topology): string {
-    // The topology holds every setting (live ones included) and no secret or address.
-    return createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
 }
 
 export function connectionSnippet(t: Topology, sentinels: readonly { host: string; port: number }[]): string {

@@ -285,7 +285,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     pulumi.runtime.setAllConfig({ ...config.values }, [...config.secretKeys]);
 
     // Imported here, after the mocks, as Pulumi's unit-testing guide requires.
-    const { deploy, preflight, stackOutputs } = await import("../program");
+    const { program } = await import("../program");
     const record: pulumi.ResourceTransformation = (args) => {
         const resourceKey = `${args.type}::${args.name}`;
         if (declared.has(resourceKey)) throw new Error(`two resources named ${resourceKey}`);
@@ -298,13 +298,22 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         return undefined;
     };
     let outputs: Record<string, pulumi.Output<unknown>> = {};
-    // As index.ts: the preflight (config, region check) first, so its refusal is this call's rejection.
-    const { topology: checked, resizes } = await preflight();
     // Inside a Stack resource, as `pulumi up` runs index.ts: URNs carry the stack's type like the engine's do.
-    await pulumi.runtime.runInPulumiStack(() => {
-        outputs = stackOutputs(deploy({ transformations: [record] }, checked, resizes));
-        return Promise.resolve(outputs);
+    let failure: Error | undefined;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        // Caught here and rethrown below: the real CLI reports a RunError from the program as its message; left
+        // unhandled inside the Stack it would end the test process.
+        try {
+            outputs = await program({ transformations: [record] });
+        } catch (e) {
+            failure = e instanceof Error ? e : new Error(String(e));
+        }
+        return outputs;
     });
+    if (failure !== undefined) {
+        await pulumi.runtime.disconnect();
+        throw failure;
+    }
     const stackOutputValues: Record<string, unknown> = {};
     const secretStackOutputs: string[] = [];
     for (const [name, output] of Object.entries(outputs)) {
