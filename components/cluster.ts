@@ -10,6 +10,7 @@ import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
+import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
 import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
@@ -29,6 +30,8 @@ export interface RedisClusterArgs {
      * @pulumi/tls; either way its public half is installed on every node (derived with `tls.getPublicKey` when given).
      */
     checksPrivateKey?: pulumi.Input<string>;
+    /** Plan changes of running nodes, in the order to perform them (`planResizes`); none when absent. */
+    resizes?: readonly ResizeStep[];
 }
 
 export interface NodeOutput {
@@ -131,7 +134,26 @@ export class RedisCluster extends pulumi.ComponentResource {
         const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
-        for (const n of t.nodes) {
+        const resizes = args.resizes ?? [];
+        const resize =
+            resizes.length > 0
+                ? new ResizeRollout(
+                      clusterChildren.resize(name),
+                      {
+                          topology: t,
+                          steps: resizes,
+                          addresses,
+                          privateKey: this.#checksPrivateKey,
+                          hostKeys: hostKeys.publicKeys,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+        // Nodes that keep their plan first, then the resized ones in rollout order: each resize step needs the
+        // previous one's readiness wait, which needs that node's Linode.
+        const resizeIndex = (node: string) => resizes.findIndex((s) => s.node === node);
+        const creationOrder = [...t.nodes].sort((a, b) => resizeIndex(a.name) - resizeIndex(b.name));
+        for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
                 .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
@@ -155,9 +177,11 @@ export class RedisCluster extends pulumi.ComponentResource {
                     authorizedKeys,
                     firewallId: this.firewallId,
                     placementGroupId: placement[n.region],
+                    ...(resize?.resizes(n.name) ? { resizeAfter: resize.before(n.name) } : {}),
                 },
                 { parent: this },
             );
+            if (resize?.resizes(n.name)) resize.after(n.name, nodes[n.name].instance);
         }
 
         const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
@@ -184,7 +208,11 @@ export class RedisCluster extends pulumi.ComponentResource {
                             authorizedKeys,
                             privateKey: this.#checksPrivateKey,
                             hostKeys: hostKeys.publicKeys,
-                            after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
+                            // After every resize: a new plan brings new memory settings (maxmemory), which must not
+                            // reach a node before its new plan does.
+                            after: Object.fromEntries(
+                                t.nodes.map((n) => [n.name, [waits[n.name], ...(resize?.finished() ?? [])]]),
+                            ),
                         },
                         { parent: this },
                     ),

@@ -25,6 +25,13 @@ export const clusterChildren = {
     node: (cluster: string, node: string) => `${cluster}-${node}`,
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
+    resize: (cluster: string) => `${cluster}-resize`,
+} as const;
+
+/** Children of `ResizeRollout`, given its name. */
+export const resizeChildren = {
+    handover: (resize: string, node: string) => `${resize}-handover-${node}`,
+    ready: (resize: string, node: string) => `${resize}-ready-${node}`,
 } as const;
 
 /** Children of `RegionNetwork`, given its name. */
@@ -79,6 +86,8 @@ export const resourceNames = {
     drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
+    resizeHandover: (node: string) => resizeChildren.handover(clusterChildren.resize(CLUSTER_RESOURCE), node),
+    resizeReady: (node: string) => resizeChildren.ready(clusterChildren.resize(CLUSTER_RESOURCE), node),
     /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
 } as const;

@@ -291,6 +291,16 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     }
                     return { ...region, capabilities: [...region.capabilities], siteType: "core" };
                 }
+                if (args.token === "linode:index/getInstances:getInstances") {
+                    // Linode's view: the Linodes of the last deployment, as the provider left them.
+                    const filters = (args.inputs as { filters?: { name: string; values: string[] }[] }).filters ?? [];
+                    const labels = filters.find((f) => f.name === "label")?.values;
+                    const instances = (options.previous?.resources ?? [])
+                        .filter((r) => r.type === "linode:index/instance:Instance")
+                        .map((r) => ({ id: Number(r.id), ...r.state }) as { id: number; label: string })
+                        .filter((i) => labels === undefined || labels.includes(i.label));
+                    return { id: "instances", filters, instances };
+                }
                 return inputs;
             },
         },
