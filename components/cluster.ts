@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { encodeUserData, renderUserData } from "../cloud-init";
-import type { Topology } from "../topology";
+import { clusterTags, firewallLabel, type Topology } from "../topology";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
@@ -121,11 +121,11 @@ export class RedisCluster extends pulumi.ComponentResource {
         const firewall = new linode.Firewall(
             clusterChildren.firewall(name),
             {
-                label: `${t.cluster}-fw`,
+                label: firewallLabel(t.cluster),
                 inboundPolicy: "DROP",
                 outboundPolicy: "ACCEPT",
                 inbounds: pulumi.all(t.nodes.map((n) => addresses[n.name])).apply((list) => firewallInbounds(t, list)),
-                tags: ["redis-ha", `cluster:${t.cluster}`],
+                tags: clusterTags(t.cluster),
             },
             { parent: this },
         );

@@ -1,6 +1,6 @@
 import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
-import type { RegionPlan, Topology } from "../topology";
+import { placementGroupLabel, type RegionPlan, type Topology } from "../topology";
 import { regionChildren } from "./names";
 
 export interface RegionNetworkArgs {
@@ -40,7 +40,7 @@ export class RegionNetwork extends pulumi.ComponentResource {
             const pg = new linode.PlacementGroup(
                 regionChildren.placementGroup(name),
                 {
-                    label: `${t.cluster}-${region.name}`.slice(0, 64),
+                    label: placementGroupLabel(t.cluster, region.name),
                     region: region.name,
                     placementGroupType: "anti_affinity:local",
                     placementGroupPolicy: "strict",

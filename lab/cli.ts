@@ -12,24 +12,12 @@ import { agreedMaster, labNode, nodeByAddress, redisStatus, sentinelEndpoints, s
 import { assertRoutesViaLab, createNetwork, readNetwork } from "./network";
 import { bootNode, nodeRunning, readNodeState, stopNode, waitForCloudInit, execInNode } from "./nodes";
 import { STATE_ROOT } from "./paths";
-import { requireHost } from "./preflight";
+import { LAB_TOOLS, requireHost } from "./preflight";
 import { instanceIdFor } from "./seed";
 import { runCheck, sshArgv } from "./ssh";
 import { prepareLabStack, type LabStack } from "./stack";
 
 const CURRENT = path.join(STATE_ROOT, "current-stack");
-const TOOLS = [
-    "systemd-nspawn",
-    "mmdebstrap",
-    "dpkg-scanpackages",
-    "ip",
-    "bridge",
-    "nsenter",
-    "mount",
-    "umount",
-    "setsid",
-    "redis-cli",
-] as const;
 
 let json = false;
 /** A command's result: a line of text, or with --json one JSON object. */
@@ -69,7 +57,7 @@ function isUpToDate(s: LabStack): boolean {
 
 /** `up`: idempotent; boots every node from its exact user-data and waits until the cluster is healthy. */
 async function up(stack: string): Promise<LabStack> {
-    requireHost([...TOOLS]);
+    requireHost(LAB_TOOLS);
     const s = await prepareLabStack(stack);
     const current = currentStack();
     if (current && current !== stack)

@@ -34,6 +34,21 @@ const SEARCH_PATH = [
     "/bin",
 ];
 
+/** What the lab's nodes need on the host: containers, the image build, the network, mounts. */
+export const NODE_TOOLS = [
+    "systemd-nspawn",
+    "mmdebstrap",
+    "dpkg-scanpackages",
+    "ip",
+    "bridge",
+    "nsenter",
+    "mount",
+    "umount",
+] as const satisfies readonly HostTool[];
+
+/** Everything a lab command may run on the host: the nodes' tools, plus setsid and redis-cli for faults and probes. */
+export const LAB_TOOLS = [...NODE_TOOLS, "setsid", "redis-cli"] as const satisfies readonly HostTool[];
+
 export function findTool(tool: string): string | undefined {
     for (const dir of SEARCH_PATH) {
         const candidate = path.join(dir, tool);

@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { PATHS } from "../cloud-init";
 import { resourceNames as names } from "../components/names";
 import { PROJECT_DIR } from "../engine/stackFile";
 
@@ -22,7 +23,7 @@ describe("npm run review", () => {
         const nodes = stack === "prod" ? ["east-a", "east-b", "ord-a", "witness"] : ["dev-a", "dev-b", "dev-c"];
         for (const n of nodes) {
             expect(readFileSync(join(out, n, "user-data"), "utf8")).toMatch(/^#cloud-config\n/);
-            expect(existsSync(join(out, n, "files", "etc", "redis-ha", "node.env"))).toBe(true);
+            expect(existsSync(join(out, n, "files", PATHS.nodeEnv))).toBe(true);
         }
         rmSync(out, { recursive: true });
     });

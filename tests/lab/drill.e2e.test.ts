@@ -17,20 +17,11 @@ import { runCheck } from "../../lab/ssh";
 import { prepareLabStack } from "../../lab/stack";
 import { readStackConfig } from "../../engine/stackFile";
 import { topologyFromConfig } from "../../topology";
+import { LAB_TOOLS } from "../../lab/preflight";
 import { describeLab, labLeftovers } from "./labTier";
 
 const ROOT = path.join(__dirname, "..", "..");
-const describeStacks = describeLab("lab stacks (up, drills, check scripts, down)", [
-    "systemd-nspawn",
-    "mmdebstrap",
-    "dpkg-scanpackages",
-    "ip",
-    "bridge",
-    "nsenter",
-    "mount",
-    "umount",
-    "redis-cli",
-]);
+const describeStacks = describeLab("lab stacks (up, drills, check scripts, down)", LAB_TOOLS);
 // On a fresh machine the first `up` also builds the base image.
 jest.setTimeout(900_000);
 

@@ -26,18 +26,10 @@ import {
     partitionRegion,
 } from "../../lab/network";
 import { bootNode, execInNode, nodeRoot, nodeRunning, stopNode, waitForCloudInit } from "../../lab/nodes";
+import { NODE_TOOLS } from "../../lab/preflight";
 import { describeLab, labLeftovers } from "./labTier";
 
-const describeInfra = describeLab("lab infrastructure (image, network, full-boot nodes)", [
-    "systemd-nspawn",
-    "mmdebstrap",
-    "dpkg-scanpackages",
-    "ip",
-    "bridge",
-    "nsenter",
-    "mount",
-    "umount",
-]);
+const describeInfra = describeLab("lab infrastructure (image, network, full-boot nodes)", NODE_TOOLS);
 
 const PACKAGES = ["redis-server", "redis-sentinel", "redis-tools"];
 // The brief's minimal user-data, plus opening Redis to the lab so nodes can talk.
