@@ -27,7 +27,7 @@ export interface RedisClusterArgs {
     sentinelPassword?: pulumi.Input<string>;
     /**
      * Private key the post-deploy commands use to SSH in as root. When absent or "" an ED25519 key is generated with
-     * @pulumi/tls and its public half installed on every node; when given, put its public half in `authorizedKeys`.
+     * @pulumi/tls; either way its public half is installed on every node (derived with `tls.getPublicKey` when given).
      */
     checksPrivateKey?: pulumi.Input<string>;
     /** Plan changes of running nodes, in the order to perform them (`planResizes`); none when absent. */
@@ -81,9 +81,21 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.redisPassword = password("redis", args.redisPassword);
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 
-        let checksPublicKey: pulumi.Output<string> | undefined;
+        let checksPublicKey: pulumi.Output<string>;
         if (isGiven(args.checksPrivateKey)) {
             this.#checksPrivateKey = pulumi.secret(args.checksPrivateKey);
+            // Derived, not asked for: the rollout rewrites root's authorized_keys from this list, and a given key left
+            // out of `authorizedKeys` would lock the checks out of every node.
+            checksPublicKey = pulumi.unsecret(
+                this.#checksPrivateKey.apply((k) =>
+                    tls
+                        .getPublicKeyOutput(
+                            k.includes("OPENSSH PRIVATE KEY") ? { privateKeyOpenssh: k } : { privateKeyPem: k },
+                            { parent: this },
+                        )
+                        .publicKeyOpenssh.apply((p) => p.trim()),
+                ),
+            );
         } else {
             const key = new tls.PrivateKey(clusterChildren.checksKey(name), { algorithm: "ED25519" }, { parent: this });
             this.#checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
@@ -119,9 +131,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         );
         this.firewallId = firewall.id.apply(Number);
 
-        const authorizedKeys = checksPublicKey
-            ? [...t.access.authorizedKeys, checksPublicKey]
-            : [...t.access.authorizedKeys];
+        const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
