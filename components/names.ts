@@ -31,6 +31,7 @@ export const clusterChildren = {
 /** Children of `ResizeRollout`, given its name. */
 export const resizeChildren = {
     handover: (resize: string, node: string) => `${resize}-handover-${node}`,
+    reach: (resize: string, node: string) => `${resize}-reach-${node}`,
     ready: (resize: string, node: string) => `${resize}-ready-${node}`,
 } as const;
 
@@ -87,6 +88,7 @@ export const resourceNames = {
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
     resizeHandover: (node: string) => resizeChildren.handover(clusterChildren.resize(CLUSTER_RESOURCE), node),
+    resizeReach: (node: string) => resizeChildren.reach(clusterChildren.resize(CLUSTER_RESOURCE), node),
     resizeReady: (node: string) => resizeChildren.ready(clusterChildren.resize(CLUSTER_RESOURCE), node),
     /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,

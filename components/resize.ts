@@ -5,6 +5,7 @@ import { PATHS } from "../cloud-init";
 import type { NodePlan, Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { resizeChildren } from "./names";
+import { reachCommand } from "./reach";
 
 /** One node whose Linode plan changes in this deployment. */
 export interface ResizeStep {
@@ -74,8 +75,8 @@ export interface ResizeRolloutArgs {
  * Serialises plan changes (`nodeType`, a node's `type`): Pulumi would otherwise resize every affected Linode at once.
  * For each resized node, in `planResizes` order: a handover (a Redis node that is master gives mastership to a node
  * already resized, by a controlled failover that loses no acknowledged write: `failover-drill handover`), then the
- * resize itself (the Linode depends on the handover), then a readiness wait (the node's own checks pass again) that
- * the next node's handover depends on.
+ * resize itself (the Linode depends on the handover), then a reach probe (SSH answers with the node's key) and a
+ * readiness wait (the node's own checks pass again) that the next node's handover depends on.
  *
  * These commands exist only in a deployment that resizes (the program reads each Linode's running plan at preview,
  * `deployedPlans`), so creating a cluster stays parallel; the next deployment deletes them, which runs nothing.
@@ -83,6 +84,8 @@ export interface ResizeRolloutArgs {
 export class ResizeRollout extends pulumi.ComponentResource {
     /** Handover commands by node name (Redis nodes only). */
     public readonly handovers: Record<string, command.remote.Command> = {};
+    /** SSH reach probes after each resize (the Linode boots again), by node name. */
+    public readonly reach: Record<string, command.local.Command> = {};
     /** Readiness waits by node name. */
     public readonly ready: Record<string, command.remote.Command> = {};
     private readonly args: ResizeRolloutArgs;
@@ -149,7 +152,19 @@ export class ResizeRollout extends pulumi.ComponentResource {
             ...(plan.runsRedis ? [`${PATHS.scriptsDir}/check-node`] : []),
             ...(plan.runsSentinel ? [`${PATHS.scriptsDir}/check-quorum`] : []),
         ].join(" && ");
-        // A resized Linode boots again; Redis restarts and resyncs: wait (up to 5 minutes) until its checks pass.
+        // A resized Linode boots again: wait for SSH with the boot budget, failing at once on a wrong key.
+        this.reach[node] = reachCommand(
+            resizeChildren.reach(this.name, node),
+            {
+                node,
+                host: this.args.addresses[node],
+                hostKey: this.args.hostKeys[node],
+                privateKey: this.args.privateKey,
+                instanceId: instance.id.apply(Number),
+            },
+            { parent: this, dependsOn: [instance] },
+        );
+        // Then Redis restarts and resyncs: wait (up to 5 minutes) until the node's own checks pass.
         this.ready[node] = new command.remote.Command(
             resizeChildren.ready(this.name, node),
             {
@@ -157,7 +172,7 @@ export class ResizeRollout extends pulumi.ComponentResource {
                 create: `for i in $(seq 1 60); do ${checks} >/dev/null 2>&1 && break; sleep 5; done; ${checks}`,
                 triggers: [step.from, step.to],
             },
-            { parent: this, dependsOn: [instance], customTimeouts: COMMAND_TIMEOUTS },
+            { parent: this, dependsOn: [this.reach[node]], customTimeouts: COMMAND_TIMEOUTS },
         );
         this.next++;
     }

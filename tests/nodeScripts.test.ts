@@ -381,6 +381,41 @@ describeScripts("node scripts", () => {
             expect(r.stderr).toMatch(/is being failed over \(clean\); waiting up to 1s/);
         });
     });
+
+    describe("failover-drill handover (before a resize takes a node down)", () => {
+        const master = at("dev-a", REDIS);
+        const agreed = (n: FakeNode) => n.views({ "dev-a": master, "dev-b": master, "dev-c": master });
+        const moved = (n: FakeNode) =>
+            n.calls().filter((c) => /SENTINEL FAILOVER|CLIENT PAUSE|CONFIG SET/.test(c.call));
+
+        it("does nothing on a node that is not the master", () => {
+            const n = agreed(node());
+            const r = n.run("failover-drill", ["handover", at("dev-b", REDIS), master]);
+            expect(r.code).toBe(0);
+            expect(r.stdout).toContain(`${at("dev-b", REDIS)} is not the master (${master} is): nothing to hand over`);
+            expect(moved(n)).toEqual([]);
+        });
+
+        it("refuses, touching nothing, when no target is a replica with its link up", () => {
+            const n = agreed(node()).reply(
+                at("dev-b", REDIS),
+                ["INFO", "replication"],
+                "role:slave\r\nmaster_link_status:down\r\n",
+            );
+            const r = n.run("failover-drill", ["handover", master, at("dev-b", REDIS), at("dev-c", REDIS)]);
+            expect(r.code).toBe(1);
+            expect(r.stdout).toContain(
+                `FAIL: none of ${at("dev-b", REDIS)} ${at("dev-c", REDIS)} is a replica with its link up to take mastership from ${master}`,
+            );
+            expect(moved(n)).toEqual([]);
+        });
+
+        it("says how to call it", () => {
+            const r = agreed(node()).run("failover-drill", ["handover"]);
+            expect(r.code).toBe(1);
+            expect(r.stdout).toContain("usage: failover-drill handover NODE TARGET...");
+        });
+    });
 });
 
 describe("node scripts as shipped", () => {

@@ -75,8 +75,11 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
             expect(instance.dependsOn).toEqual([resourceNames.resizeHandover(node)]);
             const handover = resourceNamed(resized, resourceNames.resizeHandover(node));
             expect(handover.dependsOn).toEqual(i === 0 ? [] : [resourceNames.resizeReady(chain[i - 1])]);
-            expect(resourceNamed(resized, resourceNames.resizeReady(node)).dependsOn).toEqual([
+            expect(resourceNamed(resized, resourceNames.resizeReach(node)).dependsOn).toEqual([
                 resourceNames.instance(node),
+            ]);
+            expect(resourceNamed(resized, resourceNames.resizeReady(node)).dependsOn).toEqual([
+                resourceNames.resizeReach(node),
             ]);
         });
         // The witness keeps its own plan (g6-nanode-1): untouched.
@@ -115,7 +118,11 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
                 .sort(),
         ).toEqual(
             ["east-a", "east-b", "ord-a"]
-                .flatMap((n) => [resourceNames.resizeHandover(n), resourceNames.resizeReady(n)])
+                .flatMap((n) => [
+                    resourceNames.resizeHandover(n),
+                    resourceNames.resizeReach(n),
+                    resourceNames.resizeReady(n),
+                ])
                 .sort(),
         );
     });
@@ -134,6 +141,7 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
         });
         expect(run.resources.filter((r) => r.name.includes("-resize-")).map((r) => r.name)).toEqual([
             resourceNames.resizeHandover("ord-a"),
+            resourceNames.resizeReach("ord-a"),
             resourceNames.resizeReady("ord-a"),
         ]);
     });
