@@ -7,8 +7,6 @@
  * Root and the lab's tools are required; elsewhere (or with RHL_LAB=skip) it is skipped and says why, and under
  * CI=true it fails instead.
  */
-import { spawnSync } from "node:child_process";
-import path from "node:path";
 import type { DrillReport } from "../../lab/drill";
 import { heal, partitionNode, planNetwork } from "../../lab/network";
 import { drillRunner } from "../../cloud-init";
@@ -18,22 +16,14 @@ import { prepareLabStack } from "../../lab/stack";
 import { readStackConfig } from "../../engine/stackFile";
 import { topologyFromConfig } from "../../topology";
 import { LAB_TOOLS } from "../../lab/preflight";
-import { describeLab, labLeftovers } from "./labTier";
+import { describeLab, labCli, labLeftovers } from "./labTier";
 
-const ROOT = path.join(__dirname, "..", "..");
 const describeStacks = describeLab("lab stacks (up, drills, check scripts, down)", LAB_TOOLS);
 // On a fresh machine the first `up` also builds the base image.
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
-    const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 900_000,
-    });
-    if (r.status !== 0 && !args.includes("drill"))
-        throw new Error(`lab ${args.join(" ")} exited ${String(r.status)}:\n${r.stderr}\n${r.stdout}`);
-    return r;
+    return labCli(args, { allowFailure: args.includes("drill") });
 }
 
 /** What `lab up --json` and `lab status --json` print (the parts asserted here). */

@@ -1,3 +1,5 @@
+import path from "node:path";
+import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { run } from "../../lab/exec";
 import { hostLinks, LAB_PREFIX, listNetns } from "../../lab/network";
@@ -38,4 +40,22 @@ export async function labLeftovers(): Promise<string[]> {
         ...mounts.map((m) => `mount ${m}`),
         ...(routes && routes !== "[]" ? [`route ${LAB_PREFIX}: ${routes}`] : []),
     ];
+}
+
+/** The project root, where `lab/cli.ts` runs from. */
+export const PROJECT_ROOT = path.join(__dirname, "..", "..");
+
+/**
+ * Runs `npm run lab -- ARGS` (tsx, no npm in between) and returns its output. A non-zero exit throws with stderr and
+ * stdout, unless `allowFailure` (a drill reports a failed run in its JSON and exits non-zero).
+ */
+export function labCli(args: readonly string[], { allowFailure = false } = {}): SpawnSyncReturns<string> {
+    const r = spawnSync(path.join(PROJECT_ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], {
+        cwd: PROJECT_ROOT,
+        encoding: "utf8",
+        timeout: 900_000,
+    });
+    if (r.status !== 0 && !allowFailure)
+        throw new Error(`lab ${args.join(" ")} exited ${String(r.status)}:\n${r.stderr}\n${r.stdout}`);
+    return r;
 }

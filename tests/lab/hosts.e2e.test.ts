@@ -12,35 +12,25 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { publicKeyLine } from "../cloud-init";
-import { redisStatus } from "../lab/labCluster";
-import { isRoot, missingTools } from "../lab/preflight";
-import { runCheck, ssh, sshArgv } from "../lab/ssh";
-import { prepareLabStack, type LabStack } from "../lab/stack";
+import { publicKeyLine } from "../../cloud-init";
+import { redisStatus } from "../../lab/labCluster";
+import { LAB_TOOLS } from "../../lab/preflight";
+import { runCheck, ssh, sshArgv } from "../../lab/ssh";
+import { prepareLabStack, type LabStack } from "../../lab/stack";
+import { describeLab, labCli } from "./labTier";
 
-const ROOT = path.join(__dirname, "..");
-const enabled =
-    process.env.RHL_LAB !== "skip" &&
-    isRoot() &&
-    missingTools(["systemd-nspawn", "mmdebstrap", "dpkg-scanpackages", "ip", "nsenter", "redis-cli"]).length === 0;
-const describeLab = enabled ? describe : describe.skip;
+const describeHosts = describeLab("lab dev: host keys and the resize handover", LAB_TOOLS);
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
-    const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 900_000,
-    });
-    if (r.status !== 0) throw new Error(`lab ${args.join(" ")} exited ${String(r.status)}:\n${r.stderr}\n${r.stdout}`);
-    return r;
+    return labCli(args);
 }
 
 async function master(s: LabStack): Promise<string | undefined> {
     return (await redisStatus(s)).find((n) => n.role === "master")?.name;
 }
 
-describeLab("lab dev: host keys and the resize handover", () => {
+describeHosts("lab dev: host keys and the resize handover", () => {
     let s: LabStack;
     const endpoint = (node: string) =>
         `${s.nodes.find((n) => n.name === node)?.address ?? "?"}:${String(s.topology.ports.redis)}`;
