@@ -93,6 +93,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                     this.markDown("READONLY: connected to a demoted master");
                 },
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
+                lastKnownMaster: () => this.address,
             }),
         );
         this.redis.on("connect", () => {
