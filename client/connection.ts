@@ -72,6 +72,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
+    /** Pending second look at a socket whose command timed out while an upload was under way. */
+    private hangCheck: NodeJS.Timeout | undefined;
     private readonly failoverFenceMs: number;
     /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
     readonly replicaGuard: ReplicaGuard;
@@ -93,6 +95,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                     this.markDown("READONLY: connected to a demoted master");
                 },
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
+                lastKnownMaster: () => this.address,
             }),
         );
         this.redis.on("connect", () => {
@@ -199,9 +202,32 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         if (classifyError(err).errorClass !== "timeout") return;
         // ioredis types `stream` as always set; it is undefined before the first connect.
         const stream = this.redis.stream as Redis["stream"] | undefined;
-        if (!stream || Date.now() - this.lastDataAt < this.commandMs) return;
+        if (!stream || this.hangCheck !== undefined) return;
+        this.judgeHang(stream, undefined);
+    }
+
+    /**
+     * Drops `stream` as hung only if nothing arrived on it for `commandMs` and nothing left it
+     * either: a large value still being uploaded (bytes leaving Node's write buffer) is a slow
+     * write, not a hung server, so it is looked at again `commandMs` later. A server that stopped
+     * reading stops the upload too, and is dropped then.
+     */
+    private judgeHang(stream: Redis["stream"], pendingBefore: number | undefined): void {
+        if (this.redis.stream !== stream) return;
+        if (Date.now() - this.lastDataAt < this.commandMs) return;
+        const pending = stream.writableLength;
+        // First look: an upload is under way. Later looks: it moved on since the previous one.
+        const uploading = pendingBefore === undefined ? pending > 0 : pending < pendingBefore;
+        if (uploading) {
+            this.hangCheck = setTimeout(() => {
+                this.hangCheck = undefined;
+                this.judgeHang(stream, pending);
+            }, this.commandMs);
+            this.hangCheck.unref();
+            return;
+        }
         if (this.redis.status === "ready" || this.redis.status === "connect") {
-            this.markDown(`no reply for ${this.commandMs} ms: server hung`);
+            this.markDown(`no reply for ${this.commandMs} ms and nothing sent: server hung`);
             this.dropSocket();
         }
     }
@@ -299,6 +325,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     close(): Promise<void> {
         this.closing = true;
         if (this.restartTimer) clearTimeout(this.restartTimer);
+        if (this.hangCheck) clearTimeout(this.hangCheck);
         this.clearFence();
         this.markDown("closed by the application");
         this.redis.disconnect();

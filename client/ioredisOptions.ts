@@ -1,4 +1,7 @@
-import type { RedisOptions } from "ioredis";
+import { createConnection } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { SentinelConnector } from "ioredis";
+import type { RedisOptions, SentinelConnectionOptions } from "ioredis";
 import type { ResolvedOptions } from "./options";
 
 /** Address entry as ioredis passes replicas to `preferredSlaves` (from `SENTINEL REPLICAS`). */
@@ -17,6 +20,8 @@ export interface ConnectionHooks {
     onReconnectOnError?(err: Error): void;
     /** A longer reconnect delay to use instead of the usual one (after refused credentials), or undefined. */
     backoffOverrideMs?(): number | undefined;
+    /** The master this connection last reached (`host:port`), to fall back on while no Sentinel answers. */
+    lastKnownMaster?: () => string | null;
 }
 
 /**
@@ -30,6 +35,8 @@ const RECONNECT_JITTER = 0.2;
 /** Step and cap of the pause before walking the Sentinel list again (see `sentinelRetryStrategy`). */
 const SENTINEL_RETRY_STEP_MS = 100;
 const SENTINEL_RETRY_MAX_MS = 1000;
+/** Full passes over the Sentinel list without an answer before a master connection falls back on the last known master. */
+const SENTINEL_PASSES_BEFORE_FALLBACK = 2;
 /** Resubscribe delay of ioredis' failover detector (its default is 60 s). */
 const DETECTOR_RESUBSCRIBE_MS = 1000;
 
@@ -69,6 +76,13 @@ export function buildIoredisOptions(
     hooks: ConnectionHooks = {},
 ): RedisOptions {
     const { timeouts, retry } = opts;
+    // Only for master connections, and not with ioredis' own failover detector (it needs ioredis'
+    // built-in connector, to which ioredis hands itself as the event emitter).
+    const lastKnown = hooks.lastKnownMaster;
+    const fallback =
+        role === "master" && opts.failoverDetection === "watcher" && lastKnown
+            ? lastKnownMasterConnector(lastKnown)
+            : undefined;
     const redisTls = opts.redis.tls === true ? {} : opts.redis.tls;
     const sentinelTls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
     const options: RedisOptions = {
@@ -120,9 +134,15 @@ export function buildIoredisOptions(
         // means "reached the end of the list", not "all Sentinels down", yet ioredis sleeps this long
         // first (measured: 100 ms added to a failover with min(times*100, 1000)). First pass free, then
         // up to 1 s apart; never null (null would end the client for good).
-        sentinelRetryStrategy: (times: number) =>
-            hooks.backoffOverrideMs?.() ??
-            (times <= 1 ? 0 : Math.min((times - 1) * SENTINEL_RETRY_STEP_MS, SENTINEL_RETRY_MAX_MS)),
+        sentinelRetryStrategy: (times: number) => {
+            const override = hooks.backoffOverrideMs?.();
+            if (override !== undefined) return override;
+            // No Sentinel answered twice over: end this attempt, so that LastKnownMasterConnector
+            // connects to the master it knows (its role is checked on connect, as always).
+            if (times >= SENTINEL_PASSES_BEFORE_FALLBACK && fallback !== undefined && hooks.lastKnownMaster?.())
+                return null;
+            return times <= 1 ? 0 : Math.min((times - 1) * SENTINEL_RETRY_STEP_MS, SENTINEL_RETRY_MAX_MS);
+        },
         // The failover detector's Sentinel subscriptions reconnect after 60 s by default; a Sentinel
         // that restarted would not tell us about a failover for a minute.
         sentinelReconnectStrategy: () => DETECTOR_RESUBSCRIBE_MS,
@@ -159,8 +179,45 @@ export function buildIoredisOptions(
         // lazyConnect (false) connects at once.
         enableReadyCheck: true,
     };
+    if (fallback !== undefined) options.Connector = fallback;
     if (role === "replica") {
         options.preferredSlaves = preferLocalReplica(opts.localReplicas);
     }
     return options;
+}
+
+/**
+ * ioredis' Sentinel connector that, when a whole attempt found no Sentinel answering (every
+ * Sentinel down or unreachable), connects to the master it reached last instead of failing. The
+ * usual checks still apply on that connection: ioredis verifies `role:master` before 'ready'
+ * (`SentinelConnector.check`), `READONLY` drops it, durable writes verify their replicas. Without
+ * this the client could not reconnect to a healthy master while the Sentinels were down.
+ */
+export function lastKnownMasterConnector(lastKnownMaster: () => string | null): NonNullable<RedisOptions["Connector"]> {
+    return class LastKnownMasterConnector extends SentinelConnector {
+        // ioredis constructs a Connector with the client's whole options, Sentinel options included.
+        constructor(options: unknown) {
+            super(options as SentinelConnectionOptions);
+        }
+
+        override async connect(eventEmitter: Parameters<SentinelConnector["connect"]>[0]) {
+            try {
+                return await super.connect(eventEmitter);
+            } catch (err) {
+                const last = lastKnownMaster();
+                if (!last || !(err instanceof Error) || !err.message.startsWith("All sentinels are unreachable"))
+                    throw err;
+                const i = last.lastIndexOf(":");
+                const target = { host: last.slice(0, i), port: Number(last.slice(i + 1)) };
+                const o = this.options;
+                this.connecting = true;
+                const stream =
+                    o.enableTLSForSentinelMode && o.tls
+                        ? tlsConnect({ ...o.tls, ...target })
+                        : createConnection(target);
+                this.stream = stream;
+                return stream;
+            }
+        }
+    };
 }

@@ -183,9 +183,13 @@ function attemptFailed(err: unknown, call: CallOptions, state: CallState): unkno
     return err;
 }
 
-/** What a call's final error tells the breaker: only unavailability counts against Redis. */
+/**
+ * What a call's final error tells the breaker: only unavailability counts against Redis. A durable
+ * write that Redis applied but whose acknowledgement could not be trusted says Redis answered.
+ */
 function breakerResult(err: unknown): CallResult {
-    return classifyError(err).unavailable ? CallResult.Unavailable : CallResult.Neutral;
+    const cls = classifyError(err);
+    return cls.unavailable && cls.errorClass !== "not_acknowledged" ? CallResult.Unavailable : CallResult.Neutral;
 }
 
 /** One call's settlement: at most once, by its result or by its deadline, reported to the breaker. */

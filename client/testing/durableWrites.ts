@@ -26,7 +26,7 @@ export interface DurableWriteLoadOptions {
     readonly timeoutMs?: number;
     /** Deadline of each call, ms. @default the client's */
     readonly deadlineMs?: number;
-    /** Pause after an error, so a loop does not spin on errors returned at once. @default 0 */
+    /** Pause after an error, so a loop does not spin on errors returned at once (breaker open). @default 1 */
     readonly pauseAfterErrorMs?: number;
 }
 
@@ -42,7 +42,7 @@ export interface DurableWriteLoad {
 /** Starts `writers` loops of durable `SET key key` + `WAIT`, with unique keys. */
 export function startDurableWrites(client: SentinelClient, options: DurableWriteLoadOptions): DurableWriteLoad {
     const { prefix, writers = 1, idempotent = false, replicas = 1, timeoutMs = 200, deadlineMs } = options;
-    const pauseMs = options.pauseAfterErrorMs ?? 0;
+    const pauseMs = options.pauseAfterErrorMs ?? 1;
     const acks: Ack[] = [];
     const errors: Array<{ key: string; error: Error }> = [];
     let stopped = false;

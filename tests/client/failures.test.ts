@@ -12,7 +12,7 @@ import {
     SentinelClientOptions,
 } from "../../client";
 import { ClusterHandle, NodeAddress, openCluster } from "../../client/testing/cluster";
-import { masterFromSentinels, waitFor, withConnection } from "../../client/testing/sentinelQueries";
+import { addr, masterFromSentinels, waitFor, withConnection } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
 
 /**
@@ -152,6 +152,32 @@ describeWithServers("failures against a real cluster", () => {
         }
         // The old client: about 19 connections a second to the Sentinels.
         expect((await connectionsReceived(c, c.sentinels, c.sentinelPassword)) - before).toBeLessThanOrEqual(25);
+    });
+
+    test("every Sentinel down, master healthy: after its connection closes the client reconnects to the master it knows", async () => {
+        const { killSentinel, restartSentinel } = c;
+        if (!killSentinel || !restartSentinel) throw new Error("this cluster provider cannot stop Sentinels");
+        await client.write((r) => r.set("no-sentinel", "before"));
+        for (const s of c.sentinels) await killSentinel(s);
+        try {
+            // The client's connection to the master closes (as after a network blip or a server timeout).
+            const epoch = client.connectionEpoch;
+            await onMaster((r) => r.call("CLIENT", "KILL", "TYPE", "normal"));
+            await waitFor(
+                "the client to reconnect with no Sentinel answering",
+                () => Promise.resolve(client.connectionEpoch > epoch && client.master.isReady()),
+                10_000,
+                20,
+            );
+            await expect(client.write((r) => r.set("no-sentinel", "after"), { deadlineMs: 5000 })).resolves.toBe("OK");
+            expect(client.master.address).toBe(addr(master));
+            // Durable writes keep their checks on that connection: the replicas are attached.
+            const d = await client.durableWrite((p) => p.set("no-sentinel:durable", "x"), { deadlineMs: 5000 });
+            expect(d.acknowledged).toBeGreaterThanOrEqual(1);
+            expect(await onMaster((r) => r.get("no-sentinel"))).toBe("after");
+        } finally {
+            for (const s of c.sentinels) await restartSentinel(s);
+        }
     });
 });
 

@@ -71,6 +71,26 @@ describe("buildIoredisOptions", () => {
         expect(o.sentinelRetryStrategy!(1)).toBe(0); // first wrap-around of the Sentinel list is free
     });
 
+    test("no Sentinel answering twice over: a master connection that knows its last master ends the pass, to fall back on it", () => {
+        let last: string | null = null;
+        const m = buildIoredisOptions(opts, "master", { lastKnownMaster: () => last });
+        expect(m.Connector).toBeDefined();
+        expect(m.sentinelRetryStrategy!(2)).toBe(100); // never reached a master: keep asking the Sentinels
+        last = "10.0.0.1:6379";
+        expect(m.sentinelRetryStrategy!(1)).toBe(0);
+        expect(m.sentinelRetryStrategy!(2)).toBeNull();
+        // Replica connections and ioredis' own detector keep ioredis' connector.
+        expect(buildIoredisOptions(opts, "replica", { lastKnownMaster: () => last }).Connector).toBeUndefined();
+        const ioredisMode = resolveOptions({ ...opts, failoverDetection: "ioredis" });
+        expect(buildIoredisOptions(ioredisMode, "master", { lastKnownMaster: () => last }).Connector).toBeUndefined();
+    });
+
+    test("refused credentials: reconnect delays come from the override", () => {
+        const m = buildIoredisOptions(opts, "master", { backoffOverrideMs: () => 8000 });
+        expect(m.retryStrategy!(1)).toBe(8000);
+        expect(m.sentinelRetryStrategy!(1)).toBe(8000);
+    });
+
     test("reconnects on READONLY (master only), rejects the command (1, not 2), and tells the connection", () => {
         const seen: Error[] = [];
         const m = buildIoredisOptions(opts, "master", { onReconnectOnError: (e) => seen.push(e) });

@@ -1,0 +1,72 @@
+import { ManagedConnection } from "../../../client/connection";
+import { resolveOptions } from "../../../client/options";
+
+const COMMAND_MS = 100;
+
+/** A master connection whose socket is a fake the test drives (ioredis' own timers are frozen). */
+function setup() {
+    const conn = new ManagedConnection(
+        resolveOptions({
+            sentinels: [{ host: "127.0.0.1", port: 1 }],
+            masterName: "m",
+            timeouts: { commandMs: COMMAND_MS, connectMs: 50, deadlineMs: 1000 },
+            metrics: false,
+        }),
+        "master",
+    );
+    conn.on("error", () => undefined);
+    const socket = { writableLength: 0, destroyed: 0, destroy: () => (socket.destroyed += 1) };
+    Object.defineProperty(conn.redis, "stream", { value: socket, writable: true, configurable: true });
+    Object.defineProperty(conn.redis, "status", { value: "ready", writable: true, configurable: true });
+    return { conn, socket };
+}
+
+const timedOut = () => new Error("Command timed out");
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
+
+describe("hung-server detection", () => {
+    let conn: ManagedConnection | undefined;
+    afterEach(async () => {
+        if (!conn) return;
+        Object.defineProperty(conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await conn.close();
+    });
+
+    test("a timeout with nothing received and nothing left to send: hung, the socket is dropped", () => {
+        const s = setup();
+        conn = s.conn;
+        s.conn.noteCommandError(timedOut());
+        expect(s.socket.destroyed).toBe(1);
+    });
+
+    test("a timeout while a large value is still being uploaded: kept while bytes leave, dropped once they stop", async () => {
+        const s = setup();
+        conn = s.conn;
+        s.socket.writableLength = 50_000_000;
+        s.conn.noteCommandError(timedOut());
+        expect(s.socket.destroyed).toBe(0);
+        for (const left of [40_000_000, 20_000_000, 5_000_000]) {
+            s.socket.writableLength = left;
+            await jest.advanceTimersByTimeAsync(COMMAND_MS);
+            expect(s.socket.destroyed).toBe(0);
+        }
+        // The server stopped reading (hung mid-upload): nothing leaves any more.
+        await jest.advanceTimersByTimeAsync(COMMAND_MS);
+        expect(s.socket.destroyed).toBe(1);
+    });
+
+    test("an upload that finished gets one more command timeout for its reply", async () => {
+        const s = setup();
+        conn = s.conn;
+        s.socket.writableLength = 1_000_000;
+        s.conn.noteCommandError(timedOut());
+        s.socket.writableLength = 0;
+        await jest.advanceTimersByTimeAsync(COMMAND_MS);
+        expect(s.socket.destroyed).toBe(0);
+        await jest.advanceTimersByTimeAsync(COMMAND_MS);
+        expect(s.socket.destroyed).toBe(1); // no reply at all after the upload: hung
+    });
+});
