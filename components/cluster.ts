@@ -5,6 +5,7 @@ import * as tls from "@pulumi/tls";
 import { createHash } from "node:crypto";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
+import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { clusterChildren } from "./names";
@@ -99,22 +100,30 @@ export class RedisCluster extends pulumi.ComponentResource {
             placement[region.name] = net.placementGroupId;
         }
 
-        const firewall = new linode.Firewall(
-            clusterChildren.firewall(name),
-            {
-                label: `${t.cluster}-fw`,
-                inboundPolicy: "DROP",
-                outboundPolicy: "ACCEPT",
-                inbounds: pulumi.all(t.nodes.map((n) => addresses[n.name])).apply((list) => firewallInbounds(t, list)),
-                tags: ["redis-ha", `cluster:${t.cluster}`],
-            },
-            { parent: this },
-        );
-        this.firewallId = firewall.id.apply(Number);
+        // reserved: the firewall exists before the Linodes and each is created behind it (`firewallId`). ephemeral: its
+        // rules are made from the Linodes' own addresses, so it comes after them and attaches itself (`linodes`).
+        const reserved = t.addressing === "reserved";
+        const firewallFor = (linodes?: pulumi.Input<number>[]) =>
+            new linode.Firewall(
+                clusterChildren.firewall(name),
+                {
+                    label: `${t.cluster}-fw`,
+                    inboundPolicy: "DROP",
+                    outboundPolicy: "ACCEPT",
+                    inbounds: pulumi
+                        .all(t.nodes.map((n) => addresses[n.name]))
+                        .apply((list) => firewallInbounds(t, list)),
+                    ...(linodes ? { linodes } : {}),
+                    tags: ["redis-ha", `cluster:${t.cluster}`],
+                },
+                { parent: this },
+            );
+        const reservedFirewall = reserved ? firewallFor() : undefined;
 
         const authorizedKeys = checksPublicKey
             ? [...t.access.authorizedKeys, checksPublicKey]
             : [...t.access.authorizedKeys];
+        // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         for (const n of t.nodes) {
@@ -136,15 +145,19 @@ export class RedisCluster extends pulumi.ComponentResource {
                 {
                     topology: t,
                     node: n,
-                    address: addresses[n.name],
+                    ...(reserved ? { address: addresses[n.name] } : {}),
                     userDataBase64: pulumi.secret(userData),
                     authorizedKeys,
-                    firewallId: this.firewallId,
+                    ...(reservedFirewall ? { firewallId: reservedFirewall.id.apply(Number) } : {}),
                     placementGroupId: placement[n.region],
                 },
                 { parent: this },
             );
         }
+
+        if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
+        const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
+        this.firewallId = firewall.id.apply(Number);
 
         const configHash = clusterConfigHash(t);
         new PostDeployChecks(
@@ -156,19 +169,46 @@ export class RedisCluster extends pulumi.ComponentResource {
                 privateKey: this.#checksPrivateKey,
                 hostKeys: hostKeys.publicKeys,
                 configHash,
-                beforeChecks: (waits) => [
-                    new SettingsRollout(
-                        clusterChildren.settings(name),
-                        {
-                            topology: t,
-                            addresses,
-                            privateKey: this.#checksPrivateKey,
-                            hostKeys: hostKeys.publicKeys,
-                            after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
-                        },
-                        { parent: this },
-                    ),
-                ],
+                beforeChecks: (waits) => {
+                    // ephemeral: nodes start Redis and Sentinel only in their bootstrap step, before any rollout or check.
+                    const bootstrap = reserved
+                        ? []
+                        : new AddressBootstrap(
+                              clusterChildren.bootstrap(name),
+                              {
+                                  topology: t,
+                                  addresses,
+                                  instanceIds: Object.fromEntries(
+                                      t.nodes.map((n) => [n.name, nodes[n.name].instanceId]),
+                                  ),
+                                  secrets: pulumi
+                                      .all([this.redisPassword, this.sentinelPassword])
+                                      .apply(([redisPassword, sentinelPassword]) => ({
+                                          redisPassword,
+                                          sentinelPassword,
+                                      })),
+                                  privateKey: this.#checksPrivateKey,
+                                  hostKeys: hostKeys.publicKeys,
+                                  after: [...t.nodes.map((n) => nodes[n.name].instance), firewall],
+                                  afterNode: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
+                              },
+                              { parent: this },
+                          ).steps;
+                    return [
+                        ...bootstrap,
+                        new SettingsRollout(
+                            clusterChildren.settings(name),
+                            {
+                                topology: t,
+                                addresses,
+                                privateKey: this.#checksPrivateKey,
+                                hostKeys: hostKeys.publicKeys,
+                                after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name], ...bootstrap]])),
+                            },
+                            { parent: this },
+                        ),
+                    ];
+                },
             },
             { parent: this },
         );

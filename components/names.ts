@@ -26,6 +26,12 @@ export const clusterChildren = {
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
     creationSettings: (cluster: string) => `${cluster}-creation-settings`,
+    bootstrap: (cluster: string) => `${cluster}-bootstrap`,
+} as const;
+
+/** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
+export const bootstrapChildren = {
+    step: (bootstrap: string, node: string) => `${bootstrap}-${node}`,
 } as const;
 
 /** Children of `RegionNetwork`, given its name. */
@@ -79,4 +85,6 @@ export const resourceNames = {
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
     creationSettings: clusterChildren.creationSettings(CLUSTER_RESOURCE),
+    bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),
+    bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
 } as const;
