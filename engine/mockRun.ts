@@ -170,7 +170,8 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                 // A reserved address when one is given; otherwise (addressing: ephemeral) Linode assigns one: the
                 // node's address from `addresses` (the lab's), listed after a private one as Linode's `ipv4s` may be.
                 const given = (inputs.ipv4s as string[] | undefined)?.[0];
-                const ip = given ?? addresses[instanceNames.get(name) ?? ""] ?? "192.0.2.253";
+                const assigned: Readonly<Record<string, string | undefined>> = addresses;
+                const ip = given ?? assigned[instanceNames.get(name) ?? ""] ?? "192.0.2.253";
                 const ipv4s = given === undefined && inputs.privateIp === true ? ["192.168.130.7", ip] : [ip];
                 return { ...inputs, ipv4s, ipAddress: ip, ipv6: "2001:db8::1/128", status: "running" };
             }
