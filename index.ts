@@ -1,4 +1,5 @@
-import { deploy, stackOutputs } from "./program";
+import { program } from "./program";
 
-// Pulumi takes the module's exports as the stack outputs; `stackOutputs` is the one list (review and tests read it).
-export = stackOutputs(deploy());
+// Pulumi calls an exported function and takes what it resolves to as the stack outputs. Async because the program
+// reads its own last outputs before it declares anything (components/creationSettings.ts).
+export = () => program();

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RedisCluster } from "./components/cluster";
-import { CLUSTER_RESOURCE } from "./components/names";
+import { checkCreationSettings, CREATION_SETTINGS_OUTPUT } from "./components/creationSettings";
+import { CLUSTER_RESOURCE, resourceNames } from "./components/names";
+import { assertRegionCapabilities } from "./components/regionCapabilities";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
@@ -8,22 +10,22 @@ export interface Deployment {
     cluster: RedisCluster;
 }
 
-/**
- * The whole program: validates stack config, then declares the cluster. `index.ts` calls it for `pulumi up`; the
- * offline review and the lab call it under Pulumi's mocks (with resource options that record what is declared).
- */
-export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
-    const raw = pulumi.runtime.allConfig();
-    let topology: Topology;
+/** The topology from stack config; bad config is one RunError with one line per problem (no stack trace). */
+export function validatedTopology(): Topology {
     try {
-        // Validate everything before the first resource: bad config fails preview with one line per problem and
-        // nothing is half-built.
-        topology = topologyFromConfig(raw, pulumi.getProject(), pulumi.getStack());
+        return topologyFromConfig(pulumi.runtime.allConfig(), pulumi.getProject(), pulumi.getStack());
     } catch (e) {
-        // RunError is reported by Pulumi without a stack trace: the message is the whole story.
         if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
         throw e;
     }
+}
+
+/**
+ * Declares the cluster. Validates stack config first: bad config fails preview with one line per problem and
+ * nothing is half-built.
+ */
+export function deploy(opts?: pulumi.ComponentResourceOptions, topology = validatedTopology()): Deployment {
+    const raw = pulumi.runtime.allConfig();
     const config = new pulumi.Config();
     // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
     // (generate one). The raw value is a plain string here even for secrets, so the test needs no Output.
@@ -42,8 +44,23 @@ export function deploy(opts?: pulumi.ComponentResourceOptions): Deployment {
 }
 
 /**
- * The stack outputs, as `index.ts` exports them. Credentials that clients need are secret outputs; the checks' SSH
- * key is not an output at all (whoever can read outputs would be root on every node).
+ * The whole program, as `index.ts` runs it for `pulumi up` and the mock runner (engine/mockRun.ts) runs it for
+ * review, the lab and the tests: validate, refuse a change of a creation-time key on a deployed stack, declare the
+ * cluster, return the stack outputs.
+ */
+export async function program(opts?: pulumi.ComponentResourceOptions): Promise<Record<string, pulumi.Output<unknown>>> {
+    const topology = validatedTopology();
+    // Invokes run during preview too: a region that lacks what its nodes need fails before any resource exists.
+    await assertRegionCapabilities(topology);
+    await checkCreationSettings(resourceNames.creationSettings, topology, {
+        transformations: opts?.transformations,
+    });
+    return stackOutputs(deploy(opts, topology));
+}
+
+/**
+ * The stack outputs. Credentials that clients need are secret outputs; the checks' SSH key is not an output at all
+ * (whoever can read outputs would be root on every node).
  */
 export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
     return {
@@ -54,5 +71,7 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         hostKeys: cluster.hostKeys,
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
+        // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).
+        [CREATION_SETTINGS_OUTPUT]: cluster.creationSettings,
     };
 }

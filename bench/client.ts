@@ -1,7 +1,7 @@
 /**
  * Benchmarks the Sentinel client against plain ioredis on the same cluster, in the same run.
  *
- *   npx tsx bench/client.ts                 # starts a loopback cluster (tests/client/fixtures)
+ *   npx tsx bench/client.ts                 # starts a loopback cluster (client/testing/loopbackCluster.ts)
  *   REDIS_HA_CLUSTER_MODULE=./lab/x.ts npx tsx bench/client.ts   # a lab cluster with fault injection
  *   REDIS_SENTINELS=h:p,h:p REDIS_MASTER_NAME=... REDIS_PASSWORD=... REDIS_SENTINEL_PASSWORD=... \
  *     npx tsx bench/client.ts               # given Sentinels: throughput/latency only (no faults)
@@ -21,7 +21,7 @@
  */
 import Redis from "ioredis";
 import { createSentinelClient, SentinelClient, SentinelClientOptions } from "../client";
-import { ClusterHandle, NodeAddress, openCluster } from "../tests/client/fixtures/cluster";
+import { ClusterHandle, NodeAddress, openCluster } from "../client/testing/cluster";
 import {
     addr,
     masterFromSentinels,
@@ -30,7 +30,8 @@ import {
     waitFor,
     waitUntilHealthy,
     withConnection,
-} from "../tests/client/fixtures/sentinelQueries";
+} from "../client/testing/sentinelQueries";
+import { errorsByName, missingWrites, startDurableWrites } from "../client/testing/durableWrites";
 import { parseEndpointList } from "../client/options";
 
 interface Target {
@@ -54,6 +55,21 @@ function clientOptions(t: Target, extra: Partial<SentinelClientOptions> = {}): S
     };
 }
 
+function untilReady(r: Redis): Promise<void> {
+    if (r.status === "ready") return Promise.resolve();
+    return new Promise<void>((resolve) => {
+        r.once("ready", () => {
+            resolve();
+        });
+    });
+}
+
+async function currentMaster(c: ClusterHandle): Promise<NodeAddress> {
+    const m = await masterFromSentinels(c);
+    if (!m) throw new Error("no Sentinel names a master");
+    return m;
+}
+
 function plainIoredis(t: Target): Redis {
     // ioredis defaults, as an application would write it.
     const r = new Redis({
@@ -72,7 +88,7 @@ function plainIoredis(t: Target): Redis {
 }
 
 const pct = (sorted: number[], p: number) =>
-    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+    sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 
 interface RunResult {
     ops: number;
@@ -119,7 +135,7 @@ async function throughput(t: Target): Promise<void> {
     const client = createSentinelClient(clientOptions(t));
     const plain = plainIoredis(t);
     await client.master.whenReady();
-    await new Promise<void>((r) => (plain.status === "ready" ? r() : plain.once("ready", () => r())));
+    await untilReady(plain);
     const value = "x".repeat(64);
     const workloads: Array<{
         name: string;
@@ -185,7 +201,7 @@ async function throughput(t: Target): Promise<void> {
         const mc = merge(c);
         overheads.sort((x, y) => x - y);
         console.log(
-            `| ${w.name} | ${mp.opsPerSec.toFixed(0)} | ${mc.opsPerSec.toFixed(0)} | ${pct(overheads, 50).toFixed(1)} % (${overheads[0]!.toFixed(1)}–${overheads[overheads.length - 1]!.toFixed(1)}) | ` +
+            `| ${w.name} | ${mp.opsPerSec.toFixed(0)} | ${mc.opsPerSec.toFixed(0)} | ${pct(overheads, 50).toFixed(1)} % (${overheads[0].toFixed(1)}–${overheads[overheads.length - 1].toFixed(1)}) | ` +
                 `${mp.p50.toFixed(3)} / ${mp.p99.toFixed(3)} | ${mc.p50.toFixed(3)} / ${mc.p99.toFixed(3)} | ` +
                 `${mp.cpuPerOp.toFixed(2)} / ${mc.cpuPerOp.toFixed(2)} (+${(mc.cpuPerOp - mp.cpuPerOp).toFixed(2)}) |`,
         );
@@ -204,45 +220,27 @@ interface Writer {
 }
 
 function clientWriter(name: string, client: SentinelClient, prefix: string): Writer {
-    let stopped = false;
-    let n = 0;
+    const load = startDurableWrites(client, { prefix, idempotent: true });
     const w: Writer = {
         name,
-        acks: [],
+        acks: load.acks,
         errors: new Map(),
         reconnects: 0,
         stop: async () => {
-            stopped = true;
-            await loop;
+            await load.stop();
+            for (const [k, v] of Object.entries(errorsByName(load.errors))) w.errors.set(k, v);
         },
         close: () => client.close(),
     };
-    client.on(
-        "connectionStateChange",
-        (e) => e.role === "master" && e.state === "ready" && e.epoch > 1 && w.reconnects++,
-    );
-    const loop = (async () => {
-        while (!stopped) {
-            const key = `${prefix}:${n++}`;
-            try {
-                const r = await client.durableWrite((p) => p.set(key, key), {
-                    replicas: 1,
-                    timeoutMs: 200,
-                    idempotent: true,
-                });
-                if (r.acknowledged >= 1) w.acks.push({ key, at: Date.now() });
-            } catch (err) {
-                const k = (err as Error).name;
-                w.errors.set(k, (w.errors.get(k) ?? 0) + 1);
-            }
-        }
-    })();
+    client.on("connectionStateChange", (e) => {
+        if (e.role === "master" && e.state === "ready" && e.epoch > 1) w.reconnects++;
+    });
     return w;
 }
 
 function plainWriter(t: Target, prefix: string): Writer {
     const redis = plainIoredis(t);
-    let stopped = false;
+    const run = { stopped: false };
     let n = 0;
     let readies = 0;
     const w: Writer = {
@@ -251,15 +249,18 @@ function plainWriter(t: Target, prefix: string): Writer {
         errors: new Map(),
         reconnects: 0,
         stop: async () => {
-            stopped = true;
+            run.stopped = true;
             await loop;
         },
-        close: async () => redis.disconnect(),
+        close: () => {
+            redis.disconnect();
+            return Promise.resolve();
+        },
     };
     redis.on("ready", () => ++readies > 1 && w.reconnects++);
     const loop = (async () => {
-        await new Promise<void>((r) => (redis.status === "ready" ? r() : redis.once("ready", () => r())));
-        while (!stopped) {
+        await untilReady(redis);
+        while (!run.stopped) {
             const key = `${prefix}:${n++}`;
             try {
                 await redis.set(key, key);
@@ -293,7 +294,15 @@ async function switchMasterWatch(
         return sub;
     });
     await Promise.all(subs.map((s) => s.subscribe("+switch-master")));
-    return { at: () => at, switches: () => switches, close: () => subs.forEach((s) => s.disconnect()) };
+    return {
+        at: () => at,
+        switches: () => switches,
+        close: () => {
+            subs.forEach((s) => {
+                s.disconnect();
+            });
+        },
+    };
 }
 
 async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<void> {
@@ -319,11 +328,11 @@ async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<
     ];
     const watch = await switchMasterWatch(c);
     await sleep(1500);
-    const oldMaster = (await masterFromSentinels(c))!;
+    const oldMaster = await currentMaster(c);
     const faultAt = Date.now();
     if (kind === "crash") {
         await c.kill(oldMaster);
-        await waitFor("+switch-master", async () => watch.at(), 30_000);
+        await waitFor("+switch-master", () => Promise.resolve(watch.at()), 30_000);
         await sleep(6000);
     } else {
         const pauseMs = 8000;
@@ -339,7 +348,7 @@ async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<
         await sleep(3000);
     }
     await Promise.all(writers.map((w) => w.stop()));
-    const newMaster = (await masterFromSentinels(c))!;
+    const newMaster = await currentMaster(c);
     const switchAt = watch.at();
     const switches = watch.switches();
     watch.close();
@@ -356,29 +365,17 @@ async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<
     console.log("|---|---:|---:|---:|---:|---|---:|");
     for (const w of writers) {
         const keys = w.acks.map((a) => a.key);
-        const present = new Set<string>();
-        await withConnection(
-            newMaster,
-            c.password,
-            async (r) => {
-                for (let i = 0; i < keys.length; i += 5000) {
-                    const chunk = keys.slice(i, i + 5000);
-                    const vals = await r.mget(...chunk);
-                    chunk.forEach((k, j) => vals[j] === k && present.add(k));
-                }
-            },
-            10_000,
-        );
-        const lost = keys.filter((k) => !present.has(k)).length;
+        const missing = new Set(await withConnection(newMaster, c.password, (r) => missingWrites(r, keys), 10_000));
+        const lost = missing.size;
         // The gap that matters: between two acknowledged writes that survived, ending after the fault.
-        const surviving = w.acks.filter((a) => present.has(a.key));
+        const surviving = w.acks.filter((a) => !missing.has(a.key));
         let gap = 0;
         let resumedAt: number | undefined;
         for (let i = 1; i < surviving.length; i++) {
-            const g = surviving[i]!.at - surviving[i - 1]!.at;
-            if (surviving[i]!.at > faultAt && g > gap) {
+            const g = surviving[i].at - surviving[i - 1].at;
+            if (surviving[i].at > faultAt && g > gap) {
                 gap = g;
-                resumedAt = surviving[i]!.at;
+                resumedAt = surviving[i].at;
             }
         }
         const behind = resumedAt !== undefined && switchAt ? `${((resumedAt - switchAt) / 1000).toFixed(2)} s` : "n/a";
@@ -426,7 +423,7 @@ async function main(): Promise<void> {
 
 main().then(
     () => process.exit(0),
-    (err) => {
+    (err: unknown) => {
         console.error(err);
         process.exit(1);
     },

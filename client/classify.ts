@@ -1,5 +1,4 @@
-import { TaskCancelledError } from "cockatiel";
-import { isOpenCircuitError, Outcome, RedisClientError } from "./errors";
+import { Outcome, RedisClientError } from "./errors";
 
 /**
  * Stable labels for error kinds (the `class` label of the `errors_total` and `retries_total` metrics).
@@ -81,12 +80,9 @@ const CONNECTION_CODES = new Set([
  */
 export function classifyError(err: unknown): Classification {
     if (err instanceof RedisClientError) return c(err.errorClass as ErrorClass, err.outcome, err.unavailable);
-    if (isOpenCircuitError(err)) return c("circuit_open", "not-executed", true);
-    // instanceof, not cockatiel 3.2.1's isTaskCancelledError (it tests the bulkhead marker).
-    if (err instanceof TaskCancelledError) return c("deadline", "unknown", true);
     if (!(err instanceof Error)) return c("other", "unknown", false);
 
-    const message = err.message ?? "";
+    const message = err.message;
     if (err.name === "ReplyError") {
         for (const [prefix, cls] of REFUSED_PREFIXES) {
             if (message.startsWith(prefix)) return c(cls, "not-executed", true);

@@ -5,7 +5,14 @@ import type { ChainableCommander } from "ioredis";
 import type { Registry } from "prom-client";
 import { classifyError, ErrorClass } from "./classify";
 import { ManagedConnection } from "./connection";
-import { durableWriteAttempt, DurableWriteOptions, DurableWriteResult } from "./durableWrite";
+import { NotConnectedError } from "./errors";
+import {
+    DEFAULT_DURABLE_REPLICAS,
+    DEFAULT_WAIT_TIMEOUT_MS,
+    durableWriteAttempt,
+    DurableWriteOptions,
+    DurableWriteResult,
+} from "./durableWrite";
 import { FailoverEvent, FailoverWatcher } from "./failoverWatcher";
 import { collectHealth, createHealthHandler, HealthReport } from "./health";
 import { CallKind, ClientMetrics } from "./metrics";
@@ -98,7 +105,9 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         this.master = this.manage(new ManagedConnection(opts, "master"));
         this.replica = opts.readFrom === "replica" ? this.manage(new ManagedConnection(opts, "replica")) : undefined;
         this.watcher = new FailoverWatcher(opts);
-        this.watcher.on("failoverStarted", ({ master }) => this.master.fence(master, opts.timeouts.failoverFenceMs));
+        this.watcher.on("failoverStarted", ({ master }) => {
+            this.master.fence(master, opts.timeouts.failoverFenceMs);
+        });
         this.watcher.on("failover", (e) => {
             if (e.source === "sentinel" && opts.failoverDetection === "watcher") {
                 this.master.followSwitch(e.to);
@@ -185,7 +194,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
 
     private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
         if (!this.metrics) return this.execute(fn, options, kind);
-        return this.observed(kind, performance.now(), this.execute(fn, options, kind));
+        return this.observed(this.metrics, kind, performance.now(), this.execute(fn, options, kind));
     }
 
     /**
@@ -237,8 +246,8 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         build: (pipeline: ChainableCommander) => unknown,
         options: DurableWriteOptions = {},
     ): Promise<DurableWriteResult> {
-        const replicas = options.replicas ?? 1;
-        const timeoutMs = options.timeoutMs ?? 200;
+        const replicas = options.replicas ?? DEFAULT_DURABLE_REPLICAS;
+        const timeoutMs = options.timeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS;
         if (!Number.isInteger(replicas) || replicas < 1) {
             return Promise.reject(new RangeError(`durableWrite: replicas must be an integer ≥ 1, got ${replicas}`));
         }
@@ -260,7 +269,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
                 call,
             );
         if (!this.metrics) return run();
-        return this.observed("durable_write", performance.now(), run());
+        return this.observed(this.metrics, "durable_write", performance.now(), run());
     }
 
     private execute<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
@@ -272,8 +281,8 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
             (signal, state) => {
                 const conn = replica?.isReady() ? replica : this.master;
                 // Ready now (the usual case): send in this tick instead of awaiting a resolved promise.
-                if (conn.isReady()) return sendOn(conn, fn, state);
-                return conn.whenReady(signal).then(() => sendOn(conn, fn, state));
+                if (conn.isReady()) return sendOn(conn, fn, state, signal);
+                return conn.whenReady(signal).then(() => sendOn(conn, fn, state, signal));
             },
             { idempotent, deadlineMs },
             new CallState(),
@@ -281,8 +290,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     }
 
     /** Records the outcome and duration of the call `result` (started at `started`). */
-    private observed<T>(op: CallKind, started: number, result: Promise<T>): Promise<T> {
-        const metrics = this.metrics!;
+    private observed<T>(metrics: ClientMetrics, op: CallKind, started: number, result: Promise<T>): Promise<T> {
         return result.then(
             (value) => {
                 metrics.call(op, "success", (performance.now() - started) / 1000);
@@ -326,8 +334,17 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     }
 }
 
-/** Sends `fn` on `conn` (an attempt that may have reached Redis from here on). */
-function sendOn<T>(conn: ManagedConnection, fn: (redis: Redis) => Promise<T>, state: CallState): Promise<T> {
+/**
+ * Sends `fn` on `conn` (an attempt that may have reached Redis from here on), unless the call's
+ * deadline has passed: the caller was then told "not executed", so nothing may be sent.
+ */
+function sendOn<T>(
+    conn: ManagedConnection,
+    fn: (redis: Redis) => Promise<T>,
+    state: CallState,
+    signal: AbortSignal,
+): Promise<T> {
+    if (signal.aborted) return Promise.reject(new NotConnectedError(conn.role));
     state.inFlight = true;
     let sent: Promise<T>;
     try {
@@ -336,6 +353,7 @@ function sendOn<T>(conn: ManagedConnection, fn: (redis: Redis) => Promise<T>, st
         if (!(sent instanceof Promise)) sent = Promise.resolve(sent);
     } catch (err) {
         conn.noteCommandError(err);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's own error, passed on unchanged
         return Promise.reject(err);
     }
     return sent.then(undefined, (err: unknown) => {

@@ -3,7 +3,7 @@ import Redis from "ioredis";
 import { classifyError } from "./classify";
 import { ClientClosedError, NotConnectedError } from "./errors";
 import type { ResolvedOptions } from "./options";
-import { buildIoredisOptions, reconnectDelay } from "./sentinelConnection";
+import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
 
 /** State changes of one managed connection. */
 export interface ConnectionEvents {
@@ -56,7 +56,9 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.commandMs = opts.timeouts.commandMs;
         this.redis = new Redis(
             buildIoredisOptions(opts, role, {
-                onReconnectOnError: () => this.markDown("READONLY: connected to a demoted master"),
+                onReconnectOnError: () => {
+                    this.markDown("READONLY: connected to a demoted master");
+                },
             }),
         );
         this.redis.on("connect", () => {
@@ -76,7 +78,9 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.emit("ready", { address: this.address, epoch: this.epoch, previousAddress });
             this.wakeWaiters();
         });
-        this.redis.on("close", () => this.markDown("socket closed"));
+        this.redis.on("close", () => {
+            this.markDown("socket closed");
+        });
         this.redis.on("reconnecting", () => {
             if (!this.reconnectNow || this.closing) return;
             this.reconnectNow = false;
@@ -149,7 +153,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      */
     noteCommandError(err: unknown): void {
         if (classifyError(err).errorClass !== "timeout") return;
-        const stream = this.redis.stream;
+        // ioredis types `stream` as always set; it is undefined before the first connect.
+        const stream = this.redis.stream as Redis["stream"] | undefined;
         if (!stream || Date.now() - this.lastDataAt < this.commandMs) return;
         if (this.redis.status === "ready" || this.redis.status === "connect") {
             this.markDown(`no reply for ${this.commandMs} ms: server hung`);
@@ -220,7 +225,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * "outcome unknown" (they are not replayed).
      */
     private dropSocket(): void {
-        this.redis.stream?.destroy();
+        (this.redis.stream as Redis["stream"] | undefined)?.destroy();
     }
 
     private markDown(reason: string): void {
@@ -234,7 +239,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     }
 
     /** Closes the connection; pending waiters are rejected by their deadlines. */
-    async close(): Promise<void> {
+    close(): Promise<void> {
         this.closing = true;
         if (this.restartTimer) clearTimeout(this.restartTimer);
         this.clearFence();
@@ -244,5 +249,6 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         const waiters = [...this.waiters];
         this.waiters.clear();
         for (const w of waiters) w();
+        return Promise.resolve();
     }
 }

@@ -4,6 +4,11 @@ import type { ManagedConnection } from "./connection";
 import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "./errors";
 import type { CallState } from "./policies";
 
+/** Default `WAIT` replicas of a durable write. */
+export const DEFAULT_DURABLE_REPLICAS = 1;
+/** Default `WAIT` timeout of one round, ms. */
+export const DEFAULT_WAIT_TIMEOUT_MS = 200;
+
 /** Options of `client.durableWrite`. */
 export interface DurableWriteOptions {
     /**
@@ -83,9 +88,9 @@ async function attempt(
     if (userCount === 0)
         throw new RangeError("durableWrite: the callback queued no command on the pipeline it was given");
     pipeline.wait(replicas, timeoutMs);
-    if (!sameConnection() || !conn.isReady()) {
-        // An async builder yielded and the connection changed meanwhile: nothing was sent; the retry
-        // policy tries again.
+    if (signal.aborted || !sameConnection() || !conn.isReady()) {
+        // The deadline passed (the caller was told "not executed"), or an async builder yielded and
+        // the connection changed meanwhile: nothing is sent.
         throw new NotConnectedError(conn.role);
     }
     state.inFlight = true;
@@ -108,6 +113,9 @@ async function attempt(
         }
         throw firstError;
     }
+    // Applied on the master: from here on only WAIT is outstanding, which applies nothing.
+    state.inFlight = false;
+    state.applied = { acknowledged: 0, required: replicas };
     const [waitErr, waitValue] = replies[userCount] ?? [new Error("missing WAIT reply"), undefined];
     if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, 0, lost());
     if (waitErr) {
@@ -123,7 +131,7 @@ async function attempt(
     let acknowledged = Number(waitValue);
     state.applied = { acknowledged, required: replicas };
     while (acknowledged < replicas) {
-        if (signal.aborted) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
+        if (aborted(signal)) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
         if (!sameConnection() || !conn.isReady()) {
             throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
         }
@@ -131,7 +139,7 @@ async function attempt(
         // connection made, so our write is included without sending it again.
         let more: number;
         try {
-            more = Number(await redis.wait(replicas, timeoutMs));
+            more = await redis.wait(replicas, timeoutMs);
         } catch (err) {
             throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: err });
         }
@@ -140,4 +148,9 @@ async function attempt(
         state.applied = { acknowledged, required: replicas };
     }
     return { acknowledged, results, epoch };
+}
+
+/** `signal.aborted`, read through a call: TypeScript would otherwise keep an earlier check's narrowing across awaits. */
+function aborted(signal: AbortSignal): boolean {
+    return signal.aborted;
 }

@@ -1,5 +1,3 @@
-import { BrokenCircuitError, IsolatedCircuitError } from "cockatiel";
-
 /**
  * What is known about whether a failed call changed data on the server.
  *
@@ -54,18 +52,17 @@ export class DeadlineExceededError extends RedisClientError {
 
 /**
  * The circuit breaker is open (Redis looked unreachable for `breaker.consecutiveFailures` calls in a
- * row): the call was refused without contacting Redis. Nothing was applied. Wraps cockatiel's
- * `BrokenCircuitError` / `IsolatedCircuitError` as `cause`.
+ * row), or it is half-open and its one probe call is still out: the call was refused without
+ * contacting Redis. Nothing was applied.
  */
 export class CircuitOpenError extends RedisClientError {
     readonly errorClass = "circuit_open";
     readonly outcome = "not-executed" as const;
     readonly unavailable = true;
-    constructor(options?: { cause?: unknown }) {
+    constructor() {
         super(
             `Redis circuit breaker is open: recent calls found Redis unreachable, so this call was refused without being sent. ` +
                 `A probe call is let through after "breaker.halfOpenAfterMs".`,
-            options,
         );
     }
 }
@@ -168,9 +165,4 @@ export class InvalidOptionsError extends Error {
         );
         this.name = "InvalidOptionsError";
     }
-}
-
-/** `true` for cockatiel's open-circuit errors. `instanceof`, not 3.2.1's `isIsolatedCircuitError` (it checks the wrong marker). */
-export function isOpenCircuitError(err: unknown): boolean {
-    return err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError;
 }

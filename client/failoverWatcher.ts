@@ -25,11 +25,6 @@ export function parseSwitchMaster(message: string, masterName: string, at = new 
 }
 
 /**
- * Subscribes to `+try-failover` and `+switch-master` on every Sentinel. Each Sentinel publishes
- * `+switch-master` once it updates its configuration, so several copies arrive, up to a second or
- * more apart; they are de-duplicated by `from→to`.
- */
-/**
  * Parses a `+try-failover` payload (`master <name> <ip> <port>`): a Sentinel starts a failover of
  * `<name>`. Returns the master's `host:port`, or null for other masters.
  */
@@ -39,12 +34,21 @@ export function parseTryFailover(message: string, masterName: string): string | 
     return `${parts[2]}:${parts[3]}`;
 }
 
+/** Resubscribe backoff of the Sentinel subscriptions: a restarted Sentinel is heard again within a second. */
+const SUBSCRIBER_RETRY_STEP_MS = 200;
+const SUBSCRIBER_RETRY_MAX_MS = 1000;
+
 export interface FailoverWatcherEvents {
     failover: [FailoverEvent];
     /** A Sentinel started a failover of the master at `master` (`+try-failover`). */
     failoverStarted: [info: { master: string; at: Date }];
 }
 
+/**
+ * Subscribes to `+try-failover` and `+switch-master` on every configured Sentinel. Each Sentinel
+ * publishes `+switch-master` once it updates its configuration, so several copies arrive, up to a
+ * second or more apart; see {@link FailoverWatcher.report} for which ones are passed on.
+ */
 export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
     private readonly subscribers: Redis[] = [];
     private readonly recent = new Map<string, number>();
@@ -63,7 +67,7 @@ export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
                 disconnectTimeout: opts.timeouts.disconnectMs,
                 keepAlive: opts.timeouts.keepAliveMs || undefined,
                 // A restarted Sentinel should resume telling us about failovers within a second.
-                retryStrategy: (times) => Math.min(times * 200, 1000),
+                retryStrategy: (times) => Math.min(times * SUBSCRIBER_RETRY_STEP_MS, SUBSCRIBER_RETRY_MAX_MS),
                 // Sentinel speaks RESP2 pub/sub; no INFO ready check needed on a subscriber.
                 enableReadyCheck: false,
                 // SUBSCRIBE is issued before the socket is up; the offline queue holds it until connect.

@@ -69,9 +69,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return Promise.race([
         p,
         new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+            timer = setTimeout(() => {
+                reject(new Error(`${what} timed out after ${ms} ms`));
+            }, ms);
         }),
-    ]).finally(() => clearTimeout(timer));
+    ]).finally(() => {
+        clearTimeout(timer);
+    });
 }
 
 /** PINGs one Sentinel on a short-lived connection and asks it for the master's address. */
@@ -143,7 +147,7 @@ export async function collectHealth(src: HealthSource): Promise<HealthReport> {
     }
     const nodes = await sentinelsP;
     const masterOk = role === "master" && pingMs !== null;
-    const breakerOpen = src.breakerState === "open" || src.breakerState === "isolated";
+    const breakerOpen = src.breakerState === "open";
     const ok = masterOk && !breakerOpen;
     const f = src.lastFailover;
     return {
@@ -180,9 +184,15 @@ export function createHealthHandler(
                 res.writeHead(report.httpStatus, { "content-type": "application/json", "cache-control": "no-store" });
                 res.end(JSON.stringify(report));
             },
-            (err: Error) => {
+            (err: unknown) => {
                 res.writeHead(503, { "content-type": "application/json", "cache-control": "no-store" });
-                res.end(JSON.stringify({ status: "down", httpStatus: 503, error: err.message }));
+                res.end(
+                    JSON.stringify({
+                        status: "down",
+                        httpStatus: 503,
+                        error: err instanceof Error ? err.message : String(err),
+                    }),
+                );
             },
         );
     };

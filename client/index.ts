@@ -41,4 +41,4 @@ export type {
 } from "./options";
 export type { BreakerState } from "./policies";
 export type { ReadResult } from "./staleCache";
-export { buildIoredisOptions } from "./sentinelConnection";
+export { buildIoredisOptions } from "./ioredisOptions";

@@ -12,7 +12,10 @@ export type CallKind = "read" | "write" | "durable_write";
 export type CallOutcome = "success" | "stale" | "error" | "rejected";
 
 /** Numeric encoding of the breaker-state gauge. */
-export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2, isolated: 3 };
+export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, "half-open": 1, open: 2 };
+
+/** Per `commands_total` counter, the flush function of every client counting into it. */
+const callFlushers = new WeakMap<object, Set<() => void>>();
 
 /**
  * The client's Prometheus metrics, registered on the application's registry (or a new one).
@@ -21,7 +24,7 @@ export const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, "h
  * - `<prefix>commands_total{op,outcome}`
  * - `<prefix>errors_total{class}`: errors returned to callers, by class (see `ErrorClass`); retried errors are in `retries_total`
  * - `<prefix>retries_total{class}`: retries, by the class of the error that caused them
- * - `<prefix>breaker_state`: 0 closed, 1 half-open, 2 open, 3 isolated
+ * - `<prefix>breaker_state`: 0 closed, 1 half-open, 2 open
  * - `<prefix>failovers_total`: master switches seen (Sentinel `+switch-master` or reconnect)
  * - `<prefix>command_duration_seconds{op}`: call duration, retries included
  * - `<prefix>connection_ready{role}`: 1 when the master/replica connection is ready
@@ -50,6 +53,10 @@ export class ClientMetrics {
                     help: "Redis client calls by kind and final outcome (success, stale, error, rejected).",
                     labelNames: ["op", "outcome"] as const,
                     registers,
+                    // prom-client calls `collect` before every read (scrape, get(), getMetricsAsJSON).
+                    collect() {
+                        for (const flush of callFlushers.get(this) ?? []) flush();
+                    },
                 }),
         );
         this.errors = get(
@@ -77,7 +84,7 @@ export class ClientMetrics {
             () =>
                 new Gauge({
                     name: `${prefix}breaker_state`,
-                    help: "Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 isolated.",
+                    help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
                     registers,
                 }),
         );
@@ -112,15 +119,14 @@ export class ClientMetrics {
                 }),
         );
         this.breaker.set(0);
-        // Call counts are added up here and handed to prom-client when the counter is read (scrape,
-        // getMetricsAsJSON, get()): prom-client validates and hashes the labels on every inc().
-        const commands = this.commands as unknown as { collect?: (this: unknown) => unknown };
-        const previous = commands.collect;
-        const flush = () => this.flushCalls();
-        commands.collect = function (this: unknown) {
-            flush();
-            return previous?.call(this);
-        };
+        // Call counts are added up here and handed to prom-client when the counter is read:
+        // prom-client validates and hashes the labels on every inc(). Every client sharing the
+        // counter (two clients on one registry) flushes its own counts.
+        let flushers = callFlushers.get(this.commands);
+        if (!flushers) callFlushers.set(this.commands, (flushers = new Set()));
+        flushers.add(() => {
+            this.flushCalls();
+        });
     }
 
     // Label children are looked up once: prom-client hashes the label object on every inc/observe.

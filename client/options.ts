@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from "node:tls";
 import type { Registry } from "prom-client";
+import { z } from "zod";
 import { InvalidOptionsError, OptionProblem } from "./errors";
 
 /** A host and port. */
@@ -226,6 +227,10 @@ export interface ResolvedOptions {
     readonly failoverDetection: "watcher" | "ioredis";
 }
 
+/** Sentinel's and Redis' standard ports, used when an endpoint gives none. */
+export const DEFAULT_SENTINEL_PORT = 26379;
+export const DEFAULT_REDIS_PORT = 6379;
+
 export const DEFAULT_TIMEOUTS: Required<TimeoutOptions> = Object.freeze({
     connectMs: 2000,
     commandMs: 2000,
@@ -254,123 +259,136 @@ export const DEFAULT_STALE_CACHE: Required<StaleCacheOptions> = Object.freeze({
     ttlMs: 300_000,
 });
 
-function positiveInt(problems: OptionProblem[], path: string, value: unknown, min = 1): void {
-    if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
-        problems.push({ path, reason: `must be an integer ≥ ${min}, got ${JSON.stringify(value)}` });
-    }
+const got = (v: unknown) => JSON.stringify(v);
+
+/** An integer ≥ `min`, with the documented default when unset. */
+const intAtLeast = (min: number, dflt: number) =>
+    z
+        .any()
+        .refine((v) => typeof v === "number" && Number.isInteger(v) && v >= min, {
+            error: (iss) => `must be an integer ≥ ${min}, got ${got(iss.input)}`,
+        })
+        .default(dflt)
+        .transform((v) => v as number);
+
+const endpointSchema = z
+    .object(
+        {
+            host: z.any().refine((h) => typeof h === "string" && h.trim() !== "", {
+                error: (iss) => `must be a non-empty host name or IP, got ${got(iss.input)}`,
+            }),
+            port: z
+                .any()
+                .refine(
+                    (p) => p === undefined || (Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535),
+                    {
+                        error: (iss) => `must be an integer port 1–65535, got ${got(iss.input)}`,
+                    },
+                )
+                .optional(),
+            region: z.string().optional(),
+        },
+        { error: (iss) => `must be an object { host, port? }, got ${got(iss.input)}` },
+    )
+    .transform((e) => ({ host: e.host as string, port: e.port as number | undefined, region: e.region }));
+
+const authSchema = z
+    .object({
+        username: z.string().optional(),
+        password: z.string().optional(),
+        tls: z.custom<ConnectionOptions | true>((v) => v === true || (typeof v === "object" && v !== null)).optional(),
+    })
+    .optional();
+
+function withDefaults<T extends Record<string, number>>(defaults: T, min: (key: keyof T) => number) {
+    const shape = Object.fromEntries(
+        Object.entries(defaults).map(([k, v]) => [k, intAtLeast(min(k as keyof T), v)]),
+    ) as { [K in keyof T]: ReturnType<typeof intAtLeast> };
+    // Unset: every default (prefault parses `{}`, so each key's default applies).
+    return z.object(shape).prefault({} as never);
 }
 
-function checkEndpoint(problems: OptionProblem[], path: string, e: Endpoint | undefined): void {
-    if (!e || typeof e !== "object") {
-        problems.push({ path, reason: `must be an object { host, port? }, got ${JSON.stringify(e)}` });
-        return;
-    }
-    if (typeof e.host !== "string" || e.host.trim() === "") {
-        problems.push({
-            path: `${path}.host`,
-            reason: `must be a non-empty host name or IP, got ${JSON.stringify(e.host)}`,
-        });
-    }
-    if (e.port !== undefined && (!Number.isInteger(e.port) || e.port < 1 || e.port > 65535)) {
-        problems.push({
-            path: `${path}.port`,
-            reason: `must be an integer port 1–65535, got ${JSON.stringify(e.port)}`,
-        });
-    }
-}
+const optionsSchema = z.object(
+    {
+        sentinels: z
+            .array(endpointSchema, {
+                error: "must list at least one Sentinel { host, port }, own region first (e.g. from REDIS_SENTINELS=host:port,host:port)",
+            })
+            .min(1, {
+                error: "must list at least one Sentinel { host, port }, own region first (e.g. from REDIS_SENTINELS=host:port,host:port)",
+            }),
+        masterName: z.any().refine((m) => typeof m === "string" && /^[A-Za-z0-9._-]+$/.test(m), {
+            error: (iss) =>
+                `must be the name used in "sentinel monitor <name>" (letters, digits, . _ -), got ${got(iss.input)}`,
+        }),
+        region: z.string().optional(),
+        redis: authSchema,
+        sentinel: authSchema,
+        failoverDetection: z
+            .enum(["watcher", "ioredis"], {
+                error: (iss) => `must be "watcher" or "ioredis", got ${got(iss.input)}`,
+            })
+            .default("watcher"),
+        readFrom: z
+            .enum(["master", "replica"], { error: (iss) => `must be "master" or "replica", got ${got(iss.input)}` })
+            .default("master"),
+        localReplicas: z.array(endpointSchema).default([]),
+        timeouts: withDefaults(DEFAULT_TIMEOUTS, (k) => (k === "keepAliveMs" ? 0 : 1)),
+        retry: withDefaults(DEFAULT_RETRY, (k) => (k === "maxAttempts" ? 0 : 1)),
+        breaker: withDefaults(DEFAULT_BREAKER, () => 1),
+        staleCache: z
+            .union([z.literal(false), withDefaults(DEFAULT_STALE_CACHE, () => 1)])
+            .default({ ...DEFAULT_STALE_CACHE }),
+        metrics: z
+            .union([
+                z.literal(false),
+                z.object({
+                    registry: z.custom<Registry>((r) => typeof r === "object" && r !== null).optional(),
+                    prefix: z
+                        .string()
+                        .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, {
+                            error: (iss) =>
+                                `must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus metric names), got ${got(iss.input)}`,
+                        })
+                        .optional(),
+                }),
+            ])
+            .default({}),
+        connectionName: z.string().optional(),
+        updateSentinels: z.boolean().default(true),
+    },
+    { error: "must be an object" },
+);
 
 /**
- * Validates `options` and applies defaults. Reports every problem at once in one
- * {@link InvalidOptionsError}, before any socket is opened.
+ * Checks across options, on the raw input so that they are reported together with every other
+ * problem (zod skips refinements of an object whose fields failed).
  */
-export function resolveOptions(options: SentinelClientOptions): ResolvedOptions {
+function crossProblems(o: SentinelClientOptions): OptionProblem[] {
     const problems: OptionProblem[] = [];
-    if (!options || typeof options !== "object") {
-        throw new InvalidOptionsError([{ path: "(options)", reason: "must be an object" }]);
-    }
-    if (!Array.isArray(options.sentinels) || options.sentinels.length === 0) {
-        problems.push({
-            path: "sentinels",
-            reason: "must list at least one Sentinel { host, port }, own region first (e.g. from REDIS_SENTINELS=host:port,host:port)",
-        });
-    } else {
-        options.sentinels.forEach((s, i) => checkEndpoint(problems, `sentinels[${i}]`, s));
-        const seen = new Set<string>();
-        options.sentinels.forEach((s, i) => {
-            const key = `${s?.host}:${s?.port ?? 26379}`;
-            if (seen.has(key))
-                problems.push({ path: `sentinels[${i}]`, reason: `duplicate Sentinel ${key}; list each once` });
-            seen.add(key);
-        });
-    }
-    if (typeof options.masterName !== "string" || !/^[A-Za-z0-9._-]+$/.test(options.masterName)) {
-        problems.push({
-            path: "masterName",
-            reason: `must be the name used in "sentinel monitor <name>" (letters, digits, . _ -), got ${JSON.stringify(options.masterName)}`,
-        });
-    }
-    if (
-        options.failoverDetection !== undefined &&
-        options.failoverDetection !== "watcher" &&
-        options.failoverDetection !== "ioredis"
-    ) {
-        problems.push({
-            path: "failoverDetection",
-            reason: `must be "watcher" or "ioredis", got ${JSON.stringify(options.failoverDetection)}`,
-        });
-    }
-    if (options.readFrom !== undefined && options.readFrom !== "master" && options.readFrom !== "replica") {
-        problems.push({
-            path: "readFrom",
-            reason: `must be "master" or "replica", got ${JSON.stringify(options.readFrom)}`,
-        });
-    }
-    (options.localReplicas ?? []).forEach((r, i) => checkEndpoint(problems, `localReplicas[${i}]`, r));
-
-    const timeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(options.timeouts) };
-    for (const [k, v] of Object.entries(timeouts))
-        positiveInt(problems, `timeouts.${k}`, v, k === "keepAliveMs" ? 0 : 1);
-    if (timeouts.deadlineMs < timeouts.commandMs) {
+    const seen = new Set<string>();
+    (Array.isArray(o.sentinels) ? o.sentinels : []).forEach((s: Partial<Endpoint> | undefined, i) => {
+        const key = `${String(s?.host)}:${String(s?.port ?? DEFAULT_SENTINEL_PORT)}`;
+        if (seen.has(key))
+            problems.push({ path: `sentinels[${i}]`, reason: `duplicate Sentinel ${key}; list each once` });
+        seen.add(key);
+    });
+    const t = { ...DEFAULT_TIMEOUTS, ...stripUndefined(o.timeouts) };
+    if (t.deadlineMs < t.commandMs) {
         problems.push({
             path: "timeouts.deadlineMs",
-            reason: `(${timeouts.deadlineMs}) must be ≥ timeouts.commandMs (${timeouts.commandMs}); a call could never see a command time out and retry`,
+            reason: `(${t.deadlineMs}) must be ≥ timeouts.commandMs (${t.commandMs}); a call could never see a command time out and retry`,
         });
     }
-
-    const retry = { ...DEFAULT_RETRY, ...stripUndefined(options.retry) };
-    positiveInt(problems, "retry.initialDelayMs", retry.initialDelayMs);
-    positiveInt(problems, "retry.maxDelayMs", retry.maxDelayMs);
-    positiveInt(problems, "retry.maxAttempts", retry.maxAttempts, 0);
-    positiveInt(problems, "retry.reconnectMaxDelayMs", retry.reconnectMaxDelayMs);
-    if (retry.maxDelayMs < retry.initialDelayMs) {
+    const r = { ...DEFAULT_RETRY, ...stripUndefined(o.retry) };
+    if (r.maxDelayMs < r.initialDelayMs) {
         problems.push({
             path: "retry.maxDelayMs",
-            reason: `(${retry.maxDelayMs}) must be ≥ retry.initialDelayMs (${retry.initialDelayMs})`,
-        });
-    }
-
-    const breaker = { ...DEFAULT_BREAKER, ...stripUndefined(options.breaker) };
-    positiveInt(problems, "breaker.consecutiveFailures", breaker.consecutiveFailures);
-    positiveInt(problems, "breaker.halfOpenAfterMs", breaker.halfOpenAfterMs);
-
-    let staleCache: Required<StaleCacheOptions> | false = false;
-    if (options.staleCache !== false) {
-        staleCache = { ...DEFAULT_STALE_CACHE, ...stripUndefined(options.staleCache || undefined) };
-        positiveInt(problems, "staleCache.maxEntries", staleCache.maxEntries);
-        positiveInt(problems, "staleCache.ttlMs", staleCache.ttlMs);
-    }
-    if (
-        options.metrics &&
-        options.metrics.prefix !== undefined &&
-        !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(options.metrics.prefix)
-    ) {
-        problems.push({
-            path: "metrics.prefix",
-            reason: `must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus metric names), got ${JSON.stringify(options.metrics.prefix)}`,
+            reason: `(${r.maxDelayMs}) must be ≥ retry.initialDelayMs (${r.initialDelayMs})`,
         });
     }
     for (const which of ["redis", "sentinel"] as const) {
-        const auth = options[which];
+        const auth = o[which];
         if (auth?.username !== undefined && auth.password === undefined) {
             problems.push({
                 path: `${which}.password`,
@@ -378,44 +396,68 @@ export function resolveOptions(options: SentinelClientOptions): ResolvedOptions 
             });
         }
     }
-    if (problems.length > 0) throw new InvalidOptionsError(problems);
-
-    const sentinels = options.sentinels.map((s) => ({ host: s.host, port: s.port ?? 26379, region: s.region }));
-    if (options.region !== undefined) {
-        // Stable sort: own region first, configured order otherwise.
-        sentinels.sort((a, b) => Number(b.region === options.region) - Number(a.region === options.region));
-    }
-    return {
-        sentinels,
-        masterName: options.masterName,
-        region: options.region,
-        redis: options.redis ?? {},
-        sentinel: options.sentinel ?? {},
-        readFrom: options.readFrom ?? "master",
-        localReplicas: (options.localReplicas ?? []).map((r) => ({ host: r.host, port: r.port ?? 6379 })),
-        timeouts,
-        retry,
-        breaker,
-        staleCache,
-        metrics: options.metrics === false ? false : (options.metrics ?? {}),
-        connectionName: options.connectionName,
-        updateSentinels: options.updateSentinels ?? true,
-        failoverDetection: options.failoverDetection ?? "watcher",
-    };
+    return problems;
 }
 
 function stripUndefined<T extends object>(o: T | undefined): Partial<T> {
     const out: Partial<T> = {};
-    if (!o) return out;
+    if (!o || typeof o !== "object") return out;
     for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
     return out;
+}
+
+/** `a.b[0].c` from a zod issue path. */
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
+    if (path.length === 0) return "(options)";
+    return path.map((k, i) => (typeof k === "number" ? `[${k}]` : `${i === 0 ? "" : "."}${String(k)}`)).join("");
+}
+
+/**
+ * Validates `options` and applies defaults. Reports every problem at once in one
+ * {@link InvalidOptionsError}, before any socket is opened.
+ */
+export function resolveOptions(options: SentinelClientOptions): ResolvedOptions {
+    const parsed = optionsSchema.safeParse(options);
+    const problems = parsed.success
+        ? []
+        : parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), reason: issue.message }));
+    const raw: unknown = options; // callers from plain JavaScript may pass anything
+    if (typeof raw === "object" && raw !== null) problems.push(...crossProblems(options));
+    if (!parsed.success || problems.length > 0) throw new InvalidOptionsError(problems);
+    const o = parsed.data;
+    const sentinels = o.sentinels.map((s) => ({
+        host: s.host,
+        port: s.port ?? DEFAULT_SENTINEL_PORT,
+        region: s.region,
+    }));
+    if (o.region !== undefined) {
+        // Stable sort: own region first, configured order otherwise.
+        sentinels.sort((a, b) => Number(b.region === o.region) - Number(a.region === o.region));
+    }
+    return {
+        sentinels,
+        masterName: o.masterName as string,
+        region: o.region,
+        redis: o.redis ?? {},
+        sentinel: o.sentinel ?? {},
+        readFrom: o.readFrom,
+        localReplicas: o.localReplicas.map((r) => ({ host: r.host, port: r.port ?? DEFAULT_REDIS_PORT })),
+        timeouts: o.timeouts,
+        retry: o.retry,
+        breaker: o.breaker,
+        staleCache: o.staleCache,
+        metrics: o.metrics,
+        connectionName: o.connectionName,
+        updateSentinels: o.updateSentinels,
+        failoverDetection: o.failoverDetection,
+    };
 }
 
 /**
  * Parses `host:port,host:port` (e.g. `REDIS_SENTINELS`) into endpoints, in order.
  * Bracketed IPv6 (`[::1]:26379`) is accepted.
  */
-export function parseEndpointList(text: string, defaultPort = 26379): Endpoint[] {
+export function parseEndpointList(text: string, defaultPort = DEFAULT_SENTINEL_PORT): Endpoint[] {
     return text
         .split(",")
         .map((s) => s.trim())
@@ -426,6 +468,6 @@ export function parseEndpointList(text: string, defaultPort = 26379): Endpoint[]
                 throw new InvalidOptionsError([
                     { path: "sentinels", reason: `cannot parse ${JSON.stringify(s)} as host:port` },
                 ]);
-            return { host: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
+            return { host: m[1], port: m[2] ? Number(m[2]) : defaultPort };
         });
 }

@@ -1,21 +1,6 @@
-import {
-    BrokenCircuitError,
-    circuitBreaker,
-    CircuitBreakerPolicy,
-    CircuitState,
-    ConsecutiveBreaker,
-    decorrelatedJitterGenerator,
-    ExponentialBackoff,
-    handleWhen,
-    IPolicy,
-    IsolatedCircuitError,
-    retry,
-    RetryPolicy,
-    TaskCancelledError,
-    wrap,
-} from "cockatiel";
-import { DeadlinePolicy, deadlineError, DeadlineWaiter, joinDeadline } from "./deadline";
+import { Admission, BreakerState, CallResult, CircuitBreaker } from "./breaker";
 import { classifyError, ErrorClass, isRetryable } from "./classify";
+import { DeadlineWaiter, joinDeadline } from "./deadline";
 import {
     CircuitOpenError,
     DeadlineExceededError,
@@ -25,25 +10,7 @@ import {
 } from "./errors";
 import type { BreakerOptions, RetryOptions } from "./options";
 
-/** Circuit breaker state as reported in events, health and metrics. */
-export type BreakerState = "closed" | "open" | "half-open" | "isolated";
-
-export function breakerStateName(s: CircuitState): BreakerState {
-    switch (s) {
-        case CircuitState.Closed:
-            return "closed";
-        case CircuitState.Open:
-            return "open";
-        case CircuitState.HalfOpen:
-            return "half-open";
-        case CircuitState.Isolated:
-            return "isolated";
-        default: {
-            const never: never = s;
-            throw new Error(`unknown circuit state ${String(never)}`);
-        }
-    }
-}
+export { BreakerState } from "./breaker";
 
 /** What a call tells the policies about itself. */
 export interface CallOptions {
@@ -69,231 +36,145 @@ export interface PolicyEvents {
     breakerStateChange?(state: BreakerState): void;
 }
 
+/** An attempt: gets the call's abort signal (aborted at the deadline) and its bookkeeping. */
+export type Attempt<T> = (signal: AbortSignal, state: CallState) => Promise<T>;
+
+/**
+ * Decorrelated jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): each delay is
+ * random between the initial delay and three times the previous one, capped.
+ */
+export function nextRetryDelay(
+    previousMs: number,
+    initialMs: number,
+    maxMs: number,
+    random: () => number = Math.random,
+): number {
+    const upper = Math.max(initialMs, previousMs * 3);
+    return Math.min(maxMs, Math.round(initialMs + random() * (upper - initialMs)));
+}
+
 /**
  * The resilience stack of every call:
  *
- *     deadline (aggressive timeout)  →  circuit breaker  →  retry (backoff + jitter)  →  attempt
+ *     deadline  →  circuit breaker  →  retry (backoff + jitter)  →  attempt
  *
- * - The deadline is outermost so it bounds everything: waiting for a master, retries, backoff,
- *   and waiting behind a half-open probe. It is aggressive: the caller gets its answer at the
- *   deadline, and the abort signal stops the inner retry loop and any wait for readiness.
- *   It is {@link DeadlinePolicy}, a cockatiel-compatible policy with the semantics of
- *   `timeout(ms, TimeoutStrategy.Aggressive)` at a fraction of its cost (see deadline.ts).
- *   Cockatiel 3.2.1's retry sleeps its backoff without watching the signal, so the breaker
- *   records a call that hit its deadline up to `retry.maxDelayMs` later.
- * - The breaker sees one result per call (after retries), and counts only "Redis unavailable"
- *   results: a failover the retries rode through is a success, a `WRONGTYPE` is not a failure.
- * - Retries happen only for errors where sending again is safe (see {@link isRetryable}); two
- *   retry policies (idempotent or not) share the backoff settings.
+ * - The deadline bounds everything: waiting for a master, retries, backoff. The caller gets its
+ *   answer at the deadline; at that moment the call's abort signal is aborted, and every path that
+ *   sends a command checks the signal synchronously right before sending, and the backoff sleep
+ *   wakes on it. So a call reported "not executed" at its deadline can never be sent later.
+ * - The breaker ({@link CircuitBreaker}) sees one result per call, the one the caller gets, and
+ *   counts only "Redis unavailable" results: a failover the retries rode through is a success, a
+ *   `WRONGTYPE` is not a failure. While half-open, only the probe goes through; other calls are
+ *   refused at once instead of waiting behind it.
+ * - Retries happen only for errors where sending again is safe (see {@link isRetryable}).
+ *
+ * The first attempt runs without any `async` frame or extra promise (the common case: a ready
+ * master answering): measured about 2 µs of CPU per call for the whole stack.
  */
 export class CallPolicies {
-    readonly breaker: CircuitBreakerPolicy;
-    /** The breaker's failure counter, updated directly by the closed-breaker path (see {@link execute}). */
-    private readonly counter: ConsecutiveBreaker;
-    private readonly retryIdempotent: RetryPolicy;
-    private readonly retryOnce: RetryPolicy;
-    private readonly stacks = new Map<string, IPolicy>();
+    readonly breaker: CircuitBreaker;
 
     constructor(
-        retryOpts: Required<RetryOptions>,
+        private readonly retryOpts: Required<RetryOptions>,
         breakerOpts: Required<BreakerOptions>,
         private readonly events: PolicyEvents = {},
     ) {
-        this.counter = new ConsecutiveBreaker(breakerOpts.consecutiveFailures);
-        this.breaker = circuitBreaker(
-            handleWhen((err) => classifyError(err).unavailable),
-            { halfOpenAfter: breakerOpts.halfOpenAfterMs, breaker: this.counter },
+        this.breaker = new CircuitBreaker(breakerOpts.consecutiveFailures, breakerOpts.halfOpenAfterMs, (s) =>
+            this.events.breakerStateChange?.(s),
         );
-        this.breaker.onStateChange((s) => this.events.breakerStateChange?.(breakerStateName(s)));
-        const backoff = new ExponentialBackoff({
-            initialDelay: retryOpts.initialDelayMs,
-            maxDelay: retryOpts.maxDelayMs,
-            generator: decorrelatedJitterGenerator,
-        });
-        const make = (idempotent: boolean) => {
-            const p = retry(
-                handleWhen((err) => isRetryable(classifyError(err), idempotent)),
-                { maxAttempts: retryOpts.maxAttempts, backoff },
-            );
-            p.onRetry((r) => {
-                const error = "error" in r ? r.error : undefined;
-                this.events.retry?.({
-                    errorClass: classifyError(error).errorClass,
-                    attempt: r.attempt,
-                    delayMs: r.delay,
-                    error,
-                });
-            });
-            return p;
-        };
-        this.retryIdempotent = make(true);
-        this.retryOnce = make(false);
     }
 
     get breakerState(): BreakerState {
-        return breakerStateName(this.breaker.state);
-    }
-
-    /** The composed stack for one deadline and idempotency (cached: few distinct deadlines). */
-    private stackFor(call: CallOptions): IPolicy {
-        const key = `${call.deadlineMs}|${call.idempotent}`;
-        let p = this.stacks.get(key);
-        if (!p) {
-            p = wrap(
-                new DeadlinePolicy(call.deadlineMs),
-                this.breaker,
-                call.idempotent ? this.retryIdempotent : this.retryOnce,
-            );
-            if (this.stacks.size > 64) this.stacks.clear();
-            this.stacks.set(key, p);
-        }
-        return p;
+        return this.breaker.state;
     }
 
     /**
      * Runs `attempt` under the stack. `attempt` gets the abort signal (aborted at the deadline) and
-     * must record in `state` whether it may have reached Redis. Errors reaching the caller are
-     * translated: deadline → {@link DeadlineExceededError}, open breaker → {@link CircuitOpenError},
-     * in-flight failure of a non-idempotent call → {@link OutcomeUnknownError}.
-     *
-     * While the breaker is closed (the normal case) the stack is run by hand, with the same
-     * semantics as the composed cockatiel stack at a fraction of its cost: the first attempt runs
-     * directly under a shared-slot deadline; only if it fails does the call enter cockatiel's retry
-     * policy (which sees that failure as its first attempt: same decision, backoff and events), and
-     * the call's final result is then counted by the breaker exactly as `CircuitBreakerPolicy` does
-     * for a call admitted while closed: success resets the consecutive count, an "unavailable" error
-     * counts as a failure and opens the breaker at the threshold, other errors count as neither.
-     * In any other breaker state (open, half-open, isolated) the composed cockatiel stack decides.
+     * must record in `state` whether it may have reached Redis, and must not send anything once the
+     * signal is aborted. Errors reaching the caller: the deadline → {@link DeadlineExceededError}
+     * (or {@link WriteNotAcknowledgedError} for a durable write the master applied), breaker open or
+     * half-open with a probe out → {@link CircuitOpenError}, in-flight failure of a non-idempotent call
+     * → {@link OutcomeUnknownError}; others as they are.
      */
-    execute<T>(
-        attempt: (signal: AbortSignal, state: CallState) => Promise<T>,
-        call: CallOptions,
-        state: CallState = new CallState(),
-    ): Promise<T> {
-        if (this.breaker.state !== CircuitState.Closed) return this.executeStack(attempt, call, state);
+    execute<T>(attempt: Attempt<T>, call: CallOptions, state: CallState = new CallState()): Promise<T> {
+        const admission = this.breaker.admit();
+        if (admission === Admission.Refused) return Promise.reject(new CircuitOpenError());
         return new Promise<T>((resolve, reject) => {
-            const d = new CallDeadline(call, state, reject);
+            const d = new CallDeadline(this.breaker, admission, call, state, reject);
             const signal = joinDeadline(call.deadlineMs, d);
-            this.runClosed(attempt, call, state, signal).then(
+            let first: Promise<T>;
+            try {
+                first = attempt(signal, state);
+            } catch (err) {
+                // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the attempt's own error, passed on unchanged
+                first = Promise.reject(err);
+            }
+            first.then(
                 (value) => {
-                    d.leave();
-                    if (d.settled) return;
-                    d.settled = true;
-                    resolve(value);
+                    state.inFlight = false;
+                    d.succeed(value, resolve);
                 },
-                (err) => {
-                    d.leave();
-                    if (d.settled) return;
-                    d.settled = true;
-                    reject(translateError(err, call, state));
+                (err: unknown) => {
+                    this.retryLoop(attemptFailed(err, call, state), attempt, call, state, signal).then(
+                        (value) => {
+                            d.succeed(value, resolve);
+                        },
+                        (e: unknown) => {
+                            d.fail(e);
+                        },
+                    );
                 },
             );
         });
     }
 
-    /**
-     * Retry policy → breaker accounting, for a call admitted while the breaker was closed. Written
-     * with `then` rather than `async`/`await`: a successful first attempt costs one promise here.
-     */
-    private runClosed<T>(
-        attempt: (signal: AbortSignal, state: CallState) => Promise<T>,
+    /** Retries after the first failure while the error allows it, the deadline has not passed and attempts remain. */
+    private async retryLoop<T>(
+        error: unknown,
+        attempt: Attempt<T>,
         call: CallOptions,
         state: CallState,
         signal: AbortSignal,
     ): Promise<T> {
-        let first: Promise<T>;
-        try {
-            first = attempt(signal, state);
-        } catch (err) {
-            first = Promise.reject(err);
-        }
-        return first.then(
-            (value) => {
+        let delay = 0;
+        for (let retry = 1; ; retry++) {
+            const cls = classifyError(error);
+            if (retry > this.retryOpts.maxAttempts || signal.aborted || !isRetryable(cls, call.idempotent)) throw error;
+            delay = nextRetryDelay(delay, this.retryOpts.initialDelayMs, this.retryOpts.maxDelayMs);
+            this.events.retry?.({ errorClass: cls.errorClass, attempt: retry, delayMs: delay, error });
+            if (!(await sleepUnlessAborted(delay, signal))) throw error;
+            try {
+                const value = await attempt(signal, state);
                 state.inFlight = false;
-                // CircuitBreakerPolicy (closed): `breaker.success(CircuitState.Closed)` on success.
-                this.counter.success();
                 return value;
-            },
-            (err: unknown) =>
-                this.afterFirstFailure(attemptFailed(err, call, state), attempt, call, state, signal).then((value) => {
-                    this.counter.success();
-                    return value;
-                }),
-        );
-    }
-
-    private async afterFirstFailure<T>(
-        first: unknown,
-        attempt: (signal: AbortSignal, state: CallState) => Promise<T>,
-        call: CallOptions,
-        state: CallState,
-        signal: AbortSignal,
-    ): Promise<T> {
-        const retryPolicy = call.idempotent ? this.retryIdempotent : this.retryOnce;
-        try {
-            // The retry policy sees the failure that already happened as its first attempt.
-            return await retryPolicy.execute(
-                (ctx) => (ctx.attempt === 0 ? Promise.reject(first) : runAttempt(attempt, ctx.signal, call, state)),
-                signal,
-            );
-        } catch (err) {
-            if (classifyError(err).unavailable) this.countFailure(err, signal);
-            throw err;
-        }
-    }
-
-    /**
-     * What `CircuitBreakerPolicy.execute` does with a handled failure of a call admitted while
-     * closed: `breaker.failure(Closed)`, and `open()` when that reaches the threshold.
-     * It reaches into cockatiel 3.2.1's internals (pinned exactly in package.json); the fast-path
-     * tests in tests/client/unit/policies.test.ts fail if an upgrade changes them.
-     */
-    private countFailure(error: unknown, signal: AbortSignal): void {
-        const b = this.breaker as unknown as {
-            innerLastFailure: unknown;
-            open(reason: unknown, signal: AbortSignal): void;
-        };
-        const reason = { error };
-        b.innerLastFailure = reason;
-        if (this.counter.failure()) b.open(reason, signal);
-    }
-
-    /** The composed cockatiel stack: deadline → breaker → retry → attempt. */
-    private async executeStack<T>(
-        attempt: (signal: AbortSignal, state: CallState) => Promise<T>,
-        call: CallOptions,
-        state: CallState,
-    ): Promise<T> {
-        const policy = this.stackFor(call);
-        try {
-            return await policy.execute(({ signal }) => runAttempt(attempt, signal, call, state));
-        } catch (err) {
-            throw translateError(err, call, state);
+            } catch (err) {
+                error = attemptFailed(err, call, state);
+            }
         }
     }
 }
 
-/** One attempt, with the bookkeeping the error translation needs. */
-async function runAttempt<T>(
-    attempt: (signal: AbortSignal, state: CallState) => Promise<T>,
-    signal: AbortSignal,
-    call: CallOptions,
-    state: CallState,
-): Promise<T> {
-    try {
-        const value = await attempt(signal, state);
-        state.inFlight = false;
-        return value;
-    } catch (err) {
-        throw attemptFailed(err, call, state);
-    }
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+        const onAbort = () => {
+            clearTimeout(timer);
+            resolve(false);
+        };
+        const timer = setTimeout(() => {
+            signal.removeEventListener("abort", onAbort);
+            resolve(true);
+        }, ms);
+        signal.addEventListener("abort", onAbort, { once: true });
+    });
 }
 
 /** Bookkeeping of a failed attempt; returns the error to throw in its place. */
 function attemptFailed(err: unknown, call: CallOptions, state: CallState): unknown {
     state.lastError = err;
     const cls = classifyError(err);
-    if (state.inFlight && cls.outcome === "unknown") state.sawUnknown = true;
+    if ((state.inFlight || state.applied) && cls.outcome === "unknown") state.sawUnknown = true;
     state.inFlight = false;
     // Not retried (not idempotent) and possibly applied: say so, by name.
     if (!call.idempotent && cls.outcome === "unknown" && cls.unavailable && !(err instanceof RedisClientError)) {
@@ -302,37 +183,58 @@ function attemptFailed(err: unknown, call: CallOptions, state: CallState): unkno
     return err;
 }
 
-/** The deadline of one call on the closed-breaker path: rejects the caller at the deadline. */
+/** What a call's final error tells the breaker: only unavailability counts against Redis. */
+function breakerResult(err: unknown): CallResult {
+    return classifyError(err).unavailable ? CallResult.Unavailable : CallResult.Neutral;
+}
+
+/** One call's settlement: at most once, by its result or by its deadline, reported to the breaker. */
 class CallDeadline extends DeadlineWaiter {
-    settled = false;
+    private settled = false;
     constructor(
+        private readonly breaker: CircuitBreaker,
+        private readonly admission: Admission,
         private readonly call: CallOptions,
         private readonly state: CallState,
         private readonly reject: (err: unknown) => void,
     ) {
         super();
     }
+
+    succeed<T>(value: T, resolve: (value: T) => void): void {
+        this.leave();
+        if (this.settled) return;
+        this.settled = true;
+        this.breaker.record(this.admission, CallResult.Success);
+        resolve(value);
+    }
+
+    fail(err: unknown): void {
+        this.leave();
+        if (this.settled) return;
+        this.settled = true;
+        this.breaker.record(this.admission, breakerResult(err));
+        this.reject(err);
+    }
+
+    /** The deadline passed (the call's signal is already aborted: nothing of this call is sent from now on). */
     expired(): void {
         if (this.settled) return;
         this.settled = true;
-        this.reject(translateError(deadlineError(this.call.deadlineMs), this.call, this.state));
+        const err = deadlineError(this.call, this.state);
+        this.breaker.record(this.admission, CallResult.Unavailable);
+        this.reject(err);
     }
 }
 
-/** Maps cockatiel's errors to this module's named errors; others pass through. */
-export function translateError(err: unknown, call: CallOptions, state: CallState): unknown {
-    if (err instanceof TaskCancelledError) {
-        // A durable write whose master applied it but whose replicas did not confirm in time.
-        if (state.applied && !state.inFlight) {
-            return new WriteNotAcknowledgedError(state.applied.required, state.applied.acknowledged, "timeout", {
-                cause: state.lastError,
-            });
-        }
-        const outcome = state.inFlight || state.sawUnknown ? "unknown" : "not-executed";
-        return new DeadlineExceededError(call.deadlineMs, outcome, { cause: state.lastError });
+/** The error a call gets at its deadline. */
+export function deadlineError(call: CallOptions, state: CallState): RedisClientError {
+    // A durable write whose master applied it but whose replicas did not confirm in time.
+    if (state.applied && !state.inFlight) {
+        return new WriteNotAcknowledgedError(state.applied.required, state.applied.acknowledged, "timeout", {
+            cause: state.lastError,
+        });
     }
-    if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
-        return new CircuitOpenError({ cause: err });
-    }
-    return err;
+    const outcome = state.inFlight || state.sawUnknown ? "unknown" : "not-executed";
+    return new DeadlineExceededError(call.deadlineMs, outcome, { cause: state.lastError });
 }

@@ -4,6 +4,7 @@ import { drillRunner, PATHS } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { checkChildren } from "./names";
+import { reachCommand } from "./reach";
 
 export interface PostDeployChecksArgs {
     topology: Topology;
@@ -13,8 +14,10 @@ export interface PostDeployChecksArgs {
     privateKey: pulumi.Input<string>;
     /** Each node's SSH host key (`ssh-ed25519 AAAA...`), by node name: every connection pins it. */
     hostKeys: Readonly<Record<string, pulumi.Input<string>>>;
-    /** Hash of the cluster's configuration (topology and live settings, no secrets). */
-    configHash: string;
+    /** `checkedSettingsHash`: what the health and quorum checks verify; a change re-runs them. */
+    checkedHash: string;
+    /** `failoverSettingsHash`: what decides how a failover goes; a change re-runs the drill (`onCreate`). */
+    failoverHash: string;
     /** Resources that run between a node's wait and its checks (the settings rollout). */
     beforeChecks?: (waits: Record<string, command.remote.Command>) => pulumi.Resource[];
 }
@@ -25,6 +28,8 @@ export interface PostDeployChecksArgs {
  * the master, and (per `failoverDrill`) a real failover and fail-back worked.
  */
 export class PostDeployChecks extends pulumi.ComponentResource {
+    /** First contact with each node (components/reach.ts): fails at once on a refused key. */
+    public readonly reach: Record<string, command.local.Command> = {};
     public readonly waits: Record<string, command.remote.Command> = {};
     public readonly health: Record<string, command.remote.Command> = {};
     public readonly quorum: Record<string, command.remote.Command> = {};
@@ -51,6 +56,17 @@ export class PostDeployChecks extends pulumi.ComponentResource {
             );
 
         for (const n of t.nodes) {
+            this.reach[n.name] = reachCommand(
+                checkChildren.reach(name, n.name),
+                {
+                    node: n.name,
+                    host: args.addresses[n.name],
+                    hostKey: args.hostKeys[n.name],
+                    privateKey: args.privateKey,
+                    instanceId: args.instanceIds[n.name],
+                },
+                { parent: this },
+            );
             // `cloud-init status --wait` first: SSH may answer before write_files has installed the scripts.
             this.waits[n.name] = new command.remote.Command(
                 checkChildren.wait(name, n.name),
@@ -59,14 +75,14 @@ export class PostDeployChecks extends pulumi.ComponentResource {
                     create: `cloud-init status --wait >/dev/null 2>&1; ${PATHS.scriptsDir}/check-cloud-init`,
                     triggers: [args.instanceIds[n.name]],
                 },
-                { parent: this, customTimeouts: COMMAND_TIMEOUTS },
+                { parent: this, dependsOn: [this.reach[n.name]], customTimeouts: COMMAND_TIMEOUTS },
             );
         }
         const between = args.beforeChecks?.(this.waits) ?? [];
         // Sentinels agree only once every node is up, so each quorum check waits for all nodes (its own included).
         const allWaits = Object.values(this.waits);
         for (const n of t.nodes) {
-            const triggers = [args.configHash, args.instanceIds[n.name]];
+            const triggers = [args.checkedHash, args.instanceIds[n.name]];
             if (n.runsRedis)
                 this.health[n.name] = run(checkChildren.health(name, n.name), n.name, "check-node", triggers, [
                     this.waits[n.name],
@@ -80,8 +96,10 @@ export class PostDeployChecks extends pulumi.ComponentResource {
         }
         if (t.failoverDrill !== "never") {
             const runner = drillRunner(t);
+            // `onCreate`: a created or replaced node (a new instance id) or a change of failover behaviour re-runs the
+            // drill; nothing else does (see failoverSettingsHash for the keys), since it is a real failover.
             const triggers: pulumi.Input<unknown>[] = [
-                args.configHash,
+                args.failoverHash,
                 ...t.nodes.map((n) => args.instanceIds[n.name]),
             ];
             // `always`: a new trigger on every run, so every `pulumi up` re-runs the drill.

@@ -2,17 +2,18 @@ import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { createHash } from "node:crypto";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import type { Topology } from "../topology";
 import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
+import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
 import { RedisNode } from "./redisNode";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
 export interface RedisClusterArgs {
     /** The deployment, computed from stack config by `topologyFromConfig`. */
@@ -53,6 +54,8 @@ export class RedisCluster extends pulumi.ComponentResource {
      */
     readonly #checksPrivateKey: pulumi.Output<string>;
     public readonly firewallId: pulumi.Output<number>;
+    /** The creation-time settings; the program refuses to change them on a deployed stack (creationSettings.ts). */
+    public readonly creationSettings: pulumi.Output<CreationSettings>;
     /** Every node's SSH host key and its SHA256 fingerprint, by node name: what the checks pin, for `known_hosts`. */
     public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
@@ -85,6 +88,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             checksPublicKey = key.publicKeyOpenssh.apply((k) => k.trim());
         }
 
+        this.creationSettings = pulumi.output(creationSettingsOf(t));
         const hostKeys = new HostKeys(clusterChildren.hostKeys(name), { topology: t }, { parent: this });
         this.hostKeys = hostKeys.published;
 
@@ -159,16 +163,20 @@ export class RedisCluster extends pulumi.ComponentResource {
         const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
         this.firewallId = firewall.id.apply(Number);
 
-        const configHash = clusterConfigHash(t);
+        const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
+        const secrets = pulumi
+            .all([this.redisPassword, this.sentinelPassword])
+            .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword }));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
                 topology: t,
                 addresses,
-                instanceIds: Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId])),
+                instanceIds,
                 privateKey: this.#checksPrivateKey,
                 hostKeys: hostKeys.publicKeys,
-                configHash,
+                checkedHash: checkedSettingsHash(t),
+                failoverHash: failoverSettingsHash(t),
                 beforeChecks: (waits) => {
                     // ephemeral: nodes start Redis and Sentinel only in their bootstrap step, before any rollout or check.
                     const bootstrap = reserved
@@ -178,15 +186,8 @@ export class RedisCluster extends pulumi.ComponentResource {
                               {
                                   topology: t,
                                   addresses,
-                                  instanceIds: Object.fromEntries(
-                                      t.nodes.map((n) => [n.name, nodes[n.name].instanceId]),
-                                  ),
-                                  secrets: pulumi
-                                      .all([this.redisPassword, this.sentinelPassword])
-                                      .apply(([redisPassword, sentinelPassword]) => ({
-                                          redisPassword,
-                                          sentinelPassword,
-                                      })),
+                                  instanceIds,
+                                  secrets,
                                   privateKey: this.#checksPrivateKey,
                                   hostKeys: hostKeys.publicKeys,
                                   after: [...t.nodes.map((n) => nodes[n.name].instance), firewall],
@@ -201,6 +202,9 @@ export class RedisCluster extends pulumi.ComponentResource {
                             {
                                 topology: t,
                                 addresses,
+                                instanceIds,
+                                secrets,
+                                authorizedKeys,
                                 privateKey: this.#checksPrivateKey,
                                 hostKeys: hostKeys.publicKeys,
                                 after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name], ...bootstrap]])),
@@ -240,6 +244,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             sentinels: this.sentinels,
             nodes: this.nodes,
             connectionSnippet: this.connectionSnippet,
+            creationSettings: this.creationSettings,
             firewallId: this.firewallId,
             hostKeys: this.hostKeys,
         });
@@ -253,12 +258,6 @@ export class RedisCluster extends pulumi.ComponentResource {
  */
 function isGiven(value: pulumi.Input<string> | undefined): value is pulumi.Input<string> {
     return value !== undefined && value !== "";
-}
-
-/** Changes whenever the deployment or any live setting changes; never depends on secrets. */
-export function clusterConfigHash(t: Topology): string {
-    // The topology holds every setting (live ones included) and no secret or address.
-    return createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
 }
 
 export function connectionSnippet(t: Topology, sentinels: readonly { host: string; port: number }[]): string {

@@ -25,7 +25,6 @@ export const clusterChildren = {
     node: (cluster: string, node: string) => `${cluster}-${node}`,
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
-    creationSettings: (cluster: string) => `${cluster}-creation-settings`,
     bootstrap: (cluster: string) => `${cluster}-bootstrap`,
 } as const;
 
@@ -52,6 +51,7 @@ export const hostKeyChildren = {
 
 /** Children of `PostDeployChecks`, given its name. */
 export const checkChildren = {
+    reach: (checks: string, node: string) => `${checks}-reach-${node}`,
     wait: (checks: string, node: string) => `${checks}-wait-${node}`,
     health: (checks: string, node: string) => `${checks}-health-${node}`,
     quorum: (checks: string, node: string) => `${checks}-quorum-${node}`,
@@ -78,13 +78,15 @@ export const resourceNames = {
     node: (node: string) => clusterChildren.node(CLUSTER_RESOURCE, node),
     instance: (node: string) => nodeChildren.instance(clusterChildren.node(CLUSTER_RESOURCE, node)),
     checks: clusterChildren.checks(CLUSTER_RESOURCE),
+    reach: (node: string) => checkChildren.reach(clusterChildren.checks(CLUSTER_RESOURCE), node),
     wait: (node: string) => checkChildren.wait(clusterChildren.checks(CLUSTER_RESOURCE), node),
     health: (node: string) => checkChildren.health(clusterChildren.checks(CLUSTER_RESOURCE), node),
     quorum: (node: string) => checkChildren.quorum(clusterChildren.checks(CLUSTER_RESOURCE), node),
     drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
-    creationSettings: clusterChildren.creationSettings(CLUSTER_RESOURCE),
+    /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
+    creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
     bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),
     bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
 } as const;

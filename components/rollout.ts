@@ -1,14 +1,22 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { liveSettingsHash, liveSettingsText, PATHS } from "../cloud-init";
+import { createHash } from "node:crypto";
+import { liveSettingsText, PATHS, type NodeSecrets } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { rolloutChildren } from "./names";
+import { deliveredFiles, fileLines } from "./nodeFiles";
 
 export interface SettingsRolloutArgs {
     topology: Topology;
     /** Each node's reserved address, by node name. */
     addresses: Readonly<Record<string, pulumi.Input<string>>>;
+    /** Each node's Linode id: a new id (a created or replaced node) runs the node's step. */
+    instanceIds: Readonly<Record<string, pulumi.Input<number>>>;
+    /** The cluster's passwords (secret), which the delivered files are rendered with. */
+    secrets: pulumi.Input<NodeSecrets>;
+    /** root's current authorized keys (config keys plus the checks key). */
+    authorizedKeys: pulumi.Input<pulumi.Input<string>[]>;
     /** Private key of the checks key pair (secret). */
     privateKey: pulumi.Input<string>;
     /** Each node's SSH host key (`ssh-ed25519 AAAA...`), by node name: every connection pins it. */
@@ -18,10 +26,17 @@ export interface SettingsRolloutArgs {
 }
 
 /**
- * Rolls live Redis/Sentinel settings out to running nodes one at a time: replicas and Sentinel-only nodes first, the
+ * Brings running nodes to the current configuration one at a time: replicas and Sentinel-only nodes first, the
  * preferred master last, each step starting only after the previous one succeeded. Each step runs the node's
- * `apply-settings` (CONFIG SET + CONFIG REWRITE, SENTINEL SET), so nothing restarts and no data moves; a node whose
- * settings did not change keeps its step untouched (its trigger is the hash of its own settings).
+ * `apply-settings` with the node's live settings (CONFIG SET + CONFIG REWRITE, SENTINEL SET, node.env) and the current
+ * scripts, units and authorized keys (components/nodeFiles.ts); it rewrites only files that differ and restarts a
+ * service only when one of its own units changed, so a settings change restarts nothing and moves no data.
+ *
+ * Engine rule this relies on: the Linode's user-data, keys and image are ignored inputs, and the engine keeps an
+ * ignored input's OLD value even when it replaces the Linode. A created or replaced node therefore boots from the
+ * user-data it was first created with. Its step's trigger includes its instance id, so the step runs on every new
+ * Linode and converges it to the current settings, scripts, units and keys; the trigger also includes the hash of
+ * what the step delivers, so a node whose delivery did not change keeps its step untouched.
  */
 export class SettingsRollout extends pulumi.ComponentResource {
     /** The steps in rollout order. */
@@ -32,16 +47,22 @@ export class SettingsRollout extends pulumi.ComponentResource {
         const { topology: t } = args;
         const ordered = [...t.nodes].sort((a, b) => a.rolloutOrder - b.rolloutOrder);
         this.steps = [];
-        const addresses = pulumi.all(args.addresses);
+        const inputs = pulumi.all([pulumi.all(args.addresses), args.secrets, args.authorizedKeys]);
         let previous: command.remote.Command | undefined;
         for (const node of ordered) {
+            const stdin = inputs.apply(
+                ([addresses, secrets, keys]) =>
+                    fileLines(deliveredFiles({ topology: t, node: node.name, addresses, secrets }, keys)) +
+                    liveSettingsText(t, node, addresses),
+            );
             const step: command.remote.Command = new command.remote.Command(
                 rolloutChildren.step(name, node.name),
                 {
                     connection: sshConnection(args.addresses[node.name], args.privateKey, args.hostKeys[node.name]),
                     create: `${PATHS.scriptsDir}/apply-settings`,
-                    stdin: addresses.apply((a) => liveSettingsText(t, node, a)),
-                    triggers: [addresses.apply((a) => liveSettingsHash(t, node, a))],
+                    stdin,
+                    // A digest (not secret: the passwords only render files that are not delivered) and the instance.
+                    triggers: [pulumi.unsecret(stdin).apply(digest), args.instanceIds[node.name]],
                 },
                 {
                     parent: this,
@@ -54,4 +75,8 @@ export class SettingsRollout extends pulumi.ComponentResource {
         }
         this.registerOutputs({ steps: this.steps.map((s) => s.urn) });
     }
+}
+
+function digest(text: string): string {
+    return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { resourceNames } from "../components/names";
+import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
 import { CONFIG_NAMESPACE, topologyFromConfig, type Topology } from "../topology";
 import { changedInputs, inputsWithIgnoredKept, operationFor, unwrapSecrets, type Operation } from "./rules";
 import { stackProgramConfig, type ProgramConfig } from "./stackFile";
@@ -54,6 +55,8 @@ export interface MockRunOptions {
     readonly previous?: MockRun;
     /** Resource names to replace whatever changed, like `pulumi up --replace <urn>`. */
     readonly replace?: readonly string[];
+    /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
+    readonly regions?: readonly LinodeRegion[];
 }
 
 export interface MockRun {
@@ -255,7 +258,20 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                 });
                 return { id, state };
             },
-            call: (args) => args.inputs as Record<string, unknown>,
+            call: (args) => {
+                if (args.token === "linode:index/getRegion:getRegion") {
+                    const id = (args.inputs as { id: string }).id;
+                    const region = (options.regions ?? LINODE_REGIONS).find((r) => r.id === id);
+                    // The provider fails the invoke for an unknown region (the API answers 404); the runtime reads a
+                    // failed call's message from gRPC's `details`.
+                    if (!region) {
+                        const message = `failed to get region ${id}: [404] Not found`;
+                        throw Object.assign(new Error(message), { details: message });
+                    }
+                    return { ...region, capabilities: [...region.capabilities], siteType: "core" };
+                }
+                return args.inputs as Record<string, unknown>;
+            },
         },
         PROJECT,
         options.stack,
@@ -265,7 +281,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     pulumi.runtime.setAllConfig({ ...config.values }, [...config.secretKeys]);
 
     // Imported here, after the mocks, as Pulumi's unit-testing guide requires.
-    const { deploy, stackOutputs } = await import("../program");
+    const { program } = await import("../program");
     const record: pulumi.ResourceTransformation = (args) => {
         const resourceKey = `${args.type}::${args.name}`;
         if (declared.has(resourceKey)) throw new Error(`two resources named ${resourceKey}`);
@@ -279,10 +295,21 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     };
     let outputs: Record<string, pulumi.Output<unknown>> = {};
     // Inside a Stack resource, as `pulumi up` runs index.ts: URNs carry the stack's type like the engine's do.
-    await pulumi.runtime.runInPulumiStack(() => {
-        outputs = stackOutputs(deploy({ transformations: [record] }));
-        return Promise.resolve(outputs);
+    let failure: Error | undefined;
+    await pulumi.runtime.runInPulumiStack(async () => {
+        // Caught here and rethrown below: the real CLI reports a RunError from the program as its message; left
+        // unhandled inside the Stack it would end the test process.
+        try {
+            outputs = await program({ transformations: [record] });
+        } catch (e) {
+            failure = e instanceof Error ? e : new Error(String(e));
+        }
+        return outputs;
     });
+    if (failure !== undefined) {
+        await pulumi.runtime.disconnect();
+        throw failure;
+    }
     const stackOutputValues: Record<string, unknown> = {};
     const secretStackOutputs: string[] = [];
     for (const [name, output] of Object.entries(outputs)) {

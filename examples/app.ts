@@ -37,15 +37,23 @@ const client = createSentinelClient({
 });
 
 const t0 = Date.now();
-const log = (...args: unknown[]) => console.log(`[${((Date.now() - t0) / 1000).toFixed(2)}s]`, ...args);
-client.on("failover", (e) => log(`failover (${e.source}): master ${e.from ?? "?"} -> ${e.to}`));
-client.on("connectionStateChange", (e) =>
+const log = (...args: unknown[]) => {
+    console.log(`[${((Date.now() - t0) / 1000).toFixed(2)}s]`, ...args);
+};
+client.on("failover", (e) => {
+    log(`failover (${e.source}): master ${e.from ?? "?"} -> ${e.to}`);
+});
+client.on("connectionStateChange", (e) => {
     log(
         `${e.role} connection ${e.state}${e.address ? ` ${e.address}` : ""} (epoch ${e.epoch})${e.reason ? `: ${e.reason}` : ""}`,
-    ),
-);
-client.on("breakerStateChange", (s) => log(`circuit breaker ${s}`));
-client.on("staleServed", (s) => log(`served stale ${s.key} (${Math.round(s.ageMs)} ms old, ${s.errorClass})`));
+    );
+});
+client.on("breakerStateChange", (s) => {
+    log(`circuit breaker ${s}`);
+});
+client.on("staleServed", (s) => {
+    log(`served stale ${s.key} (${Math.round(s.ageMs)} ms old, ${s.errorClass})`);
+});
 let retries = 0;
 client.on("retry", (r) => {
     if (++retries % 100 === 1) log(`retrying (${r.errorClass}), ${retries} retries so far`);
@@ -61,7 +69,10 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0];
-    if (path === "/health") return health(req, res);
+    if (path === "/health") {
+        health(req, res);
+        return;
+    }
     if (path === "/metrics") {
         res.writeHead(200, { "content-type": registry.contentType });
         res.end(await registry.metrics());
@@ -74,24 +85,28 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
                 replicas: 1,
                 timeoutMs: 200,
             });
-            return send(res, 200, { value: results[0], acknowledged });
+            send(res, 200, { value: results[0], acknowledged });
+            return;
         } catch (err) {
             const e = err as Error;
             const outcome = err instanceof RedisClientError ? err.outcome : "unknown";
             const status = err instanceof WriteNotAcknowledgedError ? 504 : 503;
-            return send(res, status, { error: e.name, message: e.message, outcome });
+            send(res, status, { error: e.name, message: e.message, outcome });
+            return;
         }
     }
     if (path === "/counter") {
         try {
             const r = await client.readThrough(COUNTER, (redis) => redis.get(COUNTER));
-            return send(res, 200, {
+            send(res, 200, {
                 value: r.value === null ? 0 : Number(r.value),
                 stale: r.stale,
                 ...(r.stale ? { ageMs: Math.round(r.ageMs) } : {}),
             });
+            return;
         } catch (err) {
-            return send(res, 503, { error: (err as Error).name, message: (err as Error).message });
+            send(res, 503, { error: (err as Error).name, message: (err as Error).message });
+            return;
         }
     }
     send(res, 404, { error: "not found", routes: ["POST /counter", "GET /counter", "GET /health", "GET /metrics"] });
@@ -99,7 +114,9 @@ async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
 
 const server = createServer((req, res) => void route(req, res));
 const port = Number(env.PORT ?? 8080);
-server.listen(port, env.HOST ?? "127.0.0.1", () => log(`listening on http://${env.HOST ?? "127.0.0.1"}:${port}`));
+server.listen(port, env.HOST ?? "127.0.0.1", () => {
+    log(`listening on http://${env.HOST ?? "127.0.0.1"}:${port}`);
+});
 
 async function shutdown(signal: string): Promise<void> {
     log(`${signal}: closing`);

@@ -1,5 +1,6 @@
 import Redis from "ioredis";
 import { createSentinelClient } from "../client";
+import { errorsByName, missingWrites, startDurableWrites } from "../client/testing/durableWrites";
 import { drillRunner } from "../cloud-init";
 import {
     agreedMaster,
@@ -49,8 +50,6 @@ const ACKS_AFTER_RECOVERY = 500;
 const WRITE_RETRY_PAUSE_MS = 2;
 /** How often the masters inside the cluster are counted during a run (split-brain watch). */
 const MASTER_SAMPLE_MS = 250;
-/** Keys per MGET when reading every acknowledged write back. */
-const READ_BACK_BATCH = 1_000;
 const READ_BACK_TIMEOUT_MS = 10_000;
 /** Poll interval while waiting for the old master to rejoin. */
 const REJOIN_POLL_MS = 500;
@@ -163,7 +162,7 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
     };
 }
 
-/** Sequence-numbered durable writes through Sentinel discovery, as an application does. */
+/** Numbered durable writes through Sentinel discovery, as an application does. */
 function startWriter(s: LabStack, runId: string) {
     const primary = s.topology.primaryRegion;
     const sentinels = [...sentinelEndpoints(s)].sort(
@@ -179,58 +178,32 @@ function startWriter(s: LabStack, runId: string) {
         metrics: false,
         connectionName: "redis-ha-drill",
     });
-    const acks: { seq: number; at: number }[] = [];
-    /** Errors that reached the writer (the application), by error name; READONLY separately. */
-    const errors: Record<string, number> = {};
-    let failed = 0;
-    // An object, not a `let`: the loop reads what stop() writes later.
-    const state = { stopped: false };
-    const done = (async () => {
-        let seq = 0;
-        while (!state.stopped) {
-            seq++;
-            try {
-                await client.durableWrite((p) => p.set(`drill:${runId}:${seq}`, String(seq)), DURABILITY);
-                acks.push({ seq, at: Date.now() });
-            } catch (e) {
-                failed++;
-                // READONLY has no error class of its own in ioredis (a ReplyError); the report counts it apart.
-                const name =
-                    e instanceof Error ? `${e.name}${e.message.startsWith("READONLY") ? ":READONLY" : ""}` : "Error";
-                errors[name] = (errors[name] ?? 0) + 1;
-                await sleep(WRITE_RETRY_PAUSE_MS);
-            }
-        }
-    })();
+    const load = startDurableWrites(client, {
+        prefix: `drill:${runId}`,
+        ...DURABILITY,
+        pauseAfterErrorMs: WRITE_RETRY_PAUSE_MS,
+    });
     return {
-        acks,
-        errors,
-        failed: () => failed,
+        acks: load.acks,
+        /** Errors that reached the writer (the application), by error name; READONLY separately. */
+        get errors() {
+            return errorsByName(load.errors);
+        },
+        failed: () => load.errors.length,
         async stop() {
-            state.stopped = true;
-            await done;
+            await load.stop();
             await client.close();
         },
     };
 }
 
-async function readBack(s: LabStack, master: string, runId: string, seqs: number[]): Promise<number> {
+async function readBack(s: LabStack, master: string, keys: string[]): Promise<number> {
     const [host, port] = master.split(":");
     const missing = await withRedis(
         host,
         Number(port),
         s.credentials.redisPassword,
-        async (r) => {
-            let lost = 0;
-            for (let i = 0; i < seqs.length; i += READ_BACK_BATCH) {
-                const chunk = seqs.slice(i, i + READ_BACK_BATCH);
-                const values = await r.mget(...chunk.map((q) => `drill:${runId}:${q}`));
-                values.forEach((v, j) => {
-                    if (v !== String(chunk[j])) lost++;
-                });
-            }
-            return lost;
-        },
+        async (r) => (await missingWrites(r, keys)).length,
         READ_BACK_TIMEOUT_MS,
     );
     if (missing === undefined) throw new LabError(`drill: cannot read back from ${master}`);
@@ -345,8 +318,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         const lost = await readBack(
             s,
             newMaster,
-            runId,
-            writer.acks.map((a) => a.seq),
+            writer.acks.map((a) => a.key),
         );
         const quorum = await Promise.all(
             sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),

@@ -254,6 +254,18 @@ describe("a replaced node under addressing: ephemeral", () => {
     });
 });
 
+describe("switching the mode on a running cluster", () => {
+    it("is refused at preview in one line naming the key (every Linode would be re-created at once)", async () => {
+        await expect(
+            runUnderMocks({ stack: "prod", config: ephemeralConfig, addresses: ASSIGNED, previous: reserved }),
+        ).rejects.toThrow(
+            /^redis-ha:addressing: is reserved on the running cluster and cannot change to ephemeral: .*needs a new cluster.*$/,
+        );
+        expect(reserved.stackOutputs.creationSettings).toMatchObject({ addressing: "reserved" });
+        expect(ephemeral.stackOutputs.creationSettings).toMatchObject({ addressing: "ephemeral" });
+    });
+});
+
 describe("both modes run the same node configuration", () => {
     const t = topologyFromConfig(ephemeralConfig.values, "redis-ha", "prod");
     const tReserved = topologyFromConfig(configWith("prod", {}), "redis-ha", "prod");

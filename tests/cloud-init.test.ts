@@ -1,26 +1,36 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import {
+    drillRunner,
     encodeUserData,
     filesInUserData,
     liveSettingsText,
     parseConfig,
     PATHS,
+    PATHS_LIB,
+    renderPathsLib,
     renderUserData,
     type RenderInput,
 } from "../cloud-init";
 import { readStackConfig } from "../engine/stackFile";
 import { topologyFromConfig } from "../topology";
+import { itTier } from "./tiers";
 
 const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
 const addresses = { "east-a": "192.0.2.10", "east-b": "192.0.2.11", "ord-a": "192.0.2.12", witness: "192.0.2.13" };
 const secrets = { redisPassword: "redis-password-0123456789", sentinelPassword: "sentinel-password-0123456789" };
 const input = (node: string): RenderInput => ({ topology: t, node, addresses, secrets });
 const file = (node: string, path: string) => filesInUserData(renderUserData(input(node))).find((f) => f.path === path);
-const directives = (node: string, path: string) => parseConfig(file(node, path)!.content);
+/** The file's entry, which the test needs to exist. */
+const written = (node: string, path: string) => {
+    const f = file(node, path);
+    if (!f) throw new Error(`${node}'s user-data writes no ${path}`);
+    return f;
+};
+const directives = (node: string, path: string) => parseConfig(written(node, path).content);
 const values = (node: string, path: string, name: string) =>
     directives(node, path)
         .filter((d) => d[0] === name)
@@ -43,7 +53,7 @@ describe("redis.conf", () => {
         expect(conf("min-replicas-max-lag")).toEqual(["10"]);
         expect(conf("replica-priority")).toEqual(["100"]);
         expect(conf("maxmemory-policy")).toEqual(["noeviction"]);
-        expect(Number(conf("maxmemory")[0])).toBe(t.nodes.find((n) => n.name === "east-b")!.maxmemoryBytes);
+        expect(Number(conf("maxmemory")[0])).toBe(t.nodes.find((n) => n.name === "east-b")?.maxmemoryBytes);
         expect(conf("replica-announce-ip")).toEqual(["192.0.2.11"]);
     });
 
@@ -55,9 +65,10 @@ describe("redis.conf", () => {
 
     it("turns RDB snapshots off with an empty save list", () => {
         const noRdb = topologyFromConfig({ ...readStackConfig("prod"), "redis-ha:save": "[]" }, "redis-ha", "prod");
-        const text = filesInUserData(renderUserData({ topology: noRdb, node: "east-a", addresses, secrets })).find(
-            (f) => f.path === PATHS.redisConf,
-        )!.content;
+        const text =
+            filesInUserData(renderUserData({ topology: noRdb, node: "east-a", addresses, secrets })).find(
+                (f) => f.path === PATHS.redisConf,
+            )?.content ?? "";
         expect(parseConfig(text).filter((d) => d[0] === "save")).toEqual([["save", ""]]);
     });
 });
@@ -88,7 +99,8 @@ describe("sentinel.conf", () => {
 });
 
 describe("user-data", () => {
-    const doc = (node: string) => parse(renderUserData(input(node))) as Record<string, any>;
+    const doc = (node: string) =>
+        parse(renderUserData(input(node))) as { packages: string[]; runcmd: (string | string[])[] };
 
     it("is a #cloud-config that installs the node's packages and starts its services last", () => {
         const ud = renderUserData(input("east-a"));
@@ -117,17 +129,17 @@ describe("user-data", () => {
                 expect(f.defer).toBeUndefined();
             }
         }
-        expect(file("east-a", PATHS.nodeEnv)!.permissions).toBe("0600");
-        expect(file("east-a", PATHS.policyRcD)!.content).toContain("exit 101");
+        expect(written("east-a", PATHS.nodeEnv).permissions).toBe("0600");
+        expect(written("east-a", PATHS.policyRcD).content).toContain("exit 101");
     });
 
     it("sets overcommit and somaxconn, and a restart policy guarded against stale masters", () => {
-        expect(file("east-a", PATHS.sysctl)!.content).toMatch(/^-vm\.overcommit_memory = 1$/m);
-        expect(file("east-a", PATHS.sysctl)!.content).toMatch(/^net\.core\.somaxconn = 1024$/m);
-        const dropIn = file("east-a", PATHS.redisDropIn)!.content;
+        expect(written("east-a", PATHS.sysctl).content).toMatch(/^-vm\.overcommit_memory = 1$/m);
+        expect(written("east-a", PATHS.sysctl).content).toMatch(/^net\.core\.somaxconn = 1024$/m);
+        const dropIn = written("east-a", PATHS.redisDropIn).content;
         expect(dropIn).toContain(`ExecStartPre=+${PATHS.scriptsDir}/redis-start-guard`);
         expect(dropIn).toContain("Restart=always");
-        expect(file("east-a", PATHS.tuningUnit)!.content).toContain("disable-thp");
+        expect(written("east-a", PATHS.tuningUnit).content).toContain("disable-thp");
     });
 
     it("is byte-stable and encodes as base64 without line breaks", () => {
@@ -145,21 +157,53 @@ describe("user-data", () => {
     });
 
     const hasCloudInit = spawnSync("cloud-init", ["--version"]).status === 0;
-    (hasCloudInit ? it : it.skip)("passes `cloud-init schema` for every node", () => {
-        const dir = mkdtempSync(join(tmpdir(), "ud-"));
-        for (const n of t.nodes) {
-            const f = join(dir, n.name);
-            writeFileSync(f, renderUserData(input(n.name)));
-            const r = spawnSync("cloud-init", ["schema", "--config-file", f], { encoding: "utf8" });
-            expect(`${n.name}: ${r.status} ${r.stdout}${r.stderr}`).toMatch(
-                new RegExp(`^${n.name}: 0 Valid cloud-config`),
-            );
-        }
+    itTier("cloud-init schema", hasCloudInit ? undefined : "cloud-init is not installed (apt-get install cloud-init)")(
+        "passes `cloud-init schema` for every node",
+        () => {
+            const dir = mkdtempSync(join(tmpdir(), "ud-"));
+            try {
+                for (const n of t.nodes) {
+                    const f = join(dir, n.name);
+                    writeFileSync(f, renderUserData(input(n.name)));
+                    const r = spawnSync("cloud-init", ["schema", "--config-file", f], { encoding: "utf8" });
+                    expect(`${n.name}: ${String(r.status)} ${r.stdout}${r.stderr}`).toMatch(
+                        new RegExp(`^${n.name}: 0 Valid cloud-config`),
+                    );
+                }
+            } finally {
+                rmSync(dir, { recursive: true, force: true });
+            }
+        },
+    );
+
+    it("ships paths.sh rendered from paths.ts beside the scripts", () => {
+        const lib = written("east-a", `${PATHS.scriptsDir}/${PATHS_LIB}`);
+        expect(lib.content).toBe(renderPathsLib());
+        expect(lib.content).toContain(`NODE_ENV_FILE='${PATHS.nodeEnv}'\n`);
+        expect(lib.permissions).toBe("0644");
+    });
+});
+
+describe("failover drill runner", () => {
+    it("is a Sentinel node in the primary region, the same for the checks and the lab", () => {
+        const runner = drillRunner(t);
+        expect(runner.runsSentinel).toBe(true);
+        expect(runner.region).toBe(t.primaryRegion);
+        const sentinelsElsewhere = topologyFromConfig(
+            { ...readStackConfig("prod"), "redis-ha:primaryRegion": "us-ord" },
+            "redis-ha",
+            "prod",
+        );
+        expect(drillRunner(sentinelsElsewhere).region).toBe("us-ord");
     });
 });
 
 describe("live settings", () => {
-    const node = (name: string) => t.nodes.find((n) => n.name === name)!;
+    const node = (name: string) => {
+        const n = t.nodes.find((x) => x.name === name);
+        if (!n) throw new Error(`no node ${name} in the prod topology`);
+        return n;
+    };
     it("lists what apply-settings changes in place, per role, and the node.env entries that follow them", () => {
         const witness = liveSettingsText(t, node("witness"), addresses);
         expect(witness).toContain(
@@ -175,7 +219,7 @@ describe("live settings", () => {
     });
 
     it("writes the same node.env values at creation as apply-settings writes later", () => {
-        const env = file("east-b", PATHS.nodeEnv)!.content;
+        const env = written("east-b", PATHS.nodeEnv).content;
         for (const line of liveSettingsText(t, node("east-b"), addresses)
             .split("\n")
             .filter((l) => l.startsWith("env "))) {

@@ -1,6 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { filesInUserData, PATHS } from "../cloud-init";
 import { resourceNames as names } from "../components/names";
+import { DIAL_ERROR_LIMIT } from "../components/connection";
+import { failoverSettingsHash } from "../components/triggers";
 import {
     isSecret,
     resourceNamed,
@@ -142,10 +144,24 @@ describe("post-deploy command graph", () => {
         }
         const wait = named(prod, names.wait("east-a"));
         expect(String(input(wait, "create"))).toContain("check-cloud-init");
-        expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(-1);
+        // Bounded retries: the reach probe (first contact, run locally) has already seen the node answer.
+        expect((input(wait, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBe(DIAL_ERROR_LIMIT);
+        expect(wait.dependsOn).toEqual([names.reach("east-a")]);
+        const reach = named(prod, names.reach("east-a"));
+        expect(reach.type).toBe("command:local:Command");
+        expect(input(reach, "environment")).toEqual({
+            NODE: "east-a",
+            HOST: "192.0.2.10",
+            HOST_KEY: (prod.stackOutputs.hostKeys as Record<string, { publicKey: string }>)["east-a"].publicKey,
+            BUDGET: "600",
+        });
+        expect(String(input(reach, "stdin"))).toMatch(/PRIVATE KEY/);
+        expect(isSecret(reach.inputs.stdin)).toBe(true);
+        for (const c of commands())
+            expect((input(c, "connection") as { dialErrorLimit: number }).dialErrorLimit).toBeGreaterThan(0);
     });
 
-    it("runs the drill after every quorum check, triggered by the configuration hash", () => {
+    it("runs the drill after every quorum check, triggered by the failover settings and every instance", () => {
         const drill = named(prod, names.drill);
         const quorum = commands()
             .filter((c) => c.name.includes("-quorum-"))
@@ -153,8 +169,10 @@ describe("post-deploy command graph", () => {
         expect(quorum).toHaveLength(3);
         expect(drill.dependsOn).toEqual(expect.arrayContaining(quorum));
         const triggers = input(drill, "triggers") as unknown[];
-        expect(triggers[0]).toMatch(/^[0-9a-f]{16}$/);
-        expect(triggers).toHaveLength(1 + 4); // config hash + every instance id (onCreate)
+        expect(triggers[0]).toBe(failoverSettingsHash(prod.topology));
+        expect(triggers.slice(1)).toEqual(
+            prod.topology.nodes.map((n) => Number(named(prod, names.instance(n.name)).id)),
+        );
     });
 
     it("leaves the drill out with failoverDrill: never, keeping the other checks", async () => {
@@ -180,7 +198,7 @@ describe("day-2: a Redis/Sentinel setting change", () => {
         expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
         steps(changed).forEach((s, i) => {
             if (i > 0) expect(s.dependsOn).toContain(steps(changed)[i - 1].name);
-            expect(String(input(s, "stdin"))).toMatch(/^env SENTINELS /);
+            expect(String(input(s, "stdin"))).toMatch(/^env SENTINELS /m);
             expect(String(input(s, "stdin"))).toMatch(/^env START_GUARD_WAIT_SEC 38$/m); // 8 s + 2 x 10 s + 10 s
         });
         // Each node's trigger moves only if that node's settings moved: every node here (Sentinels and Redis).
@@ -293,6 +311,7 @@ describe("stack outputs", () => {
     it("never export the checks' private key (whoever reads outputs would be root on every node)", () => {
         expect(Object.keys(prod.stackOutputs).sort()).toEqual([
             "connectionSnippet",
+            "creationSettings",
             "hostKeys",
             "masterName",
             "nodes",

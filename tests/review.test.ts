@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
+import { resourceNames as names } from "../components/names";
 import { PROJECT_DIR } from "../engine/stackFile";
 
 const tsx = join(PROJECT_DIR, "node_modules", ".bin", "tsx");
@@ -17,7 +18,7 @@ describe("npm run review", () => {
         expect(r.status).toBe(0);
         expect(r.stdout).toContain("linode:Instance");
         expect(r.stdout).toContain("Failure analysis:");
-        expect(r.stdout).toMatch(/redis-\w+-checks-failover-drill\s+<- /);
+        expect(r.stdout).toMatch(new RegExp(`${names.drill}\\s+<- `));
         const nodes = stack === "prod" ? ["east-a", "east-b", "ord-a", "witness"] : ["dev-a", "dev-b", "dev-c"];
         for (const n of nodes) {
             expect(readFileSync(join(out, n, "user-data"), "utf8")).toMatch(/^#cloud-config\n/);

@@ -7,7 +7,7 @@
 /** A tier's prerequisite is missing on a CI machine, where every tier must run. */
 export class TierUnavailableError extends Error {
     constructor(tier: string, reason: string) {
-        super(`${tier}: ${reason}; CI=true runs every tier (install what is missing: ./run.sh setup)`);
+        super(`${tier}: ${reason}; under CI=true every tier must run (./run.sh setup installs what the tiers need)`);
         this.name = "TierUnavailableError";
     }
 }

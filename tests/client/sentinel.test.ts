@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-non-null-assertion, @typescript-eslint/require-await -- test fakes implement async APIs without awaiting; a missing value fails the test where it is used */
 /**
  * The client against real redis-server / redis-sentinel processes (loopback fixture, or the
  * cluster named by REDIS_HA_CLUSTER_MODULE). Faults: SIGKILL of the master, SIGSTOP of the master
@@ -21,17 +22,17 @@ import {
     SentinelClientOptions,
     WriteNotAcknowledgedError,
 } from "../../client";
-import { ClusterHandle, NodeAddress, openCluster } from "./fixtures/cluster";
+import { ClusterHandle, NodeAddress, openCluster } from "../../client/testing/cluster";
 import {
     addr,
     masterFromSentinels,
     roleOf,
-    sleep,
     waitFor,
     waitUntilHealthy,
     withConnection,
-} from "./fixtures/sentinelQueries";
-import { startCounter, startDurableWriters } from "./fixtures/writeLoad";
+} from "../../client/testing/sentinelQueries";
+import { DurableWriteLoad, missingWrites, startCounter, startDurableWrites } from "../../client/testing/durableWrites";
+import { describeWithServers } from "./serverTier";
 
 const DEADLINE_MS = 10_000;
 
@@ -50,20 +51,7 @@ function clientOptions(c: ClusterHandle, extra: Partial<SentinelClientOptions> =
 }
 
 async function readBack(c: ClusterHandle, master: NodeAddress, keys: string[]): Promise<string[]> {
-    return withConnection(
-        master,
-        c.password,
-        async (r) => {
-            const missing: string[] = [];
-            for (let i = 0; i < keys.length; i += 5000) {
-                const chunk = keys.slice(i, i + 5000);
-                const values = await r.mget(...chunk);
-                chunk.forEach((k, j) => values[j] !== k && missing.push(k));
-            }
-            return missing;
-        },
-        5000,
-    );
+    return withConnection(master, c.password, (r) => missingWrites(r, keys), 5000);
 }
 
 /** Runs writers and a counter, applies `fault` to the current master, returns what they saw. */
@@ -71,20 +59,27 @@ async function underFault(
     c: ClusterHandle,
     client: SentinelClient,
     prefix: string,
-    fault: (master: NodeAddress) => Promise<void>,
+    fault: (master: NodeAddress, writes: DurableWriteLoad) => Promise<void>,
 ) {
     const failovers: FailoverEvent[] = [];
     client.on("failover", (e) => failovers.push(e));
     const oldMaster = (await masterFromSentinels(c))!;
-    const writes = startDurableWriters(client, prefix, 4);
+    const writes = startDurableWrites(client, { prefix, writers: 4, idempotent: true });
     const counter = startCounter(client, `${prefix}:counter`);
-    await sleep(500);
+    await waitFor("the first acknowledged writes", async () => writes.acks.length >= 50, 10_000, 20);
     const faultAt = Date.now();
-    await fault(oldMaster);
-    const report = await writes.stop();
+    await fault(oldMaster, writes);
+    await writes.stop();
+    const report = writes;
     const counted = await counter.stop();
     const newMaster = (await masterFromSentinels(c))!;
     return { oldMaster, newMaster, report, counted, failovers, faultAt };
+}
+
+/** Waits until `n` more writes were acknowledged from now on: the writers are (again) making progress. */
+async function writesResume(writes: DurableWriteLoad, n = 50): Promise<void> {
+    const from = writes.acks.length;
+    await waitFor("acknowledged writes to resume", async () => writes.acks.length >= from + n, 20_000, 20);
 }
 
 function expectCounterInvariant(counterValue: number, counted: { acked: number; errors: Error[] }) {
@@ -98,7 +93,7 @@ function expectCounterInvariant(counterValue: number, counted: { acked: number; 
     expect(counterValue).toBeLessThanOrEqual(counted.acked + counted.errors.length);
 }
 
-describe("client against a Sentinel cluster: master crash", () => {
+describeWithServers("client against a Sentinel cluster: master crash", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
     beforeAll(async () => {
@@ -107,8 +102,9 @@ describe("client against a Sentinel cluster: master crash", () => {
         await client.master.whenReady();
     });
     afterAll(async () => {
-        await client?.close();
-        await c?.close();
+        // beforeAll may have failed before assigning them.
+        await (client as SentinelClient | undefined)?.close();
+        await (c as ClusterHandle | undefined)?.close();
     });
 
     test("health reports the master, its role and every Sentinel", async () => {
@@ -122,7 +118,7 @@ describe("client against a Sentinel cluster: master crash", () => {
     });
 
     test("replica reads go to the same-region replica; writes still go to the master", async () => {
-        const local = c.nodes[2]!;
+        const local = c.nodes[2];
         const rc = createSentinelClient(
             clientOptions(c, { readFrom: "replica", localReplicas: [local], metrics: false }),
         );
@@ -144,14 +140,15 @@ describe("client against a Sentinel cluster: master crash", () => {
         const retried: string[] = [];
         const onRetry = (r: { errorClass: string }) => retried.push(r.errorClass);
         client.on("retry", onRetry);
-        const writes = startDurableWriters(client, "noreplicas", 2);
+        const writes = startDurableWrites(client, { prefix: "noreplicas", writers: 2, idempotent: true });
         const counter = startCounter(client, "noreplicas:counter");
-        await sleep(200);
+        await waitFor("the first acknowledged writes", async () => writes.acks.length >= 20, 10_000, 20);
         await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "3"));
-        await sleep(1000);
+        await waitFor("writes refused with NOREPLICAS and retried", async () => retried.length >= 10, 10_000, 20);
         await withConnection(master, c.password, (r) => r.config("SET", "min-replicas-to-write", "0"));
-        await sleep(300);
-        const report = await writes.stop();
+        await writesResume(writes);
+        await writes.stop();
+        const report = writes;
         const counted = await counter.stop();
         client.off("retry", onRetry);
         expect(retried).toContain("noreplicas");
@@ -167,7 +164,7 @@ describe("client against a Sentinel cluster: master crash", () => {
             c,
             client,
             "crash",
-            async (m) => {
+            async (m, writes) => {
                 await c.kill(m);
                 await waitFor(
                     "a new master",
@@ -177,21 +174,27 @@ describe("client against a Sentinel cluster: master crash", () => {
                     },
                     20_000,
                 );
-                await sleep(1500);
+                await writesResume(writes);
             },
         );
         expect(addr(newMaster)).not.toBe(addr(oldMaster));
         expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
-        expect(report.ackTimes.some((t) => t > faultAt + 500)).toBe(true); // writes resumed after the crash
+        expect(report.acks.some((a) => a.at > faultAt + 500)).toBe(true); // writes resumed after the crash
         expect(failovers.some((f) => f.from === addr(oldMaster) && f.to === addr(newMaster))).toBe(true);
         expect(client.lastFailover?.to).toBe(addr(newMaster));
-        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        expect(
+            await readBack(
+                c,
+                newMaster,
+                report.acks.map((a) => a.key),
+            ),
+        ).toEqual([]);
         const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("crash:counter")));
         expectCounterInvariant(counterValue, counted);
     });
 });
 
-describe("client against a Sentinel cluster: master hang, then a manual failover", () => {
+describeWithServers("client against a Sentinel cluster: master hang, then a manual failover", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
     const readonlySeen: string[] = [];
@@ -202,26 +205,41 @@ describe("client against a Sentinel cluster: master hang, then a manual failover
         await client.master.whenReady();
     });
     afterAll(async () => {
-        await client?.close();
-        await c?.close();
+        // beforeAll may have failed before assigning them.
+        await (client as SentinelClient | undefined)?.close();
+        await (c as ClusterHandle | undefined)?.close();
     });
 
     test("SIGSTOP of the master past a failover, then SIGCONT: no retryable error, no READONLY, no acknowledged write lost", async () => {
-        const pauseMs = 2 * c.downAfterMs + 3000;
-        const { oldMaster, newMaster, report, counted, failovers } = await underFault(c, client, "hang", async (m) => {
-            await c.pause(m);
-            await sleep(pauseMs);
-            await c.resume(m);
-            // Sentinel converts the returning old master into a replica (~8 s later): keep writing
-            // through the conversion.
-            await waitFor(
-                "the old master to be converted to a replica",
-                async () => (await roleOf(c, m)) === "slave",
-                30_000,
-                250,
-            );
-            await sleep(1000);
-        });
+        const { oldMaster, newMaster, report, counted, failovers } = await underFault(
+            c,
+            client,
+            "hang",
+            async (m, writes) => {
+                await c.pause(m);
+                // Hung until the Sentinels have promoted another node; the writes must move there meanwhile.
+                await waitFor(
+                    "a failover away from the hung master",
+                    async () => {
+                        const now = await masterFromSentinels(c);
+                        return now && addr(now) !== addr(m) && client.master.address === addr(now);
+                    },
+                    30_000,
+                    100,
+                );
+                await writesResume(writes);
+                await c.resume(m);
+                // Sentinel converts the returning old master into a replica (~8 s later): keep writing
+                // through the conversion.
+                await waitFor(
+                    "the old master to be converted to a replica",
+                    async () => (await roleOf(c, m)) === "slave",
+                    30_000,
+                    250,
+                );
+                await writesResume(writes);
+            },
+        );
         expect(addr(newMaster)).not.toBe(addr(oldMaster));
         expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
         expect(
@@ -229,15 +247,21 @@ describe("client against a Sentinel cluster: master hang, then a manual failover
         ).toEqual([]);
         expect(failovers.some((f) => f.to === addr(newMaster))).toBe(true);
         expect(client.master.address).toBe(addr(newMaster));
-        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        expect(
+            await readBack(
+                c,
+                newMaster,
+                report.acks.map((a) => a.key),
+            ),
+        ).toEqual([]);
         const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("hang:counter")));
         expectCounterInvariant(counterValue, counted);
     });
 
     test("manual failover (SENTINEL FAILOVER, old master still alive): no error, no acknowledged write lost", async () => {
         await waitUntilHealthy(c, 2, 30_000);
-        const { oldMaster, newMaster, report, counted } = await underFault(c, client, "manual", async (m) => {
-            await withConnection(c.sentinels[0]!, c.sentinelPassword, (r) =>
+        const { oldMaster, newMaster, report, counted } = await underFault(c, client, "manual", async (m, writes) => {
+            await withConnection(c.sentinels[0], c.sentinelPassword, (r) =>
                 r.call("SENTINEL", "FAILOVER", c.masterName),
             );
             await waitFor(
@@ -248,18 +272,24 @@ describe("client against a Sentinel cluster: master hang, then a manual failover
                 },
                 20_000,
             );
-            await sleep(1000);
+            await writesResume(writes);
         });
         expect(addr(newMaster)).not.toBe(addr(oldMaster));
         expect(report.errors.map((e) => `${e.key}: ${e.error.message}`)).toEqual([]);
         expect(counted.errors.filter((e) => /READONLY/.test(e.message))).toEqual([]);
-        expect(await readBack(c, newMaster, report.acked)).toEqual([]);
+        expect(
+            await readBack(
+                c,
+                newMaster,
+                report.acks.map((a) => a.key),
+            ),
+        ).toEqual([]);
         const counterValue = Number(await withConnection(newMaster, c.password, (r) => r.get("manual:counter")));
         expectCounterInvariant(counterValue, counted);
     });
 });
 
-describe("client against a Sentinel cluster: every Redis node down", () => {
+describeWithServers("client against a Sentinel cluster: every Redis node down", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
     let server: Server;
@@ -280,9 +310,10 @@ describe("client against a Sentinel cluster: every Redis node down", () => {
         url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
     });
     afterAll(async () => {
-        await new Promise((r) => server?.close(r));
-        await client?.close();
-        await c?.close();
+        await new Promise((r) => (server as Server | undefined)?.close(r));
+        // beforeAll may have failed before assigning them.
+        await (client as SentinelClient | undefined)?.close();
+        await (c as ClusterHandle | undefined)?.close();
     });
 
     test("breaker opens, stale reads are served, health turns 503, then everything recovers", async () => {

@@ -4,7 +4,7 @@
  */
 import { parse } from "yaml";
 import { capabilityNames, setprivBoundingSet } from "../../lab/capabilities";
-import { LabError } from "../../lab/errors";
+import { InvalidNodeNameError, LabError } from "../../lab/errors";
 import { lastMeaningfulLine } from "../../lab/exec";
 import { imageKey, normalizePackages } from "../../lab/image";
 import { findClash, HostNetState, LAB_PREFIX, planNetwork } from "../../lab/network";
@@ -149,7 +149,7 @@ describe("NoCloud seed", () => {
     });
 
     it("renders a static v2 network config with a default route and no DNS", () => {
-        const cfg = parse(
+        const cfg: unknown = parse(
             renderNetworkConfig({ ifname: "eth0", address: "198.18.1.10", prefixLen: 24, gateway: "198.18.1.1" }),
         );
         expect(cfg).toEqual({
@@ -196,9 +196,15 @@ describe("nspawn command line", () => {
         );
     });
     it("validates node names before they reach paths and namespaces", () => {
-        expect(() => assertNodeName("../etc")).toThrow(LabError);
-        expect(() => assertNodeName("-a")).toThrow(LabError);
-        expect(() => assertNodeName("redis-eu-1")).not.toThrow();
+        expect(() => {
+            assertNodeName("../etc");
+        }).toThrow(InvalidNodeNameError);
+        expect(() => {
+            assertNodeName("-a");
+        }).toThrow(InvalidNodeNameError);
+        expect(() => {
+            assertNodeName("redis-eu-1");
+        }).not.toThrow();
     });
 });
 

@@ -1,5 +1,4 @@
-import { BrokenCircuitError, IsolatedCircuitError, TaskCancelledError } from "cockatiel";
-import { ReplyError } from "ioredis";
+import { replyError } from "./replyError";
 import { classifyError, isRetryable } from "../../../client/classify";
 import {
     CircuitOpenError,
@@ -10,7 +9,7 @@ import {
     WriteNotAcknowledgedError,
 } from "../../../client/errors";
 
-const reply = (message: string): Error => new ReplyError(message) as Error;
+const reply = (message: string): Error => replyError(message);
 const errno = (code: string): Error => Object.assign(new Error(`connect ${code}`), { code });
 const named = (name: string, message: string): Error => {
     const e = new Error(message);
@@ -82,9 +81,6 @@ describe("classifyError", () => {
         ["not connected", new NotConnectedError("master"), "not_connected", "not-executed", true],
         ["deadline, unknown", new DeadlineExceededError(100, "unknown"), "deadline", "unknown", true],
         ["circuit open", new CircuitOpenError(), "circuit_open", "not-executed", true],
-        ["cockatiel broken circuit", new BrokenCircuitError(), "circuit_open", "not-executed", true],
-        ["cockatiel isolated circuit", new IsolatedCircuitError(), "circuit_open", "not-executed", true],
-        ["cockatiel timeout", new TaskCancelledError(), "deadline", "unknown", true],
         ["WAIT shortfall", new WriteNotAcknowledgedError(1, 0, "timeout"), "not_acknowledged", "failed", false],
         [
             "ack on a replaced connection",

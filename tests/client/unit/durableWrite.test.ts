@@ -1,4 +1,5 @@
-import { ReplyError } from "ioredis";
+/* eslint-disable @typescript-eslint/require-await -- test fakes implement async APIs without awaiting; a missing value fails the test where it is used */
+import { replyError } from "./replyError";
 import type { ManagedConnection } from "../../../client/connection";
 import { durableWriteAttempt } from "../../../client/durableWrite";
 import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "../../../client/errors";
@@ -120,7 +121,7 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
         expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown", acknowledged: 0 });
     });
@@ -141,7 +142,7 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toMatchObject({ reason: "connection-lost" });
         expect(f.sent.filter((c) => c[0] === "wait")).toHaveLength(1);
     });
@@ -162,16 +163,16 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
         expect(err).toMatchObject({ reason: "failover-started", outcome: "unknown" });
     });
 
     test("a write refused with READONLY is thrown as is (retryable: nothing applied)", async () => {
-        const readonly = new ReplyError("READONLY You can't write against a read only replica.") as Error;
+        const readonly = replyError("READONLY You can't write against a read only replica.");
         const f = fakeConnection([
             [readonly, null],
-            [new ReplyError("ERR WAIT cannot be used with replica instances") as Error, null],
+            [replyError("ERR WAIT cannot be used with replica instances"), null],
         ]);
         await expect(
             durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()),
@@ -181,7 +182,7 @@ describe("durableWriteAttempt", () => {
     test("partly applied (one command applied, one refused): OutcomeUnknownError, never retried as 'not executed'", async () => {
         const f = fakeConnection([
             [null, 1],
-            [new ReplyError("READONLY x") as Error, null],
+            [replyError("READONLY x"), null],
             [null, 1],
         ]);
         const err = await durableWriteAttempt(
@@ -191,7 +192,7 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(OutcomeUnknownError);
     });
 
@@ -207,7 +208,7 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toMatchObject({ reason: "connection-lost", outcome: "unknown" });
     });
 
@@ -245,7 +246,7 @@ describe("durableWriteAttempt", () => {
             200,
             ctrl.signal,
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toMatchObject({ reason: "timeout", outcome: "failed", acknowledged: 0, required: 1 });
     });
 
@@ -265,7 +266,7 @@ describe("durableWriteAttempt", () => {
             200,
             signal(),
             new CallState(),
-        ).catch((e) => e);
+        ).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(NotConnectedError);
         expect(f.sent).toEqual([]);
     });

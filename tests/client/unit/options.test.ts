@@ -87,18 +87,26 @@ describe("resolveOptions", () => {
             'sentinels[0].host: must be a non-empty host name or IP, got ""',
             "sentinels[1].port: must be an integer port 1–65535, got 70000",
             "sentinels[2].port: must be an integer port 1–65535, got 70000",
-            "sentinels[2]: duplicate Sentinel s:70000; list each once",
             'masterName: must be the name used in "sentinel monitor <name>" (letters, digits, . _ -), got "my master"',
             'failoverDetection: must be "watcher" or "ioredis", got "both"',
             'readFrom: must be "master" or "replica", got "primary"',
             "timeouts.commandMs: must be an integer ≥ 1, got 0",
             "timeouts.keepAliveMs: must be an integer ≥ 0, got -1",
-            "retry.maxDelayMs: (50) must be ≥ retry.initialDelayMs (100)",
             "breaker.consecutiveFailures: must be an integer ≥ 1, got 1.5",
             "staleCache.maxEntries: must be an integer ≥ 1, got 0",
             'metrics.prefix: must match [a-zA-Z_:][a-zA-Z0-9_:]* (Prometheus metric names), got "9bad"',
+            "sentinels[2]: duplicate Sentinel s:70000; list each once",
+            "retry.maxDelayMs: (50) must be ≥ retry.initialDelayMs (100)",
             "redis.password: is required when redis.username is set (ACL users authenticate with AUTH user password)",
         ]);
+    });
+
+    test("wrong types name the option: a string where a list belongs, a non-object", () => {
+        expect(problems({ sentinels: "10.0.0.1:26379", masterName: "m", updateSentinels: "yes" })).toEqual([
+            "sentinels: must list at least one Sentinel { host, port }, own region first (e.g. from REDIS_SENTINELS=host:port,host:port)",
+            "updateSentinels: Invalid input: expected boolean, received string",
+        ]);
+        expect(problems(null)).toEqual(["(options): must be an object"]);
     });
 
     test("the deadline must leave room for a command timeout", () => {

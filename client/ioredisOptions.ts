@@ -21,9 +21,19 @@ export interface ConnectionHooks {
  * Capped exponential reconnect delay with ±20 % jitter (so many clients do not reconnect in
  * lock-step after a failover). Never returns null: the client keeps trying until `close()`.
  */
+/** First reconnect delay; it doubles per attempt up to the cap. */
+const RECONNECT_FIRST_MS = 25;
+/** Reconnect delays are spread ±20 % around their nominal value. */
+const RECONNECT_JITTER = 0.2;
+/** Step and cap of the pause before walking the Sentinel list again (see `sentinelRetryStrategy`). */
+const SENTINEL_RETRY_STEP_MS = 100;
+const SENTINEL_RETRY_MAX_MS = 1000;
+/** Resubscribe delay of ioredis' failover detector (its default is 60 s). */
+const DETECTOR_RESUBSCRIBE_MS = 1000;
+
 export function reconnectDelay(times: number, capMs: number, random: () => number = Math.random): number {
-    const base = Math.min(capMs, 25 * 2 ** Math.max(0, times - 1));
-    return Math.max(1, Math.round(base * (0.8 + 0.4 * random())));
+    const base = Math.min(capMs, RECONNECT_FIRST_MS * 2 ** Math.max(0, times - 1));
+    return Math.max(1, Math.round(base * (1 - RECONNECT_JITTER + 2 * RECONNECT_JITTER * random())));
 }
 
 /**
@@ -107,10 +117,11 @@ export function buildIoredisOptions(
         // means "reached the end of the list", not "all Sentinels down", yet ioredis sleeps this long
         // first (measured: 100 ms added to a failover with min(times*100, 1000)). First pass free, then
         // up to 1 s apart; never null (null would end the client for good).
-        sentinelRetryStrategy: (times: number) => (times <= 1 ? 0 : Math.min((times - 1) * 100, 1000)),
+        sentinelRetryStrategy: (times: number) =>
+            times <= 1 ? 0 : Math.min((times - 1) * SENTINEL_RETRY_STEP_MS, SENTINEL_RETRY_MAX_MS),
         // The failover detector's Sentinel subscriptions reconnect after 60 s by default; a Sentinel
         // that restarted would not tell us about a failover for a minute.
-        sentinelReconnectStrategy: () => 1000,
+        sentinelReconnectStrategy: () => DETECTOR_RESUBSCRIBE_MS,
         // ioredis' detector (off by default) subscribes to +switch-master and drops the connection on
         // every copy of the message, including late copies from other Sentinels that arrive after we
         // are already on the new master. The default "watcher" mode does the same job without those
@@ -145,7 +156,7 @@ export function buildIoredisOptions(
         enableReadyCheck: true,
     };
     if (role === "replica") {
-        options.preferredSlaves = preferLocalReplica(opts.localReplicas) as RedisOptions["preferredSlaves"];
+        options.preferredSlaves = preferLocalReplica(opts.localReplicas);
     }
     return options;
 }

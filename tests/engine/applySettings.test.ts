@@ -1,0 +1,95 @@
+import { spawnSync } from "node:child_process";
+import {
+    chmodSync,
+    copyFileSync,
+    mkdirSync,
+    mkdtempSync,
+    readFileSync,
+    rmSync,
+    statSync,
+    writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
+import { fileLines } from "../../components/nodeFiles";
+
+/**
+ * `apply-settings`' file delivery run for real by bash: node.env points at a sandbox and `systemctl` is a stand-in
+ * that records its calls, so the test sees which files change and which services would restart.
+ */
+const SCRIPTS = join(__dirname, "..", "..", "cloud-init", "scripts");
+let dir: string;
+beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "apply-settings-"));
+    for (const d of ["bin", "scripts"]) mkdirSync(join(dir, d));
+    for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(SCRIPTS, s), join(dir, "scripts", s));
+    writeFileSync(
+        join(dir, "scripts", PATHS_LIB),
+        renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
+    );
+    writeFileSync(join(dir, "node.env"), "NODE_NAME='east-b'\nRUNS_REDIS=0\nRUNS_SENTINEL=0\n");
+    writeFileSync(join(dir, "bin", "systemctl"), `#!/bin/bash --norc\necho "$*" >>"${dir}/systemctl.log"\n`);
+    chmodSync(join(dir, "bin", "systemctl"), 0o755);
+});
+afterEach(() => {
+    rmSync(dir, { recursive: true });
+});
+
+const at = (path: string) => join(dir, "root", path);
+function apply(files: { path: string; permissions: string; content: string }[]) {
+    const input = fileLines(files.map((f) => ({ ...f, path: at(f.path), owner: "root:root" })));
+    const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+        input,
+        encoding: "utf8",
+        env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+    });
+    const log = (() => {
+        try {
+            return readFileSync(join(dir, "systemctl.log"), "utf8");
+        } catch {
+            return "";
+        }
+    })();
+    rmSync(join(dir, "systemctl.log"), { force: true });
+    return { ...r, systemctl: log.trim().split("\n").filter(Boolean) };
+}
+
+const guard = { path: `${PATHS.scriptsDir}/redis-start-guard`, permissions: "0755", content: "#!/bin/bash\necho v1\n" };
+const dropIn = { path: PATHS.redisDropIn, permissions: "0644", content: "[Service]\nRestart=always\n" };
+
+describe("apply-settings: file delivery", () => {
+    it("installs files with their modes and restarts only the service whose unit changed", () => {
+        const first = apply([guard, dropIn]);
+        expect(first.stderr).toBe("");
+        expect(first.status).toBe(0);
+        expect(readFileSync(at(guard.path), "utf8")).toBe(guard.content);
+        expect(statSync(at(guard.path)).mode & 0o777).toBe(0o755);
+        expect(statSync(at(dropIn.path)).mode & 0o777).toBe(0o644);
+        expect(first.systemctl).toEqual(["daemon-reload", "restart redis-server.service"]);
+    });
+
+    it("leaves unchanged files alone and restarts nothing when only a script changed", () => {
+        apply([guard, dropIn]);
+        const inode = statSync(at(dropIn.path)).ino;
+        const again = apply([guard, dropIn]);
+        expect(again.status).toBe(0);
+        expect(again.systemctl).toEqual([]);
+        expect(statSync(at(dropIn.path)).ino).toBe(inode);
+        const newer = apply([{ ...guard, content: "#!/bin/bash\necho v2\n" }, dropIn]);
+        expect(newer.status).toBe(0);
+        expect(readFileSync(at(guard.path), "utf8")).toBe("#!/bin/bash\necho v2\n");
+        expect(newer.systemctl).toEqual([]);
+        expect(statSync(at(dropIn.path)).ino).toBe(inode);
+    });
+
+    it("refuses a relative path or a bad mode", () => {
+        const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+            input: "file etc/passwd 0644 eA==\n",
+            encoding: "utf8",
+            env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+        });
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim()).toBe("apply-settings: bad file line 'etc/passwd'");
+    });
+});
