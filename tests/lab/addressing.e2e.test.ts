@@ -1,21 +1,21 @@
 /**
- * `addressing: ephemeral` in the lab (issue 9 item 10): the dev stack comes up with no address in any user-data, the
- * bootstrap step (run over SSH as the program's remote commands run it) hands every node its peers, the same
- * post-deploy checks pass, and the master-crash drill loses no acknowledged write. The reserved mode runs the same
- * drill in drill.e2e.test.ts.
+ * `addressing: ephemeral` in the lab (issue 9 item 10): the dev and prod stacks come up with no address in any
+ * user-data, the bootstrap step (run over SSH as the program's remote commands run it) hands every node its peers,
+ * the same post-deploy checks and failover-drill script pass, and the master-crash drill loses no acknowledged write.
+ * The reserved mode runs the same drills in drill.e2e.test.ts.
  *
- * Root and the lab's tools are required; elsewhere (or with RHL_LAB=skip) it is skipped, and under CI=true it fails.
+ * Root and the lab's tools are required (tests/lab/labTier.ts): elsewhere, or with RHL_LAB=skip, it is skipped;
+ * under CI=true it fails.
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { filesInUserData, PATHS } from "../../cloud-init";
-import { isRoot, missingTools } from "../../lab/preflight";
+import { drillRunner, filesInUserData, PATHS } from "../../cloud-init";
 import { runCheck, sshArgv } from "../../lab/ssh";
 import { prepareLabStack } from "../../lab/stack";
-import { describeTier, firstMissing } from "../tiers";
+import { describeLab, labLeftovers } from "./labTier";
 
 const ROOT = path.join(__dirname, "..", "..");
-const TOOLS = [
+const describeStacks = describeLab("lab stacks with ephemeral addressing (up, checks, master-crash drill, down)", [
     "systemd-nspawn",
     "mmdebstrap",
     "dpkg-scanpackages",
@@ -25,15 +25,7 @@ const TOOLS = [
     "mount",
     "umount",
     "redis-cli",
-] as const;
-const describeLab = describeTier(
-    "lab (ephemeral addressing)",
-    firstMissing([
-        [process.env.RHL_LAB !== "skip", "RHL_LAB=skip"],
-        [isRoot(), "needs root"],
-        [missingTools([...TOOLS]).length === 0, `needs ${missingTools([...TOOLS]).join(", ")}`],
-    ]),
-);
+]);
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
@@ -47,26 +39,26 @@ function lab(...args: string[]) {
     return r;
 }
 
-describeLab("lab stack dev with addressing: ephemeral", () => {
+describeStacks.each(["dev", "prod"])("lab stack %s with addressing: ephemeral", (stack) => {
     afterAll(() => {
         lab("down");
     });
 
     it("comes up with address-free user-data, bootstraps every node, and passes the post-deploy checks", async () => {
         lab("down");
-        const up = JSON.parse(lab("up", "--stack", "dev", "--addressing", "ephemeral", "--json").stdout) as {
+        const up = JSON.parse(lab("up", "--stack", stack, "--addressing", "ephemeral", "--json").stdout) as {
             addressing: string;
             nodes: { name: string; host: string }[];
         };
         expect(up.addressing).toBe("ephemeral");
-        const s = await prepareLabStack("dev");
+        const s = await prepareLabStack(stack);
         expect(s.topology.addressing).toBe("ephemeral");
         expect(s.bootstrap.map((b) => b.node).sort()).toEqual(s.nodes.map((n) => n.name).sort());
         for (const n of s.nodes) {
             for (const other of s.nodes) expect(n.userData).not.toContain(other.address);
             expect(filesInUserData(n.userData).map((f) => f.path)).not.toContain(PATHS.nodeEnv);
         }
-        const status = JSON.parse(lab("status", "--stack", "dev", "--json").stdout) as {
+        const status = JSON.parse(lab("status", "--stack", stack, "--json").stdout) as {
             redis: { role: string }[];
             sentinels: { ckquorum: string }[];
         };
@@ -83,10 +75,15 @@ describeLab("lab stack dev with addressing: ephemeral", () => {
         const rerun = spawnSync(file, args, { input: step.stdin, encoding: "utf8" });
         expect(rerun.status).toBe(0);
         expect(rerun.stdout).toMatch(/^bootstrap of \S+ current: peers /m);
+
+        // The post-deploy failover drill script, as the program's drill command runs it: failover, probe, fail-back.
+        const drill = await runCheck(s, drillRunner(s.topology).name, "failover-drill");
+        expect({ code: drill.code, stderr: drill.stderr }).toEqual({ code: 0, stderr: "" });
+        expect(drill.stdout).toMatch(/probe write on .* acknowledged and read back/);
     });
 
     it("survives a master crash with no acknowledged write lost", () => {
-        const r = lab("drill", "--stack", "dev", "--scenario", "master-crash", "--json");
+        const r = lab("drill", "--stack", stack, "--scenario", "master-crash", "--json");
         expect(r.stderr).not.toMatch(/^lab: /m);
         const report = JSON.parse(r.stdout) as {
             switchMs: unknown;
@@ -98,7 +95,7 @@ describeLab("lab stack dev with addressing: ephemeral", () => {
             correct: boolean;
         };
         process.stdout.write(
-            `[dev, ephemeral] master-crash: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+            `[${stack}, ephemeral] master-crash: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
                 `${String(report.ackedWrites)} acknowledged writes, ${String(report.lostAckedWrites)} lost\n`,
         );
         expect(report.ackedWrites).toBeGreaterThan(100);
@@ -107,5 +104,10 @@ describeLab("lab stack dev with addressing: ephemeral", () => {
         expect(report.quorumOk).toBe(true);
         expect(report.correct).toBe(true);
         expect(r.status).toBe(0);
+    });
+
+    it("leaves nothing behind after down", async () => {
+        lab("down");
+        expect(await labLeftovers()).toEqual([]);
     });
 });
