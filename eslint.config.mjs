@@ -3,6 +3,29 @@ import eslint from "@eslint/js";
 import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
+/** Our folders, and which of them each layer must not import (ARCHITECTURE.md). */
+const FOLDERS = ["topology", "cloud-init", "components", "program", "engine", "review", "lab", "client"];
+/** @param {string} from @param {string[]} allowed */
+function layer(from, allowed) {
+    const denied = FOLDERS.filter((f) => f !== from && !allowed.includes(f));
+    return {
+        files: [`${from}/**/*.ts`],
+        rules: {
+            "no-restricted-imports": [
+                "error",
+                {
+                    patterns: [
+                        {
+                            group: denied.flatMap((f) => [`**/${f}`, `**/${f}/**`]),
+                            message: `${from}/ may import only ${allowed.join(", ") || "its own files"} (ARCHITECTURE.md)`,
+                        },
+                    ],
+                },
+            ],
+        },
+    };
+}
+
 export default defineConfig(
     { ignores: ["node_modules/", "dist/", "**/*.js", "**/*.mjs"] },
     eslint.configs.recommended,
@@ -16,4 +39,13 @@ export default defineConfig(
             "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true, allowBoolean: true }],
         },
     },
+    layer("topology", []),
+    layer("cloud-init", ["topology"]),
+    layer("components", ["topology", "cloud-init"]),
+    layer("engine", ["topology", "cloud-init", "components", "program"]),
+    layer("review", ["topology", "cloud-init", "components", "program", "engine"]),
+    layer("lab", ["topology", "cloud-init", "components", "program", "engine", "client"]),
+    layer("client", []),
+    layer("bench", ["client"]),
+    layer("examples", ["client"]),
 );

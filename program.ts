@@ -3,6 +3,7 @@ import { RedisCluster } from "./components/cluster";
 import { checkCreationSettings, CREATION_SETTINGS_OUTPUT } from "./components/creationSettings";
 import { CLUSTER_RESOURCE, resourceNames } from "./components/names";
 import { assertRegionCapabilities } from "./components/regionCapabilities";
+import { deployedPlans, planResizes, type ResizeStep } from "./components/resize";
 import { ConfigError, secretGiven, topologyFromConfig, type SecretKey, type Topology } from "./topology";
 
 export interface Deployment {
@@ -24,7 +25,11 @@ export function validatedTopology(): Topology {
  * Declares the cluster. Validates stack config first: bad config fails preview with one line per problem and
  * nothing is half-built.
  */
-export function deploy(opts?: pulumi.ComponentResourceOptions, topology = validatedTopology()): Deployment {
+export function deploy(
+    opts?: pulumi.ComponentResourceOptions,
+    topology = validatedTopology(),
+    resizes: readonly ResizeStep[] = [],
+): Deployment {
     const raw = pulumi.runtime.allConfig();
     const config = new pulumi.Config();
     // The CLI passes Pulumi.yaml's default "" whenever the stack does not set a credential, so "" means "not given"
@@ -37,6 +42,7 @@ export function deploy(opts?: pulumi.ComponentResourceOptions, topology = valida
             redisPassword: secret("redisPassword"),
             sentinelPassword: secret("sentinelPassword"),
             checksPrivateKey: secret("checksPrivateKey"),
+            resizes,
         },
         opts,
     );
@@ -55,7 +61,9 @@ export async function program(opts?: pulumi.ComponentResourceOptions): Promise<R
     await checkCreationSettings(resourceNames.creationSettings, topology, {
         transformations: opts?.transformations,
     });
-    return stackOutputs(deploy(opts, topology));
+    // Each running Linode's plan, read at preview: a plan change is rolled out one node at a time.
+    const resizes = planResizes(topology, await deployedPlans(topology));
+    return stackOutputs(deploy(opts, topology, resizes));
 }
 
 /**

@@ -56,6 +56,20 @@ const REFUSED_PREFIXES: ReadonlyArray<[string, ErrorClass]> = [
     ["CLUSTERDOWN", "tryagain"],
 ];
 
+/** The class of a refused-before-execution reply, or undefined. */
+function refusedClass(message: string): ErrorClass | undefined {
+    for (const [prefix, cls] of REFUSED_PREFIXES) if (message.startsWith(prefix)) return cls;
+    return undefined;
+}
+
+/** Script commands that may write (the `_RO` variants cannot). ioredis names the failed command on the error. */
+const SCRIPT_COMMANDS = new Set(["eval", "evalsha", "fcall"]);
+
+function isScriptWithWrites(err: Error): boolean {
+    const name = (err as Error & { command?: { name?: unknown } }).command?.name;
+    return typeof name === "string" && SCRIPT_COMMANDS.has(name.toLowerCase());
+}
+
 /** Configuration/permission problems: retrying cannot help and the breaker must not hide them. */
 const AUTH_PREFIXES = ["NOAUTH", "WRONGPASS", "NOPERM"];
 
@@ -84,8 +98,22 @@ export function classifyError(err: unknown): Classification {
 
     const message = err.message;
     if (err.name === "ReplyError") {
-        for (const [prefix, cls] of REFUSED_PREFIXES) {
-            if (message.startsWith(prefix)) return c(cls, "not-executed", true);
+        const refused = refusedClass(message);
+        if (refused) {
+            // A script's error says nothing about what it did before failing: it may have written,
+            // then returned (or hit) LOADING, NOREPLICAS... Retried only when declared idempotent.
+            if (isScriptWithWrites(err)) return c(refused, "unknown", true);
+            return c(refused, "not-executed", true);
+        }
+        if (message.startsWith("EXECABORT")) {
+            // Nothing of the transaction ran. Refused at queue time (NOREPLICAS, READONLY, ...): as
+            // safe to send again as the refusal itself; otherwise a bad command, not retried.
+            const previous = (err as Error & { previousErrors?: unknown[] }).previousErrors ?? [];
+            for (const p of previous) {
+                const cls = p instanceof Error ? refusedClass(p.message) : undefined;
+                if (cls) return c(cls, "not-executed", true);
+            }
+            return c("command", "not-executed", false);
         }
         // WAIT sent to a replica (the master was demoted under us): nothing was applied by WAIT itself.
         if (message.includes("WAIT cannot be used with replica instances")) return c("readonly", "not-executed", true);

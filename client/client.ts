@@ -84,6 +84,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     private readonly cache: StaleCache | undefined;
     private readonly watcher: FailoverWatcher;
     private closed = false;
+    private probeTimer: NodeJS.Timeout | undefined;
 
     constructor(options: SentinelClientOptions) {
         super();
@@ -99,6 +100,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
             },
             breakerStateChange: (state) => {
                 this.metrics?.breakerState(state);
+                if (state === "open") this.scheduleProbe();
                 this.emit("breakerStateChange", state);
             },
         });
@@ -146,6 +148,23 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
             if (this.listenerCount("connectionError") > 0) this.emit("connectionError", { role: conn.role, error });
         });
         return conn;
+    }
+
+    /**
+     * While the breaker is open, the client probes Redis by itself once `breaker.halfOpenAfterMs` has
+     * passed (a PING as the half-open probe), so health turns 200 again when Redis is back, even for
+     * an instance a load balancer took out of rotation and that receives no calls.
+     */
+    private scheduleProbe(): void {
+        if (this.closed) return;
+        if (this.probeTimer) clearTimeout(this.probeTimer);
+        this.probeTimer = setTimeout(() => {
+            this.probeTimer = undefined;
+            if (this.closed || !this.policies.breaker.probeDue) return;
+            // Its result moves the breaker (a failure opens it again and schedules the next probe).
+            this.execute((r) => r.ping(), { idempotent: true }, "write").catch(() => undefined);
+        }, this.options.breaker.halfOpenAfterMs);
+        this.probeTimer.unref();
     }
 
     private recordFailover(e: FailoverEvent): void {
@@ -209,6 +228,22 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         options: Omit<RunOptions, "kind"> = {},
     ): Promise<ReadResult<T>> {
         const started = performance.now();
+        if (this.policies.breakerState !== "closed") {
+            // Open or half-open: serve the stale value at once rather than wait for (or be) the probe.
+            // A due probe still goes out, in the background, and refreshes the cache when it succeeds.
+            const cached = this.cache?.get(cacheKey);
+            if (cached) {
+                if (this.policies.breaker.probeDue) {
+                    this.execute(fn, options, "read").then(
+                        (value) => this.cache?.set(cacheKey, value),
+                        () => undefined,
+                    );
+                }
+                this.metrics?.call("read", "stale", (performance.now() - started) / 1000);
+                this.emit("staleServed", { key: cacheKey, ageMs: cached.ageMs, errorClass: "circuit_open" });
+                return { value: cached.value as T, stale: true, ageMs: cached.ageMs };
+            }
+        }
         try {
             const value = await this.execute(fn, options, "read");
             this.cache?.set(cacheKey, value);
@@ -329,6 +364,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
+        if (this.probeTimer) clearTimeout(this.probeTimer);
         this.watcher.close();
         await Promise.all([this.master.close(), this.replica?.close()]);
     }

@@ -1,9 +1,10 @@
 import { EventEmitter } from "node:events";
 import Redis from "ioredis";
 import { classifyError } from "./classify";
-import { ClientClosedError, NotConnectedError } from "./errors";
+import { AuthenticationError, ClientClosedError, NotConnectedError } from "./errors";
 import type { ResolvedOptions } from "./options";
 import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
+import { ReplicaGuard, roleProbe } from "./replicaGuard";
 
 /** State changes of one managed connection. */
 export interface ConnectionEvents {
@@ -13,6 +14,30 @@ export interface ConnectionEvents {
     down: [info: { reason: string }];
     /** ioredis error events (connection refused, Sentinel unreachable...): expected during failovers. */
     error: [err: Error];
+}
+
+/**
+ * A replica whose acked offset has not moved for this long while the master's did counts as gone
+ * for durable writes. Replicas acknowledge every second, and at once while a WAIT is pending.
+ */
+const REPLICA_STALL_MS = 2000;
+
+/** First reconnect delay after refused credentials; doubles per failure. */
+const AUTH_BACKOFF_FIRST_MS = 1000;
+/** Longest reconnect delay after refused credentials: a fixed password is picked up within this. */
+const AUTH_BACKOFF_MAX_MS = 30_000;
+
+/** Reconnect delay after `failures` refused logins in a row. */
+export function authBackoffMs(failures: number): number {
+    return Math.min(AUTH_BACKOFF_MAX_MS, AUTH_BACKOFF_FIRST_MS * 2 ** Math.max(0, failures - 1));
+}
+
+/** Whose credentials an ioredis connection error says were refused, if any. */
+export function refusedCredentials(err: Error): "redis" | "sentinel" | undefined {
+    if (classifyError(err).errorClass === "auth") return "redis";
+    // ioredis' Sentinel connector: "All sentinels are unreachable. ... Last error: WRONGPASS ..."
+    if (/^All sentinels are unreachable\b.*Last error: (WRONGPASS|NOAUTH|NOPERM)/.test(err.message)) return "sentinel";
+    return undefined;
 }
 
 /** `host:port` of a socket's peer, IPv4-mapped IPv6 unwrapped; null when not connected. */
@@ -47,6 +72,12 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
+    private readonly failoverFenceMs: number;
+    /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
+    readonly replicaGuard: ReplicaGuard;
+    /** Set while the last connection attempt failed on refused credentials; cleared by 'ready'. */
+    authError: AuthenticationError | undefined;
+    private authFailures = 0;
 
     constructor(
         opts: ResolvedOptions,
@@ -54,11 +85,14 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     ) {
         super();
         this.commandMs = opts.timeouts.commandMs;
+        this.failoverFenceMs = opts.timeouts.failoverFenceMs;
+        this.replicaGuard = new ReplicaGuard(roleProbe(opts), REPLICA_STALL_MS, opts.timeouts.failoverFenceMs);
         this.redis = new Redis(
             buildIoredisOptions(opts, role, {
                 onReconnectOnError: () => {
                     this.markDown("READONLY: connected to a demoted master");
                 },
+                backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
             }),
         );
         this.redis.on("connect", () => {
@@ -73,6 +107,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.address = peerAddress(this.redis.stream);
             this.epoch += 1;
             this.ready = true;
+            this.authError = undefined;
+            this.authFailures = 0;
             this.clearFence();
             this.endCount = 0;
             this.emit("ready", { address: this.address, epoch: this.epoch, previousAddress });
@@ -88,6 +124,12 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.redis.connect().catch(() => undefined);
         });
         this.redis.on("error", (err: Error) => {
+            const server = refusedCredentials(err);
+            if (server) {
+                this.authError = new AuthenticationError(server, { cause: err });
+                this.authFailures += 1;
+                this.wakeWaiters(); // they fail with the authentication error now
+            }
             if (this.listenerCount("error") > 0) this.emit("error", err);
         });
         // ioredis ends a client for good when the Sentinel connector's promise rejects, which happens
@@ -127,6 +169,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     whenReady(signal?: AbortSignal): Promise<void> {
         if (this.isReady()) return Promise.resolve();
         if (this.closing) return Promise.reject(new ClientClosedError());
+        if (this.authError) return Promise.reject(this.authError);
         if (signal?.aborted) return Promise.reject(new NotConnectedError(this.role));
         return new Promise<void>((resolve, reject) => {
             const onAbort = () => {
@@ -138,6 +181,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                 // 'ready' may have been followed by a close in the same tick: check again.
                 if (this.isReady()) resolve();
                 else if (this.closing) reject(new ClientClosedError());
+                else if (this.authError) reject(this.authError);
                 else this.whenReady(signal).then(resolve, reject);
             };
             this.waiters.add(onReady);
@@ -192,18 +236,31 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * lost, even if a replica acknowledged them. Bumps `fenceCount` so durable writes in flight
      * refuse their acknowledgement.
      */
-    fence(master: string, ms: number): void {
+    fence(master: string, ms: number, why = `Sentinel started a failover of ${master}`): void {
         if (this.role !== "master" || this.closing) return;
         const here = peerAddress(this.redis.stream) ?? this.address;
         if (here !== null && here !== master) return;
         this.fenceCount += 1;
         this.fencedUntil = Date.now() + ms;
-        if (this.ready) this.emit("down", { reason: `Sentinel started a failover of ${master}` });
+        if (this.ready) this.emit("down", { reason: why });
         if (this.fenceTimer) clearTimeout(this.fenceTimer);
         this.fenceTimer = setTimeout(() => {
             this.clearFence();
             if (this.isReady()) this.wakeWaiters();
         }, ms);
+    }
+
+    /**
+     * A replica that left this master says it is a master now (or follows another one): Sentinel is
+     * failing this master over without this client having heard of it. Stop sending here, as for
+     * `+try-failover`, and ask Sentinel again.
+     */
+    leaveSuspectedMaster(replica: string): void {
+        const here = this.address;
+        if (this.role !== "master" || here === null || this.fencedUntil !== 0) return;
+        this.fence(here, this.failoverFenceMs, `replica ${replica} left ${here} for another master`);
+        this.reconnectNow = true;
+        this.dropSocket();
     }
 
     private clearFence(): void {

@@ -1,8 +1,9 @@
 import type { ChainableCommander } from "ioredis";
 import { classifyError } from "./classify";
 import type { ManagedConnection } from "./connection";
-import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "./errors";
+import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "./errors";
 import type { CallState } from "./policies";
+import { parseMasterRole } from "./replicaGuard";
 
 /** Default `WAIT` replicas of a durable write. */
 export const DEFAULT_DURABLE_REPLICAS = 1;
@@ -88,6 +89,8 @@ async function attempt(
     if (userCount === 0)
         throw new RangeError("durableWrite: the callback queued no command on the pipeline it was given");
     pipeline.wait(replicas, timeoutMs);
+    // Right after WAIT, on the same connection: which replicas are still attached (see ReplicaGuard).
+    pipeline.role();
     if (signal.aborted || !sameConnection() || !conn.isReady()) {
         // The deadline passed (the caller was told "not executed"), or an async builder yielded and
         // the connection changed meanwhile: nothing is sent.
@@ -98,18 +101,21 @@ async function attempt(
 
     const results: unknown[] = [];
     let firstError: Error | undefined;
-    let anyApplied = false;
+    let applied = 0;
+    const userReplies = replies.slice(0, userCount);
+    const inAbortedTransaction = abortedTransactionReplies(userReplies);
     for (let i = 0; i < userCount; i++) {
         const [err, value] = replies[i] ?? [new Error("missing pipeline reply"), undefined];
         if (err) firstError ??= err;
-        else anyApplied = true;
+        else if (!inAbortedTransaction.has(i) && value !== "QUEUED") applied += 1;
         results.push(value);
     }
     if (firstError) {
-        // All refused (READONLY, ...): nothing applied, the retry policy may send it again. Some applied
-        // and some refused: partly applied, never retried.
-        if (anyApplied && classifyError(firstError).outcome === "not-executed") {
-            throw new OutcomeUnknownError("partially_applied", { cause: firstError });
+        // All refused (READONLY, NOREPLICAS, a MULTI/EXEC discarded with EXECABORT...): nothing
+        // applied, the retry policy may send it again. Some applied and some refused: partly
+        // applied, never retried.
+        if (applied > 0 && classifyError(firstError).outcome === "not-executed") {
+            throw new PartiallyAppliedError(applied, userCount, { cause: firstError });
         }
         throw firstError;
     }
@@ -130,6 +136,7 @@ async function attempt(
 
     let acknowledged = Number(waitValue);
     state.applied = { acknowledged, required: replicas };
+    if (acknowledged >= replicas) verifyReplicas(conn, replicas, acknowledged, replies[userCount + 1]);
     while (acknowledged < replicas) {
         if (aborted(signal)) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
         if (!sameConnection() || !conn.isReady()) {
@@ -137,20 +144,68 @@ async function attempt(
         }
         // Same connection, checked synchronously right before sending: WAIT covers every write this
         // connection made, so our write is included without sending it again.
-        let more: number;
+        let again: Array<[Error | null, unknown]>;
         try {
-            more = await redis.wait(replicas, timeoutMs);
+            again = (await redis.pipeline().wait(replicas, timeoutMs).role().exec()) ?? [];
         } catch (err) {
             throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: err });
         }
         if (!sameConnection()) throw new WriteNotAcknowledgedError(replicas, acknowledged, lost());
-        acknowledged = Math.max(acknowledged, more);
+        const [againErr, more] = again[0] ?? [new Error("missing WAIT reply"), undefined];
+        if (againErr)
+            throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: againErr });
+        acknowledged = Math.max(acknowledged, Number(more));
         state.applied = { acknowledged, required: replicas };
+        if (acknowledged >= replicas) verifyReplicas(conn, replicas, acknowledged, again[1]);
     }
     return { acknowledged, results, epoch };
+}
+
+/**
+ * Trusts a `WAIT` count only if the `ROLE` reply that followed it shows every replica this client
+ * has seen on this master still attached and acknowledging (see {@link ReplicaGuard}); otherwise the
+ * acknowledged write may be one the next master never gets.
+ */
+function verifyReplicas(
+    conn: ManagedConnection,
+    required: number,
+    acknowledged: number,
+    roleReply: [Error | null, unknown] | undefined,
+): void {
+    const [err, value] = roleReply ?? [new Error("missing ROLE reply"), undefined];
+    const role = err ? null : parseMasterRole(value);
+    if (!role || conn.address === null) {
+        throw new WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", { cause: err ?? undefined });
+    }
+    const refusal = conn.replicaGuard.check(conn.address, role);
+    if (!refusal) return;
+    if (conn.replicaGuard.failoverSuspected(conn.address)) conn.leaveSuspectedMaster(refusal.replica);
+    throw new WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", {
+        cause: new Error(`replica ${refusal.replica} ${refusal.why}`),
+    });
 }
 
 /** `signal.aborted`, read through a call: TypeScript would otherwise keep an earlier check's narrowing across awaits. */
 function aborted(signal: AbortSignal): boolean {
     return signal.aborted;
+}
+
+/**
+ * Indexes of replies that belong to a `MULTI … EXEC` discarded with `EXECABORT` (its `MULTI`'s `OK`,
+ * the queued commands' `QUEUED` or refusals, the `EXECABORT`): none of them applied anything.
+ */
+function abortedTransactionReplies(replies: ReadonlyArray<[Error | null, unknown]>): Set<number> {
+    const out = new Set<number>();
+    replies.forEach(([err], execAt) => {
+        if (!err?.message.startsWith("EXECABORT")) return;
+        out.add(execAt);
+        let i = execAt - 1;
+        for (; i >= 0; i--) {
+            const [e, v] = replies[i] ?? [null, undefined];
+            if (!e && v !== "QUEUED") break;
+            out.add(i);
+        }
+        if (i >= 0 && replies[i]?.[1] === "OK") out.add(i); // the MULTI
+    });
+    return out;
 }

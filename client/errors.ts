@@ -87,21 +87,25 @@ export class WriteNotAcknowledgedError extends RedisClientError {
     constructor(
         readonly required: number,
         readonly acknowledged: number,
-        readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started",
+        readonly reason: "timeout" | "wait-error" | "connection-lost" | "failover-started" | "replicas-unverified",
         options?: { cause?: unknown },
     ) {
         super(
-            reason === "connection-lost" || reason === "failover-started"
+            reason === "connection-lost" || reason === "failover-started" || reason === "replicas-unverified"
                 ? (reason === "connection-lost"
                       ? `Durable write: the master connection was lost or replaced before ${required} replica(s) acknowledged it; `
-                      : `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `) +
+                      : reason === "failover-started"
+                        ? `Durable write: Sentinel started a failover before the acknowledgement arrived, and the acknowledging replica may not be the one promoted; `
+                        : `Durable write: ${acknowledged} replica(s) acknowledged it, but a replica of this master left or stopped acknowledging ` +
+                          `(${options?.cause instanceof Error ? options.cause.message : "unknown"}): a failover may be under way and the new master may lack the write; `) +
                       `outcome unknown, the write may be lost. It was not replayed.`
                 : `Durable write reached ${acknowledged} of ${required} required replica(s)` +
                       (reason === "timeout" ? " before the deadline" : " (WAIT failed)") +
                       `; it is applied on the master but may be lost if the master fails now.`,
             options,
         );
-        const unknown = reason === "connection-lost" || reason === "failover-started";
+        const unknown =
+            reason === "connection-lost" || reason === "failover-started" || reason === "replicas-unverified";
         this.outcome = unknown ? "unknown" : "failed";
         this.unavailable = unknown;
     }
@@ -114,6 +118,32 @@ export class NotConnectedError extends RedisClientError {
     readonly unavailable = true;
     constructor(role: string, options?: { cause?: unknown }) {
         super(`No ready Redis ${role} connection; the command was not sent.`, options);
+    }
+}
+
+/**
+ * Redis or the Sentinels refused the client's credentials (`WRONGPASS`, `NOAUTH`, `NOPERM` while
+ * connecting): a configuration error, not an outage. Calls fail with it at once instead of waiting
+ * for their deadline, the breaker does not count it, and reconnects back off (up to 30 s apart)
+ * until the credentials work. `cause` is the server's reply.
+ */
+export class AuthenticationError extends RedisClientError {
+    readonly errorClass = "auth";
+    readonly outcome = "not-executed" as const;
+    readonly unavailable = false;
+    constructor(
+        /** Whose credentials were refused. */
+        readonly server: "redis" | "sentinel",
+        options?: { cause?: unknown },
+    ) {
+        const reply =
+            options?.cause instanceof Error ? options.cause.message.replace(/^.*Last error: /, "") : "refused";
+        super(
+            server === "redis"
+                ? `Redis refused the client's credentials (${reply}); nothing was sent. Check the "redis.username"/"redis.password" options.`
+                : `The Sentinels refused the client's credentials (${reply}); nothing was sent. Check the "sentinel.username"/"sentinel.password" options.`,
+            options,
+        );
     }
 }
 
@@ -143,6 +173,29 @@ export class OutcomeUnknownError extends RedisClientError {
         super(
             `Redis connection failed while the command was in flight (${errorClass}); outcome unknown: it may or may not have been applied. ` +
                 `It was not retried because the call is not idempotent (pass { idempotent: true } if repeating it is safe).`,
+            options,
+        );
+    }
+}
+
+/**
+ * A durable write's pipeline was partly applied: some of its commands ran on the master, others
+ * were refused before running (`READONLY`, `NOREPLICAS`...). It is not retried (the applied part
+ * would run twice) and its replication was not confirmed. `cause` is the first refusal.
+ */
+export class PartiallyAppliedError extends RedisClientError {
+    readonly errorClass = "partially_applied";
+    readonly outcome = "failed" as const;
+    readonly unavailable = false;
+    constructor(
+        readonly applied: number,
+        readonly commands: number,
+        options?: { cause?: unknown },
+    ) {
+        super(
+            `Durable write partly applied: ${applied} of ${commands} command(s) ran on the master and the others were refused ` +
+                `(${options?.cause instanceof Error ? options.cause.message : "refused"}); not retried, replication not confirmed. ` +
+                `Wrap the commands in MULTI/EXEC to apply all or none.`,
             options,
         );
     }

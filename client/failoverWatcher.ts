@@ -1,5 +1,7 @@
 import { EventEmitter } from "node:events";
 import Redis from "ioredis";
+import { classifyError } from "./classify";
+import { authBackoffMs } from "./connection";
 import type { ResolvedOptions } from "./options";
 
 /** A master switch announced by Sentinel (`+switch-master`) or seen by the client's own reconnect. */
@@ -51,12 +53,15 @@ export interface FailoverWatcherEvents {
  */
 export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
     private readonly subscribers: Redis[] = [];
-    private readonly recent = new Map<string, number>();
+    /** New master of the last switch emitted. */
+    private lastTo: string | null = null;
 
     constructor(opts: ResolvedOptions) {
         super();
         const tls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
         for (const s of opts.sentinels) {
+            // Refused credentials: reconnects back off like the client's own (not 5 a second per Sentinel).
+            let authFailures = 0;
             const sub = new Redis({
                 host: s.host,
                 port: s.port,
@@ -67,18 +72,32 @@ export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
                 disconnectTimeout: opts.timeouts.disconnectMs,
                 keepAlive: opts.timeouts.keepAliveMs || undefined,
                 // A restarted Sentinel should resume telling us about failovers within a second.
-                retryStrategy: (times) => Math.min(times * SUBSCRIBER_RETRY_STEP_MS, SUBSCRIBER_RETRY_MAX_MS),
+                retryStrategy: (times) =>
+                    authFailures > 0
+                        ? authBackoffMs(authFailures)
+                        : Math.min(times * SUBSCRIBER_RETRY_STEP_MS, SUBSCRIBER_RETRY_MAX_MS),
                 // Sentinel speaks RESP2 pub/sub; no INFO ready check needed on a subscriber.
                 enableReadyCheck: false,
-                // SUBSCRIBE is issued before the socket is up; the offline queue holds it until connect.
+                // Subscribed below on every connect, which tells a working login from a refused one.
+                autoResubscribe: false,
                 enableOfflineQueue: true,
                 maxRetriesPerRequest: null,
                 disableClientInfo: true,
             });
-            sub.on("error", () => undefined); // unreachable Sentinels are reported by health(), not here
+            // Unreachable Sentinels are reported by health(), not here.
+            sub.on("error", (err: Error) => {
+                if (classifyError(err).errorClass === "auth") authFailures += 1;
+            });
             // +try-failover: a Sentinel starts a failover (the first sign, ~100 ms before it promotes a
             // replica); +switch-master: it is done.
-            sub.subscribe("+switch-master", "+try-failover").catch(() => undefined);
+            sub.on("ready", () => {
+                sub.subscribe("+switch-master", "+try-failover").then(
+                    () => (authFailures = 0),
+                    (err: unknown) => {
+                        if (err instanceof Error && classifyError(err).errorClass === "auth") authFailures += 1;
+                    },
+                );
+            });
             sub.on("message", (channel: string, message: string) => {
                 if (channel === "+switch-master") {
                     const event = parseSwitchMaster(message, opts.masterName);
@@ -92,13 +111,16 @@ export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
         }
     }
 
-    /** Emits `failover` unless the same `from→to` switch was reported in the last minute. */
+    /**
+     * Emits `failover` unless it names the same new master as the last switch emitted: the other
+     * Sentinels' copies of one switch arrive up to a second or more apart. A switch to another master
+     * is always news, however recently the same pair was seen (A→B, B→A, A→B). A copy of an old
+     * switch arriving after a newer one (the failover leader publishes last) is emitted again; it
+     * costs one reconnect, after which Sentinel names the current master.
+     */
     report(event: FailoverEvent): void {
-        const key = `${event.from}->${event.to}`;
-        const now = event.at.getTime();
-        for (const [k, t] of this.recent) if (now - t > 60_000) this.recent.delete(k);
-        if (this.recent.has(key)) return;
-        this.recent.set(key, now);
+        if (event.to === this.lastTo) return;
+        this.lastTo = event.to;
         this.emit("failover", event);
     }
 

@@ -11,12 +11,14 @@ export { createSentinelClient, SentinelClient } from "./client";
 export type { RunOptions, SentinelClientEvents } from "./client";
 export type { DurableWriteOptions, DurableWriteResult } from "./durableWrite";
 export {
+    AuthenticationError,
     CircuitOpenError,
     ClientClosedError,
     DeadlineExceededError,
     InvalidOptionsError,
     NotConnectedError,
     OutcomeUnknownError,
+    PartiallyAppliedError,
     RedisClientError,
     WriteNotAcknowledgedError,
 } from "./errors";

@@ -15,6 +15,8 @@ interface ReplicaFromSentinel {
 export interface ConnectionHooks {
     /** A reply error made ioredis drop the connection (see `reconnectOnError`). */
     onReconnectOnError?(err: Error): void;
+    /** A longer reconnect delay to use instead of the usual one (after refused credentials), or undefined. */
+    backoffOverrideMs?(): number | undefined;
 }
 
 /**
@@ -111,14 +113,16 @@ export function buildIoredisOptions(
 
         // Default min(times*50, 2000): up to 2 s between asking Sentinel again. Capped lower and
         // jittered; never null, so a client outliving a long outage reconnects by itself.
-        retryStrategy: (times: number) => reconnectDelay(times, retry.reconnectMaxDelayMs),
+        retryStrategy: (times: number) =>
+            hooks.backoffOverrideMs?.() ?? reconnectDelay(times, retry.reconnectMaxDelayMs),
         // Called when the connector has walked past the last Sentinel. It does not rewind its list after
         // a success (only ioredis' failover detector does), so the first call after a reconnect often
         // means "reached the end of the list", not "all Sentinels down", yet ioredis sleeps this long
         // first (measured: 100 ms added to a failover with min(times*100, 1000)). First pass free, then
         // up to 1 s apart; never null (null would end the client for good).
         sentinelRetryStrategy: (times: number) =>
-            times <= 1 ? 0 : Math.min((times - 1) * SENTINEL_RETRY_STEP_MS, SENTINEL_RETRY_MAX_MS),
+            hooks.backoffOverrideMs?.() ??
+            (times <= 1 ? 0 : Math.min((times - 1) * SENTINEL_RETRY_STEP_MS, SENTINEL_RETRY_MAX_MS)),
         // The failover detector's Sentinel subscriptions reconnect after 60 s by default; a Sentinel
         // that restarted would not tell us about a failover for a minute.
         sentinelReconnectStrategy: () => DETECTOR_RESUBSCRIBE_MS,

@@ -10,7 +10,8 @@ import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
-import { RedisNode } from "./redisNode";
+import { publicIpv4, RedisNode } from "./redisNode";
+import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
 import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
@@ -27,9 +28,11 @@ export interface RedisClusterArgs {
     sentinelPassword?: pulumi.Input<string>;
     /**
      * Private key the post-deploy commands use to SSH in as root. When absent or "" an ED25519 key is generated with
-     * @pulumi/tls and its public half installed on every node; when given, put its public half in `authorizedKeys`.
+     * @pulumi/tls; either way its public half is installed on every node (derived with `tls.getPublicKey` when given).
      */
     checksPrivateKey?: pulumi.Input<string>;
+    /** Plan changes of running nodes, in the order to perform them (`planResizes`); none when absent. */
+    resizes?: readonly ResizeStep[];
 }
 
 export interface NodeOutput {
@@ -79,9 +82,21 @@ export class RedisCluster extends pulumi.ComponentResource {
         this.redisPassword = password("redis", args.redisPassword);
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 
-        let checksPublicKey: pulumi.Output<string> | undefined;
+        let checksPublicKey: pulumi.Output<string>;
         if (isGiven(args.checksPrivateKey)) {
             this.#checksPrivateKey = pulumi.secret(args.checksPrivateKey);
+            // Derived, not asked for: the rollout rewrites root's authorized_keys from this list, and a given key left
+            // out of `authorizedKeys` would lock the checks out of every node.
+            checksPublicKey = pulumi.unsecret(
+                this.#checksPrivateKey.apply((k) =>
+                    tls
+                        .getPublicKeyOutput(
+                            k.includes("OPENSSH PRIVATE KEY") ? { privateKeyOpenssh: k } : { privateKeyPem: k },
+                            { parent: this },
+                        )
+                        .publicKeyOpenssh.apply((p) => p.trim()),
+                ),
+            );
         } else {
             const key = new tls.PrivateKey(clusterChildren.checksKey(name), { algorithm: "ED25519" }, { parent: this });
             this.#checksPrivateKey = pulumi.secret(key.privateKeyOpenssh);
@@ -124,13 +139,32 @@ export class RedisCluster extends pulumi.ComponentResource {
             );
         const reservedFirewall = reserved ? firewallFor() : undefined;
 
-        const authorizedKeys = checksPublicKey
-            ? [...t.access.authorizedKeys, checksPublicKey]
-            : [...t.access.authorizedKeys];
+        const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
         // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
-        for (const n of t.nodes) {
+        const resizes = args.resizes ?? [];
+        const resize =
+            resizes.length > 0
+                ? new ResizeRollout(
+                      clusterChildren.resize(name),
+                      {
+                          topology: t,
+                          steps: resizes,
+                          // ephemeral: a node's address is its Linode's output, and its Linode waits for the handover:
+                          // read the running Linodes' addresses instead (a resize keeps the address).
+                          addresses: reserved ? addresses : runningAddresses(t, this),
+                          privateKey: this.#checksPrivateKey,
+                          hostKeys: hostKeys.publicKeys,
+                      },
+                      { parent: this },
+                  )
+                : undefined;
+        // Nodes that keep their plan first, then the resized ones in rollout order: each resize step needs the
+        // previous one's readiness wait, which needs that node's Linode.
+        const resizeIndex = (node: string) => resizes.findIndex((s) => s.node === node);
+        const creationOrder = [...t.nodes].sort((a, b) => resizeIndex(a.name) - resizeIndex(b.name));
+        for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
                 .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
@@ -154,9 +188,11 @@ export class RedisCluster extends pulumi.ComponentResource {
                     authorizedKeys,
                     ...(reservedFirewall ? { firewallId: reservedFirewall.id.apply(Number) } : {}),
                     placementGroupId: placement[n.region],
+                    ...(resize?.resizes(n.name) ? { resizeAfter: resize.before(n.name) } : {}),
                 },
                 { parent: this },
             );
+            if (resize?.resizes(n.name)) resize.after(n.name, nodes[n.name].instance);
         }
 
         if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
@@ -207,7 +243,14 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 authorizedKeys,
                                 privateKey: this.#checksPrivateKey,
                                 hostKeys: hostKeys.publicKeys,
-                                after: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name], ...bootstrap]])),
+                                // After every resize: a new plan brings new memory settings (maxmemory), which must not
+                                // reach a node before its new plan does.
+                                after: Object.fromEntries(
+                                    t.nodes.map((n) => [
+                                        n.name,
+                                        [waits[n.name], ...bootstrap, ...(resize?.finished() ?? [])],
+                                    ]),
+                                ),
                             },
                             { parent: this },
                         ),
@@ -249,6 +292,23 @@ export class RedisCluster extends pulumi.ComponentResource {
             hostKeys: this.hostKeys,
         });
     }
+}
+
+/**
+ * The public IPv4 of each running Linode of the cluster, by node name, as Linode reports it now (an invoke, not the
+ * Linodes' outputs, so commands that a Linode itself waits for can use them without a cycle).
+ */
+function runningAddresses(t: Topology, parent: pulumi.Resource): Record<string, pulumi.Output<string>> {
+    const found = linode.getInstancesOutput(
+        { filters: [{ name: "label", values: t.nodes.map((n) => n.label) }] },
+        { parent },
+    );
+    return Object.fromEntries(
+        t.nodes.map((n) => [
+            n.name,
+            found.apply((f) => publicIpv4(f.instances.find((i) => i.label === n.label)?.ipv4s ?? [])),
+        ]),
+    );
 }
 
 /**

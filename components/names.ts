@@ -26,11 +26,18 @@ export const clusterChildren = {
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
     bootstrap: (cluster: string) => `${cluster}-bootstrap`,
+    resize: (cluster: string) => `${cluster}-resize`,
 } as const;
 
 /** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
 export const bootstrapChildren = {
     step: (bootstrap: string, node: string) => `${bootstrap}-${node}`,
+} as const;
+
+/** Children of `ResizeRollout`, given its name. */
+export const resizeChildren = {
+    handover: (resize: string, node: string) => `${resize}-handover-${node}`,
+    ready: (resize: string, node: string) => `${resize}-ready-${node}`,
 } as const;
 
 /** Children of `RegionNetwork`, given its name. */
@@ -85,6 +92,8 @@ export const resourceNames = {
     drill: checkChildren.drill(clusterChildren.checks(CLUSTER_RESOURCE)),
     settings: clusterChildren.settings(CLUSTER_RESOURCE),
     settingsStep: (node: string) => rolloutChildren.step(clusterChildren.settings(CLUSTER_RESOURCE), node),
+    resizeHandover: (node: string) => resizeChildren.handover(clusterChildren.resize(CLUSTER_RESOURCE), node),
+    resizeReady: (node: string) => resizeChildren.ready(clusterChildren.resize(CLUSTER_RESOURCE), node),
     /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
     bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),

@@ -24,6 +24,11 @@ export interface RedisNodeArgs {
     firewallId?: pulumi.Input<number>;
     /** Strict anti-affinity placement group of the node's region, if any. */
     placementGroupId?: pulumi.Input<number>;
+    /**
+     * When this deployment changes the node's plan: what must finish before Linode resizes it (its mastership handed
+     * over, the previously resized node healthy again). See components/resize.ts.
+     */
+    resizeAfter?: pulumi.Resource[];
 }
 
 /**
@@ -65,6 +70,7 @@ export class RedisNode extends pulumi.ComponentResource {
             },
             {
                 parent: this,
+                ...(args.resizeAfter ? { dependsOn: args.resizeAfter } : {}),
                 ignoreChanges: ["metadatas", "authorizedKeys", "image", "rootPass"],
                 // A reserved IPv4 and a label can belong to one Linode at a time: a replacement deletes the old one
                 // first (with ephemeral addresses the label alone requires it).

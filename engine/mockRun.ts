@@ -1,5 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { resourceNames } from "../components/names";
 import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
@@ -131,6 +135,26 @@ function mockPassword(name: string, length: number): string {
     return out.slice(0, length);
 }
 
+/**
+ * What `tls.getPublicKey` answers: the public half of a real key, as OpenSSH's `ssh-keygen -y` derives it; the
+ * placeholder key's own public half for the placeholder.
+ */
+function publicKeyOf(inputs: Record<string, unknown>, placeholder: { privateKey: string; publicKey: string }): string {
+    const given = inputs.privateKeyOpenssh ?? inputs.privateKeyPem;
+    if (typeof given !== "string") throw new Error("tls.getPublicKey without a private key");
+    if (given === placeholder.privateKey) return placeholder.publicKey;
+    const dir = mkdtempSync(join(tmpdir(), "mock-key-"));
+    try {
+        writeFileSync(join(dir, "key"), given, { mode: 0o600 });
+        const r = spawnSync("ssh-keygen", ["-y", "-f", join(dir, "key")], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`tls.getPublicKey: not a private key (${r.stderr.trim()})`);
+        // `<type> <base64>` with no comment, as @pulumi/tls answers (newer ssh-keygen appends the key's comment).
+        return r.stdout.trim().split(" ").slice(0, 2).join(" ");
+    } finally {
+        rmSync(dir, { recursive: true });
+    }
+}
+
 interface Declared {
     readonly parent?: pulumi.Resource;
     readonly dependsOn: readonly pulumi.Resource[];
@@ -259,6 +283,9 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                 return { id, state };
             },
             call: (args) => {
+                const inputs = args.inputs as Record<string, unknown>;
+                if (args.token === "tls:index/getPublicKey:getPublicKey")
+                    return { ...inputs, publicKeyOpenssh: `${publicKeyOf(inputs, key)}\n` };
                 if (args.token === "linode:index/getRegion:getRegion") {
                     const id = (args.inputs as { id: string }).id;
                     const region = (options.regions ?? LINODE_REGIONS).find((r) => r.id === id);
@@ -270,7 +297,17 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     }
                     return { ...region, capabilities: [...region.capabilities], siteType: "core" };
                 }
-                return args.inputs as Record<string, unknown>;
+                if (args.token === "linode:index/getInstances:getInstances") {
+                    // Linode's view: the Linodes of the last deployment, as the provider left them.
+                    const filters = (args.inputs as { filters?: { name: string; values: string[] }[] }).filters ?? [];
+                    const labels = filters.find((f) => f.name === "label")?.values;
+                    const instances = (options.previous?.resources ?? [])
+                        .filter((r) => r.type === "linode:index/instance:Instance")
+                        .map((r) => ({ id: Number(r.id), ...r.state }) as { id: number; label: string })
+                        .filter((i) => labels === undefined || labels.includes(i.label));
+                    return { id: "instances", filters, instances };
+                }
+                return inputs;
             },
         },
         PROJECT,

@@ -54,18 +54,56 @@ export function changedInputs(before: Readonly<Record<string, unknown>>, after: 
     return [...keys].filter((k) => !isDeepStrictEqual(unwrapSecrets(before[k]), unwrapSecrets(after[k]))).sort();
 }
 
-/** The inputs the engine sends for a resource that exists: the new ones, with the old value of every ignored key. */
+/** `metadatas[0].userData` -> ["metadatas", 0, "userData"] (Pulumi's property path syntax, without quoting). */
+function pathSegments(path: string): (string | number)[] {
+    return path
+        .replace(/\[(\d+)\]/g, ".$1")
+        .split(".")
+        .filter((s) => s !== "")
+        .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+function getPath(value: unknown, path: readonly (string | number)[]): unknown {
+    let cur = value;
+    for (const seg of path) {
+        cur = pulumi.runtime.unwrapRpcSecret(cur);
+        if (cur === null || typeof cur !== "object") return undefined;
+        cur = (cur as Record<string | number, unknown>)[seg];
+    }
+    return cur;
+}
+
+/** A copy of `value` with the value at `path` replaced (or removed when `replacement` is undefined). */
+function setPath(value: unknown, path: readonly (string | number)[], replacement: unknown): unknown {
+    if (path.length === 0) return replacement;
+    const [head, ...rest] = path;
+    const plain = pulumi.runtime.unwrapRpcSecret(value) as unknown;
+    const wrap = (copy: unknown) =>
+        pulumi.runtime.isRpcSecret(value) ? { ...(value as Record<string, unknown>), value: copy } : copy;
+    if (Array.isArray(plain)) {
+        const copy: unknown[] = [...(plain as unknown[])];
+        copy[Number(head)] = setPath(copy[Number(head)], rest, replacement);
+        return wrap(copy);
+    }
+    const copy: Record<string, unknown> = { ...(plain as Record<string, unknown> | undefined) };
+    const next = setPath(copy[String(head)], rest, replacement);
+    if (next === undefined) Reflect.deleteProperty(copy, String(head));
+    else copy[String(head)] = next;
+    return wrap(copy);
+}
+
+/** The inputs the engine sends for a resource that exists: the new ones, with the old value of every ignored path. */
 export function inputsWithIgnoredKept(
     before: Readonly<Record<string, unknown>>,
     after: Readonly<Record<string, unknown>>,
     ignoreChanges: readonly string[],
 ): Record<string, unknown> {
-    const out = { ...after };
-    for (const key of ignoreChanges) {
-        if (key in before) out[key] = before[key];
-        else Reflect.deleteProperty(out, key);
+    let out: unknown = { ...after };
+    for (const path of ignoreChanges) {
+        const segments = pathSegments(path);
+        out = setPath(out, segments, getPath(before, segments));
     }
-    return out;
+    return out as Record<string, unknown>;
 }
 
 /** What the engine does with a resource that existed before, given the inputs it will send. */

@@ -37,15 +37,21 @@ const DURABILITY = { replicas: 1, timeoutMs: 200 };
 const FAILOVER_BUDGET_SLACK_MS = 30_000;
 /** How long the Sentinels may take to agree on a master before a run starts (a previous run's fail-back settling). */
 const AGREED_MASTER_TIMEOUT_MS = 60_000;
-/** Acknowledged writes before the fault, so the writer is past its connection set-up and writing steadily. */
-const WARMUP_ACKS = 1_000;
+/**
+ * Acknowledged writes before the fault, so the writer is past its connection set-up and writing steadily (about a
+ * second of writes in the lab here). A count, not a time: a slower machine waits longer and verifies as much.
+ */
+const WARMUP_ACKS = 4_000;
 const WARMUP_TIMEOUT_MS = 30_000;
 /** After a partition: how long writes may take to resume with the partition still in place before it is healed. */
 const RESUME_BEFORE_HEAL_MS = 5_000;
 /** A hung master stays hung this much longer than the failover took, so the new master serves writes meanwhile. */
 const HANG_AFTER_FAILOVER_MS = 1_500;
-/** Acknowledged writes after the fault is over, which must reach the new master like every other one. */
-const ACKS_AFTER_RECOVERY = 500;
+/**
+ * Acknowledged writes after the fault is over (about three seconds of writes here, the window in which a resumed or
+ * restarted old master could still take some), read back from the new master like every other one.
+ */
+const ACKS_AFTER_RECOVERY = 12_000;
 /** The writer's pause after a failed write, so a refusing master is not hammered. */
 const WRITE_RETRY_PAUSE_MS = 2;
 /** How often the masters inside the cluster are counted during a run (split-brain watch). */

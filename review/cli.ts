@@ -112,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
                     topology: run.topology,
                     resources: plan,
                     commandOrder: run.resources
-                        .filter((r) => r.type === "command:remote:Command")
+                        .filter((r) => r.type.startsWith("command:"))
                         .map((r) => ({ name: r.name, dependsOn: r.dependsOn })),
                     failureAnalysis: failures,
                     // Secret outputs are left out: review prints, and secrets are never printed.
@@ -135,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
         );
         console.log(`Resources (${plan.length}):\n${table(plan.map((p) => ({ ...p })))}\n`);
         console.log("Post-deploy commands, in dependency order:");
-        for (const r of run.resources.filter((r) => r.type === "command:remote:Command"))
+        for (const r of run.resources.filter((r) => r.type.startsWith("command:")))
             console.log(`  ${r.name}${r.dependsOn.length ? `  <- ${r.dependsOn.join(", ")}` : ""}`);
         console.log(`\nFailure analysis:\n${table(failureRows(failures))}`);
         if (opts.out) {

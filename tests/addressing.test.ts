@@ -254,6 +254,27 @@ describe("a replaced node under addressing: ephemeral", () => {
     });
 });
 
+describe("a plan change under addressing: ephemeral", () => {
+    it("hands over and checks at the running Linodes' addresses (read from Linode, no cycle through the Linodes)", async () => {
+        const resized = await runUnderMocks({
+            stack: "prod",
+            config: programConfigWith("prod", { addressing: "ephemeral", nodeType: "g6-standard-4" }),
+            addresses: ASSIGNED,
+            previous: ephemeral,
+        });
+        const handover = resourceNamed(resized, names.resizeHandover("east-a"));
+        expect(String(input(handover, "create"))).toBe(
+            `${PATHS.scriptsDir}/failover-drill handover ${ASSIGNED["east-a"]}:6379 ${ASSIGNED["ord-a"]}:6379 ${ASSIGNED["east-b"]}:6379`,
+        );
+        expect((input(handover, "connection") as { host: string }).host).toBe(ASSIGNED["east-a"]);
+        const ready = resourceNamed(resized, names.resizeReady("east-b"));
+        expect((input(ready, "connection") as { host: string }).host).toBe(ASSIGNED["east-b"]);
+        // The resize keeps every address: no bootstrap re-runs.
+        for (const node of NODES)
+            expect(planOf(resized).find((p) => p.name === names.bootstrapStep(node))?.op ?? "same").not.toBe("replace");
+    }, 20_000);
+});
+
 describe("switching the mode on a running cluster", () => {
     it("is refused at preview in one line naming the key (every Linode would be re-created at once)", async () => {
         await expect(

@@ -343,6 +343,43 @@ describeScripts("node scripts", () => {
             expect(r.stderr).toMatch(/no Sentinel majority names a master; starting with the configured role/);
             expect(readFileSync(n.paths.redisConf, "utf8")).toBe("port 6379\nreplicaof 127.0.0.99 6379\n");
         });
+
+        /** This node is the master by a Sentinel majority's word, and last ended as `state` says. */
+        const selfMaster = (state: string) => {
+            const self = at("dev-a", REDIS);
+            const n = node().views({ "dev-a": self, "dev-b": self, "dev-c": self });
+            writeFileSync(n.paths.redisState, `${state}\n`);
+            // The wait bound is a live setting in node.env; a short one keeps the test fast.
+            writeFileSync(n.paths.nodeEnv, `${readFileSync(n.paths.nodeEnv, "utf8")}START_GUARD_WAIT_SEC='1'\n`);
+            return n;
+        };
+
+        itGuard("starts the master as master after a clean stop", () => {
+            const n = selfMaster("clean");
+            const r = n.run("redis-start-guard");
+            expect(r.code).toBe(0);
+            expect(r.stderr).toMatch(/this node is the master and stopped cleanly \(clean\); starting as master/);
+            expect(readFileSync(n.paths.redisConf, "utf8")).toBe("port 6379\n");
+        });
+
+        itGuard("holds a crashed master back for a failover, then starts it with local data if none came", () => {
+            const n = selfMaster("crashed:signal:killed:9");
+            const r = n.run("redis-start-guard");
+            expect(r.code).toBe(0);
+            expect(r.stderr).toMatch(/stopped uncleanly or is being failed over \(crashed:signal:killed:9\)/);
+            expect(r.stderr).toMatch(/no failover within 1s \(no promotable replica\?\); starting as master/);
+            expect(r.ms).toBeGreaterThanOrEqual(1_000);
+        });
+
+        itGuard("holds a cleanly stopped master back while a Sentinel sees it down", () => {
+            const n = selfMaster("clean").reply(
+                at("dev-b", SENTINEL),
+                ["SENTINEL", "MASTER", MASTER],
+                "name\nmymaster\nflags\nmaster,s_down,o_down\n",
+            );
+            const r = n.run("redis-start-guard");
+            expect(r.stderr).toMatch(/is being failed over \(clean\); waiting up to 1s/);
+        });
     });
 });
 

@@ -1,4 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { filesInUserData, PATHS } from "../cloud-init";
 import { resourceNames as names } from "../components/names";
 import { DIAL_ERROR_LIMIT } from "../components/connection";
@@ -306,6 +310,31 @@ describe.each(["prod", "dev"])(
         });
     },
 );
+
+describe("a checks key given in config", () => {
+    it("is used by every connection and its public half, derived, reaches every node", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "checks-key-"));
+        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "given-checks", "-f", join(dir, "id")]);
+        const privateKey = readFileSync(join(dir, "id"), "utf8");
+        const publicKey = readFileSync(join(dir, "id.pub"), "utf8")
+            .trim()
+            .replace(/ given-checks$/, "");
+        rmSync(dir, { recursive: true });
+        const run = await runUnderMocks({
+            stack: "prod",
+            config: programConfigWith("prod", { checksPrivateKey: privateKey }),
+        });
+        expect(ofType(run, "tls:index/privateKey:PrivateKey").filter((r) => r.name === names.checksKey)).toEqual([]);
+        for (const r of ofType(run, "linode:index/instance:Instance"))
+            expect(input(r, "authorizedKeys")).toContain(publicKey);
+        for (const c of ofType(run, "command:remote:Command"))
+            expect((input(c, "connection") as { privateKey: string }).privateKey).toBe(privateKey);
+        // The rollout rewrites root's authorized_keys: the checks key must be in it, or the checks lock themselves out.
+        const stdin = String(input(named(run, names.settingsStep("east-a")), "stdin"));
+        const line = stdin.split("\n").find((l) => l.startsWith("file /root/.ssh/authorized_keys "));
+        expect(Buffer.from(line?.split(" ")[3] ?? "", "base64").toString()).toContain(publicKey);
+    });
+});
 
 describe("stack outputs", () => {
     it("never export the checks' private key (whoever reads outputs would be root on every node)", () => {

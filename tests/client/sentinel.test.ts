@@ -352,11 +352,40 @@ describeWithServers("client against a Sentinel cluster: every Redis node down", 
         expect(body.breaker).toBe("open");
         expect(body.sentinels.reachable).toBe(3);
 
+        // Half-open (the client's own probe is out, and fails: every node is still down). Calls
+        // beside the probe do not wait for it: reads are answered from the stale cache at once
+        // (each while the breaker is still half-open), writes are refused at once and never run.
+        await waitFor(
+            "the client's own half-open probe",
+            () => Promise.resolve(client.breakerState === "half-open"),
+            10_000,
+            5,
+        );
+        const during = await Promise.all(
+            Array.from({ length: 11 }, () =>
+                client
+                    .readThrough("greeting", (x) => x.get("greeting"))
+                    .then((r) => ({ r, state: client.breakerState })),
+            ),
+        );
+        for (const { r, state } of during) {
+            expect(r).toMatchObject({ value: "hello", stale: true });
+            expect(state).toBe("half-open");
+        }
+        const refused = await Promise.all(
+            Array.from({ length: 5 }, () => client.write((r) => r.incr("beside-probe")).catch((e: unknown) => e)),
+        );
+        for (const e of refused) expect(e).toBeInstanceOf(CircuitOpenError);
+
         for (const n of c.nodes) await c.restart(n);
         await waitUntilHealthy(c, 2, 30_000);
 
-        // After halfOpenAfter one probe goes through, succeeds, and closes the breaker. The restarted
-        // nodes have no persistence: the key is gone, and the answer is fresh.
+        // No call is made: the client probes by itself while its breaker is open, so health returns to 200.
+        await waitFor("health 200 without any call", async () => (await fetch(url)).status === 200, 20_000, 200);
+        expect(client.breakerState).toBe("closed");
+
+        // The restarted nodes have no persistence: the key is gone, and the answer is fresh. The
+        // INCRs refused beside the probe never ran.
         const fresh = await waitFor(
             "a fresh read",
             async () => {
@@ -367,6 +396,7 @@ describeWithServers("client against a Sentinel cluster: every Redis node down", 
             200,
         );
         expect(fresh).toEqual({ value: null, stale: false });
+        expect(await client.read((r) => r.get("beside-probe"))).toBeNull();
         expect(client.breakerState).toBe("closed");
         expect(states).toEqual(expect.arrayContaining(["open", "half-open", "closed"]));
         res = await fetch(url);

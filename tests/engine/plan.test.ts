@@ -38,6 +38,18 @@ describe("the engine's rules (engine/rules.ts)", () => {
         expect(operationFor(COMMAND, [], false)).toBe("same");
     });
 
+    it("keeps the old value at a nested ignored path, secrets included", () => {
+        const secret = (value: unknown) => ({
+            "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+            value,
+        });
+        const before = { metadatas: [{ userData: secret("old") }], tags: ["a"] };
+        const after = { metadatas: [{ userData: secret("new") }], tags: ["b"] };
+        const sent = inputsWithIgnoredKept(before, after, ["metadatas[0].userData"]);
+        expect(unwrapSecrets(sent)).toEqual({ metadatas: [{ userData: "old" }], tags: ["b"] });
+        expect(changedInputs(before, sent)).toEqual(["tags"]);
+    });
+
     it("plans nothing when nothing changed", async () => {
         const again = await update({});
         expect(planOf(again)).toEqual([]);

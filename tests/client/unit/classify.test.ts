@@ -17,6 +17,9 @@ const named = (name: string, message: string): Error => {
     return e;
 };
 
+const fromCommand = (e: Error, name: string): Error => Object.assign(e, { command: { name, args: [] } });
+const withPrevious = (e: Error, previousErrors: Error[]): Error => Object.assign(e, { previousErrors });
+
 describe("classifyError", () => {
     test.each<[string, Error, string, string, boolean]>([
         ["READONLY", reply("READONLY You can't write against a read only replica."), "readonly", "not-executed", true],
@@ -29,6 +32,37 @@ describe("classifyError", () => {
             true,
         ],
         ["NOREPLICAS", reply("NOREPLICAS Not enough good replicas to write."), "noreplicas", "not-executed", true],
+        // A script may have written before it failed, whatever its error says.
+        ["LOADING from EVAL", fromCommand(reply("LOADING fake"), "eval"), "loading", "unknown", true],
+        ["NOREPLICAS from EVALSHA", fromCommand(reply("NOREPLICAS x"), "evalsha"), "noreplicas", "unknown", true],
+        ["READONLY from FCALL", fromCommand(reply("READONLY x"), "fcall"), "readonly", "unknown", true],
+        [
+            "LOADING from EVAL_RO (cannot write)",
+            fromCommand(reply("LOADING x"), "eval_ro"),
+            "loading",
+            "not-executed",
+            true,
+        ],
+        ["LOADING from GET", fromCommand(reply("LOADING x"), "get"), "loading", "not-executed", true],
+        // EXECABORT: nothing of the transaction ran; refused at queue time is retried like the refusal.
+        [
+            "EXECABORT after NOREPLICAS",
+            withPrevious(reply("EXECABORT Transaction discarded because of previous errors."), [
+                reply("NOREPLICAS Not enough good replicas to write."),
+            ]),
+            "noreplicas",
+            "not-executed",
+            true,
+        ],
+        [
+            "EXECABORT after a syntax error",
+            withPrevious(reply("EXECABORT Transaction discarded because of previous errors."), [
+                reply("ERR wrong number of arguments for 'incr' command"),
+            ]),
+            "command",
+            "not-executed",
+            false,
+        ],
         [
             "TRYAGAIN",
             reply("TRYAGAIN Multiple keys request during rehashing of slot"),

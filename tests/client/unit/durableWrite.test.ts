@@ -2,8 +2,10 @@
 import { replyError } from "./replyError";
 import type { ManagedConnection } from "../../../client/connection";
 import { durableWriteAttempt } from "../../../client/durableWrite";
-import { NotConnectedError, OutcomeUnknownError, WriteNotAcknowledgedError } from "../../../client/errors";
+import { classifyError } from "../../../client/classify";
+import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "../../../client/errors";
 import { CallState } from "../../../client/policies";
+import { ReplicaGuard } from "../../../client/replicaGuard";
 
 type Reply = [Error | null, unknown];
 
@@ -13,17 +15,24 @@ interface FakeConn {
     fenceCount: number;
     ready: boolean;
     noted: unknown[];
-    redis: { stream: object; wait: (n: number, t: number) => Promise<number> };
+    redis: { stream: object };
 }
 
 /**
  * A fake connection: `pipeline().exec()` answers with `replies` (after running `duringExec`, to
  * simulate what happens on the wire), and `wait()` answers from `waits`.
  */
-function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], duringExec?: (c: FakeConn) => void) {
+function fakeConnection(
+    replies: Reply[],
+    waits: Array<number | Error | (() => number)> = [],
+    duringExec?: (c: FakeConn) => void,
+) {
     const sent: string[][] = [];
     const conn = {
         role: "master",
+        address: "127.0.0.1:6379",
+        replicaGuard: new ReplicaGuard(async () => ({ kind: "unreachable" }), 2000, 5000),
+        leaveSuspectedMaster() {},
         epoch: 1,
         fenceCount: 0,
         ready: true,
@@ -39,20 +48,21 @@ function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], dur
                     set: (k: string, v: string) => (queued.push(["set", k, v]), p),
                     incr: (k: string) => (queued.push(["incr", k]), p),
                     wait: (n: number, t: number) => (queued.push(["wait", String(n), String(t)]), p),
+                    role: () => (queued.push(["role"]), p),
                     exec: async () => {
-                        sent.push(...queued);
+                        sent.push(...queued.filter((c) => c[0] !== "role"));
+                        if (queued[0]?.[0] === "wait") {
+                            // WAIT repeated alone (with its ROLE), after a short count.
+                            const next = waits.shift();
+                            if (next === undefined) throw new Error("unexpected WAIT");
+                            if (next instanceof Error) throw next;
+                            return [[null, typeof next === "function" ? next() : next], MASTER_ROLE];
+                        }
                         duringExec?.(conn);
-                        return replies;
+                        return replies.length < queued.length ? [...replies, MASTER_ROLE] : replies;
                     },
                 };
                 return p;
-            },
-            wait: async (n: number, t: number) => {
-                sent.push(["wait", String(n), String(t)]);
-                const next = waits.shift();
-                if (next === undefined) throw new Error("unexpected WAIT");
-                if (next instanceof Error) throw next;
-                return next;
             },
         },
         whenReady: async () => undefined,
@@ -67,6 +77,9 @@ function fakeConnection(replies: Reply[], waits: Array<number | Error> = [], dur
 }
 
 const signal = () => new AbortController().signal;
+/** ROLE of a master with one replica attached. */
+const MASTER_ROLE: Reply = [null, ["master", 100, [["127.0.0.1", "6380", "100"]]]];
+const withPrevious = (e: Error, previousErrors: Error[]): Error => Object.assign(e, { previousErrors });
 
 describe("durableWriteAttempt", () => {
     test("sends the write and WAIT as one pipeline and returns the acknowledged count", async () => {
@@ -179,7 +192,31 @@ describe("durableWriteAttempt", () => {
         ).rejects.toBe(readonly);
     });
 
-    test("partly applied (one command applied, one refused): OutcomeUnknownError, never retried as 'not executed'", async () => {
+    test("MULTI/EXEC refused at queue time (NOREPLICAS, then EXECABORT): nothing applied, thrown as the retryable refusal", async () => {
+        const noreplicas = replyError("NOREPLICAS Not enough good replicas to write.");
+        const f = fakeConnection([
+            [null, "OK"], // MULTI
+            [noreplicas, null], // INCR, refused while queueing
+            [replyError("NOREPLICAS Not enough good replicas to write."), null], // SET
+            [
+                withPrevious(replyError("EXECABORT Transaction discarded because of previous errors."), [noreplicas]),
+                null,
+            ],
+            [null, 0], // WAIT
+        ]);
+        const err = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.incr("multi").incr("a").incr("b").incr("exec"), // four commands, as MULTI INCR SET EXEC
+            1,
+            200,
+            signal(),
+            new CallState(),
+        ).catch((e: unknown) => e);
+        expect(err).toBe(noreplicas);
+        expect(classifyError(err)).toEqual({ errorClass: "noreplicas", outcome: "not-executed", unavailable: true });
+    });
+
+    test("partly applied (one command applied, one refused): PartiallyAppliedError, never retried as 'not executed'", async () => {
         const f = fakeConnection([
             [null, 1],
             [replyError("READONLY x"), null],
@@ -193,7 +230,9 @@ describe("durableWriteAttempt", () => {
             signal(),
             new CallState(),
         ).catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(OutcomeUnknownError);
+        expect(err).toBeInstanceOf(PartiallyAppliedError);
+        expect(err).toMatchObject({ applied: 1, commands: 2, outcome: "failed" });
+        expect((err as Error).message).toMatch(/^Durable write partly applied: 1 of 2 command\(s\) ran on the master/);
     });
 
     test("WAIT lost with the connection after the write applied: outcome unknown", async () => {
@@ -231,14 +270,13 @@ describe("durableWriteAttempt", () => {
                 [null, "OK"],
                 [null, 0],
             ],
-            [0],
+            [
+                () => {
+                    ctrl.abort(); // the deadline passes while the repeated WAIT is out
+                    return 0;
+                },
+            ],
         );
-        const origWait = f.conn.redis.wait;
-        f.conn.redis.wait = async (n, t) => {
-            const r = await origWait(n, t);
-            ctrl.abort();
-            return r;
-        };
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),

@@ -28,7 +28,7 @@ describe("Sentinel message parsing", () => {
 });
 
 describe("FailoverWatcher.report", () => {
-    test("each Sentinel's copy of one switch is reported once", () => {
+    test("each Sentinel's copy of one switch is reported once; a switch back and forth again is reported each time", () => {
         // Sentinels at a closed port: the watcher's subscribers never connect (and retry quietly).
         const w = new FailoverWatcher(
             resolveOptions({
@@ -51,11 +51,14 @@ describe("FailoverWatcher.report", () => {
             w.report(e("a:1", "b:1", 1500));
             w.report(e("a:1", "b:1", 2500));
             w.report(e("b:1", "a:1", 3000));
-            w.report(e("a:1", "b:1", 70_000)); // a new failover back, a minute later
+            w.report(e("b:1", "a:1", 3100));
+            // A→B, B→A, then A→B again seconds later: a new switch, not a copy (was dropped for 60 s).
+            w.report(e("a:1", "b:1", 8000));
+            w.report(e("a:1", "b:1", 8100));
             expect(seen.map((x) => `${x.from}->${x.to}@${x.at.getTime()}`)).toEqual([
                 "a:1->b:1@1000",
                 "b:1->a:1@3000",
-                "a:1->b:1@70000",
+                "a:1->b:1@8000",
             ]);
         } finally {
             w.close();
