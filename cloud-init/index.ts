@@ -8,3 +8,4 @@ export * from "./units";
 export * from "./userData";
 export * from "./liveSettings";
 export * from "./sshKeys";
+export * from "./bootstrap";

@@ -31,6 +31,7 @@ export const NODE_SCRIPTS = [
     "check-node",
     "check-quorum",
     "failover-drill",
+    "bootstrap-node",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 

@@ -49,11 +49,27 @@ export function renderTuningUnit(): string {
     );
 }
 
+/**
+ * With `addressing: ephemeral` a node learns its peers only in the bootstrap step (cloud-init/bootstrap.ts), which
+ * writes node.env last. Debian's packages enable redis-server and redis-sentinel at install, so without this
+ * condition a reboot before the bootstrap would start them with Debian's defaults (a Sentinel monitoring 127.0.0.1,
+ * a Redis with no replicaof): a skipped condition starts nothing and is no failure, so Restart= does not loop.
+ */
+export interface DropInOptions {
+    /** Start only once node.env exists (addressing: ephemeral). @default false */
+    readonly afterBootstrap?: boolean;
+}
+
+function bootstrapCondition(opts: DropInOptions): [string, string][] {
+    return opts.afterBootstrap ? [["ConditionPathExists", PATHS.nodeEnv]] : [];
+}
+
 /** Drop-in for Debian's redis-server.service: keeps its hardening, adds the start guard and the restart policy. */
-export function renderRedisDropIn(): string {
+export function renderRedisDropIn(opts: DropInOptions = {}): string {
     return renderUnit(
         {
             Unit: [
+                ...bootstrapCondition(opts),
                 ["Wants", "redis-ha-tuning.service"],
                 ["After", "redis-ha-tuning.service"],
                 // Never give up restarting a data node: the guard already spaces out restarts of a crashed master.
@@ -78,10 +94,11 @@ export function renderRedisDropIn(): string {
 }
 
 /** Drop-in for Debian's redis-sentinel.service. */
-export function renderSentinelDropIn(): string {
+export function renderSentinelDropIn(opts: DropInOptions = {}): string {
     return renderUnit(
         {
             Unit: [
+                ...bootstrapCondition(opts),
                 ["Wants", "redis-ha-tuning.service"],
                 ["After", "redis-ha-tuning.service redis-server.service"],
                 ["StartLimitIntervalSec", "0"],

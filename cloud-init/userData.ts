@@ -89,8 +89,15 @@ export function renderNodeEnv(input: RenderInput): string {
     return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${shellAssignments(vars)}`;
 }
 
+/**
+ * The files a node's user-data writes. With `addressing: ephemeral` the files that name addresses (node.env,
+ * redis.conf, sentinel.conf) are left out: the bootstrap step delivers them once every Linode exists
+ * (`bootstrapFiles` in cloud-init/bootstrap.ts), and the units start nothing before that.
+ */
 export function writeFilesFor(input: RenderInput): WriteFile[] {
     const node = nodeOf(input);
+    const ephemeral = input.topology.addressing === "ephemeral";
+    const dropIn = { afterBootstrap: ephemeral };
     const root = (path: string, content: string, permissions = "0644"): WriteFile => ({
         path,
         owner: "root:root",
@@ -106,7 +113,8 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
             "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n",
             "0755",
         ),
-        root(PATHS.nodeEnv, renderNodeEnv(input), "0600"),
+        // Ephemeral addressing: node.env names the peers, which do not exist yet; the bootstrap writes it.
+        ...(ephemeral ? [] : [root(PATHS.nodeEnv, renderNodeEnv(input), "0600")]),
         ...NODE_SCRIPTS.map((s) =>
             root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
         ),
@@ -114,8 +122,16 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
-    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn()));
-    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn()));
+    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)));
+    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn(dropIn)));
+    if (!ephemeral) files.push(...serviceConfigs(input));
+    return files;
+}
+
+/** redis.conf and sentinel.conf of a node (owned by redis: Redis and Sentinel rewrite them). */
+export function serviceConfigs(input: RenderInput): WriteFile[] {
+    const node = nodeOf(input);
+    const files: WriteFile[] = [];
     if (node.runsRedis)
         files.push({
             path: PATHS.redisConf,
@@ -135,16 +151,21 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     return files;
 }
 
-function runcmd(node: NodePlan): (string | string[])[] {
+function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
     const services = [
         ...(node.runsRedis ? ["redis-server.service"] : []),
         ...(node.runsSentinel ? ["redis-sentinel.service"] : []),
     ];
-    return [
+    const prepare: (string | string[])[] = [
         "set -eu",
         ["rm", "-f", PATHS.policyRcD],
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "redis-ha-tuning.service"],
+    ];
+    // Ephemeral addressing: Redis and Sentinel start in the bootstrap step, once the node knows its peers.
+    if (t.addressing === "ephemeral") return prepare;
+    return [
+        ...prepare,
         ["systemctl", "enable", ...services],
         ["systemctl", "restart", ...services],
         [`${PATHS.scriptsDir}/node-ready`],
@@ -188,7 +209,7 @@ export function renderUserData(input: UserDataInput): string {
             ...(f.defer ? { defer: true } : {}),
             content: f.content,
         })),
-        runcmd: runcmd(node),
+        runcmd: runcmd(input.topology, node),
     };
     return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

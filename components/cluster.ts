@@ -4,12 +4,13 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import { clusterTags, firewallLabel, type Topology } from "../topology";
+import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
-import { RedisNode } from "./redisNode";
+import { publicIpv4, RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
@@ -118,20 +119,28 @@ export class RedisCluster extends pulumi.ComponentResource {
             placement[region.name] = net.placementGroupId;
         }
 
-        const firewall = new linode.Firewall(
-            clusterChildren.firewall(name),
-            {
-                label: firewallLabel(t.cluster),
-                inboundPolicy: "DROP",
-                outboundPolicy: "ACCEPT",
-                inbounds: pulumi.all(t.nodes.map((n) => addresses[n.name])).apply((list) => firewallInbounds(t, list)),
-                tags: clusterTags(t.cluster),
-            },
-            { parent: this },
-        );
-        this.firewallId = firewall.id.apply(Number);
+        // reserved: the firewall exists before the Linodes and each is created behind it (`firewallId`). ephemeral: its
+        // rules are made from the Linodes' own addresses, so it comes after them and attaches itself (`linodes`).
+        const reserved = t.addressing === "reserved";
+        const firewallFor = (linodes?: pulumi.Input<number>[]) =>
+            new linode.Firewall(
+                clusterChildren.firewall(name),
+                {
+                    label: firewallLabel(t.cluster),
+                    inboundPolicy: "DROP",
+                    outboundPolicy: "ACCEPT",
+                    inbounds: pulumi
+                        .all(t.nodes.map((n) => addresses[n.name]))
+                        .apply((list) => firewallInbounds(t, list)),
+                    ...(linodes ? { linodes } : {}),
+                    tags: clusterTags(t.cluster),
+                },
+                { parent: this },
+            );
+        const reservedFirewall = reserved ? firewallFor() : undefined;
 
         const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
+        // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
         const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
@@ -142,7 +151,9 @@ export class RedisCluster extends pulumi.ComponentResource {
                       {
                           topology: t,
                           steps: resizes,
-                          addresses,
+                          // ephemeral: a node's address is its Linode's output, and its Linode waits for the handover:
+                          // read the running Linodes' addresses instead (a resize keeps the address).
+                          addresses: reserved ? addresses : runningAddresses(t, this),
                           privateKey: this.#checksPrivateKey,
                           hostKeys: hostKeys.publicKeys,
                       },
@@ -172,10 +183,10 @@ export class RedisCluster extends pulumi.ComponentResource {
                 {
                     topology: t,
                     node: n,
-                    address: addresses[n.name],
+                    ...(reserved ? { address: addresses[n.name] } : {}),
                     userDataBase64: pulumi.secret(userData),
                     authorizedKeys,
-                    firewallId: this.firewallId,
+                    ...(reservedFirewall ? { firewallId: reservedFirewall.id.apply(Number) } : {}),
                     placementGroupId: placement[n.region],
                     ...(resize?.resizes(n.name) ? { resizeAfter: resize.before(n.name) } : {}),
                 },
@@ -184,7 +195,14 @@ export class RedisCluster extends pulumi.ComponentResource {
             if (resize?.resizes(n.name)) resize.after(n.name, nodes[n.name].instance);
         }
 
+        if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
+        const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
+        this.firewallId = firewall.id.apply(Number);
+
         const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
+        const secrets = pulumi
+            .all([this.redisPassword, this.sentinelPassword])
+            .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword }));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
@@ -195,28 +213,49 @@ export class RedisCluster extends pulumi.ComponentResource {
                 hostKeys: hostKeys.publicKeys,
                 checkedHash: checkedSettingsHash(t),
                 failoverHash: failoverSettingsHash(t),
-                beforeChecks: (waits) => [
-                    new SettingsRollout(
-                        clusterChildren.settings(name),
-                        {
-                            topology: t,
-                            addresses,
-                            instanceIds,
-                            secrets: pulumi
-                                .all([this.redisPassword, this.sentinelPassword])
-                                .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword })),
-                            authorizedKeys,
-                            privateKey: this.#checksPrivateKey,
-                            hostKeys: hostKeys.publicKeys,
-                            // After every resize: a new plan brings new memory settings (maxmemory), which must not
-                            // reach a node before its new plan does.
-                            after: Object.fromEntries(
-                                t.nodes.map((n) => [n.name, [waits[n.name], ...(resize?.finished() ?? [])]]),
-                            ),
-                        },
-                        { parent: this },
-                    ),
-                ],
+                beforeChecks: (waits) => {
+                    // ephemeral: nodes start Redis and Sentinel only in their bootstrap step, before any rollout or check.
+                    const bootstrap = reserved
+                        ? []
+                        : new AddressBootstrap(
+                              clusterChildren.bootstrap(name),
+                              {
+                                  topology: t,
+                                  addresses,
+                                  instanceIds,
+                                  secrets,
+                                  privateKey: this.#checksPrivateKey,
+                                  hostKeys: hostKeys.publicKeys,
+                                  after: [...t.nodes.map((n) => nodes[n.name].instance), firewall],
+                                  afterNode: Object.fromEntries(t.nodes.map((n) => [n.name, [waits[n.name]]])),
+                              },
+                              { parent: this },
+                          ).steps;
+                    return [
+                        ...bootstrap,
+                        new SettingsRollout(
+                            clusterChildren.settings(name),
+                            {
+                                topology: t,
+                                addresses,
+                                instanceIds,
+                                secrets,
+                                authorizedKeys,
+                                privateKey: this.#checksPrivateKey,
+                                hostKeys: hostKeys.publicKeys,
+                                // After every resize: a new plan brings new memory settings (maxmemory), which must not
+                                // reach a node before its new plan does.
+                                after: Object.fromEntries(
+                                    t.nodes.map((n) => [
+                                        n.name,
+                                        [waits[n.name], ...bootstrap, ...(resize?.finished() ?? [])],
+                                    ]),
+                                ),
+                            },
+                            { parent: this },
+                        ),
+                    ];
+                },
             },
             { parent: this },
         );
@@ -253,6 +292,23 @@ export class RedisCluster extends pulumi.ComponentResource {
             hostKeys: this.hostKeys,
         });
     }
+}
+
+/**
+ * The public IPv4 of each running Linode of the cluster, by node name, as Linode reports it now (an invoke, not the
+ * Linodes' outputs, so commands that a Linode itself waits for can use them without a cycle).
+ */
+function runningAddresses(t: Topology, parent: pulumi.Resource): Record<string, pulumi.Output<string>> {
+    const found = linode.getInstancesOutput(
+        { filters: [{ name: "label", values: t.nodes.map((n) => n.label) }] },
+        { parent },
+    );
+    return Object.fromEntries(
+        t.nodes.map((n) => [
+            n.name,
+            found.apply((f) => publicIpv4(f.instances.find((i) => i.label === n.label)?.ipv4s ?? [])),
+        ]),
+    );
 }
 
 /**

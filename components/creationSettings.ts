@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CONFIG_NAMESPACE, ConfigError, type ConfigProblem, type Topology } from "../topology";
+import { CONFIG_NAMESPACE, ConfigError, type AddressingMode, type ConfigProblem, type Topology } from "../topology";
 
 /**
  * Settings a node takes from its user-data at creation and never again (user-data is an ignored input): changing
@@ -9,13 +9,23 @@ export interface CreationSettings {
     readonly redisPort: number;
     readonly sentinelPort: number;
     readonly masterName: string;
+    /**
+     * Switching it would re-create every Linode (their address and firewall inputs change) and, since siblings are
+     * replaced in parallel, destroy every node's data at once.
+     */
+    readonly addressing: AddressingMode;
 }
 
 /** The stack output that records them, read back by the next deployment. */
 export const CREATION_SETTINGS_OUTPUT = "creationSettings";
 
 export function creationSettingsOf(t: Topology): CreationSettings {
-    return { redisPort: t.ports.redis, sentinelPort: t.ports.sentinel, masterName: t.masterName };
+    return {
+        redisPort: t.ports.redis,
+        sentinelPort: t.ports.sentinel,
+        masterName: t.masterName,
+        addressing: t.addressing,
+    };
 }
 
 /** One line per creation-time key whose value differs from the deployed one. */

@@ -25,7 +25,13 @@ export const clusterChildren = {
     node: (cluster: string, node: string) => `${cluster}-${node}`,
     checks: (cluster: string) => `${cluster}-checks`,
     settings: (cluster: string) => `${cluster}-settings`,
+    bootstrap: (cluster: string) => `${cluster}-bootstrap`,
     resize: (cluster: string) => `${cluster}-resize`,
+} as const;
+
+/** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
+export const bootstrapChildren = {
+    step: (bootstrap: string, node: string) => `${bootstrap}-${node}`,
 } as const;
 
 /** Children of `ResizeRollout`, given its name. */
@@ -92,4 +98,6 @@ export const resourceNames = {
     resizeReady: (node: string) => resizeChildren.ready(clusterChildren.resize(CLUSTER_RESOURCE), node),
     /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
+    bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),
+    bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
 } as const;

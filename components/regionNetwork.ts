@@ -11,15 +11,15 @@ export interface RegionNetworkArgs {
 }
 
 /**
- * What a region provides before its nodes exist: a reserved public IPv4 per node (so every node's user-data can name
- * every peer, and a replaced node keeps its address) and, where a region has two or more nodes, a strict
+ * What a region provides before its nodes exist: with `addressing: reserved`, a reserved public IPv4 per node (so every
+ * node's user-data can name every peer, and a replaced node keeps its address) and, where a region has two or more nodes, a strict
  * anti-affinity placement group so one host failure takes out at most one node.
  *
  * Linode VPCs and VLANs are region-scoped, so Redis and Sentinel traffic, which crosses regions, uses these public
  * addresses; the Cloud Firewall limits it to the cluster's own nodes.
  */
 export class RegionNetwork extends pulumi.ComponentResource {
-    /** Reserved IPv4 address of each node in this region, by node name. */
+    /** Reserved IPv4 address of each node in this region, by node name; empty with `addressing: ephemeral`. */
     public readonly addresses: Record<string, pulumi.Output<string>>;
     /** The placement group's id, when the region has two or more nodes. */
     public readonly placementGroupId?: pulumi.Output<number>;
@@ -28,7 +28,9 @@ export class RegionNetwork extends pulumi.ComponentResource {
         super("redis-ha:network:RegionNetwork", name, {}, opts);
         const { topology: t, region } = args;
         this.addresses = {};
-        for (const nodeName of region.nodes) {
+        // addressing: ephemeral reserves nothing: each Linode keeps the address it is created with.
+        const reserved = t.addressing === "reserved" ? region.nodes : [];
+        for (const nodeName of reserved) {
             const ip = new linode.NetworkingIp(
                 regionChildren.reservedIp(name, nodeName),
                 { type: "ipv4", public: true, reserved: true, region: region.name },

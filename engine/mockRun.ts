@@ -180,6 +180,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     const addresses =
         options.addresses ?? Object.fromEntries(topology.nodes.map((n, i) => [n.name, `192.0.2.${String(10 + i)}`]));
     const ipNames = new Map(topology.nodes.map((n) => [resourceNames.reservedIp(n.region, n.name), n.name]));
+    const instanceNames = new Map(topology.nodes.map((n) => [resourceNames.instance(n.name), n.name]));
     const key = options.checksKey ?? REVIEW_KEY;
     const previous = new Map((options.previous?.resources ?? []).map((r) => [r.urn, r]));
     const replace = new Set(options.replace ?? []);
@@ -193,8 +194,13 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             case "linode:index/networkingIp:NetworkingIp":
                 return { ...inputs, address: addresses[ipNames.get(name) ?? ""] ?? "192.0.2.254" };
             case "linode:index/instance:Instance": {
-                const ip = (inputs.ipv4s as string[] | undefined)?.[0] ?? "192.0.2.253";
-                return { ...inputs, ipv4s: [ip], ipAddress: ip, ipv6: "2001:db8::1/128", status: "running" };
+                // A reserved address when one is given; otherwise (addressing: ephemeral) Linode assigns one: the
+                // node's address from `addresses` (the lab's), listed after a private one as Linode's `ipv4s` may be.
+                const given = (inputs.ipv4s as string[] | undefined)?.[0];
+                const assigned: Readonly<Record<string, string | undefined>> = addresses;
+                const ip = given ?? assigned[instanceNames.get(name) ?? ""] ?? "192.0.2.253";
+                const ipv4s = given === undefined && inputs.privateIp === true ? ["192.168.130.7", ip] : [ip];
+                return { ...inputs, ipv4s, ipAddress: ip, ipv6: "2001:db8::1/128", status: "running" };
             }
             case "random:index/randomPassword:RandomPassword": {
                 const given =

@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { ConfigError } from "../topology";
+import { ADDRESSING_MODES, ConfigError, type AddressingMode } from "../topology";
 import { destroyAll, purgeImages } from "./cleanup";
 import { drill, SCENARIOS, type DrillReport, type Scenario } from "./drill";
 import { LabError } from "./errors";
@@ -15,7 +15,8 @@ import { STATE_ROOT } from "./paths";
 import { LAB_TOOLS, requireHost } from "./preflight";
 import { instanceIdFor } from "./seed";
 import { runCheck, sshArgv } from "./ssh";
-import { prepareLabStack, type LabStack } from "./stack";
+import { run } from "./exec";
+import { prepareLabStack, type LabStack, type LabStackOptions } from "./stack";
 
 const CURRENT = path.join(STATE_ROOT, "current-stack");
 
@@ -55,10 +56,27 @@ function isUpToDate(s: LabStack): boolean {
     );
 }
 
+/**
+ * `addressing: ephemeral`: runs each node's bootstrap command over SSH with its stdin, one node at a time in the
+ * program's order, as the program's remote commands do once every Linode exists. Idempotent (a node already
+ * bootstrapped with the same peers changes nothing), so every `up` runs it.
+ */
+async function runBootstrap(s: LabStack): Promise<void> {
+    for (const step of s.bootstrap) {
+        const r = await run(sshArgv(s, step.node, [step.command]), {
+            input: step.stdin,
+            allowFailure: true,
+            timeoutMs: 300_000,
+        });
+        if (r.code !== 0) throw new LabError(`bootstrap failed on ${step.node}`, r.stdout + r.stderr);
+        progress(`${step.node}: ${r.stdout.trim().split("\n").at(-1) ?? "bootstrapped"}`);
+    }
+}
+
 /** `up`: idempotent; boots every node from its exact user-data and waits until the cluster is healthy. */
-async function up(stack: string): Promise<LabStack> {
+async function up(stack: string, opts: LabStackOptions = {}): Promise<LabStack> {
     requireHost(LAB_TOOLS);
-    const s = await prepareLabStack(stack);
+    const s = await prepareLabStack(stack, opts);
     const current = currentStack();
     if (current && current !== stack)
         throw new LabError(`stack ${current} is up; run: npm run lab -- down (one lab stack at a time)`);
@@ -107,6 +125,8 @@ async function up(stack: string): Promise<LabStack> {
             `check-cloud-init failed on ${notBooted.map((b) => b.node).join(", ")}`,
             notBooted.map((b) => b.stdout + b.stderr).join("\n"),
         );
+    // ephemeral addressing: the bootstrap hands out the peers and starts Redis and Sentinel...
+    await runBootstrap(s);
     // ...then replication and quorum.
     const checks = await Promise.all(
         s.topology.nodes.flatMap((n) => [
@@ -132,6 +152,7 @@ function connectionInfo(s: LabStack) {
     const t = s.topology;
     return {
         stack: s.stack,
+        addressing: t.addressing,
         masterName: t.masterName,
         sentinels: sentinelEndpoints(s).map(({ host, port }) => ({ host, port })),
         nodes: t.nodes.map((plan) => {
@@ -210,6 +231,11 @@ async function main(argv: string[]): Promise<number> {
         .description("Boot a stack's nodes as real Debian 12 systems on this machine, break them, measure failover.");
     const stackOpt = () => new Option("--stack <name>", "stack (Pulumi.<name>.yaml)").default("prod");
     const jsonOpt = () => new Option("--json", "print JSON");
+    const addressingOpt = () =>
+        new Option(
+            "--addressing <mode>",
+            "override the stack's addressing (reserved | ephemeral) until `down`, like `pulumi config set addressing`",
+        ).choices([...ADDRESSING_MODES]);
     let code = 0;
     const action =
         // A command's exit code is what its action returns, when that is a number; 0 otherwise.
@@ -228,9 +254,10 @@ async function main(argv: string[]): Promise<number> {
         .description("boot every node of the stack and wait until it is healthy")
         .addOption(stackOpt())
         .addOption(jsonOpt())
+        .addOption(addressingOpt())
         .action(
-            action(async (o: { stack: string }) => {
-                printUp(await up(o.stack));
+            action(async (o: { stack: string; addressing?: AddressingMode }) => {
+                printUp(await up(o.stack, { addressing: o.addressing }));
             }),
         );
     program
@@ -344,6 +371,7 @@ async function main(argv: string[]): Promise<number> {
         .description("boot the stack if needed, inject a fault while writing, report")
         .addOption(stackOpt())
         .addOption(jsonOpt())
+        .addOption(addressingOpt())
         .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
         .option(
             "--runs <n>",
@@ -357,8 +385,8 @@ async function main(argv: string[]): Promise<number> {
             1,
         )
         .action(
-            action(async (o: { stack: string; scenario: Scenario; runs: number }) => {
-                const s = await up(o.stack);
+            action(async (o: { stack: string; scenario: Scenario; runs: number; addressing?: AddressingMode }) => {
+                const s = await up(o.stack, { addressing: o.addressing });
                 const master = await agreedMaster(s);
                 progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
                 const report = await drill(s, o.scenario, o.runs, progress);

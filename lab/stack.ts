@@ -3,10 +3,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { allPackages } from "../cloud-init";
+import { bootstrapOrder } from "../components/bootstrap";
 import { resourceNames } from "../components/names";
 import { resourceNamed, runUnderMocks, unwrapSecrets } from "../engine/mockRun";
-import { stackProgramConfig } from "../engine/stackFile";
-import { topologyFromConfig, type Topology } from "../topology";
+import { stackProgramConfig, type ProgramConfig } from "../engine/stackFile";
+import { CONFIG_NAMESPACE, topologyFromConfig, type AddressingMode, type Topology } from "../topology";
 import { run } from "./exec";
 import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
 import { planNetwork, type LabNetwork } from "./network";
@@ -36,6 +37,45 @@ export interface LabStack {
     knownHostsFile: string;
     /** Debian packages the user-data installs: the image's offline repository holds exactly these. */
     packages: string[];
+    /**
+     * `addressing: ephemeral`: the bootstrap commands the program declares, in their order, each as `pulumi up` runs
+     * it (the command over SSH with its stdin); empty with reserved addresses.
+     */
+    bootstrap: LabBootstrapStep[];
+}
+
+export interface LabBootstrapStep {
+    node: string;
+    /** The remote command line (`create`). */
+    command: string;
+    /** Its stdin: the node's node.env, redis.conf and sentinel.conf (secret). */
+    stdin: string;
+}
+
+export interface LabStackOptions {
+    /**
+     * Overrides the stack's `addressing` for this lab run, as `pulumi config set addressing <mode>` would; remembered
+     * until `lab down`, so later commands (status, drill, ssh) see the same stack. @default the stack's own value
+     */
+    addressing?: AddressingMode;
+}
+
+/** Where `up --addressing` remembers the override for the commands that follow. */
+function overridesFile(stack: string): string {
+    return path.join(stackDir(stack), "overrides.json");
+}
+
+function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
+    const config = stackProgramConfig(stack);
+    let addressing = opts.addressing;
+    if (addressing === undefined && existsSync(overridesFile(stack)))
+        addressing = (JSON.parse(readFileSync(overridesFile(stack), "utf8")) as LabStackOptions).addressing;
+    if (addressing === undefined) return config;
+    if (opts.addressing !== undefined) {
+        mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing }));
+    }
+    return { ...config, values: { ...config.values, [`${CONFIG_NAMESPACE}:addressing`]: addressing } };
 }
 
 /** Lab credentials of a stack, generated once and kept until `lab down`, like Pulumi keeps them in state. */
@@ -60,13 +100,14 @@ async function ensureCredentials(stack: string): Promise<LabCredentials> {
 }
 
 /**
- * A stack as the lab boots it: the Pulumi program runs under mocks whose reserved IPs are lab addresses and whose
+ * A stack as the lab boots it: the Pulumi program runs under mocks whose reserved IPs (or, with ephemeral addressing,
+ * the addresses Linode assigns) are lab addresses and whose
  * generated passwords and checks key are the lab's, so every node's user-data is exactly what `pulumi up` would send
  * to Linode for those addresses and credentials.
  */
-export async function prepareLabStack(stack: string): Promise<LabStack> {
+export async function prepareLabStack(stack: string, opts: LabStackOptions = {}): Promise<LabStack> {
     // The configuration `pulumi up` would give the program: the stack file plus Pulumi.yaml's defaults.
-    const config = stackProgramConfig(stack);
+    const config = labConfig(stack, opts);
     const topology = topologyFromConfig(config.values, "redis-ha", stack);
     const network = planNetwork({ regions: topology.regions.map((r) => ({ name: r.name, nodes: [...r.nodes] })) });
     const addresses = Object.fromEntries(network.nodes.map((n) => [n.name, n.address]));
@@ -103,5 +144,26 @@ export async function prepareLabStack(stack: string): Promise<LabStack> {
             authorizedKeys,
         };
     });
-    return { stack, topology, network, nodes, credentials, knownHostsFile, packages: allPackages(topology) };
+    // ephemeral: the mock provider handed each Linode its lab address; the bootstrap commands carry them.
+    const bootstrap =
+        topology.addressing === "ephemeral"
+            ? bootstrapOrder(topology).map((n) => {
+                  const step = resourceNamed(mocked, resourceNames.bootstrapStep(n.name));
+                  return {
+                      node: n.name,
+                      command: String(unwrapSecrets(step.inputs.create)),
+                      stdin: String(unwrapSecrets(step.inputs.stdin)),
+                  };
+              })
+            : [];
+    return {
+        stack,
+        topology,
+        network,
+        nodes,
+        credentials,
+        knownHostsFile,
+        packages: allPackages(topology),
+        bootstrap,
+    };
 }

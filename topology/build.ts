@@ -91,6 +91,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
             clientCidrs: [...config.clientCidrs],
         },
         failoverDrill: config.failoverDrill,
+        addressing: config.addressing,
         backups: config.backups,
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),

@@ -1,4 +1,4 @@
-import type { FailoverDrillMode, NodeRole } from "./schema";
+import type { AddressingMode, FailoverDrillMode, NodeRole } from "./schema";
 
 /** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
 export type InitialRole = "master" | "replica" | "sentinel-only";
@@ -79,6 +79,11 @@ export interface Topology {
         readonly clientCidrs: readonly string[];
     };
     readonly failoverDrill: FailoverDrillMode;
+    /**
+     * `reserved`: every address exists before the Linodes and user-data carries the whole cluster. `ephemeral`: the
+     * Linodes' own addresses; user-data carries no address and a bootstrap step hands each node its peers.
+     */
+    readonly addressing: AddressingMode;
     readonly backups: boolean;
     readonly tags: readonly string[];
     /**

@@ -24,6 +24,15 @@ export const MAXMEMORY_POLICIES = [
 export const FAILOVER_DRILL_MODES = ["onCreate", "always", "never"] as const;
 export type FailoverDrillMode = (typeof FAILOVER_DRILL_MODES)[number];
 
+/**
+ * How nodes get their public IPv4. `reserved`: a reserved IPv4 per node, created before the Linodes so user-data names
+ * every peer and a replaced node keeps its address (billed, and "not currently available to all users" per the
+ * Linode provider). `ephemeral`: each Linode's own address; a bootstrap step over SSH hands every node its peers'
+ * addresses once all Linodes exist (components/bootstrap.ts).
+ */
+export const ADDRESSING_MODES = ["reserved", "ephemeral"] as const;
+export type AddressingMode = (typeof ADDRESSING_MODES)[number];
+
 /** Linode region ids: `us-east`, `eu-central`, `de-fra-2`. */
 export const REGION_PATTERN = /^[a-z]{2}-[a-z]+(-[0-9]+)?$/;
 const REGION_ERROR = "must be a Linode region id such as us-east or eu-central";
@@ -173,6 +182,11 @@ export const StackConfigSchema = z.strictObject({
     failoverDrill: z
         .enum(FAILOVER_DRILL_MODES, { error: `must be one of ${FAILOVER_DRILL_MODES.join(", ")}` })
         .default("onCreate"),
+    addressing: z
+        .enum(ADDRESSING_MODES, {
+            error: `must be reserved (a reserved IPv4 per node) or ephemeral (no IP reservation needed; peers handed over by a bootstrap step)`,
+        })
+        .default("reserved"),
     backups: z.boolean({ error: "must be true or false" }).default(false),
     tags: z
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
@@ -198,6 +212,7 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "sentinelPassword",
     "checksPrivateKey",
     "failoverDrill",
+    "addressing",
 ]);
 
 export const SECRET_KEY_NAMES = ["redisPassword", "sentinelPassword", "checksPrivateKey"] as const;

@@ -184,11 +184,13 @@ describe("creation-time keys on a running cluster", () => {
             redisPort: 6380,
             sentinelPort: 26379,
             masterName: "mymaster",
+            addressing: "reserved",
         });
         expect(prod.stackOutputs.creationSettings).toEqual({
             redisPort: 6379,
             sentinelPort: 26379,
             masterName: "mymaster",
+            addressing: "reserved",
         });
     });
 });
