@@ -92,7 +92,7 @@ describeHosts("lab dev: host keys and the resize handover", () => {
             endpoint(first),
         ]);
         console.log(`handover took ${String((Date.now() - t) / 1000)} s:\n${moved.stdout}`);
-        expect(moved.code).toBe(0);
+        expect(`exit ${String(moved.code)}\n${moved.stdout}${moved.stderr}`).toMatch(/^exit 0\n/);
         expect(moved.stdout).toContain(`handing mastership from ${endpoint(home)} to ${endpoint(second)}`);
         expect(await master(s)).toBe(second);
         const statuses = await redisStatus(s);
@@ -100,7 +100,7 @@ describeHosts("lab dev: host keys and the resize handover", () => {
 
         // Back home, as a deployment's checks would leave it.
         const back = await runCheck(s, home, "failover-drill", ["failback-only"]);
-        expect(back.code).toBe(0);
+        expect(`exit ${String(back.code)}\n${back.stdout}${back.stderr}`).toMatch(/^exit 0\n/);
         expect(await master(s)).toBe(home);
     });
 });
