@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import Redis from "ioredis";
 import type { FailoverEvent } from "./failoverWatcher";
+import { probeConnectionOptions } from "./ioredisOptions";
 import type { ResolvedOptions } from "./options";
 import type { BreakerState } from "./policies";
 
@@ -85,21 +86,7 @@ export async function probeSentinel(
 ): Promise<SentinelHealth> {
     const address = `${s.host}:${s.port}`;
     const ms = opts.timeouts.healthMs;
-    const conn = new Redis({
-        host: s.host,
-        port: s.port,
-        username: opts.sentinel.username,
-        password: opts.sentinel.password,
-        tls: opts.sentinel.tls === true ? {} : opts.sentinel.tls,
-        lazyConnect: true,
-        connectTimeout: ms,
-        commandTimeout: ms,
-        disconnectTimeout: ms,
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        enableReadyCheck: false,
-        disableClientInfo: true,
-    });
+    const conn = new Redis(probeConnectionOptions(s, opts.sentinel, ms));
     conn.on("error", () => undefined);
     try {
         const started = performance.now();

@@ -4,6 +4,32 @@ import { SentinelConnector } from "ioredis";
 import type { RedisOptions, SentinelConnectionOptions } from "ioredis";
 import type { ResolvedOptions } from "./options";
 
+/**
+ * Options of a short-lived probe connection (health checks, role checks): one attempt, no retries, no queue, no
+ * ready check, every wait bounded by `timeoutMs`, so a probe of a dead or hung node fails within that time.
+ */
+export function probeConnectionOptions(
+    endpoint: { host: string; port: number },
+    auth: { username?: string; password?: string; tls?: RedisOptions["tls"] | true },
+    timeoutMs: number,
+): RedisOptions {
+    return {
+        host: endpoint.host,
+        port: endpoint.port,
+        username: auth.username,
+        password: auth.password,
+        tls: auth.tls === true ? {} : auth.tls,
+        lazyConnect: true,
+        connectTimeout: timeoutMs,
+        commandTimeout: timeoutMs,
+        disconnectTimeout: timeoutMs,
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        enableReadyCheck: false,
+        disableClientInfo: true,
+    };
+}
+
 /** Address entry as ioredis passes replicas to `preferredSlaves` (from `SENTINEL REPLICAS`). */
 interface ReplicaFromSentinel {
     ip: string;

@@ -1,4 +1,5 @@
 import Redis from "ioredis";
+import { probeConnectionOptions } from "./ioredisOptions";
 import type { ResolvedOptions } from "./options";
 
 /** A master's `ROLE` reply: its replication offset and the replicas attached to it, with their acked offsets. */
@@ -132,20 +133,13 @@ function isElsewhere(state: ReplicaState, master: string): boolean {
 export function roleProbe(opts: ResolvedOptions): RoleProbe {
     return async (address) => {
         const i = address.lastIndexOf(":");
-        const conn = new Redis({
-            host: address.slice(0, i),
-            port: Number(address.slice(i + 1)),
-            username: opts.redis.username,
-            password: opts.redis.password,
-            tls: opts.redis.tls === true ? {} : opts.redis.tls,
-            lazyConnect: true,
-            connectTimeout: opts.timeouts.healthMs,
-            commandTimeout: opts.timeouts.healthMs,
-            retryStrategy: () => null,
-            maxRetriesPerRequest: 0,
-            enableReadyCheck: false,
-            disableClientInfo: true,
-        });
+        const conn = new Redis(
+            probeConnectionOptions(
+                { host: address.slice(0, i), port: Number(address.slice(i + 1)) },
+                opts.redis,
+                opts.timeouts.healthMs,
+            ),
+        );
         conn.on("error", () => undefined);
         try {
             await conn.connect();

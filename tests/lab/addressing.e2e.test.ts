@@ -8,35 +8,20 @@
  * under CI=true it fails.
  */
 import { spawnSync } from "node:child_process";
-import path from "node:path";
 import { drillRunner, filesInUserData, PATHS } from "../../cloud-init";
 import { runCheck, sshArgv } from "../../lab/ssh";
 import { prepareLabStack } from "../../lab/stack";
-import { describeLab, labLeftovers } from "./labTier";
+import { LAB_TOOLS } from "../../lab/preflight";
+import { describeLab, labCli, labLeftovers } from "./labTier";
 
-const ROOT = path.join(__dirname, "..", "..");
-const describeStacks = describeLab("lab stacks with ephemeral addressing (up, checks, master-crash drill, down)", [
-    "systemd-nspawn",
-    "mmdebstrap",
-    "dpkg-scanpackages",
-    "ip",
-    "bridge",
-    "nsenter",
-    "mount",
-    "umount",
-    "redis-cli",
-]);
+const describeStacks = describeLab(
+    "lab stacks with ephemeral addressing (up, checks, master-crash drill, down)",
+    LAB_TOOLS,
+);
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
-    const r = spawnSync(path.join(ROOT, "node_modules", ".bin", "tsx"), ["lab/cli.ts", ...args], {
-        cwd: ROOT,
-        encoding: "utf8",
-        timeout: 900_000,
-    });
-    if (r.status !== 0 && !args.includes("drill"))
-        throw new Error(`lab ${args.join(" ")} exited ${String(r.status)}:\n${r.stderr}\n${r.stdout}`);
-    return r;
+    return labCli(args, { allowFailure: args.includes("drill") });
 }
 
 describeStacks.each(["dev", "prod"])("lab stack %s with addressing: ephemeral", (stack) => {
