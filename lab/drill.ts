@@ -102,7 +102,11 @@ export interface DrillRun {
     newMaster: string;
     /** Fault to the first `+switch-master`; null when no failover is expected or none happened. */
     switchMs: number | null;
-    /** Last acknowledged write before the fault to the first acknowledged write after it. */
+    /**
+     * The longest time without an acknowledged write, from the last one before the fault to the first one after the
+     * failover: for a crash, simply the time between those two; a planned stop or reboot goes on acknowledging
+     * writes until its handover pauses them, so the wait writers saw starts there, not at the command.
+     */
     rtoMs: number;
     /** Writes resumed only after the fault was undone (no replica on the new master's side of a partition). */
     resumedAfterRestore: boolean;
@@ -148,6 +152,13 @@ export interface DrillReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The longest gap between consecutive times (sorted). */
+function longestGap(times: readonly number[]): number {
+    let gap = 0;
+    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
+    return gap;
+}
 
 function stat(values: number[]): Stat {
     const sorted = [...values].sort((a, b) => a - b);
@@ -353,7 +364,11 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         await writer.stop();
 
         const before = [...writer.acks].reverse().find((a) => a.at <= faultAt);
-        const rtoMs = ackAfter.at - (before?.at ?? faultAt);
+        const during = writer.acks
+            .map((a) => a.at)
+            .filter((at) => at >= (before?.at ?? faultAt) && at <= ackAfter.at)
+            .sort((a, b) => a - b);
+        const rtoMs = longestGap([before?.at ?? faultAt, ...during]);
         const newMaster = await waitFor("the Sentinels to agree on the master after recovery", budget, () =>
             agreedMaster(s),
         );
