@@ -10,6 +10,8 @@ export const PATHS = {
     stateDir: "/var/lib/redis-ha",
     /** `clean`, `running` or `crashed:...`: how redis-server last ended (written by redis-stop-record). */
     redisState: "/var/lib/redis-ha/redis-server.state",
+    /** `crash|planned|sentinel <epoch ms> <new master>`: which path last moved mastership off this node. */
+    lastHandover: "/var/lib/redis-ha/last-handover",
     sysctl: "/etc/sysctl.d/60-redis-ha.conf",
     tuningUnit: "/etc/systemd/system/redis-ha-tuning.service",
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
@@ -24,6 +26,7 @@ export const NODE_SCRIPTS = [
     "lib.sh",
     "redis-start-guard",
     "redis-stop-record",
+    "redis-stop-handover",
     "disable-thp",
     "apply-settings",
     "node-ready",
@@ -49,6 +52,7 @@ const SHELL_NAMES = {
     SCRIPTS_DIR: "scriptsDir",
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
+    LAST_HANDOVER_FILE: "lastHandover",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

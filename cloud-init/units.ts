@@ -78,9 +78,16 @@ export function renderRedisDropIn(opts: DropInOptions = {}): string {
             Service: [
                 // '+' runs these as root outside the unit's sandbox (NoExecPaths=/ would forbid bash and redis-cli).
                 ["ExecStartPre", `+${PATHS.scriptsDir}/redis-start-guard`],
+                // ExecStop= runs before systemd's stop signal, which still follows (KillMode=control-group sends
+                // SIGTERM to whatever is left): the hook hands mastership over and exits, then Redis shuts down as
+                // Debian's unit has it. The hook does not stop Redis itself, so that a failed or skipped handover
+                // still ends in the usual clean shutdown.
+                ["ExecStop", `+${PATHS.scriptsDir}/redis-stop-handover`],
                 ["ExecStopPost", `+${PATHS.scriptsDir}/redis-stop-record`],
                 ["Restart", "always"],
-                ["RestartSec", "1s"],
+                // Short so a crashed master's start guard asks for the failover at once; the guard spaces out every
+                // other restart after a crash by a second.
+                ["RestartSec", "100ms"],
                 // The guard may wait for a whole failover before Redis starts, and bounds that wait itself (its
                 // bound follows live timing changes, which a number here would not).
                 ["TimeoutStartSec", "infinity"],
@@ -89,6 +96,7 @@ export function renderRedisDropIn(opts: DropInOptions = {}): string {
         [
             "Rendered by redis-ha. A crashed master restarts only after redis-start-guard has let Sentinel promote a replica,",
             "so it comes back as that replica instead of a master with older data than its replicas acknowledged.",
+            "A stop of the master first hands mastership to a caught-up replica (redis-stop-handover).",
         ],
     );
 }

@@ -138,6 +138,12 @@ describe("user-data", () => {
         expect(written("east-a", PATHS.sysctl).content).toMatch(/^net\.core\.somaxconn = 1024$/m);
         const dropIn = written("east-a", PATHS.redisDropIn).content;
         expect(dropIn).toContain(`ExecStartPre=+${PATHS.scriptsDir}/redis-start-guard`);
+        // The planned-stop handover runs before systemd's stop signal, the stop recorder after the process ended.
+        expect(dropIn.indexOf(`ExecStop=+${PATHS.scriptsDir}/redis-stop-handover`)).toBeGreaterThan(-1);
+        expect(dropIn.indexOf(`ExecStop=+${PATHS.scriptsDir}/redis-stop-handover`)).toBeLessThan(
+            dropIn.indexOf(`ExecStopPost=+${PATHS.scriptsDir}/redis-stop-record`),
+        );
+        expect(dropIn).toContain("RestartSec=100ms");
         expect(dropIn).toContain("Restart=always");
         expect(written("east-a", PATHS.tuningUnit).content).toContain("disable-thp");
     });

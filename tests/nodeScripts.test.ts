@@ -52,6 +52,7 @@ key="$host:$port \${args[*]}"
 printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
 f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
 [ ! -e "$f.hang" ] || exec sleep 600
+[ ! -e "$f.sh" ] || exec bash "$f.sh"
 [ ! -e "$f" ] || exec cat "$f"
 echo "Could not connect to Redis at $host:$port: Connection refused" >&2
 exit 1
@@ -74,6 +75,7 @@ class FakeNode {
             scriptsDir: bin,
             stateDir: join(this.dir, "state"),
             redisState: join(this.dir, "state", "redis-server.state"),
+            lastHandover: join(this.dir, "state", "last-handover"),
         };
         writeFileSync(join(bin, PATHS_LIB), renderPathsLib(this.paths));
         writeFileSync(this.paths.nodeEnv, renderNodeEnv({ topology, node, addresses: ADDRESSES, secrets }));
@@ -91,6 +93,13 @@ class FakeNode {
     hang(endpoint: string, args: readonly (string | number)[]): this {
         const key = `${endpoint} ${args.join(" ")}`;
         writeFileSync(join(this.dir, "replies", `${createHash("md5").update(key).digest("hex")}.hang`), "");
+        return this;
+    }
+
+    /** A reply computed when asked (a bash script run with STUB_DIR set), e.g. one that changes after a call. */
+    replyScript(endpoint: string, args: readonly (string | number)[], script: string): this {
+        const key = `${endpoint} ${args.join(" ")}`;
+        writeFileSync(join(this.dir, "replies", `${createHash("md5").update(key).digest("hex")}.sh`), script);
         return this;
     }
 
@@ -114,6 +123,14 @@ class FakeNode {
                 const [call = "", auth = ""] = l.split("\t");
                 return { call, auth };
             });
+    }
+
+    /** The Sentinel calls (SENTINEL FAILOVER) the stub saw, as "host:port". */
+    failoverCalls(): string[] {
+        return this.calls()
+            .map((c) => c.call)
+            .filter((c) => c.endsWith(`SENTINEL FAILOVER ${MASTER}`))
+            .map((c) => c.split(" ")[0]);
     }
 
     run(command: string, args: readonly string[] = [], opts: { input?: string; env?: Record<string, string> } = {}) {
@@ -371,6 +388,109 @@ describeScripts("node scripts", () => {
             expect(r.ms).toBeGreaterThanOrEqual(1_000);
         });
 
+        /** After FAILOVER reached any Sentinel, every Sentinel names dev-b (what a promotion looks like). */
+        const promoteAfterFailover = (n: FakeNode) => {
+            const self = at("dev-a", REDIS);
+            const next = at("dev-b", REDIS);
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf '%s\\n' ${next.replace(":", " ")}; ` +
+                        `else printf '%s\\n' ${self.replace(":", " ")}; fi\n`,
+                );
+            }
+            return next;
+        };
+
+        itGuard(
+            "crash handover: asks this node's own Sentinel for a failover at once and starts as the new replica",
+            () => {
+                const n = selfMaster("crashed:signal:killed:9").reply(
+                    LOCAL_SENTINEL,
+                    ["SENTINEL", "FAILOVER", MASTER],
+                    "OK\n",
+                );
+                const next = promoteAfterFailover(n);
+                const r = n.run("redis-start-guard");
+                expect(r.code).toBe(0);
+                expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+                expect(r.stderr).toMatch(/crash handover: Sentinel 127\.0\.0\.1:\d+ answered 'OK'/);
+                expect(r.stderr).toContain(
+                    `Sentinels promoted ${next.replace(":", " ")} (crash handover); starting as its replica`,
+                );
+                expect(readFileSync(n.paths.redisConf, "utf8")).toBe(
+                    `port 6379\nreplicaof ${next.replace(":", " ")}\n`,
+                );
+                expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
+                // The promotion is seen within a poll of 0.1 s, not a whole second.
+                expect(r.ms).toBeLessThan(1_000);
+            },
+        );
+
+        itGuard("crash handover: a Sentinel already failing over (-INPROG) ends the asking: one promotion", () => {
+            const n = selfMaster("crashed:signal:killed:9")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "NOGOODSLAVE No suitable replica\n")
+                .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "INPROG Failover already in progress\n")
+                .reply(at("dev-c", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+            const r = n.run("redis-start-guard");
+            expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL)]);
+            expect(r.stderr).toMatch(/answered 'INPROG/);
+        });
+
+        itGuard("crash handover: never asked while a Sentinel is already failing the master over", () => {
+            const n = selfMaster("crashed:signal:killed:9")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                .reply(at("dev-c", SENTINEL), ["SENTINEL", "MASTER", MASTER], "flags\nmaster,failover_in_progress\n");
+            n.run("redis-start-guard");
+            expect(n.failoverCalls()).toEqual([]);
+        });
+
+        itGuard("crash handover: never asked while the local Redis still answers (not certain it is dead)", () => {
+            const n = selfMaster("crashed:signal:killed:9")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                .reply(LOCAL_REDIS, ["PING"], "PONG\n");
+            n.run("redis-start-guard");
+            expect(n.failoverCalls()).toEqual([]);
+        });
+
+        itGuard(
+            "crash handover: every Sentinel unreachable for FAILOVER falls back to the ordinary down-after wait",
+            () => {
+                const n = selfMaster("crashed:signal:killed:9");
+                const next = promoteAfterFailover(n);
+                // No FAILOVER reply anywhere: each call is refused.
+                const r = n.run("redis-start-guard");
+                expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL), at("dev-c", SENTINEL)]);
+                expect(r.stderr).toMatch(
+                    /no Sentinel took SENTINEL FAILOVER; leaving the failover to the Sentinels' down-after/,
+                );
+                // The Sentinels' own failover (the stub's views move once any FAILOVER call was seen) is what the
+                // guard then waits for, as before this change; it records the path as `sentinel`.
+                expect(r.stderr).toContain(
+                    `Sentinels promoted ${next.replace(":", " ")} (sentinel handover); starting as its replica`,
+                );
+                expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^sentinel \\d+ ${next}\n$`));
+            },
+        );
+
+        itGuard("a crash handled by the Sentinels' own failover is recorded as `sentinel`", () => {
+            const self = at("dev-a", REDIS);
+            const next = at("dev-b", REDIS);
+            const n = selfMaster("crashed:signal:killed:9");
+            // The views move to dev-b on the second look (the Sentinels' own failover), with no FAILOVER taken.
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `if [ "$(grep -c 'get-master-addr-by-name' "$STUB_DIR/calls")" -gt 3 ]; then printf '%s\\n' ${next.replace(":", " ")}; ` +
+                        `else printf '%s\\n' ${self.replace(":", " ")}; fi\n`,
+                );
+            }
+            n.run("redis-start-guard");
+            expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^sentinel \\d+ ${next}\n$`));
+        });
+
         itGuard("holds a cleanly stopped master back while a Sentinel sees it down", () => {
             const n = selfMaster("clean").reply(
                 at("dev-b", SENTINEL),
@@ -414,6 +534,80 @@ describeScripts("node scripts", () => {
             const r = agreed(node()).run("failover-drill", ["handover"]);
             expect(r.code).toBe(1);
             expect(r.stdout).toContain("usage: failover-drill handover NODE TARGET...");
+        });
+    });
+
+    describe("redis-stop-handover", () => {
+        const self = at("dev-a", REDIS);
+        const next = at("dev-b", REDIS);
+        const replInfo = (offset: number) =>
+            `# Replication\r\nrole:slave\r\nmaster_host:${ADDRESSES["dev-a"]}\r\nmaster_port:${REDIS}\r\n` +
+            `master_link_status:up\r\nslave_repl_offset:${offset}\r\n`;
+        /** dev-a is master by every Sentinel until a FAILOVER call, dev-b its replica at `replicaOffset`. */
+        const stoppingMaster = (replicaOffset: number) => {
+            const n = node()
+                .reply(
+                    LOCAL_REDIS,
+                    ["INFO", "replication"],
+                    "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n",
+                )
+                .reply(at("dev-b", REDIS), ["INFO", "replication"], replInfo(replicaOffset))
+                .reply(LOCAL_REDIS, ["CLIENT", "PAUSE", 6000, "WRITE"], "OK\n")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf '%s\\n' ${next.replace(":", " ")}; ` +
+                        `else printf '%s\\n' ${self.replace(":", " ")}; fi\n`,
+                );
+            }
+            return n;
+        };
+        const stopEnv = { MAINPID: "4242", SERVICE_RESULT: "success" };
+
+        it("pauses writes, waits for the replica to reach the master's offset, fails over, keeps the pause", () => {
+            const n = stoppingMaster(100);
+            const r = n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(r.code).toBe(0);
+            const calls = n.calls().map((c) => c.call);
+            const pause = calls.indexOf(`${LOCAL_REDIS} CLIENT PAUSE 6000 WRITE`);
+            expect(pause).toBeGreaterThanOrEqual(0);
+            expect(calls.indexOf(`${LOCAL_SENTINEL} SENTINEL FAILOVER ${MASTER}`)).toBeGreaterThan(pause);
+            // Never unpaused: a held write must not run on the old master after the switch.
+            expect(calls.filter((c) => c.includes("UNPAUSE") || c.includes("REPLICAOF"))).toEqual([]);
+            expect(r.stderr).toMatch(
+                new RegExp(`handed mastership to ${next} \\(via Sentinel 127\\.0\\.0\\.1:\\d+\\)`),
+            );
+            expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^planned \\d+ ${next}\n$`));
+        });
+
+        it("stops without a failover when the replica does not catch up within the bound", () => {
+            const n = stoppingMaster(90);
+            const r = n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(r.code).toBe(0);
+            expect(n.failoverCalls()).toEqual([]);
+            expect(r.stderr).toMatch(/did not reach offset 100 within 1000 ms; stopping without a handover/);
+            expect(existsSync(n.paths.lastHandover)).toBe(false);
+        });
+
+        it("does nothing after a crash (systemd runs ExecStop with MAINPID unset) or on a replica", () => {
+            const crashed = stoppingMaster(100);
+            expect(crashed.run("redis-stop-handover", [], { env: { SERVICE_RESULT: "signal" } }).stderr).toMatch(
+                /already ended \(signal\); nothing to hand over/,
+            );
+            expect(crashed.calls()).toEqual([]);
+            const replica = node().reply(LOCAL_REDIS, ["INFO", "replication"], replInfo(100));
+            expect(replica.run("redis-stop-handover", [], { env: stopEnv }).stderr).toMatch(/this node is a replica/);
+            expect(replica.failoverCalls()).toEqual([]);
+        });
+
+        it("stops without a handover when every Sentinel refuses SENTINEL FAILOVER", () => {
+            const n = stoppingMaster(100).reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "NOGOODSLAVE\n");
+            const r = n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(r.code).toBe(0);
+            expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL), at("dev-c", SENTINEL)]);
+            expect(r.stderr).toMatch(/no Sentinel took SENTINEL FAILOVER; stopping without a handover/);
         });
     });
 });

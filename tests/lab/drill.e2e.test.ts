@@ -77,7 +77,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         const report = JSON.parse(r.stdout) as DrillReport;
         // Timings are benchmark figures: printed, never asserted.
         process.stdout.write(
-            `[${stack}] master-crash: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+            `[${stack}] master-crash: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
                 `${report.ackedWrites} acknowledged writes, ${report.lostAckedWrites} lost\n`,
         );
         expect(report.ackedWrites).toBeGreaterThan(100);
@@ -117,6 +117,25 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
             expect(Object.keys(errors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
         },
     );
+
+    // Issue 12: the master stopped or rebooted on purpose hands over to a caught-up replica before it goes down.
+    // Asserted: nothing lost, one writable master; the rto (target <= 1000 ms), the errors the application saw
+    // (target 0) and which path promoted the replica are printed.
+    it.each(["master-stop", "master-reboot"])("survives %s: nothing lost, one writable master", (scenario) => {
+        const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
+        expect(r.stderr).not.toMatch(/^lab: /m);
+        const report = JSON.parse(r.stdout) as DrillReport;
+        process.stdout.write(
+            `[${stack}] ${scenario}: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, ` +
+                `rto ${JSON.stringify(report.rtoMs)} ms, ${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, ` +
+                `errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
+        );
+        expect(report.ackedWrites).toBeGreaterThan(100);
+        expect(report.lostAckedWrites).toBe(0);
+        expect(report.perRun[0].mastersAfter).toBe(1);
+        expect(report.oldMasterRejoinedAsReplica).toBe(true);
+        expect(report.correct).toBe(true);
+    });
 
     if (stack === "dev") {
         it("runs the post-deploy check scripts: pass when healthy, fail with the reason when broken", async () => {
