@@ -46,6 +46,33 @@ export function peerAddress(stream: { remoteAddress?: string; remotePort?: numbe
     return `${stream.remoteAddress.replace(/^::ffff:/, "")}:${stream.remotePort}`;
 }
 
+/** How far an upload on a socket has got: see {@link uploadProgress}. */
+export interface UploadProgress {
+    /** Bytes of writes the socket has finished (handed to the kernel). Never decreases. */
+    readonly completed: number;
+    /** Bytes of the write in progress still waiting in libuv. */
+    readonly chunkLeft: number;
+}
+
+/**
+ * Progress of `stream`'s writes. `writableLength` alone does not move while one large write (a
+ * 24 MB SET is one Buffer) trickles out: Node counts the whole chunk until it is done. libuv's
+ * queue size does move, byte by byte; Node's own socket timeout reads it for the same reason
+ * (`_handle.writeQueueSize`, net.js `_onTimeout`).
+ */
+export function uploadProgress(stream: {
+    bytesWritten?: number;
+    writableLength: number;
+    _handle?: { writeQueueSize?: unknown } | null;
+}): UploadProgress {
+    const queued = stream._handle?.writeQueueSize;
+    return {
+        // bytesWritten counts dispatched plus buffered bytes, writableLength the in-flight plus buffered ones.
+        completed: (stream.bytesWritten ?? 0) - stream.writableLength,
+        chunkLeft: typeof queued === "number" ? queued : stream.writableLength,
+    };
+}
+
 /**
  * One ioredis connection managed through Sentinel, plus what the policies need that ioredis does
  * not give: a ready flag that flips synchronously on READONLY, a connection epoch (incremented on
@@ -208,20 +235,24 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
 
     /**
      * Drops `stream` as hung only if nothing arrived on it for `commandMs` and nothing left it
-     * either: a large value still being uploaded (bytes leaving Node's write buffer) is a slow
-     * write, not a hung server, so it is looked at again `commandMs` later. A server that stopped
-     * reading stops the upload too, and is dropped then.
+     * either: a large value still being uploaded (bytes leaving the socket) is a slow write, not a
+     * hung server, so it is looked at again `commandMs` later. A server that stopped reading stops
+     * the upload too, and is dropped then.
      */
-    private judgeHang(stream: Redis["stream"], pendingBefore: number | undefined): void {
+    private judgeHang(stream: Redis["stream"], before: UploadProgress | undefined): void {
         if (this.redis.stream !== stream) return;
         if (Date.now() - this.lastDataAt < this.commandMs) return;
-        const pending = stream.writableLength;
+        const now = uploadProgress(stream);
         // First look: an upload is under way. Later looks: it moved on since the previous one.
-        const uploading = pendingBefore === undefined ? pending > 0 : pending < pendingBefore;
+        const uploading =
+            before === undefined
+                ? stream.writableLength > 0
+                : now.completed > before.completed ||
+                  (now.completed === before.completed && now.chunkLeft < before.chunkLeft);
         if (uploading) {
             this.hangCheck = setTimeout(() => {
                 this.hangCheck = undefined;
-                this.judgeHang(stream, pending);
+                this.judgeHang(stream, now);
             }, this.commandMs);
             this.hangCheck.unref();
             return;

@@ -58,6 +58,23 @@ describe("hung-server detection", () => {
         expect(s.socket.destroyed).toBe(1);
     });
 
+    test("one large write trickling out (Node's writableLength does not move, libuv's queue does): kept", async () => {
+        const s = setup();
+        conn = s.conn;
+        // As measured on a real socket: one 24 MB Buffer, 4 MB taken by the kernel at once.
+        const handle = { writeQueueSize: 20_000_000 };
+        Object.assign(s.socket, { writableLength: 24_000_000, bytesWritten: 24_000_000, _handle: handle });
+        s.conn.noteCommandError(timedOut());
+        for (const left of [15_000_000, 7_000_000, 1]) {
+            handle.writeQueueSize = left;
+            await jest.advanceTimersByTimeAsync(COMMAND_MS);
+            expect(s.socket.destroyed).toBe(0);
+        }
+        // Stuck one byte short (the server stopped reading).
+        await jest.advanceTimersByTimeAsync(COMMAND_MS);
+        expect(s.socket.destroyed).toBe(1);
+    });
+
     test("an upload that finished gets one more command timeout for its reply", async () => {
         const s = setup();
         conn = s.conn;
