@@ -1,5 +1,5 @@
 /**
- * `addressing: reserved | ephemeral` (issue 9 item 10) under the CLI-faithful mocks: without IPv4 reservation no
+ * `addressing: reserved | ephemeral` under the CLI-faithful mocks: without IPv4 reservation no
  * NetworkingIp exists, user-data names no address, a bootstrap step per node hands every node its peers once every
  * Linode and the firewall exist, the checks come after it, the firewall follows the Linodes' addresses, and a
  * replaced node's new address reaches every node. Both modes render the same node configuration.

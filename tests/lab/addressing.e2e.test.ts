@@ -1,5 +1,5 @@
 /**
- * `addressing: ephemeral` in the lab (issue 9 item 10): the dev and prod stacks come up with no address in any
+ * `addressing: ephemeral` in the lab: the dev and prod stacks come up with no address in any
  * user-data, the bootstrap step (run over SSH as the program's remote commands run it) hands every node its peers,
  * the same post-deploy checks and failover-drill script pass, and the master-crash drill loses no acknowledged write.
  * The reserved mode runs the same drills in drill.e2e.test.ts.

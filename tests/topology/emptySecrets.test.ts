@@ -2,7 +2,7 @@ import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun
 import { programConfigWith } from "../helpers";
 
 // The CLI passes Pulumi.yaml's declared default ("") for every secret key the stack does not set: the program must
-// take that as "absent" and generate the passwords and the checks key (issue 9 item 1).
+// take that as "absent" and generate the passwords and the checks key.
 let run: MockRun;
 beforeAll(async () => {
     run = await runUnderMocks({

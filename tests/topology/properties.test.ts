@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { renderUserData } from "../../cloud-init";
 import { ConfigError, StackConfigSchema, topologyFromConfig, type Topology } from "../../topology";
 
-// Property tests over generated stacks (issue 8 item 2): whatever the config, the program either builds a topology
+// Property tests over generated stacks: whatever the config, the program either builds a topology
 // with the invariants below or refuses it with problems that each name a config key.
 
 const REGIONS = ["us-east", "us-ord", "us-central", "eu-west"] as const;

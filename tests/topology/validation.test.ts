@@ -24,7 +24,7 @@ function expectOneProblem(changes: Record<string, unknown>, expected: RegExp): v
     expect(lines[0]).toMatch(expected);
 }
 
-describe("secrets (issue 9 item 1)", () => {
+describe("secrets", () => {
     it("treats an empty value, as the CLI passes Pulumi.yaml's default, as absent", () => {
         const raw = configWith("prod", { redisPassword: "", sentinelPassword: "", checksPrivateKey: "" });
         const parsed = parseStackConfig(raw);
@@ -82,7 +82,7 @@ describe("secrets (issue 9 item 1)", () => {
     });
 });
 
-describe("CIDRs (issue 9 item 14)", () => {
+describe("CIDRs", () => {
     it.each([
         ["0.0.0.0/00", "clientCidrs"],
         ["::/000", "clientCidrs"],
@@ -136,7 +136,7 @@ describe("CIDRs (issue 9 item 14)", () => {
     });
 });
 
-describe("values echoed into errors (issue 9 item 14)", () => {
+describe("values echoed into errors", () => {
     it("validates primaryRegion like any region and never echoes a newline", () => {
         const lines = problemsOf({ primaryRegion: "us-east\nredis-ha:nodes: forged" });
         expect(lines).toEqual(["redis-ha:primaryRegion: must be a Linode region id such as us-east or eu-central"]);
@@ -159,7 +159,7 @@ describe("values echoed into errors (issue 9 item 14)", () => {
     });
 });
 
-describe("labels and tags Linode refuses (issue 9 item 11)", () => {
+describe("labels and tags Linode refuses", () => {
     it("refuses a cluster name with --, once", () => {
         expectOneProblem(
             { clusterName: "redis--prod" },
@@ -185,7 +185,7 @@ describe("labels and tags Linode refuses (issue 9 item 11)", () => {
     });
 });
 
-describe("checks that cannot reach the nodes (issue 9 item 4)", () => {
+describe("checks that cannot reach the nodes", () => {
     it("refuses an empty adminCidrs with one line saying what to set", () => {
         expectOneProblem(
             { adminCidrs: [] },
