@@ -91,6 +91,10 @@ export function renderRedisDropIn(opts: DropInOptions = {}): string {
                 // The guard may wait for a whole failover before Redis starts, and bounds that wait itself (its
                 // bound follows live timing changes, which a number here would not).
                 ["TimeoutStartSec", "infinity"],
+                // Redis ignores a SIGTERM that lands while it writes its first AOF after a full sync ("Writing
+                // initial AOF, can't exit"), and Debian's unit would wait for it forever: bound the stop. After the
+                // bound systemd kills it, and the next start goes through the guard's after-a-crash path.
+                ["TimeoutStopSec", "60s"],
             ],
         },
         [

@@ -144,6 +144,7 @@ describe("user-data", () => {
             dropIn.indexOf(`ExecStopPost=+${PATHS.scriptsDir}/redis-stop-record`),
         );
         expect(dropIn).toContain("RestartSec=100ms");
+        expect(dropIn).toContain("TimeoutStopSec=60s");
         expect(dropIn).toContain("Restart=always");
         expect(written("east-a", PATHS.tuningUnit).content).toContain("disable-thp");
     });
