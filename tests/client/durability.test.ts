@@ -8,22 +8,21 @@ import { ClusterHandle, openCluster } from "../../client/testing/cluster";
 import { DurableWriteLoad, missingWrites, startDurableWrites } from "../../client/testing/durableWrites";
 import { addr, masterFromSentinels, waitFor, withConnection } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
+import { testClientOptions } from "./testClient";
 
 describeWithServers("durableWrite when a failover announcement is missed", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
     beforeAll(async () => {
         c = await openCluster();
-        client = createSentinelClient({
-            // Only the first Sentinel: the failover below is run by another one, whose +try-failover
-            // this client never hears.
-            sentinels: [c.sentinels[0]],
-            masterName: c.masterName,
-            redis: { password: c.password },
-            sentinel: { password: c.sentinelPassword },
-            timeouts: { commandMs: 1000, deadlineMs: 10_000, healthMs: 300, sentinelCommandMs: 500 },
-            metrics: false,
-        });
+        client = createSentinelClient(
+            testClientOptions(c, {
+                // Only the first Sentinel: the failover below is run by another one, whose +try-failover
+                // this client never hears.
+                sentinels: [c.sentinels[0]],
+                metrics: false,
+            }),
+        );
         await client.master.whenReady();
     });
     afterAll(async () => {

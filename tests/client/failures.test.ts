@@ -14,6 +14,7 @@ import {
 import { ClusterHandle, NodeAddress, openCluster } from "../../client/testing/cluster";
 import { addr, masterFromSentinels, waitFor, withConnection } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
+import { TEST_DEADLINE_MS, testClientOptions } from "./testClient";
 
 /**
  * How long the tests watch for a call sent late (after its caller got "not executed"). The old
@@ -21,20 +22,15 @@ import { describeWithServers } from "./serverTier";
  * longest backoff sleep is `retry.maxDelayMs` (500 ms), so a late send shows up well within this.
  */
 const LATE_SEND_WINDOW_MS = 1500;
-const DEADLINE_MS = 10_000;
+const DEADLINE_MS = TEST_DEADLINE_MS;
 
 function clientOptions(c: ClusterHandle, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
-    return {
-        sentinels: c.sentinels,
-        masterName: c.masterName,
-        redis: { password: c.password },
-        sentinel: { password: c.sentinelPassword },
-        timeouts: { commandMs: 1000, deadlineMs: DEADLINE_MS, healthMs: 300, sentinelCommandMs: 500 },
+    return testClientOptions(c, {
         metrics: false,
         // These tests make many calls fail on purpose; the breaker must not refuse the next test's calls.
         breaker: { consecutiveFailures: 1000 },
         ...extra,
-    };
+    });
 }
 
 /** Resolves after `ms`: only for watching that something does NOT happen (see LATE_SEND_WINDOW_MS). */

@@ -33,21 +33,10 @@ import {
 } from "../../client/testing/sentinelQueries";
 import { DurableWriteLoad, missingWrites, startCounter, startDurableWrites } from "../../client/testing/durableWrites";
 import { describeWithServers } from "./serverTier";
-
-const DEADLINE_MS = 10_000;
+import { testClientOptions } from "./testClient";
 
 function clientOptions(c: ClusterHandle, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
-    return {
-        sentinels: c.sentinels,
-        masterName: c.masterName,
-        redis: { password: c.password },
-        sentinel: { password: c.sentinelPassword },
-        // sentinelCommandMs 500: ioredis leaves the timer of each rejected CLIENT SETINFO (unknown to
-        // Redis 7.0) on its internal Sentinel connections running; shorter than Jest's 1 s exit check.
-        timeouts: { commandMs: 1000, deadlineMs: DEADLINE_MS, healthMs: 300, sentinelCommandMs: 500 },
-        connectionName: "client-test",
-        ...extra,
-    };
+    return testClientOptions(c, { connectionName: "client-test", ...extra });
 }
 
 async function readBack(c: ClusterHandle, master: NodeAddress, keys: string[]): Promise<string[]> {

@@ -13,20 +13,14 @@ import {
     withConnection,
 } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
+import { testClientOptions } from "./testClient";
 
 describeWithServers("repeated master switches", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
     beforeAll(async () => {
         c = await openCluster();
-        client = createSentinelClient({
-            sentinels: c.sentinels,
-            masterName: c.masterName,
-            redis: { password: c.password },
-            sentinel: { password: c.sentinelPassword },
-            timeouts: { commandMs: 1000, deadlineMs: 10_000, healthMs: 300, sentinelCommandMs: 500 },
-            metrics: false,
-        });
+        client = createSentinelClient(testClientOptions(c, { metrics: false }));
         await client.master.whenReady();
     });
     afterAll(async () => {
