@@ -189,6 +189,8 @@ class SentinelClient:
                 cls = classify_error(e)
                 self.metrics.error(cls.error_class)
                 self.metrics.call(op, "rejected" if cls.error_class == "circuit_open" else "error", time.monotonic() - started)
+                if cls.error_class in ("not_connected", "deadline"):
+                    self.metrics.connection_ready("master", False)
             raise
         if self.metrics:
             self.metrics.call(op, "success", time.monotonic() - started)

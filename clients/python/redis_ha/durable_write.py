@@ -22,7 +22,7 @@ from .classify import SCRIPT_MARK, classify_error
 from .connection import HAConnection, MasterPool, addr, build_pipeline
 from .errors import NOT_EXECUTED, NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError
 from .replica_guard import ReplicaGuard, parse_master_role
-from .state import Guard
+from .state import DeadlinePassed, Guard
 
 #: Default WAIT timeout of one round, ms.
 DEFAULT_WAIT_TIMEOUT_MS = 200
@@ -80,7 +80,7 @@ def attempt(
         if transaction:
             cmds = [("MULTI",)] + cmds + [("EXEC",)]
         conn.guard = guard
-        conn.send_packed_command(conn.pack_commands(cmds + [("WAIT", replicas, timeout_ms), ("ROLE",)]))
+        conn.send_packed_command(conn.pack_commands(cmds + [("WAIT", replicas, _wait_ms(timeout_ms, guard)), ("ROLE",)]))
 
         replies = [_read(conn) for _ in cmds]
         results: List[Any] = []
@@ -124,6 +124,8 @@ def attempt(
             wait_err, wait_val = _read(conn)
             role_err, role_val = _read(conn)
         except Exception as e:  # noqa: BLE001 - the socket failed or timed out after the write was applied
+            if guard.remaining() <= 0:
+                raise WriteNotAcknowledgedError(replicas, 0, "timeout", e) from e
             pool.suspect()
             raise WriteNotAcknowledgedError(replicas, 0, lost(), e) from e
         if not same():
@@ -143,14 +145,17 @@ def attempt(
                 raise WriteNotAcknowledgedError(replicas, acknowledged, lost())
             # Same connection: WAIT covers every write this connection made, ours included, without resending it.
             try:
-                conn.send_packed_command(conn.pack_commands([("WAIT", replicas, timeout_ms), ("ROLE",)]))
+                conn.send_packed_command(conn.pack_commands([("WAIT", replicas, _wait_ms(timeout_ms, guard)), ("ROLE",)]))
                 state.in_flight = False  # WAIT applies nothing
                 wait_err, more = _read(conn)
                 role_err, role_val = _read(conn)
+            except DeadlinePassed as e:
+                raise WriteNotAcknowledgedError(replicas, acknowledged, "timeout", e) from e
             except NotConnectedError as e:
                 raise WriteNotAcknowledgedError(replicas, acknowledged, lost(), e) from e
             except Exception as e:  # noqa: BLE001
-                raise WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", e) from e
+                reason = "timeout" if guard.remaining() <= 0 else "connection-lost"
+                raise WriteNotAcknowledgedError(replicas, acknowledged, reason, e) from e
             if not same():
                 raise WriteNotAcknowledgedError(replicas, acknowledged, lost())
             if wait_err is not None:
@@ -166,6 +171,11 @@ def attempt(
         raise
     finally:
         pool.release(conn, reusable)
+
+
+def _wait_ms(timeout_ms: int, guard: Guard) -> int:
+    """WAIT's timeout, cut so that its reply comes before the call's deadline (never 0: WAIT 0 blocks forever)."""
+    return max(1, min(timeout_ms, int(guard.remaining() * 1000) - 5))
 
 
 def _callback(conn: HAConnection, args: Tuple[Any, ...], options: dict, value: Any) -> Any:
@@ -192,6 +202,9 @@ def _verify(
     if refusal is None:
         return
     if replica_guard.failover_suspected(master):
-        # A replica of this master is a master now, or follows another one: stop sending here, ask Sentinel.
+        # A replica of this master is a master now, or follows another one: a failover is under way that no
+        # Sentinel message told us about. Send nothing here for failover_fence_ms (or until the switch), and make
+        # the next connection ask Sentinel again (client/connection.ts leaveSuspectedMaster).
+        pool.fence(conn.address, pool.opts.timeouts.failover_fence_ms)
         pool.suspect()
     raise WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", Exception(str(refusal)))
