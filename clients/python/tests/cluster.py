@@ -208,7 +208,13 @@ class LoopbackCluster:
             try:
                 info = m.info("replication")
                 online = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"]
-                return info["role"] == "master" and len(online) == 2
+                if info["role"] != "master" or len(online) != 2:
+                    return False
+                # "online" is not enough: after a diskless full sync the master streams nothing to a replica until
+                # its first REPLCONF ACK (up to 1 s later), and Sentinel may promote such a replica (seen here: a
+                # SENTINEL FAILOVER right after start promoted a replica at offset 0, and every write acknowledged
+                # by the other replica was lost). Both replicas must have acknowledged a write.
+                return bool(m.execute_command("SET", "cluster:ready", "1")) and int(m.execute_command("WAIT", 2, 1000)) == 2
             finally:
                 m.connection_pool.disconnect()
 

@@ -4,7 +4,9 @@ write. Timings are printed, correctness is asserted."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -94,6 +96,17 @@ class FailoverTest(ClusterCase):
             f"{1000 * (resumed - switch_at):.0f} ms (target < 500); acknowledged {len(load.acked)}, lost {len(lost)}; "
             f"errors {load.errors}"
         )
+        if lost:
+            for n in c.nodes:
+                try:
+                    r = c.node(n)
+                    report(f"  node {n}: role {r.execute_command('ROLE')[:2]} dbsize {r.dbsize()} has w:{lost[0]} {r.exists(f'w:{lost[0]}')} w:{lost[-1]} {r.exists(f'w:{lost[-1]}')} w:{load.acked[-1]} {r.exists(f'w:{load.acked[-1]}')}")
+                except Exception as e:  # noqa: BLE001
+                    report(f"  node {n}: {e}")
+            keep = tempfile.mkdtemp(prefix="redis-ha-py-lost-")
+            shutil.copytree(c.dir, keep, dirs_exist_ok=True)
+            report(f"  Redis and Sentinel logs kept in {keep}")
+            report(f"  lost {len(lost)}: {lost[:3]}..{lost[-3:]}; acked {load.acked[:3]}..{load.acked[-3:]}; master by Sentinels {c.master_by_sentinels()}; client {client.master_address}; failover {client.last_failover}")
         self.assertEqual(lost, [], "acknowledged durable writes lost")
         self.assertGreater(len(load.acked), 200)
         self.assertNotEqual(client.master_address, f"{old[0]}:{old[1]}")
