@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ADDRESSING_MODES, ConfigError, type AddressingMode } from "../topology";
 import { destroyAll, purgeImages } from "./cleanup";
-import { drill, SCENARIOS, type DrillReport, type Scenario } from "./drill";
+import { drill, SCENARIOS, type DrillReport, type DrillWriter, type Scenario } from "./drill";
 import { LabError } from "./errors";
 import { crashRedis, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis, startRedis } from "./faults";
 import { ensureBaseImage } from "./image";
@@ -373,6 +373,11 @@ async function main(argv: string[]): Promise<number> {
         .addOption(jsonOpt())
         .addOption(addressingOpt())
         .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
+        .addOption(
+            new Option("--writer <client>", "client the writer uses: ts (client/) or python (clients/python)")
+                .choices(["ts", "python"])
+                .default("ts"),
+        )
         .option(
             "--runs <n>",
             "repetitions",
@@ -385,15 +390,25 @@ async function main(argv: string[]): Promise<number> {
             1,
         )
         .action(
-            action(async (o: { stack: string; scenario: Scenario; runs: number; addressing?: AddressingMode }) => {
-                const s = await up(o.stack, { addressing: o.addressing });
-                const master = await agreedMaster(s);
-                progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
-                const report = await drill(s, o.scenario, o.runs, progress);
-                printReport(report);
-                if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
-                return report.correct ? 0 : 1;
-            }),
+            action(
+                async (o: {
+                    stack: string;
+                    scenario: Scenario;
+                    runs: number;
+                    writer: DrillWriter;
+                    addressing?: AddressingMode;
+                }) => {
+                    const s = await up(o.stack, { addressing: o.addressing });
+                    const master = await agreedMaster(s);
+                    progress(
+                        `master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario} (writer: ${o.writer})`,
+                    );
+                    const report = await drill(s, o.scenario, o.runs, progress, o.writer);
+                    printReport(report);
+                    if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
+                    return report.correct ? 0 : 1;
+                },
+            ),
         );
     program
         .command("down")

@@ -25,6 +25,7 @@ import {
     stopRedis,
 } from "./faults";
 import { ckquorum, info, withRedis } from "./probe";
+import { startPythonWriter } from "./pythonWriter";
 import { runCheck, ssh } from "./ssh";
 import type { LabStack } from "./stack";
 
@@ -206,9 +207,20 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
     };
 }
 
+/** Which client the drill's writer uses: the TypeScript client (`client/`) or the Python one (`clients/python`). */
+export type DrillWriter = "ts" | "python";
+
 /** Numbered durable writes through Sentinel discovery, as an application does. */
-function startWriter(s: LabStack, runId: string) {
+function startWriter(s: LabStack, runId: string, writer: DrillWriter = "ts") {
     const primary = s.topology.primaryRegion;
+    if (writer === "python") {
+        return startPythonWriter(s, {
+            prefix: `drill:${runId}`,
+            region: primary,
+            ...DURABILITY,
+            pauseAfterErrorMs: WRITE_RETRY_PAUSE_MS,
+        });
+    }
     const sentinels = [...sentinelEndpoints(s)].sort(
         (a, b) => Number(b.region === primary) - Number(a.region === primary),
     );
@@ -261,7 +273,13 @@ async function readBack(s: LabStack, master: string, keys: string[]): Promise<nu
     return missing;
 }
 
-async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: string) => void): Promise<DrillRun> {
+async function oneRun(
+    s: LabStack,
+    scenario: Scenario,
+    run: number,
+    log: (m: string) => void,
+    writerKind: DrillWriter = "ts",
+): Promise<DrillRun> {
     const t = s.topology;
     const budget = 2 * (t.sentinel.downAfterMs + t.sentinel.failoverTimeoutMs) + FAILOVER_BUDGET_SLACK_MS;
     const master = await waitFor("the Sentinels to agree on a master", AGREED_MASTER_TIMEOUT_MS, () => agreedMaster(s));
@@ -281,7 +299,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     // A record left by an earlier run must not be read as this run's.
     await ssh(s, faultNode, ["rm", "-f", PATHS.lastHandover], 30_000);
     const sw = watchSwitch(s);
-    const writer = startWriter(s, runId);
+    const writer = startWriter(s, runId, writerKind);
     let maxMasters = 1;
     // An object, not a `let`: the sampler reads what the finally block writes later.
     const sampling = { on: true };
@@ -433,10 +451,11 @@ export async function drill(
     scenario: Scenario,
     runs: number,
     log: (m: string) => void,
+    writer: DrillWriter = "ts",
 ): Promise<DrillReport> {
     const perRun: DrillRun[] = [];
     for (let i = 1; i <= runs; i++) {
-        perRun.push(await oneRun(s, scenario, i, log));
+        perRun.push(await oneRun(s, scenario, i, log, writer));
         await failBack(s, log);
     }
     const switches = perRun.map((r) => r.switchMs).filter((x): x is number => x !== null);
