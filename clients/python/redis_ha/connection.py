@@ -141,7 +141,6 @@ class MasterPool:
         #: did not change between its write and its WAIT reply.
         self.fences: Dict[Address, int] = {}
         self.closed = False
-        self.ready = False
 
     # -- failover events ---------------------------------------------------------------------------------
     def fence(self, master: Address, ms: int) -> None:
@@ -283,7 +282,6 @@ class MasterPool:
             self.suspect()
             raise NotConnectedError(detail=f"{target[0]}:{target[1]} is not a master (ROLE {_text(role[0]) if role else '?'})")
         conn._sock.settimeout(self._kwargs["socket_timeout"])
-        self.ready = True
         return conn
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, Callable, Optional, TypeVar
+from typing import Callable, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 

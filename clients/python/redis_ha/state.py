@@ -47,9 +47,6 @@ class Guard:
         return max(0.001, min(self.command_ms / 1000, self.remaining()))
 
 
-SCRIPT_COMMANDS = {b"EVAL", b"EVALSHA", b"FCALL", "EVAL", "EVALSHA", "FCALL"}
-
-
 def is_script(args: Tuple[Any, ...]) -> bool:
     if not args:
         return False
