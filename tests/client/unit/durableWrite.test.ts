@@ -359,6 +359,16 @@ describe("durableWriteAttempt", () => {
             null,
             ["master", offset, Object.entries(acked).map(([port, o]) => ["127.0.0.1", port, String(o)])],
         ];
+        /** `SET k v` as a durable write asking for at least one replica. */
+        const setK = (f: ReturnType<typeof fakeConnection>, durability: "attached" | "count", sig = signal()) =>
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 1, durability },
+                200,
+                sig,
+                new CallState(),
+            );
         const masterRole = (r: Reply) => {
             const role = parseMasterRole(r[1]);
             if (!role) throw new Error("not a master's ROLE");
@@ -385,29 +395,13 @@ describe("durableWriteAttempt", () => {
                     return 1;
                 },
             ]);
-            const err = await durableWriteAttempt(
-                attached.asManaged,
-                (p) => p.set("k", "v"),
-                { replicas: 1, durability: "attached" },
-                200,
-                ctrl.signal,
-                new CallState(),
-            ).catch((e: unknown) => e);
+            const err = await setK(attached, "attached", ctrl.signal).catch((e: unknown) => e);
             expect(err).toMatchObject({ reason: "timeout", required: 2, acknowledged: 1 });
             expect(attached.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2", "2", "2"]);
 
             // The same replies under "count": acknowledged, the write the new master never got.
             const counted = withTwoReplicas(replies, []);
-            await expect(
-                durableWriteAttempt(
-                    counted.asManaged,
-                    (p) => p.set("k", "v"),
-                    { replicas: 1, durability: "count" },
-                    200,
-                    signal(),
-                    new CallState(),
-                ),
-            ).resolves.toMatchObject({ acknowledged: 1 });
+            await expect(setK(counted, "count")).resolves.toMatchObject({ acknowledged: 1 });
         });
 
         test("the first write on a master waits for every replica its ROLE lists", async () => {
@@ -417,14 +411,7 @@ describe("durableWriteAttempt", () => {
                 undefined,
                 roleReply(100, { 6380: 100, 6381: 100 }),
             );
-            const r = await durableWriteAttempt(
-                f.asManaged,
-                (p) => p.set("k", "v"),
-                { replicas: 1, durability: "attached" },
-                200,
-                signal(),
-                new CallState(),
-            );
+            const r = await setK(f, "attached");
             expect(r.acknowledged).toBe(2);
             expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1", "2"]);
         });
@@ -444,14 +431,7 @@ describe("durableWriteAttempt", () => {
             guard.check(f.conn.address, masterRole(roleReply(4000, { 6380: 4000, 6381: 100 })));
             await new Promise((r) => setImmediate(r));
             now = 20_000; // grace over: forgotten while still listed
-            const r = await durableWriteAttempt(
-                f.asManaged,
-                (p) => p.set("k", "v"),
-                { replicas: 1, durability: "attached" },
-                200,
-                signal(),
-                new CallState(),
-            );
+            const r = await setK(f, "attached");
             expect(r.acknowledged).toBe(1);
             expect(guard.expectedReplicas(f.conn.address)).toBe(1);
         });
