@@ -14,7 +14,7 @@ from redis import exceptions as rx
 from . import breaker as br
 from .classify import SCRIPT_MARK, classify_error
 from .connection import MasterPool, addr
-from .durable_write import DEFAULT_WAIT_TIMEOUT_MS, DurableWriteResult, attempt as durable_attempt
+from .durable_write import DEFAULT_WAIT_TIMEOUT_MS, DURABILITIES, DurableWriteResult, attempt as durable_attempt
 from .errors import ClientClosedError
 from .health import asgi_app, collect_health, health_response, wsgi_app
 from .metrics import ClientMetrics
@@ -248,10 +248,13 @@ class SentinelClient:
         idempotent: bool = False,
         deadline_ms: Optional[float] = None,
         transaction: bool = False,
+        durability: str = "attached",
     ) -> DurableWriteResult:
-        """A write that succeeds only once ``replicas`` replicas confirmed it (default: ``durable_replicas``, the
-        connection document's ``durability.replicas`` when it has one). ``build(p)`` queues the write on a
-        pipeline; WAIT and ROLE are appended and all go out in one socket write on one connection.
+        """A write that succeeds only once the replicas ``durability`` asks for confirmed it: by default
+        (``"attached"``) every replica attached to the master and acknowledging, and at least ``replicas``
+        (default ``durable_replicas``: the connection document's ``durability.replicas`` when it has one);
+        ``"count"``: ``replicas`` replicas (plain WAIT n). ``build(p)`` queues the write on a pipeline; WAIT and
+        ROLE are appended and all go out in one socket write on one connection.
         ``transaction=True`` wraps the commands in MULTI/EXEC (all or none). Raises WriteNotAcknowledgedError,
         PartiallyAppliedError, OutcomeUnknownError-like errors as documented in README.md."""
         if self._closed:
@@ -259,6 +262,8 @@ class SentinelClient:
         n = self.options.durable_replicas if replicas is None else replicas
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"durable_write: replicas must be an integer >= 1, got {n!r}")
+        if durability not in DURABILITIES:
+            raise ValueError(f"durable_write: durability must be one of {', '.join(DURABILITIES)}, got {durability!r}")
         cmd_ms = self.options.timeouts.command_ms
         if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 1 <= timeout_ms < cmd_ms:
             raise ValueError(
@@ -269,7 +274,9 @@ class SentinelClient:
         return self._observed(
             "durable_write",
             lambda: self._policies.execute(
-                lambda g: durable_attempt(self._pool, self._guard, build, n, timeout_ms, transaction, g), idempotent, deadline
+                lambda g: durable_attempt(self._pool, self._guard, build, n, durability, timeout_ms, transaction, g),
+                idempotent,
+                deadline,
             ),
         )
 

@@ -27,6 +27,13 @@ from .state import DeadlinePassed, Guard
 #: Default WAIT timeout of one round, ms.
 DEFAULT_WAIT_TIMEOUT_MS = 200
 
+#: Which replicas must confirm a durable write (client/durableWrite.ts ``Durability``):
+#: ``"attached"``: every replica attached to the master and acknowledging (as the last ROLE showed it), and at
+#: least ``replicas``; whatever replica a failover promotes has the write, even in a failover this client never
+#: heard of. Costs the slowest replica's round trip. ``"count"``: ``replicas`` replicas (plain WAIT n); cheaper
+#: with far replicas, but a replica promoted before the old master noticed can be outvoted and the write lost.
+DURABILITIES = ("attached", "count")
+
 
 @dataclass(frozen=True)
 class DurableWriteResult:
@@ -50,7 +57,8 @@ def attempt(
     pool: MasterPool,
     replica_guard: ReplicaGuard,
     build: Callable[[Any], Any],
-    replicas: int,
+    demand: int,
+    durability: str,
     timeout_ms: int,
     transaction: bool,
     guard: Guard,
@@ -61,6 +69,15 @@ def attempt(
     try:
         epoch = conn.epoch
         master = conn.address
+        master_text = addr(master) or ""
+
+        def required() -> int:
+            # Computed again before every WAIT: the guard's view of the attached replicas changes with each ROLE.
+            if durability == "count":
+                return demand
+            return max(demand, replica_guard.expected_replicas(master_text))
+
+        replicas = required()
         fences = pool.fences.get(master, 0)
         sock = conn._sock
 
@@ -136,8 +153,7 @@ def attempt(
             raise WriteNotAcknowledgedError(replicas, 0, reason, wait_err)
         acknowledged = int(wait_val)
         state.applied = (acknowledged, replicas)
-        if acknowledged >= replicas:
-            _verify(pool, conn, replica_guard, replicas, acknowledged, role_err, role_val)
+        replicas = _judge(pool, conn, replica_guard, acknowledged, replicas, required, role_err, role_val)
         while acknowledged < replicas:
             if guard.remaining() <= 0:
                 raise WriteNotAcknowledgedError(replicas, acknowledged, "timeout")
@@ -160,10 +176,10 @@ def attempt(
                 raise WriteNotAcknowledgedError(replicas, acknowledged, lost())
             if wait_err is not None:
                 raise WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", wait_err)
-            acknowledged = max(acknowledged, int(more))
+            # WAIT counts replicas at our offset now; with "attached", replicas may have been forgotten since.
+            acknowledged = int(more)
             state.applied = (acknowledged, replicas)
-            if acknowledged >= replicas:
-                _verify(pool, conn, replica_guard, replicas, acknowledged, role_err, role_val)
+            replicas = _judge(pool, conn, replica_guard, acknowledged, replicas, required, role_err, role_val)
         reusable = True
         return DurableWriteResult(acknowledged=acknowledged, results=results, epoch=epoch)
     except (rx.TimeoutError, rx.ReadOnlyError):
@@ -184,27 +200,36 @@ def _callback(conn: HAConnection, args: Tuple[Any, ...], options: dict, value: A
     return cb(value, **options) if cb else value
 
 
-def _verify(
+def _judge(
     pool: MasterPool,
     conn: HAConnection,
     replica_guard: ReplicaGuard,
-    required: int,
     acknowledged: int,
+    replicas: int,
+    required: Callable[[], int],
     role_err: Optional[BaseException],
     role_val: Any,
-) -> None:
-    """Trusts a WAIT count only if the ROLE reply that followed it passes the ReplicaGuard."""
+) -> int:
+    """Judges one WAIT count with the ROLE that followed it on the same connection; returns the count to wait for
+    next (the loop ends once ``acknowledged`` reaches it). The count is trusted only if the guard trusts every
+    replica it has seen on this master. With "attached" the count to reach follows the guard: a replica seen for
+    the first time raises it, a forgotten one lowers it. A short count is not final: WAIT is asked again until the
+    deadline."""
+    met = acknowledged >= replicas
     role = None if role_err is not None else parse_master_role(role_val)
     master = addr(conn.address)
     if role is None or master is None:
-        raise WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", role_err)
+        if not met:
+            return replicas
+        raise WriteNotAcknowledgedError(replicas, acknowledged, "replicas-unverified", role_err)
     refusal = replica_guard.check(master, role)
-    if refusal is None:
-        return
-    if replica_guard.failover_suspected(master):
-        # A replica of this master is a master now, or follows another one: a failover is under way that no
-        # Sentinel message told us about. Send nothing here for failover_fence_ms (or until the switch), and make
-        # the next connection ask Sentinel again (client/connection.ts leaveSuspectedMaster).
-        pool.fence(conn.address, pool.opts.timeouts.failover_fence_ms)
-        pool.suspect()
-    raise WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", Exception(str(refusal)))
+    nxt = max(replicas, required()) if met else min(replicas, required())
+    if refusal is not None and (met or acknowledged >= nxt):
+        if replica_guard.failover_suspected(master):
+            # A replica of this master is a master now, or follows another one: a failover is under way that no
+            # Sentinel message told us about. Send nothing here for failover_fence_ms (or until the switch), and
+            # make the next connection ask Sentinel again (client/connection.ts leaveSuspectedMaster).
+            pool.fence(conn.address, pool.opts.timeouts.failover_fence_ms)
+            pool.suspect()
+        raise WriteNotAcknowledgedError(replicas, acknowledged, "replicas-unverified", Exception(str(refusal)))
+    return nxt

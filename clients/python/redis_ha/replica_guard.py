@@ -65,6 +65,9 @@ class ReplicaGuard:
         self._master: Optional[str] = None
         self._seen: Dict[str, Tuple[int, float]] = {}
         self._gone: Dict[str, Dict[str, Any]] = {}
+        #: Replicas forgotten while the master still lists them (a host that died keeps its link until
+        #: repl-timeout), with the acked offset they were forgotten at: not expected again until it moves.
+        self._forgotten: Dict[str, int] = {}
         self._lock = threading.Lock()
 
     def check(self, master: str, role: MasterRole) -> Optional[GuardRefusal]:
@@ -73,14 +76,23 @@ class ReplicaGuard:
                 self._master = master
                 self._seen.clear()
                 self._gone.clear()
+                self._forgotten.clear()
             now = self._now()
             listed = set()
             for a, off in role.replicas:
+                forgotten_at = self._forgotten.get(a)
+                if forgotten_at is not None and off <= forgotten_at:
+                    continue
+                self._forgotten.pop(a, None)
                 listed.add(a)
                 known = self._seen.get(a)
-                if known is None or off > known[0]:
+                advanced = known is None or off > known[0]
+                if advanced:
                     self._seen[a] = (off, now)
-                self._gone.pop(a, None)
+                # Attached and acknowledging again: what it said before no longer matters. A listed replica that
+                # is not keeps its record, so its grace runs out and it is forgotten.
+                if advanced or off >= role.offset:
+                    self._gone.pop(a, None)
             refusal: Optional[GuardRefusal] = None
             for a, (off, advanced_at) in list(self._seen.items()):
                 missing = a not in listed
@@ -90,7 +102,17 @@ class ReplicaGuard:
                 why = self._judge(master, a, now)
                 if why and refusal is None:
                     refusal = GuardRefusal(a, why if missing else "stopped acknowledging")
+                elif why is None and not missing:
+                    self._forgotten[a] = off
             return refusal
+
+    def expected_replicas(self, master: str) -> int:
+        """How many replicas of ``master`` a durable write must reach so that no replica a failover could promote
+        lacks it: every replica seen attached and acknowledging, and not forgotten. A replica that Sentinel
+        promotes leaves the old master at once, so a WAIT for this many can no longer be met by the others
+        alone, whether or not the master has noticed the departure yet."""
+        with self._lock:
+            return len(self._seen) if master == self._master else 0
 
     def failover_suspected(self, master: str) -> bool:
         with self._lock:

@@ -44,8 +44,9 @@ class DurableLoad:
     """Numbered durable writes (SET w:<i> <i>, WAIT 1) one after another in a thread; remembers which ones were
     acknowledged, when, and the errors."""
 
-    def __init__(self, client: SentinelClient, idempotent: bool = True):
+    def __init__(self, client: SentinelClient, idempotent: bool = True, durability: str = "attached"):
         self.client = client
+        self.durability = durability
         self.idempotent = idempotent
         self.acked: List[int] = []
         self.ack_times: List[float] = []
@@ -61,7 +62,7 @@ class DurableLoad:
             i += 1
             self.attempted = i
             try:
-                self.client.durable_write(lambda p, i=i: p.set(f"w:{i}", i), replicas=1, timeout_ms=200, idempotent=self.idempotent, deadline_ms=8000)
+                self.client.durable_write(lambda p, i=i: p.set(f"w:{i}", i), replicas=1, timeout_ms=200, idempotent=self.idempotent, deadline_ms=8000, durability=self.durability)
                 self.acked.append(i)
                 self.ack_times.append(time.monotonic())
             except Exception as e:  # noqa: BLE001

@@ -49,6 +49,16 @@ class CallsTest(unittest.TestCase):
         res = self.client.durable_write(lambda p: (p.incr("d:n"), p.incr("d:n")), transaction=True)
         self.assertEqual(res.results, [2, 3])
 
+    def test_attached_durability_waits_for_every_replica(self) -> None:
+        c = SentinelClient(client_options(self.cluster))  # a fresh client: its guard has seen no replica yet
+        self.addCleanup(c.close)
+        acked = [c.durable_write(lambda p, i=i: p.set(f"d:a:{i}", i)).acknowledged for i in range(20)]
+        self.assertEqual(set(acked), {2}, "every attached replica, from the first write on a new master")
+        counted = [c.durable_write(lambda p: p.set("d:c", 1), durability="count").acknowledged for _ in range(5)]
+        self.assertTrue(all(n >= 1 for n in counted))
+        with self.assertRaises(ValueError):
+            c.durable_write(lambda p: p.set("d:c", 1), durability="most")
+
     def test_too_few_replicas_is_not_acknowledged_at_the_deadline(self) -> None:
         started = time.monotonic()
         with self.assertRaises(WriteNotAcknowledgedError) as ctx:

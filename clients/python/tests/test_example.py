@@ -56,7 +56,7 @@ class ExampleTest(unittest.TestCase):
         self.addCleanup(lambda: (proc.kill(), proc.wait(), proc.stderr.close()))  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
         wait_for("example.py to listen", lambda: call("GET", base + "/health")[0] == 200, 10, 0.1)
-        self.assertEqual(json.loads(call("POST", base + "/counter")[1]), {"value": 1, "acknowledged": 1})
+        self.assertEqual(json.loads(call("POST", base + "/counter")[1]), {"value": 1, "acknowledged": 2})  # every attached replica
         self.assertEqual(json.loads(call("POST", base + "/counter")[1])["value"], 2)
         self.assertEqual(json.loads(call("GET", base + "/counter")[1]), {"value": 2, "stale": False})
         status, metrics = call("GET", base + "/metrics")

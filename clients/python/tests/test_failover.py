@@ -4,6 +4,7 @@ write. Timings are printed, correctness is asserted."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -23,9 +24,12 @@ def report(msg: str) -> None:
 class ClusterCase(unittest.TestCase):
     cluster: LoopbackCluster
 
+    #: Start the test before both replicas are streaming (see test_sentinel_failover_right_after_a_full_sync).
+    fresh = False
+
     def setUp(self) -> None:
         require_servers(self)
-        self.cluster = LoopbackCluster()
+        self.cluster = LoopbackCluster(wait_streaming=not self.fresh)
         self.addCleanup(self.cluster.close)
 
     def client(self, **kw) -> SentinelClient:  # type: ignore[no-untyped-def]
@@ -70,7 +74,7 @@ class FailoverTest(ClusterCase):
         switches = []
         client.on("failover", lambda e: switches.append(time.monotonic()))
         old = c.nodes[0]
-        load = DurableLoad(client)
+        load = DurableLoad(client, durability=os.environ.get("REDIS_HA_TEST_DURABILITY", "attached"))
         wait_for("acknowledged writes", lambda: len(load.acked) > 200, 10)
         fault_at = time.monotonic()
         if fault == "sentinel-failover":
@@ -151,3 +155,17 @@ class NoReplayTest(ClusterCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FreshSyncFailoverTest(FailoverTest):
+    """The same, started while a replica that just finished its diskless full sync gets no stream yet (until its
+    first REPLCONF ACK, up to 1 s). With "count" durability Sentinel promoted such a replica here and every write
+    the other replica acknowledged was lost; "attached" (the default) waits for it too."""
+
+    fresh = True
+
+    def test_master_killed(self) -> None:
+        raise unittest.SkipTest("covered by FailoverTest")
+
+    def test_master_hung(self) -> None:
+        raise unittest.SkipTest("covered by FailoverTest")

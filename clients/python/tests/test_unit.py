@@ -299,6 +299,27 @@ class ReplicaGuardTest(unittest.TestCase):
         _t.sleep(0.2)
         self.assertIsNone(g.check("m:1", MasterRole(3, [("r1:1", 3)])))
 
+    def test_expected_replicas_and_a_dead_host_still_listed(self) -> None:
+        clock = Clock()
+        g = ReplicaGuard(lambda a: ("unreachable", None), 2000, 5000, now=clock)
+        self.assertEqual(g.expected_replicas("m:1"), 0)
+        self.assertIsNone(g.check("m:1", MasterRole(10, [("r1:1", 10), ("r2:1", 10)])))
+        self.assertEqual(g.expected_replicas("m:1"), 2)
+        self.assertEqual(g.expected_replicas("other:1"), 0)
+        # r2's host died: still listed (until repl-timeout), its acked offset stuck.
+        clock.t += 2.5
+        self.assertEqual(g.check("m:1", MasterRole(50, [("r1:1", 50), ("r2:1", 10)])).why, "stopped acknowledging")  # type: ignore[union-attr]
+        import time as _t
+
+        _t.sleep(0.1)  # the probe answers "unreachable"
+        clock.t += 5.1  # past the grace: forgotten while still listed
+        self.assertIsNone(g.check("m:1", MasterRole(60, [("r1:1", 60), ("r2:1", 10)])))
+        self.assertEqual(g.expected_replicas("m:1"), 1)
+        self.assertIsNone(g.check("m:1", MasterRole(70, [("r1:1", 70), ("r2:1", 10)])))
+        # It acknowledges again: expected again.
+        self.assertIsNone(g.check("m:1", MasterRole(80, [("r1:1", 80), ("r2:1", 80)])))
+        self.assertEqual(g.expected_replicas("m:1"), 2)
+
     def test_parse_role(self) -> None:
         self.assertEqual(parse_master_role([b"master", 10, [[b"1.2.3.4", b"6379", b"9"]]]), MasterRole(10, [("1.2.3.4:6379", 9)]))
         self.assertIsNone(parse_master_role([b"slave", b"1.2.3.4", 6379, b"connected", 10]))
