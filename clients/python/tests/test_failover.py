@@ -67,7 +67,7 @@ class DiscoveryTest(ClusterCase):
         self.assertEqual(client.read(lambda r: r.get("k")), b"v")
 
 
-class FailoverTest(ClusterCase):
+class Ride(ClusterCase):
     def ride(self, fault: str) -> None:
         c = self.cluster
         client = self.client()
@@ -116,6 +116,8 @@ class FailoverTest(ClusterCase):
         self.assertNotEqual(client.master_address, f"{old[0]}:{old[1]}")
         self.assertIsNotNone(client.last_failover)
 
+
+class FailoverTest(Ride):
     def test_sentinel_failover(self) -> None:
         self.ride("sentinel-failover")
 
@@ -157,15 +159,12 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class FreshSyncFailoverTest(FailoverTest):
+class FreshSyncFailoverTest(Ride):
     """The same, started while a replica that just finished its diskless full sync gets no stream yet (until its
     first REPLCONF ACK, up to 1 s). With "count" durability Sentinel promoted such a replica here and every write
     the other replica acknowledged was lost; "attached" (the default) waits for it too."""
 
     fresh = True
 
-    def test_master_killed(self) -> None:
-        raise unittest.SkipTest("covered by FailoverTest")
-
-    def test_master_hung(self) -> None:
-        raise unittest.SkipTest("covered by FailoverTest")
+    def test_sentinel_failover_right_after_a_full_sync(self) -> None:
+        self.ride("sentinel-failover")

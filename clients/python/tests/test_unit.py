@@ -271,6 +271,18 @@ class SentinelMessagesTest(unittest.TestCase):
         self.assertIsNone(parse_try_failover("slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379", "mymaster"))
 
 
+def answered(g: ReplicaGuard, replica: str) -> None:
+    """Waits until the guard's ROLE probe of ``replica`` (a thread) has answered."""
+    import time as _t
+
+    for _ in range(500):
+        entry = g._gone.get(replica)
+        if entry is None or entry["state"] != "asking":
+            return
+        _t.sleep(0.01)
+    raise AssertionError(f"the ROLE probe of {replica} did not answer")
+
+
 class ReplicaGuardTest(unittest.TestCase):
     def test_promoted_replica_refuses_acks(self) -> None:
         clock = Clock()
@@ -294,9 +306,7 @@ class ReplicaGuardTest(unittest.TestCase):
         g = ReplicaGuard(lambda a: ("replica-of", "m:1"), 2000, 5000, now=Clock())
         g.check("m:1", MasterRole(1, [("r1:1", 1), ("r2:1", 1)]))
         self.assertIsNotNone(g.check("m:1", MasterRole(2, [("r1:1", 2)])))
-        import time as _t
-
-        _t.sleep(0.2)
+        answered(g, "r2:1")
         self.assertIsNone(g.check("m:1", MasterRole(3, [("r1:1", 3)])))
 
     def test_expected_replicas_and_a_dead_host_still_listed(self) -> None:
@@ -309,9 +319,7 @@ class ReplicaGuardTest(unittest.TestCase):
         # r2's host died: still listed (until repl-timeout), its acked offset stuck.
         clock.t += 2.5
         self.assertEqual(g.check("m:1", MasterRole(50, [("r1:1", 50), ("r2:1", 10)])).why, "stopped acknowledging")  # type: ignore[union-attr]
-        import time as _t
-
-        _t.sleep(0.1)  # the probe answers "unreachable"
+        answered(g, "r2:1")
         clock.t += 5.1  # past the grace: forgotten while still listed
         self.assertIsNone(g.check("m:1", MasterRole(60, [("r1:1", 60), ("r2:1", 10)])))
         self.assertEqual(g.expected_replicas("m:1"), 1)
