@@ -29,8 +29,10 @@ export interface RecordedResource {
      * every key in `ignoreChanges`.
      */
     readonly inputs: Record<string, unknown>;
-    /** Outputs the (mock) provider returned; for a component, what it registered with `registerOutputs`. */
+    /** Outputs the (mock) provider returned. */
     readonly state: Record<string, unknown>;
+    /** A component's outputs, as it registered them with `registerOutputs` (secrets wrapped); absent otherwise. */
+    readonly registeredOutputs?: Record<string, unknown>;
     readonly id?: string;
     readonly parent?: string;
     readonly dependsOn: readonly string[];
@@ -400,8 +402,8 @@ function isStruct(value: unknown): value is OutputsStruct {
 }
 
 /**
- * Puts each component's registered outputs into its `state`, secrets wrapped as resource inputs are. Matched by type
- * and name (names are unique here), as the monitor's URNs are its own.
+ * Adds each component's registered outputs (`registeredOutputs`), secrets wrapped as resource inputs are. Matched by
+ * type and name (names are unique here), as the monitor's URNs are its own.
  */
 function componentOutputs(recorded: RecordedResource[], monitor: MockMonitorOutputs): void {
     const byTypeAndName = new Map<string, OutputsStruct>();
@@ -411,7 +413,8 @@ function componentOutputs(recorded: RecordedResource[], monitor: MockMonitorOutp
     }
     recorded.forEach((r, i) => {
         const outputs = byTypeAndName.get(`${r.type}::${r.name}`);
-        if (!r.custom && outputs) recorded[i] = { ...r, state: pulumi.runtime.deserializeProperties(outputs) };
+        if (!r.custom && outputs)
+            recorded[i] = { ...r, registeredOutputs: pulumi.runtime.deserializeProperties(outputs) };
     });
 }
 

@@ -115,7 +115,11 @@ export async function runPolicies(run: MockRun, options: PolicyRunOptions = {}):
 
         if (isStackPolicy(p)) {
             const resources: PolicyResource[] = run.resources.map((r) => {
-                const props = unwrapSecrets(r.custom && r.id !== undefined ? { ...r.state, id: r.id } : r.state);
+                // What the engine holds as outputs: a component's registered ones, a custom resource's with its id.
+                const outputs = r.custom
+                    ? { ...r.state, ...(r.id !== undefined ? { id: r.id } : {}) }
+                    : r.registeredOutputs;
+                const props = unwrapSecrets(outputs ?? {});
                 return {
                     type: r.type,
                     props: props as Record<string, unknown>,

@@ -68,7 +68,7 @@ export const noPublicDataPorts: StackValidationPolicy = {
             const firewall = r.asType(linode.Firewall);
             if (!firewall) continue;
             const accepting = (firewall.inbounds ?? []).filter(
-                (rule) => rule.action === "ACCEPT" && (rule.protocol === "TCP" || rule.protocol === "UDP"),
+                (rule) => rule.action === "ACCEPT" && rule.protocol === "TCP",
             );
             for (const [port, what] of [...protectedPorts].sort((a, b) => a[0] - b[0]))
                 for (const family of ["ipv4", "ipv6"] as Family[]) {

@@ -91,7 +91,9 @@ export async function analyzeWithSdk(run: MockRun, policies: Policies): Promise<
             a.setType(r.type);
             a.setName(r.name);
             a.setUrn(r.urn);
-            a.setProperties(struct(r.custom && r.id !== undefined ? { ...r.state, id: r.id } : r.state));
+            a.setProperties(
+                struct(r.custom ? { ...r.state, ...(r.id !== undefined ? { id: r.id } : {}) } : r.registeredOutputs),
+            );
             const parent = r.parent && urnOf.get(r.parent);
             a.setOptions(options(r, parent));
             if (parent) a.setParent(parent);
