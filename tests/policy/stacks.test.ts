@@ -1,5 +1,5 @@
 import type { MockRun, RecordedResource } from "../../engine/mockRun";
-import { runUnderMocks } from "../../engine/mockRun";
+import { isSecret, runUnderMocks } from "../../engine/mockRun";
 import { policies } from "../../policy/policies";
 import { hasMandatory, runPolicies, type Violation } from "../../review/policy";
 import { analyzeWithSdk } from "./sdkAnalyzer";
@@ -43,6 +43,15 @@ describe("the policy pack over the shipped stacks", () => {
         const devViolations = await runPolicies(dev);
         expect(devViolations.map(summaryLine)).toEqual(["advisory redis-ha-backups-enabled redis-ha"]);
         expect(hasMandatory(devViolations)).toBe(false);
+    });
+
+    it("what redis-ha-secret-credentials reads in additionalSecretOutputs is also what the program sends as secret", () => {
+        // The policy SDK unwraps secrets before a rule sees them; the mock engine does not, so this is checked here.
+        const carriers = prod.resources.filter((r) => r.additionalSecretOutputs.some((k) => k in r.inputs));
+        expect(carriers.length).toBeGreaterThan(0);
+        for (const r of carriers)
+            for (const key of r.additionalSecretOutputs.filter((k) => k in r.inputs))
+                expect(`${r.name}.${key} ${String(isSecret(r.inputs[key]))}`).toBe(`${r.name}.${key} true`);
     });
 
     it("a firewall that opens 6379 to the world fails, naming the rule, the firewall and the key", async () => {
