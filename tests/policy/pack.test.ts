@@ -16,7 +16,7 @@ import { policies } from "../../policy/policies";
  */
 
 let pack: ChildProcessByStdio<null, Readable, Readable>;
-let client: AnalyzerClient;
+let client: AnalyzerClient | undefined;
 let stderr = "";
 
 beforeAll(async () => {
@@ -45,7 +45,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-    client.close();
+    // The pack is this test's own child: ended by its handle, whatever beforeAll got to.
+    client?.close();
     pack.kill();
 });
 
@@ -60,9 +61,17 @@ function unary<Q, R>(call: (req: Q, cb: Callback<R>) => unknown, req: Q): Promis
     });
 }
 
+function connected(): AnalyzerClient {
+    if (client === undefined) throw new Error("the policy pack is not serving");
+    return client;
+}
+
 describe("the policy pack served to the engine", () => {
     it("lists every rule with its level and configuration schema", async () => {
-        const info = await unary<Empty, analyzer.AnalyzerInfo>((q, cb) => client.getAnalyzerInfo(q, cb), new Empty());
+        const info = await unary<Empty, analyzer.AnalyzerInfo>(
+            (q, cb) => connected().getAnalyzerInfo(q, cb),
+            new Empty(),
+        );
         expect(info.getName()).toBe("redis-ha");
         const served = info.getPoliciesList().map((p) => p.getName());
         expect(served).toEqual(policies.map((p) => p.name));
@@ -80,7 +89,7 @@ describe("the policy pack served to the engine", () => {
         regions.setEnforcementlevel(analyzer.EnforcementLevel.MANDATORY);
         regions.setProperties(Struct.fromJavaScript({ allowedRegions: ["us-east"] }));
         configure.getPolicyconfigMap().set("redis-ha-allowed-regions", regions);
-        await unary<analyzer.ConfigureAnalyzerRequest, Empty>((q, cb) => client.configure(q, cb), configure);
+        await unary<analyzer.ConfigureAnalyzerRequest, Empty>((q, cb) => connected().configure(q, cb), configure);
 
         const request = new analyzer.AnalyzeRequest();
         request.setType("linode:index/instance:Instance");
@@ -91,7 +100,7 @@ describe("the policy pack served to the engine", () => {
         );
         request.setOptions(new analyzer.AnalyzerResourceOptions());
         const response = await unary<analyzer.AnalyzeRequest, analyzer.AnalyzeResponse>(
-            (q, cb) => client.analyze(q, cb),
+            (q, cb) => connected().analyze(q, cb),
             request,
         );
         const found = response
