@@ -14,6 +14,7 @@ import { publicIpv4, RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { topologySummary, type TopologySummary } from "./summary";
 import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
 export interface RedisClusterArgs {
@@ -63,6 +64,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
+    /** Roles, regions, replicas and write safety as plain data, known at preview: what the policy pack reads. */
+    public readonly topologySummary: pulumi.Output<TopologySummary>;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
@@ -282,6 +285,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             ),
         );
         this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
+        this.topologySummary = pulumi.output(topologySummary(t));
         this.registerOutputs({
             masterName: this.masterName,
             sentinels: this.sentinels,
@@ -290,6 +294,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             creationSettings: this.creationSettings,
             firewallId: this.firewallId,
             hostKeys: this.hostKeys,
+            topologySummary: this.topologySummary,
         });
     }
 }

@@ -68,6 +68,8 @@ export class SettingsRollout extends pulumi.ComponentResource {
                     parent: this,
                     dependsOn: [...(args.after[node.name] ?? []), ...(previous ? [previous] : [])],
                     customTimeouts: COMMAND_TIMEOUTS,
+                    // stdin carries the passwords: secret in the state as well.
+                    additionalSecretOutputs: ["stdin"],
                 },
             );
             this.steps.push(step);

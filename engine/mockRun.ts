@@ -31,11 +31,15 @@ export interface RecordedResource {
     readonly inputs: Record<string, unknown>;
     /** Outputs the (mock) provider returned. */
     readonly state: Record<string, unknown>;
+    /** A component's outputs, as it registered them with `registerOutputs` (secrets wrapped); absent otherwise. */
+    readonly registeredOutputs?: Record<string, unknown>;
     readonly id?: string;
     readonly parent?: string;
     readonly dependsOn: readonly string[];
     readonly ignoreChanges: readonly string[];
     readonly deleteBeforeReplace: boolean;
+    /** Outputs the engine keeps secret whatever their value (`additionalSecretOutputs`, the provider's own included). */
+    readonly additionalSecretOutputs: readonly string[];
     readonly custom: boolean;
     /** What this run does to it, relative to `MockRunOptions.previous` (everything is a create without one). */
     readonly op: Operation;
@@ -160,6 +164,7 @@ interface Declared {
     readonly dependsOn: readonly pulumi.Resource[];
     readonly ignoreChanges: readonly string[];
     readonly deleteBeforeReplace: boolean;
+    readonly additionalSecretOutputs: readonly string[];
 }
 
 function asList<T>(value: T | readonly T[] | undefined): readonly T[] {
@@ -276,6 +281,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     dependsOn: dependsOn.map(nameOfUrn),
                     ignoreChanges,
                     deleteBeforeReplace: meta?.deleteBeforeReplace ?? false,
+                    additionalSecretOutputs: meta?.additionalSecretOutputs ?? [],
                     custom,
                     op,
                     changed,
@@ -316,6 +322,9 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         MOCK_ORGANIZATION,
     );
     pulumi.runtime.setAllConfig({ ...config.values }, [...config.secretKeys]);
+    // The mock monitor keeps what components register with `registerOutputs`, which the mocks' hooks never see.
+    // `as unknown as`: getMonitor is typed as the gRPC client; under setMocks it is the MockMonitor.
+    const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorOutputs;
 
     // Imported here, after the mocks, as Pulumi's unit-testing guide requires.
     const { program } = await import("../program");
@@ -327,6 +336,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             dependsOn: asList(args.opts.dependsOn).filter((d): d is pulumi.Resource => pulumi.Resource.isInstance(d)),
             ignoreChanges: args.opts.ignoreChanges ?? [],
             deleteBeforeReplace: Boolean((args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace),
+            additionalSecretOutputs: (args.opts as pulumi.CustomResourceOptions).additionalSecretOutputs ?? [],
         });
         return undefined;
     };
@@ -356,6 +366,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     // Every registration and output update has reached the mock engine before the next run replaces it.
     await pulumi.runtime.disconnect();
 
+    componentOutputs(recorded, monitor);
     const registered = new Set(recorded.map((r) => r.urn));
     const deleted = (options.previous?.resources ?? [])
         .filter((r) => !registered.has(r.urn))
@@ -376,6 +387,35 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         secretStackOutputs,
         nextId,
     };
+}
+
+/** The part of @pulumi/pulumi's MockMonitor read here (its class is not exported in the package's types). */
+interface MockMonitorOutputs {
+    getRegisteredResources(): Map<string, { state: unknown }>;
+}
+
+type OutputsStruct = Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+
+/** registerResourceOutputs leaves the request's protobuf Struct as the state; registerResource a plain object. */
+function isStruct(value: unknown): value is OutputsStruct {
+    return typeof (value as { toJavaScript?: unknown } | undefined)?.toJavaScript === "function";
+}
+
+/**
+ * Adds each component's registered outputs (`registeredOutputs`), secrets wrapped as resource inputs are. Matched by
+ * type and name (names are unique here), as the monitor's URNs are its own.
+ */
+function componentOutputs(recorded: RecordedResource[], monitor: MockMonitorOutputs): void {
+    const byTypeAndName = new Map<string, OutputsStruct>();
+    for (const [urn, r] of monitor.getRegisteredResources()) {
+        const [, , qualified, name] = urn.split("::");
+        if (isStruct(r.state)) byTypeAndName.set(`${qualified.split("$").pop() ?? ""}::${name}`, r.state);
+    }
+    recorded.forEach((r, i) => {
+        const outputs = byTypeAndName.get(`${r.type}::${r.name}`);
+        if (!r.custom && outputs)
+            recorded[i] = { ...r, registeredOutputs: pulumi.runtime.deserializeProperties(outputs) };
+    });
 }
 
 /** A run's resource by name (names are unique in this program); throws when absent. */
