@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import { classifyError } from "./classify";
+import { CommandTimer, TimedRedis } from "./commandTimer";
 import { AuthenticationError, ClientClosedError, NotConnectedError } from "./errors";
 import type { ResolvedOptions } from "./options";
 import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
@@ -102,6 +103,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     /** Pending second look at a socket whose command timed out while an upload was under way. */
     private hangCheck: NodeJS.Timeout | undefined;
     private readonly failoverFenceMs: number;
+    /** Times out this connection's commands (ioredis' per-command timer is off). */
+    private readonly commandTimer: CommandTimer;
     /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
     readonly replicaGuard: ReplicaGuard;
     /** Set while the last connection attempt failed on refused credentials; cleared by 'ready'. */
@@ -116,7 +119,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.commandMs = opts.timeouts.commandMs;
         this.failoverFenceMs = opts.timeouts.failoverFenceMs;
         this.replicaGuard = new ReplicaGuard(roleProbe(opts), REPLICA_STALL_MS, opts.timeouts.failoverFenceMs);
-        this.redis = new Redis(
+        const redis = new TimedRedis(
             buildIoredisOptions(opts, role, {
                 onReconnectOnError: () => {
                     this.markDown("READONLY: connected to a demoted master");
@@ -124,7 +127,10 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
                 lastKnownMaster: () => this.address,
             }),
+            opts.timeouts.commandMs,
         );
+        this.redis = redis;
+        this.commandTimer = redis.commandTimer;
         this.redis.on("connect", () => {
             const stream = this.redis.stream;
             this.lastDataAt = Date.now();
@@ -357,6 +363,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.closing = true;
         if (this.restartTimer) clearTimeout(this.restartTimer);
         if (this.hangCheck) clearTimeout(this.hangCheck);
+        this.commandTimer.stop();
         this.clearFence();
         this.markDown("closed by the application");
         this.redis.disconnect();

@@ -132,15 +132,15 @@ export function buildIoredisOptions(
 
         // ioredis waits 10 s for a TCP connect; a dead host would hold each reconnect attempt that long.
         connectTimeout: timeouts.connectMs,
-        // Default: no timeout. A command sent to a hung master would wait forever (measured 30 s of
-        // stalled writes). With this, it fails as "outcome unknown" after commandMs. It also bounds the
-        // AUTH/INFO handshake: a timed-out handshake makes ioredis drop the socket and reconnect.
-        // commandTimeout alone leaves an established socket open; ManagedConnection drops it when a
-        // command timed out and nothing arrived on it for commandMs.
+        // No `commandTimeout`: ioredis arms a timer per command, most of this client's own cost per call.
+        // ManagedConnection times commands out with one CommandTimer per connection instead (same
+        // error, same "outcome unknown"; see commandTimer.ts), which also bounds the AUTH/INFO
+        // handshake: a timed-out handshake makes ioredis drop the socket and reconnect. A timed-out
+        // command leaves an established socket open; ManagedConnection drops it when nothing arrived
+        // on it for commandMs (a hung master).
         // Not `socketTimeout`: in 5.8.2 its timer is per client, not per socket, and is not cleared on
         // close, so a timer armed on the hung master's socket fired on the fresh socket to the new
         // master and destroyed it (measured here, twice in one failover).
-        commandTimeout: timeouts.commandMs,
         // Default: no timeout on Sentinel commands, so one hung Sentinel stalls master resolution.
         sentinelCommandTimeout: timeouts.sentinelCommandMs,
         // A hung master never answers our FIN; ioredis destroys the socket only after this (2000 ms by

@@ -45,7 +45,6 @@ describe("buildIoredisOptions", () => {
     test("never stuck: explicit timeouts, no socketTimeout (its timer outlives the socket in 5.8.2)", () => {
         expect(o).toMatchObject({
             connectTimeout: 1500,
-            commandTimeout: 900,
             sentinelCommandTimeout: 400,
             disconnectTimeout: 100,
             keepAlive: 3000,
@@ -53,6 +52,8 @@ describe("buildIoredisOptions", () => {
             disableClientInfo: true,
         });
         expect(o.socketTimeout).toBeUndefined();
+        // Commands time out through ManagedConnection's CommandTimer, not a timer per command.
+        expect(o.commandTimeout).toBeUndefined();
         expect(
             buildIoredisOptions(resolveOptions({ ...opts, failoverDetection: "ioredis" }), "master").failoverDetector,
         ).toBe(true);
