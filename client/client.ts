@@ -402,10 +402,8 @@ function sendOn<T>(
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's own error, passed on unchanged
         return Promise.reject(err);
     }
-    return sent.then(undefined, (err: unknown) => {
-        conn.noteCommandError(err);
-        throw err;
-    });
+    // A timeout of what it sent reaches the connection through its CommandTimer: no handler here.
+    return sent;
 }
 
 /**

@@ -42,6 +42,8 @@ export class CommandTimer {
         readonly timeoutMs: number,
         private readonly tickMs = COMMAND_TIMER_TICK_MS,
         private readonly now: () => number = Date.now,
+        /** Called after a tick rejected commands (the connection then judges whether its server hung). */
+        private readonly onTimedOut: () => void = () => undefined,
     ) {}
 
     /** A command was just appended to the queue. */
@@ -75,6 +77,7 @@ export class CommandTimer {
             q.peekAt(n - oldest)?.command.reject(new Error(COMMAND_TIMED_OUT));
         }
         this.rejectedBelow = writtenBy;
+        this.onTimedOut();
     }
 
     stop(): void {
@@ -92,19 +95,43 @@ export class CommandTimer {
  */
 export class TimedRedis extends Redis {
     readonly commandTimer: CommandTimer;
+    /** The socket corked in this tick, if any. */
+    corked: Redis["stream"] | undefined;
 
-    constructor(options: RedisOptions, commandTimeoutMs: number) {
+    constructor(options: RedisOptions, commandTimeoutMs: number, onTimedOut?: () => void) {
         super(options);
-        this.commandTimer = new CommandTimer(() => this.commandQueue, commandTimeoutMs);
+        this.commandTimer = new CommandTimer(
+            () => this.commandQueue,
+            commandTimeoutMs,
+            COMMAND_TIMER_TICK_MS,
+            Date.now,
+            onTimedOut,
+        );
     }
 
     override sendCommand(...args: Parameters<Redis["sendCommand"]>): unknown {
         const q = this.commandQueue;
         const before = q.length;
+        // ioredis writes each command to the socket at once: one syscall per command. Commands
+        // issued in the same tick (many callers answered by one read) are gathered into one write:
+        // the socket is corked at the first and uncorked once this tick's callbacks and promise
+        // continuations have run, before any I/O or timer, so nothing waits longer than that.
+        // ioredis types `stream` as always set; it is undefined before the first connect.
+        const stream = this.stream as Redis["stream"] | undefined;
+        if (stream && before > 0 && this.corked !== stream) {
+            this.corked = stream;
+            stream.cork();
+            process.nextTick(uncork, this, stream);
+        }
         const result = super.sendCommand(...args);
         // Undefined only while ioredis' own constructor runs (nothing is written then).
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
         if (q.length > before) this.commandTimer?.noteWritten();
         return result;
     }
+}
+
+function uncork(r: TimedRedis, stream: Redis["stream"]): void {
+    if (r.corked === stream) r.corked = undefined;
+    stream.uncork();
 }

@@ -128,6 +128,9 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                 lastKnownMaster: () => this.address,
             }),
             opts.timeouts.commandMs,
+            () => {
+                this.commandsTimedOut();
+            },
         );
         this.redis = redis;
         this.commandTimer = redis.commandTimer;
@@ -232,7 +235,14 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * flowing means a slow command, not a hung server: keep the connection.
      */
     noteCommandError(err: unknown): void {
-        if (classifyError(err).errorClass !== "timeout") return;
+        if (classifyError(err).errorClass === "timeout") this.commandsTimedOut();
+    }
+
+    /**
+     * Commands on this connection timed out (called by its CommandTimer as it rejects them, so
+     * whichever way a command was sent, its timeout is looked at): see {@link noteCommandError}.
+     */
+    private commandsTimedOut(): void {
         // ioredis types `stream` as always set; it is undefined before the first connect.
         const stream = this.redis.stream as Redis["stream"] | undefined;
         if (!stream || this.hangCheck !== undefined) return;

@@ -170,4 +170,35 @@ describe("TimedRedis against a server that reads and never answers (a hung serve
         expect(r.status).toBe("ready"); // the timeout alone keeps the socket: ManagedConnection judges hangs
         r.disconnect();
     });
+
+    test("commands issued in one tick while others are in flight leave in one socket write", async () => {
+        const port = (server.address() as { port: number }).port;
+        const r = new TimedRedis(
+            {
+                host: "127.0.0.1",
+                port,
+                enableReadyCheck: false,
+                retryStrategy: () => null,
+                lazyConnect: true,
+                disableClientInfo: true,
+            },
+            1000,
+        );
+        await r.connect();
+        const stream = r.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+        const calls: string[] = [];
+        for (const name of ["_write", "_writev"] as const) {
+            const original = stream[name].bind(stream);
+            stream[name] = (...a: unknown[]) => {
+                calls.push(name === "_writev" ? `writev ${(a[0] as unknown[]).length}` : "write");
+                original(...a);
+            };
+        }
+        const pending = Array.from({ length: 10 }, (_, i) => r.get(`k${i}`).catch(() => undefined));
+        await new Promise((resolve) => setImmediate(resolve));
+        // The first goes out at once (nothing was in flight); the other nine together.
+        expect(calls).toEqual(["write", "writev 9"]);
+        r.disconnect();
+        await Promise.all(pending);
+    });
 });

@@ -1,3 +1,4 @@
+import { COMMAND_TIMER_TICK_MS } from "../../../client/commandTimer";
 import { ManagedConnection } from "../../../client/connection";
 import { resolveOptions } from "../../../client/options";
 
@@ -39,6 +40,29 @@ describe("hung-server detection", () => {
         const s = setup();
         conn = s.conn;
         s.conn.noteCommandError(timedOut());
+        expect(s.socket.destroyed).toBe(1);
+    });
+
+    test("a command timed out by the connection's own timer drops a hung socket, without the caller reporting it", async () => {
+        const s = setup();
+        conn = s.conn;
+        const written: unknown[] = [];
+        Object.assign(s.socket, {
+            writable: true,
+            write: (chunk: unknown) => written.push(chunk),
+            cork: () => undefined,
+            uncork: () => undefined,
+        });
+        // Sent on the raw ioredis connection: no call policy or noteCommandError sees its error.
+        const reply = s.conn.redis.get("k").then(
+            () => "answered",
+            (e: unknown) => (e as Error).message,
+        );
+        expect(written).toHaveLength(1);
+        await jest.advanceTimersByTimeAsync(COMMAND_MS - 1);
+        expect(s.socket.destroyed).toBe(0);
+        await jest.advanceTimersByTimeAsync(2 * COMMAND_TIMER_TICK_MS + 1);
+        expect(await reply).toBe("Command timed out");
         expect(s.socket.destroyed).toBe(1);
     });
 
