@@ -97,6 +97,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     fenceCount = 0;
     private fencedUntil = 0;
     private fenceTimer: NodeJS.Timeout | undefined;
+    /** Set by `+switch-master`: where the next connection attempt goes first (see {@link followSwitch}). */
+    private announcedMaster: string | null = null;
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
@@ -126,6 +128,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                 },
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
                 lastKnownMaster: () => this.address,
+                announcedMaster: () => this.takeAnnouncedMaster(),
             }),
             opts.timeouts.commandMs,
             () => {
@@ -148,6 +151,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.ready = true;
             this.authError = undefined;
             this.authFailures = 0;
+            this.announcedMaster = null; // on a master now; a later failover announces itself again
             this.clearFence();
             this.endCount = 0;
             this.emit("ready", { address: this.address, epoch: this.epoch, previousAddress });
@@ -284,21 +288,43 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * another node (or handshaking with it) is dropped, so ioredis asks Sentinel again; one waiting
      * between reconnect attempts is woken now rather than after its backoff. A replica connection
      * on the promoted node moves to a replica. Late copies of the announcement change nothing.
+     * A master connection's next attempt connects straight to `to` (its role is checked on
+     * connect as always), rather than asking a Sentinel first, which after a partition may be the
+     * cut-off one (a whole `connectMs` lost).
      */
     followSwitch(to: string): void {
         if (this.closing) return;
         const status = this.redis.status;
-        const here = peerAddress(this.redis.stream);
+        // ioredis types `stream` as always set; it is undefined before the first connect.
+        const stream = this.redis.stream as Redis["stream"] | undefined;
+        const here = peerAddress(stream);
         const onNewMaster = here === to;
         const mustMove = this.role === "master" ? !onNewMaster : onNewMaster;
+        if (this.role === "master" && mustMove) this.announcedMaster = to;
         if ((status === "ready" || status === "connect") && mustMove) {
             this.markDown(`Sentinel switched the master to ${to}`);
+            this.reconnectNow = true;
+            this.dropSocket();
+        } else if (status === "connecting" && this.role === "master" && stream?.connecting === true) {
+            // A TCP connect in progress, to the master Sentinel named before the switch: after a
+            // partition its SYNs go nowhere and it would hold the client for up to timeouts.connectMs.
+            // Abandon it; the next attempt goes straight to the announced master.
             this.reconnectNow = true;
             this.dropSocket();
         } else if (status === "reconnecting" && this.role === "master") {
             // ioredis' pending reconnect timer then finds the client connecting and does nothing.
             this.redis.connect().catch(() => undefined);
         }
+    }
+
+    /**
+     * The master announced by the last `+switch-master` that this master connection has not
+     * tried yet, handed out once (see `ConnectionHooks.announcedMaster`).
+     */
+    private takeAnnouncedMaster(): string | null {
+        const a = this.announcedMaster;
+        this.announcedMaster = null;
+        return a;
     }
 
     /**

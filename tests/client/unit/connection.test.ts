@@ -111,3 +111,30 @@ describe("hung-server detection", () => {
         expect(s.socket.destroyed).toBe(1); // no reply at all after the upload: hung
     });
 });
+
+describe("following +switch-master", () => {
+    test("a TCP connect in progress (to the master named before the switch) is abandoned, and the next attempt goes to the announced master", async () => {
+        const s = setup();
+        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+        Object.assign(s.socket, { connecting: true });
+        s.conn.followSwitch("10.0.0.9:6379");
+        expect(s.socket.destroyed).toBe(1);
+        const hooks = s.conn as unknown as { takeAnnouncedMaster(): string | null }; // private: read as the connector does
+        expect(hooks.takeAnnouncedMaster()).toBe("10.0.0.9:6379");
+        expect(hooks.takeAnnouncedMaster()).toBeNull(); // handed out once
+        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await s.conn.close();
+    });
+
+    test("asking a Sentinel (no socket being connected) is left alone: the connector sends its answer to the announced master", async () => {
+        const s = setup();
+        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+        Object.assign(s.socket, { connecting: false });
+        s.conn.followSwitch("10.0.0.9:6379");
+        expect(s.socket.destroyed).toBe(0);
+        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await s.conn.close();
+    });
+});
