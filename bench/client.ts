@@ -242,8 +242,45 @@ async function throughput(t: Target, network: string): Promise<void> {
                 `${m(p, (x) => x.cpuPerOp).toFixed(1)} / ${m(c, (x) => x.cpuPerOp).toFixed(1)} |`,
         );
     }
+    await alternating(workloads.filter((w) => w.concurrency === 1));
     await client.close();
     plain.disconnect();
+}
+
+/**
+ * 1 in flight, one plain call then one client call, alternately, for as long as all the rounds
+ * above: any disturbance lands on both sides within a millisecond. With one call in flight,
+ * throughput is 1 / mean latency, so the ops ratio is plain mean / client mean.
+ */
+async function alternating(workloads: Workload[]): Promise<void> {
+    console.log(
+        `\nSame workloads at 1 in flight, plain and client calls alternating one by one (${ROUNDS * SECONDS} s each):\n`,
+    );
+    console.log("| workload | plain mean / p99 ms | client mean / p99 ms | ops ratio | p99 ratio |");
+    console.log("|---|---:|---:|---:|---:|");
+    for (const w of workloads) {
+        const lp: number[] = [];
+        const lc: number[] = [];
+        const end = performance.now() + ROUNDS * SECONDS * 1000;
+        for (let i = 0; performance.now() < end; i++) {
+            let t = performance.now();
+            await w.plain(i);
+            lp.push(performance.now() - t);
+            t = performance.now();
+            await w.client(i);
+            lc.push(performance.now() - t);
+        }
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        const p99 = (xs: number[]) =>
+            pct(
+                [...xs].sort((a, b) => a - b),
+                99,
+            );
+        console.log(
+            `| ${w.name} | ${mean(lp).toFixed(3)} / ${p99(lp).toFixed(3)} | ${mean(lc).toFixed(3)} / ${p99(lc).toFixed(3)} | ` +
+                `${(mean(lp) / mean(lc)).toFixed(3)} | ${(p99(lc) / p99(lp)).toFixed(3)} |`,
+        );
+    }
 }
 
 /** The same comparison with the master behind {@link startDelayProxy}: every round trip `delayMs` longer. */
