@@ -140,7 +140,13 @@ export class CallPolicies {
         for (let retry = 1; ; retry++) {
             const cls = classifyError(error);
             if (retry > this.retryOpts.maxAttempts || signal.aborted || !isRetryable(cls, call.idempotent)) throw error;
-            delay = nextRetryDelay(delay, this.retryOpts.initialDelayMs, this.retryOpts.maxDelayMs);
+            delay = nextRetryDelay(
+                delay,
+                this.retryOpts.initialDelayMs,
+                cls.errorClass === "noreplicas"
+                    ? Math.min(this.retryOpts.maxDelayMs, NOREPLICAS_MAX_DELAY_MS)
+                    : this.retryOpts.maxDelayMs,
+            );
             this.events.retry?.({ errorClass: cls.errorClass, attempt: retry, delayMs: delay, error });
             if (!(await sleepUnlessAborted(delay, signal))) throw error;
             try {
@@ -153,6 +159,14 @@ export class CallPolicies {
         }
     }
 }
+
+/**
+ * Longest pause between retries of a write refused with `NOREPLICAS`. A master Sentinel just
+ * promoted refuses writes (min-replicas-to-write) until Sentinel has moved a replica to it, a few
+ * hundred ms; with the usual backoff (up to `retry.maxDelayMs`) the call then slept up to that long
+ * after the master became writable. A refused write costs Redis next to nothing.
+ */
+export const NOREPLICAS_MAX_DELAY_MS = 50;
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
