@@ -18,6 +18,11 @@ export interface CallOptions {
     readonly idempotent: boolean;
     /** Deadline of the whole call, retries included. */
     readonly deadlineMs: number;
+    /**
+     * Told once, as the caller is told, how the call ended (metrics): `ok` with no error, or the
+     * error the caller gets. Called synchronously, so no promise hop is added to the call.
+     */
+    readonly onSettled?: (ok: boolean, error: unknown) => void;
 }
 
 /** Per-call bookkeeping the attempt function updates, read when the call fails. */
@@ -98,7 +103,11 @@ export class CallPolicies {
      */
     execute<T>(attempt: Attempt<T>, call: CallOptions, state: CallState = new CallState()): Promise<T> {
         const admission = this.breaker.admit();
-        if (admission === Admission.Refused) return Promise.reject(new CircuitOpenError());
+        if (admission === Admission.Refused) {
+            const err = new CircuitOpenError();
+            call.onSettled?.(false, err);
+            return Promise.reject(err);
+        }
         return new Promise<T>((resolve, reject) => {
             const d = new CallDeadline(this.breaker, admission, call, state, reject);
             const signal = joinDeadline(call.deadlineMs, d);
@@ -224,6 +233,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, CallResult.Success);
+        this.call.onSettled?.(true, undefined);
         resolve(value);
     }
 
@@ -232,6 +242,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, breakerResult(err));
+        this.call.onSettled?.(false, err);
         this.reject(err);
     }
 
@@ -241,6 +252,7 @@ class CallDeadline extends DeadlineWaiter {
         this.settled = true;
         const err = deadlineError(this.call, this.state);
         this.breaker.record(this.admission, CallResult.Unavailable);
+        this.call.onSettled?.(false, err);
         this.reject(err);
     }
 }
