@@ -9,3 +9,4 @@ export * from "./userData";
 export * from "./liveSettings";
 export * from "./sshKeys";
 export * from "./bootstrap";
+export * from "./monitoringExporters";
