@@ -10,3 +10,4 @@ export * from "./liveSettings";
 export * from "./sshKeys";
 export * from "./bootstrap";
 export * from "./monitoringExporters";
+export * from "./monitoringRules";
