@@ -11,3 +11,4 @@ export * from "./sshKeys";
 export * from "./bootstrap";
 export * from "./monitoringExporters";
 export * from "./monitoringRules";
+export * from "./monitoringServer";
