@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { MONITORING_PATHS, RULES_FILE_NAME, type WriteFile } from "../../cloud-init";
 import { resourceNames as names } from "../../components/names";
+import { RegionCapabilityError } from "../../components/regionCapabilities";
+import { LINODE_REGIONS } from "../../topology/linodeRegions";
 import { isSecret, resourceNamed, runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun";
 import { programConfigWith } from "../helpers";
 import { describeTier } from "../tiers";
@@ -136,6 +138,23 @@ describe("monitoring node (mocks)", () => {
         expect(off.stackOutputs.monitoring).toBeUndefined();
         const inbounds = input(off, names.firewall, "inbounds") as Inbound[];
         expect(inbounds.some((r) => /9100|9121|9355/.test(r.ports ?? ""))).toBe(false);
+    });
+});
+
+describe("monitoring region", () => {
+    it("is refused at preview, in one line, when it lacks Linode's metadata service", async () => {
+        const regions = LINODE_REGIONS.map((r) =>
+            r.id === "us-west" ? { ...r, capabilities: r.capabilities.filter((c) => c !== "Metadata") } : r,
+        );
+        const run = runUnderMocks({
+            stack: "prod",
+            config: programConfigWith("prod", { ...enabled, monitoringRegion: "us-west" }),
+            regions,
+        });
+        await expect(run).rejects.toThrow(RegionCapabilityError);
+        await expect(run).rejects.toThrow(
+            /^redis-ha:monitoringRegion: region us-west lacks the Linode capability "Metadata" \(cloud-init reads the monitoring node's user-data from the metadata service\); set monitoringRegion to a region that offers it$/,
+        );
     });
 });
 
