@@ -23,7 +23,7 @@ import {
     renderUserData,
 } from "../../cloud-init";
 import { exporterInbounds, firewallInbounds } from "../../components/firewall";
-import { deliveredFiles, packageLines } from "../../components/nodeFiles";
+import { deliveredFiles, fileLines, packageLines } from "../../components/nodeFiles";
 import { topologyFromConfig, type Topology } from "../../topology";
 import { configWith } from "../helpers";
 
@@ -113,7 +113,7 @@ describe("exporters on running nodes (the settings rollout)", () => {
     const t = prod();
     const input = { topology: t, node: "east-a", addresses: addressesOf(t), secrets };
 
-    it("delivers the exporter units and drop-ins, and installs the packages after them", () => {
+    it("delivers the exporter units and drop-ins, and lists the packages to install", () => {
         const paths = deliveredFiles(input, []).map((f) => f.path);
         expect(paths).toEqual(
             expect.arrayContaining([
@@ -208,5 +208,90 @@ describe("exporter-credentials", () => {
         const r = run("node");
         expect(r.status).toBe(2);
         expect(r.stderr.trim()).toBe("usage: exporter-credentials redis|sentinel");
+    });
+});
+
+describe("apply-settings: packages and new units (how running nodes get the exporters)", () => {
+    let dir: string;
+    const scripts = join(__dirname, "..", "..", "cloud-init", "scripts");
+    beforeEach(() => {
+        dir = mkdtempSync(join(tmpdir(), "apply-packages-"));
+        for (const d of ["bin", "scripts", "root"]) mkdirSync(join(dir, d));
+        for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(scripts, s), join(dir, "scripts", s));
+        writeFileSync(
+            join(dir, "scripts", PATHS_LIB),
+            renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
+        );
+        writeFileSync(join(dir, "node.env"), "NODE_NAME='east-a'\nRUNS_REDIS=0\nRUNS_SENTINEL=0\n");
+        // Stand-ins that record their calls; dpkg-query says "installed" only for names listed in installed.txt.
+        const stub = (name: string, body: string) => {
+            writeFileSync(
+                join(dir, "bin", name),
+                `#!/bin/bash --norc\necho "${name} $*" >>"${dir}/calls.log"\n${body}\n`,
+            );
+            chmodSync(join(dir, "bin", name), 0o755);
+        };
+        stub("systemctl", "");
+        stub("apt-get", "");
+        stub(
+            "dpkg-query",
+            `grep -qx "\${@: -1}" "${dir}/installed.txt" 2>/dev/null && printf 'install ok installed' || exit 1`,
+        );
+    });
+    afterEach(() => {
+        rmSync(dir, { recursive: true });
+    });
+    const unit = () => ({
+        path: join(dir, "root", EXPORTER_PATHS.sentinelExporterUnit),
+        owner: "root:root",
+        permissions: "0644",
+        content: "[Service]\nExecStart=/bin/true\n",
+    });
+    function apply(input: string) {
+        const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+            input,
+            encoding: "utf8",
+            env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+        });
+        let calls = "";
+        try {
+            calls = readFileSync(join(dir, "calls.log"), "utf8");
+        } catch {
+            // nothing was called
+        }
+        rmSync(join(dir, "calls.log"), { force: true });
+        return { ...r, calls: calls.trim().split("\n").filter(Boolean) };
+    }
+
+    it("installs missing packages once, after the files, then enables and starts a unit the release adds", () => {
+        const first = apply(
+            `${fileLines([unit()])}package prometheus-node-exporter\npackage prometheus-redis-exporter\n`,
+        );
+        expect(first.stderr).toBe("");
+        expect(first.status).toBe(0);
+        expect(first.calls.filter((c) => !c.startsWith("dpkg-query"))).toEqual([
+            "apt-get update -qq",
+            "apt-get install -y -qq -o Dpkg::Options::=--force-confold prometheus-node-exporter",
+            "apt-get install -y -qq -o Dpkg::Options::=--force-confold prometheus-redis-exporter",
+            "systemctl daemon-reload",
+            `systemctl enable --quiet ${EXPORTER_UNITS.sentinel}`,
+            `systemctl restart ${EXPORTER_UNITS.sentinel}`,
+        ]);
+    });
+
+    it("installs nothing and restarts nothing on a node that already has everything", () => {
+        apply(fileLines([unit()]));
+        writeFileSync(join(dir, "installed.txt"), "prometheus-node-exporter\nprometheus-redis-exporter\n");
+        const again = apply(
+            `${fileLines([unit()])}package prometheus-node-exporter\npackage prometheus-redis-exporter\n`,
+        );
+        expect(again.status).toBe(0);
+        expect(again.calls.filter((c) => !c.startsWith("dpkg-query"))).toEqual([]);
+    });
+
+    it("refuses a package name that is not a Debian package name", () => {
+        const r = apply("package foo;reboot\n");
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim()).toBe("apply-settings: bad package line 'foo;reboot'");
     });
 });
