@@ -12,3 +12,4 @@ export * from "./bootstrap";
 export * from "./monitoringExporters";
 export * from "./monitoringRules";
 export * from "./monitoringServer";
+export * from "./monitoringDashboard";
