@@ -43,6 +43,8 @@ export function deploy(
             sentinelPassword: secret("sentinelPassword"),
             checksPrivateKey: secret("checksPrivateKey"),
             resizes,
+            monitoringWebhookUrl: secret("monitoringWebhookUrl"),
+            monitoringSmtpPassword: secret("monitoringSmtpPassword"),
         },
         opts,
     );
@@ -81,5 +83,7 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         sentinelPassword: cluster.sentinelPassword,
         // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).
         [CREATION_SETTINGS_OUTPUT]: cluster.creationSettings,
+        // The monitoring node's address, Prometheus and Alertmanager URLs (monitoringEnabled only).
+        ...(cluster.monitoring ? { monitoring: cluster.monitoring } : {}),
     };
 }

@@ -9,3 +9,7 @@ export * from "./userData";
 export * from "./liveSettings";
 export * from "./sshKeys";
 export * from "./bootstrap";
+export * from "./monitoringExporters";
+export * from "./monitoringRules";
+export * from "./monitoringServer";
+export * from "./monitoringDashboard";

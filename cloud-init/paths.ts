@@ -17,6 +17,8 @@ export const PATHS = {
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
     sentinelDropIn: "/etc/systemd/system/redis-sentinel.service.d/10-redis-ha.conf",
     policyRcD: "/usr/sbin/policy-rc.d",
+    /** The exporters' password files (cloud-init/monitoringExporters.ts), written by exporter-credentials. */
+    exporterCredentialsDir: "/etc/redis-ha/exporter",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -35,6 +37,7 @@ export const NODE_SCRIPTS = [
     "check-quorum",
     "failover-drill",
     "bootstrap-node",
+    "exporter-credentials",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 
@@ -53,6 +56,7 @@ const SHELL_NAMES = {
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
+    EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
 import { addressOf, nodeOf, type RenderInput } from "./inputs";
+import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
@@ -30,6 +31,7 @@ export function packagesFor(node: NodePlan): string[] {
         ...(node.runsRedis ? ["redis-server"] : []),
         ...(node.runsSentinel ? ["redis-sentinel"] : []),
         "redis-tools",
+        ...exporterPackages(node),
     ];
 }
 
@@ -122,6 +124,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
+    files.push(...exporterFiles(input.topology, node).map((f) => root(f.path, f.content)));
     if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)));
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn(dropIn)));
     if (!ephemeral) files.push(...serviceConfigs(input));
@@ -161,6 +164,10 @@ function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
         ["rm", "-f", PATHS.policyRcD],
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "redis-ha-tuning.service"],
+        // Exporters start with the node and retry until node.env exists (addressing ephemeral: the bootstrap step
+        // writes it), so nothing here waits for them. Debian's postinst enabled its units but policy-rc.d kept them
+        // from starting with Debian's defaults.
+        ["systemctl", "enable", "--now", "--no-block", ...exporterUnits(node)],
     ];
     // Ephemeral addressing: Redis and Sentinel start in the bootstrap step, once the node knows its peers.
     if (t.addressing === "ephemeral") return prepare;

@@ -10,6 +10,7 @@ import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
+import { MonitoringServer } from "./monitoring";
 import { publicIpv4, RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
@@ -34,6 +35,17 @@ export interface RedisClusterArgs {
     checksPrivateKey?: pulumi.Input<string>;
     /** Plan changes of running nodes, in the order to perform them (`planResizes`); none when absent. */
     resizes?: readonly ResizeStep[];
+    /** Alertmanager webhook URL of the monitoring node (secret); only with `monitoringEnabled`. */
+    monitoringWebhookUrl?: pulumi.Input<string>;
+    /** SMTP password of the monitoring node's email receiver (secret). */
+    monitoringSmtpPassword?: pulumi.Input<string>;
+}
+
+/** Stack outputs of the monitoring node. */
+export interface MonitoringOutput {
+    address: string;
+    prometheusUrl: string;
+    alertmanagerUrl: string;
 }
 
 export interface NodeOutput {
@@ -66,6 +78,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly connectionSnippet: pulumi.Output<string>;
     /** Roles, regions, replicas and write safety as plain data, known at preview: what the policy pack reads. */
     public readonly topologySummary: pulumi.Output<TopologySummary>;
+    /** The monitoring node's address and UI URLs; undefined unless `monitoringEnabled`. */
+    public readonly monitoring?: pulumi.Output<MonitoringOutput>;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
@@ -125,6 +139,24 @@ export class RedisCluster extends pulumi.ComponentResource {
         // reserved: the firewall exists before the Linodes and each is created behind it (`firewallId`). ephemeral: its
         // rules are made from the Linodes' own addresses, so it comes after them and attaches itself (`linodes`).
         const reserved = t.addressing === "reserved";
+        // The monitoring node scrapes every node, and the cluster's firewall opens the exporter ports to it: it is
+        // declared just before the firewall, once the addresses it scrapes exist (reserved: now; ephemeral: after the
+        // Linodes).
+        let monitoringServer: MonitoringServer | undefined;
+        const monitoringFor = () =>
+            t.monitoring.server
+                ? new MonitoringServer(
+                      clusterChildren.monitoring(name),
+                      {
+                          topology: t,
+                          addresses,
+                          webhookUrl: args.monitoringWebhookUrl,
+                          smtpPassword: args.monitoringSmtpPassword,
+                          authorizedKeys: [...t.access.authorizedKeys],
+                      },
+                      { parent: this },
+                  )
+                : undefined;
         const firewallFor = (linodes?: pulumi.Input<number>[]) =>
             new linode.Firewall(
                 clusterChildren.firewall(name),
@@ -133,13 +165,14 @@ export class RedisCluster extends pulumi.ComponentResource {
                     inboundPolicy: "DROP",
                     outboundPolicy: "ACCEPT",
                     inbounds: pulumi
-                        .all(t.nodes.map((n) => addresses[n.name]))
-                        .apply((list) => firewallInbounds(t, list)),
+                        .all([pulumi.all(t.nodes.map((n) => addresses[n.name])), monitoringServer?.address])
+                        .apply(([list, monitoringAddress]) => firewallInbounds(t, list, monitoringAddress)),
                     ...(linodes ? { linodes } : {}),
                     tags: clusterTags(t.cluster),
                 },
                 { parent: this },
             );
+        if (reserved) monitoringServer = monitoringFor();
         const reservedFirewall = reserved ? firewallFor() : undefined;
 
         const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
@@ -199,6 +232,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         }
 
         if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
+        if (!reserved) monitoringServer = monitoringFor();
         const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
         this.firewallId = firewall.id.apply(Number);
 
@@ -286,7 +320,12 @@ export class RedisCluster extends pulumi.ComponentResource {
         );
         this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
         this.topologySummary = pulumi.output(topologySummary(t));
+        if (monitoringServer)
+            this.monitoring = pulumi
+                .all([monitoringServer.address, monitoringServer.prometheusUrl, monitoringServer.alertmanagerUrl])
+                .apply(([address, prometheusUrl, alertmanagerUrl]) => ({ address, prometheusUrl, alertmanagerUrl }));
         this.registerOutputs({
+            ...(this.monitoring ? { monitoring: this.monitoring } : {}),
             masterName: this.masterName,
             sentinels: this.sentinels,
             nodes: this.nodes,

@@ -27,6 +27,13 @@ export const clusterChildren = {
     settings: (cluster: string) => `${cluster}-settings`,
     bootstrap: (cluster: string) => `${cluster}-bootstrap`,
     resize: (cluster: string) => `${cluster}-resize`,
+    monitoring: (cluster: string) => `${cluster}-monitoring`,
+} as const;
+
+/** Children of `MonitoringServer`, given its name. */
+export const monitoringChildren = {
+    firewall: (monitoring: string) => `${monitoring}-firewall`,
+    instance: (monitoring: string) => `${monitoring}-linode`,
 } as const;
 
 /** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
@@ -100,4 +107,7 @@ export const resourceNames = {
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
     bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),
     bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
+    monitoring: clusterChildren.monitoring(CLUSTER_RESOURCE),
+    monitoringFirewall: monitoringChildren.firewall(clusterChildren.monitoring(CLUSTER_RESOURCE)),
+    monitoringInstance: monitoringChildren.instance(clusterChildren.monitoring(CLUSTER_RESOURCE)),
 } as const;

@@ -41,5 +41,20 @@ export class RegionCapabilityError extends pulumi.RunError {
 export async function assertRegionCapabilities(t: Topology): Promise<void> {
     const answers = await Promise.all(t.regions.map((r) => linode.getRegion({ id: r.name })));
     const problems = t.regions.flatMap((r, i) => regionCapabilityProblem(r, answers[i].capabilities) ?? []);
+    const server = t.monitoring.server;
+    if (server) {
+        const region = await linode.getRegion({ id: server.region });
+        const problem = monitoringRegionProblem(server.region, region.capabilities);
+        if (problem) problems.push(problem);
+    }
     if (problems.length > 0) throw new RegionCapabilityError(problems);
+}
+
+/** The monitoring node is configured by cloud-init too: its region needs the metadata service. */
+export function monitoringRegionProblem(region: string, capabilities: readonly string[]): string | undefined {
+    if (capabilities.includes(METADATA)) return undefined;
+    return (
+        `redis-ha:monitoringRegion: region ${region} lacks the Linode capability "${METADATA}" (cloud-init reads the ` +
+        "monitoring node's user-data from the metadata service); set monitoringRegion to a region that offers it"
+    );
 }

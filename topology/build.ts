@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
+import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
 import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
@@ -68,7 +69,7 @@ function parseJsonish(value: string): unknown {
  */
 export function buildTopology(config: StackConfig, project: string, stack: string): Topology {
     const cluster = config.clusterName ?? defaultClusterName(stack);
-    const problems = validateStackConfig(config, cluster);
+    const problems = [...validateStackConfig(config, cluster), ...validateMonitoring(config, cluster)];
     const master = preferredMaster(config);
     if (problems.length > 0 || !master) throw new ConfigError(problems);
     const nodes = planNodes(config, cluster, master);
@@ -95,6 +96,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         backups: config.backups,
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
+        monitoring: planMonitoring(config, cluster),
     };
 }
 

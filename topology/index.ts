@@ -6,6 +6,7 @@ export * from "./labels";
 export * from "./linodeRegions";
 export * from "./linodeTypes";
 export * from "./model";
+export * from "./monitoring";
 export * from "./plan";
 export * from "./schema";
 export * from "./validate";

@@ -1,3 +1,4 @@
+import type { MonitoringPlan } from "./monitoring";
 import type { AddressingMode, FailoverDrillMode, NodeRole } from "./schema";
 
 /** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
@@ -91,4 +92,6 @@ export interface Topology {
      * with its own data: down-after + 2 x failover-timeout (Sentinel retries a failed election after that) + 10 s.
      */
     readonly startGuardWaitSec: number;
+    /** Exporters, who may scrape them, alert thresholds and the optional monitoring node (topology/monitoring.ts). */
+    readonly monitoring: MonitoringPlan;
 }

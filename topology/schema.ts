@@ -191,6 +191,55 @@ export const StackConfigSchema = z.strictObject({
     tags: z
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
         .default([]),
+    // Monitoring (docs/monitoring.md). Flat keys: Pulumi's typed config has no object type and marks secrets per key.
+    monitoringCidrs: cidrList(
+        "198.51.100.10/32",
+        "must not open the exporters to the whole internet; list your Prometheus servers",
+    ),
+    monitoringEnabled: z.boolean({ error: "must be true or false" }).default(false),
+    monitoringRegion: z.preprocess(
+        emptyIsUnset,
+        z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }).optional(),
+    ),
+    monitoringPlan: z
+        .string()
+        .regex(/^g\d-[a-z0-9-]+$/, { error: "must be a Linode plan id such as g6-standard-1" })
+        .default("g6-standard-1"),
+    monitoringScrapeIntervalSec: int("seconds between scrapes, 5-300", 5, 300).default(15),
+    monitoringMemoryPercent: int("percent of maxmemory that raises the memory alert, 50-99", 50, 99).default(90),
+    monitoringBackupMaxAgeHours: int(
+        "hours after the last good backup that raise the backup alert, 1-720",
+        1,
+        720,
+    ).default(48),
+    monitoringWebhookUrl: z.preprocess(
+        emptyIsUnset,
+        z
+            .url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://hooks.example.com/alerts" })
+            .optional(),
+    ),
+    monitoringEmailTo: z.preprocess(
+        emptyIsUnset,
+        z.email({ error: "must be an email address such as oncall@example.com" }).optional(),
+    ),
+    monitoringEmailFrom: z.preprocess(
+        emptyIsUnset,
+        z.email({ error: "must be an email address such as alertmanager@example.com" }).optional(),
+    ),
+    monitoringSmtpSmarthost: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, { error: "must be host:port such as smtp.example.com:587" })
+            .optional(),
+    ),
+    monitoringSmtpPassword: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .regex(/^[^\n]+$/, { error: "must be one line" })
+            .optional(),
+    ),
 });
 
 /** The Pulumi config namespace of this project (the `name` in Pulumi.yaml). */
@@ -213,9 +262,23 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "checksPrivateKey",
     "failoverDrill",
     "addressing",
+    "monitoringRegion",
+    "monitoringPlan",
+    "monitoringWebhookUrl",
+    "monitoringEmailTo",
+    "monitoringEmailFrom",
+    "monitoringSmtpSmarthost",
+    "monitoringSmtpPassword",
 ]);
 
-export const SECRET_KEY_NAMES = ["redisPassword", "sentinelPassword", "checksPrivateKey"] as const;
+export const SECRET_KEY_NAMES = [
+    "redisPassword",
+    "sentinelPassword",
+    "checksPrivateKey",
+    // A webhook URL usually carries its token; the SMTP password is a credential.
+    "monitoringWebhookUrl",
+    "monitoringSmtpPassword",
+] as const;
 export type SecretKey = (typeof SECRET_KEY_NAMES)[number];
 
 /** Keys that carry credentials: `secret: true` in Pulumi.yaml, read as Pulumi secrets, never printed. */
