@@ -17,6 +17,16 @@ export const PATHS = {
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
     sentinelDropIn: "/etc/systemd/system/redis-sentinel.service.d/10-redis-ha.conf",
     policyRcD: "/usr/sbin/policy-rc.d",
+    /** The backup plan as this node takes part in it (backup nodes only). */
+    backupEnv: "/etc/redis-ha/backup.env",
+    /** s3cmd's configuration with the bucket's limited key (backup nodes only, root only). */
+    backupS3cfg: "/etc/redis-ha/backup.s3cfg",
+    backupUnit: "/etc/systemd/system/redis-ha-backup.service",
+    backupTimer: "/etc/systemd/system/redis-ha-backup.timer",
+    /** The last successful backup, for node_exporter's textfile collector (Debian's default directory). */
+    backupMetrics: "/var/lib/prometheus/node-exporter/redis_ha_backup.prom",
+    /** Where a restore downloads and checks a backup before loading it. */
+    restoreDir: "/var/lib/redis-ha/restore",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -35,6 +45,8 @@ export const NODE_SCRIPTS = [
     "check-quorum",
     "failover-drill",
     "bootstrap-node",
+    "redis-backup",
+    "redis-restore",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 
@@ -53,6 +65,10 @@ const SHELL_NAMES = {
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
+    BACKUP_ENV_FILE: "backupEnv",
+    BACKUP_S3CFG: "backupS3cfg",
+    BACKUP_METRICS_FILE: "backupMetrics",
+    RESTORE_DIR: "restoreDir",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

@@ -2,6 +2,9 @@ import type { BackupPlan, NodePlan } from "./model";
 import { regionNames, runsRedis } from "./plan";
 import type { StackConfig } from "./schema";
 
+/** Folder under the prefix where an upload waits until it is verified (and where a failed one expires). */
+export const BACKUP_INCOMING = ".incoming";
+
 /**
  * The DR region: the first region after the primary that holds a Redis node (a secondary region), or the primary
  * region when no other region holds data. Backups go there by default so that losing the primary region loses no
