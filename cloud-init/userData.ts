@@ -73,7 +73,7 @@ export function liveNodeEnv(
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
         // The stand-in backup node asks the first one's role before it takes the backup (redis-backup).
         ...(backupRank(t, node.name) === 1
-            ? [["BACKUP_FIRST_ADDRESS", at(t.backup.nodes[0])] as [string, string]]
+            ? [["BACKUP_FIRST_ADDRESS", `${at(t.backup.nodes[0])}:${t.ports.redis}`] as [string, string]]
             : []),
     ];
 }
