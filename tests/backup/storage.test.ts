@@ -144,6 +144,20 @@ describe("backup storage under mocks (prod, backup.enabled)", () => {
     });
 });
 
+describe("backup region", () => {
+    it("refuses a backup region without Object Storage before any resource exists", async () => {
+        // ap-west, as Linode recorded it (topology/linodeRegions.ts), has no Object Storage.
+        await expect(
+            runUnderMocks({
+                stack: "prod",
+                config: programConfigWith("prod", { "backup.enabled": true, "backup.region": "ap-west" }),
+            }),
+        ).rejects.toThrow(
+            /redis-ha:backup\.region: region ap-west lacks the Linode capability "Object Storage" \(the backup bucket lives there\); set backup\.region/,
+        );
+    });
+});
+
 describe("s3cmd config", () => {
     const target = { bucket: "b", accessKey: "A", secretKey: "S" };
     it("uses TLS and virtual-host buckets on Linode, plain HTTP and paths on a lab server", () => {
