@@ -25,8 +25,11 @@ export const PATHS = {
     backupTimer: "/etc/systemd/system/redis-ha-backup.timer",
     /** The last successful backup, for node_exporter's textfile collector (Debian's default directory). */
     backupMetrics: "/var/lib/prometheus/node-exporter/redis_ha_backup.prom",
-    /** Where a restore downloads and checks a backup before loading it. */
-    restoreDir: "/var/lib/redis-ha/restore",
+    /**
+     * Where a restore downloads and checks a backup and its temporary Redis (user redis) serves it: inside Redis's own
+     * directory, which the redis user can reach (the state directory above is root's).
+     */
+    restoreDir: "/var/lib/redis/redis-ha-restore",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
