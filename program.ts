@@ -79,6 +79,8 @@ export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Out
         nodes: cluster.nodes,
         connectionSnippet: cluster.connectionSnippet,
         hostKeys: cluster.hostKeys,
+        // Where backups go (not secret: the key stays in the backup nodes' files); absent when backups are off.
+        ...(cluster.backup ? { backup: cluster.backup } : {}),
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
         // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).

@@ -1,3 +1,4 @@
+export * from "./backup";
 export * from "./inputs";
 export * from "./paths";
 export * from "./redisConf";

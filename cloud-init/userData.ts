@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
+import { BACKUP_S3_PACKAGE, backupFiles, backupRank } from "./backup";
 import { addressOf, nodeOf, type RenderInput } from "./inputs";
 import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
@@ -26,17 +27,23 @@ export function nodeScript(name: (typeof NODE_SCRIPTS)[number]): string {
 }
 
 /** Debian packages a node installs at first boot. The lab puts exactly these into its offline repository. */
-export function packagesFor(node: NodePlan): string[] {
+export function packagesFor(node: NodePlan, t?: Topology): string[] {
     return [
         ...(node.runsRedis ? ["redis-server"] : []),
         ...(node.runsSentinel ? ["redis-sentinel"] : []),
         "redis-tools",
         ...exporterPackages(node),
+        ...(t && backupNode(t, node) ? [BACKUP_S3_PACKAGE] : []),
     ];
 }
 
 export function allPackages(t: Topology): string[] {
-    return [...new Set(t.nodes.flatMap(packagesFor))].sort();
+    return [...new Set(t.nodes.flatMap((n) => packagesFor(n, t)))].sort();
+}
+
+/** Does this node carry the backup job (backups on, and the plan names it)? */
+function backupNode(t: Topology, node: NodePlan): boolean {
+    return t.backup.enabled && backupRank(t, node.name) !== undefined;
 }
 
 /**
@@ -66,6 +73,10 @@ export function liveNodeEnv(
         ["MIN_REPLICAS_MAX_LAG_SEC", t.redis.minReplicasMaxLagSec],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
+        // The stand-in backup node asks the first one's role before it takes the backup (redis-backup).
+        ...(backupRank(t, node.name) === 1
+            ? [["BACKUP_FIRST_ADDRESS", `${at(t.backup.nodes[0])}:${t.ports.redis}`] as [string, string]]
+            : []),
     ];
 }
 
@@ -127,6 +138,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     files.push(...exporterFiles(input.topology, node).map((f) => root(f.path, f.content)));
     if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)));
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn(dropIn)));
+    files.push(...backupFiles(input));
     if (!ephemeral) files.push(...serviceConfigs(input));
     return files;
 }
@@ -168,6 +180,8 @@ function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
         // writes it), so nothing here waits for them. Debian's postinst enabled its units but policy-rc.d kept them
         // from starting with Debian's defaults.
         ["systemctl", "enable", "--now", "--no-block", ...exporterUnits(node)],
+        // The timer's service waits for node.env (ephemeral addressing: the bootstrap step writes it).
+        ...(backupNode(t, node) ? [["systemctl", "enable", "--now", "redis-ha-backup.timer"]] : []),
     ];
     // Ephemeral addressing: Redis and Sentinel start in the bootstrap step, once the node knows its peers.
     if (t.addressing === "ephemeral") return prepare;
@@ -197,7 +211,7 @@ export function renderUserData(input: UserDataInput): string {
     const doc = {
         package_update: true,
         package_upgrade: false,
-        packages: packagesFor(node),
+        packages: packagesFor(node, input.topology),
         // Linode installs authorizedKeys for root; keep them usable and never allow password logins.
         disable_root: false,
         ssh_pwauth: false,

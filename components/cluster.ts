@@ -4,6 +4,7 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import { clusterTags, firewallLabel, type Topology } from "../topology";
+import { BackupStorage } from "./backup";
 import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
@@ -80,6 +81,8 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly topologySummary: pulumi.Output<TopologySummary>;
     /** The monitoring node's address and UI URLs; undefined unless `monitoringEnabled`. */
     public readonly monitoring?: pulumi.Output<MonitoringOutput>;
+    /** The backup bucket, its region and endpoint, and the nodes that take backups; undefined when backups are off. */
+    public readonly backup?: pulumi.Output<{ bucket: string; region: string; endpoint: string; nodes: string[] }>;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
@@ -176,8 +179,19 @@ export class RedisCluster extends pulumi.ComponentResource {
         const reservedFirewall = reserved ? firewallFor() : undefined;
 
         const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
+        // The bucket's key reaches only the backup nodes' files (cloud-init/backup.ts), inside the secret user-data
+        // and the secret rollout input.
+        const backup = t.backup.enabled
+            ? new BackupStorage(clusterChildren.backup(name), { topology: t }, { parent: this })
+            : undefined;
+        const backupTarget = backup ? backup.target : pulumi.output(undefined);
+        this.backup = backup
+            ? pulumi
+                  .all([backup.bucket, backup.region, backup.endpoint])
+                  .apply(([bucket, region, endpoint]) => ({ bucket, region, endpoint, nodes: [...t.backup.nodes] }))
+            : undefined;
         // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
-        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
+        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword, backupTarget]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
         const resize =
@@ -203,13 +217,13 @@ export class RedisCluster extends pulumi.ComponentResource {
         for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
-                .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
+                .apply(([[addrs, redisPassword, sentinelPassword, target], privateKey, publicKey]) =>
                     encodeUserData(
                         renderUserData({
                             topology: t,
                             node: n.name,
                             addresses: addrs,
-                            secrets: { redisPassword, sentinelPassword },
+                            secrets: { redisPassword, sentinelPassword, ...(target ? { backup: target } : {}) },
                             hostKey: { privateKey, publicKey },
                         }),
                     ),
@@ -238,8 +252,12 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
         const secrets = pulumi
-            .all([this.redisPassword, this.sentinelPassword])
-            .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword }));
+            .all([this.redisPassword, this.sentinelPassword, backupTarget])
+            .apply(([redisPassword, sentinelPassword, target]) => ({
+                redisPassword,
+                sentinelPassword,
+                ...(target ? { backup: target } : {}),
+            }));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
@@ -334,6 +352,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             firewallId: this.firewallId,
             hostKeys: this.hostKeys,
             topologySummary: this.topologySummary,
+            ...(this.backup ? { backup: this.backup } : {}),
         });
     }
 }

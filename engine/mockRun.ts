@@ -63,6 +63,11 @@ export interface MockRunOptions {
     readonly previous?: MockRun;
     /** Resource names to replace whatever changed, like `pulumi up --replace <urn>`. */
     readonly replace?: readonly string[];
+    /**
+     * What the backup bucket and its key come out as (the lab's local S3 server); Linode-like placeholders when absent.
+     * `endpoint` `http://host:port` means a plain-HTTP server (cloud-init/backup.ts).
+     */
+    readonly objectStorage?: { readonly endpoint: string; readonly accessKey: string; readonly secretKey: string };
     /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
     readonly regions?: readonly LinodeRegion[];
 }
@@ -232,6 +237,19 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             }
             case "command:remote:Command":
                 return { ...inputs, stdout: "", stderr: "" };
+            case "random:index/randomString:RandomString":
+                return { ...inputs, result: mockPassword(name, Number(inputs.length)).toLowerCase() };
+            case "linode:index/objectStorageBucket:ObjectStorageBucket": {
+                const endpoint = options.objectStorage?.endpoint ?? `${String(inputs.region)}-1.linodeobjects.com`;
+                return { ...inputs, s3Endpoint: endpoint, hostname: `${String(inputs.label)}.${endpoint}` };
+            }
+            case "linode:index/objectStorageKey:ObjectStorageKey":
+                return {
+                    ...inputs,
+                    accessKey: options.objectStorage?.accessKey ?? "MOCKACCESSKEY0000000",
+                    secretKey: options.objectStorage?.secretKey ?? mockPassword(name, 40),
+                    limited: true,
+                };
             default:
                 return inputs;
         }

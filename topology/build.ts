@@ -3,7 +3,8 @@ import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
 import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
-import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
+import { planBackup } from "./backup";
+import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
 /** A key as the user wrote it, JSON-quoted unless plain: a newline in an unknown key cannot forge a second line. */
@@ -48,7 +49,16 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>): StackC
     for (const [fullKey, value] of Object.entries(raw)) {
         if (!fullKey.startsWith(prefix)) continue;
         const key = fullKey.slice(prefix.length);
-        ours[key] = typeof value === "string" && !STRING_KEYS.has(key) ? parseJsonish(value) : value;
+        const parsed = typeof value === "string" && !STRING_KEYS.has(key) ? parseJsonish(value) : value;
+        // `backup.enabled` (Pulumi.yaml declares grouped keys flat) becomes `backup: { enabled }`, so zod names the
+        // path `backup.enabled` and validates the group as one object.
+        const dot = key.indexOf(".");
+        const group = key.slice(0, dot);
+        if (dot > 0 && group in KEY_GROUPS) {
+            const existing = ours[group];
+            const into = typeof existing === "object" && existing !== null ? existing : {};
+            ours[group] = { ...into, [key.slice(dot + 1)]: parsed };
+        } else ours[key] = parsed;
     }
     const parsed = StackConfigSchema.safeParse(ours);
     if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
@@ -94,6 +104,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         failoverDrill: config.failoverDrill,
         addressing: config.addressing,
         backups: config.backups,
+        backup: planBackup(config, cluster, nodes, master.name),
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
         monitoring: planMonitoring(config, cluster),

@@ -1,5 +1,7 @@
 export * from "./analysis";
+export * from "./backup";
 export * from "./build";
+export * from "./calendar";
 export * from "./cidr";
 export * from "./errors";
 export * from "./labels";

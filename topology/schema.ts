@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { formatCidr, isCidr, parseCidr } from "./cidr";
+import { isCalendarEvent } from "./calendar";
 import type { ConfigProblem } from "./errors";
 
 /**
@@ -89,6 +90,37 @@ export const NodeConfigSchema = z.strictObject({
     memoryMb: int("MiB of RAM of a plan this kit does not know", 512, 1048576).optional(),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+/**
+ * Off-site backups to Linode Object Storage (`backup.<key>` in stack config; topology/backup.ts plans them). Declared
+ * in Pulumi.yaml as flat keys `backup.enabled`, ...; `parseStackConfig` folds a dotted key into its group.
+ */
+const BackupObjectSchema = z.strictObject({
+    enabled: z.boolean({ error: "must be true or false" }).default(false),
+    schedule: z
+        .string({ error: "must be a systemd calendar event such as daily or *-*-* 03:30:00" })
+        .refine(isCalendarEvent, {
+            error: 'must be a systemd calendar event such as "daily" or "*-*-* 03:30:00" (see systemd.time(7); check it with systemd-analyze calendar)',
+        })
+        .default("*-*-* 03:30:00"),
+    retentionDays: int("days a backup is kept, 1-3650", 1, 3650).default(14),
+    // "" (Pulumi.yaml's default) means the DR region: topology/backup.ts.
+    region: z.preprocess(
+        emptyIsUnset,
+        z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }).optional(),
+    ),
+});
+export const BackupConfigSchema = BackupObjectSchema.default({
+    enabled: false,
+    schedule: "*-*-* 03:30:00",
+    retentionDays: 14,
+});
+export type BackupConfig = z.output<typeof BackupConfigSchema>;
+
+/** Groups of keys that Pulumi.yaml declares flat as `<group>.<key>` (the CLI's typed config has no objects). */
+export const KEY_GROUPS: Readonly<Record<string, readonly string[]>> = {
+    backup: Object.keys(BackupObjectSchema.shape),
+};
 
 export const StackConfigSchema = z.strictObject({
     clusterName: z.preprocess(
@@ -188,6 +220,7 @@ export const StackConfigSchema = z.strictObject({
         })
         .default("reserved"),
     backups: z.boolean({ error: "must be true or false" }).default(false),
+    backup: BackupConfigSchema,
     tags: z
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
         .default([]),
@@ -269,6 +302,8 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "monitoringEmailFrom",
     "monitoringSmtpSmarthost",
     "monitoringSmtpPassword",
+    "backup.schedule",
+    "backup.region",
 ]);
 
 export const SECRET_KEY_NAMES = [
