@@ -195,6 +195,6 @@ export async function backupDrill(s: LabStack, mb: number, log: (m: string) => v
             master.disconnect();
         }
     } finally {
-        s3.stop();
+        await s3.stop();
     }
 }

@@ -1,11 +1,10 @@
 /**
  * redis-backup and redis-restore run by bash against real servers on 127.0.0.1: a loopback Redis + Sentinel cluster
- * (client/testing) and a local S3-compatible server (moto's `moto_server`) driven by the real s3cmd. Covers a backup,
+ * (client/testing) and a local S3-compatible server (s3rver, from npm) driven by the real s3cmd. Covers a backup,
  * the master-skip and stand-in rules, a failed upload leaving no final object, a restore refusing a backup whose
  * checksum does not match, and a full restore into the running cluster after FLUSHALL.
  */
-import { spawn, spawnSync, type ChildProcessByStdio } from "node:child_process";
-import type { Readable } from "node:stream";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
     chmodSync,
@@ -24,6 +23,7 @@ import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderBackupEnv, renderPathsLib, render
 import { shellAssignments } from "../../cloud-init/shell";
 import { startLoopbackCluster, type LoopbackCluster } from "../../client/testing/loopbackCluster";
 import type { NodeAddress } from "../../client/testing/cluster";
+import { LOCAL_S3_KEYS, startLocalS3, type LocalS3 } from "../../lab/s3";
 import { topologyFromConfig } from "../../topology";
 import { configWith } from "../helpers";
 import { describeTier, firstMissing } from "../tiers";
@@ -36,32 +36,11 @@ const missing = firstMissing([
         "redis-server, redis-sentinel, redis-cli missing",
     ],
     [has("s3cmd"), "s3cmd missing (apt-get install s3cmd)"],
-    [has("moto_server"), "moto_server missing (a local S3 server: pip install 'moto[server]')"],
 ]);
 
 const topology = topologyFromConfig(configWith("prod", { "backup.enabled": true }), "redis-ha", "prod");
 const BUCKET = "redis-ha-test-backups";
 const PREFIX = topology.backup.prefix;
-
-/** moto's S3 server on 127.0.0.1, on a port it picks itself (printed in its log). */
-async function startS3(dir: string): Promise<{ endpoint: string; child: ChildProcessByStdio<null, null, Readable> }> {
-    const log = join(dir, "moto.log");
-    const child = spawn("moto_server", ["-H", "127.0.0.1", "-p", "0"], {
-        stdio: ["ignore", "ignore", "pipe"],
-    });
-    let text = "";
-    child.stderr.on("data", (d: Buffer) => {
-        text += d.toString();
-        writeFileSync(log, text);
-    });
-    const started = Date.now();
-    for (;;) {
-        const m = /Running on http:\/\/127\.0\.0\.1:(\d+)/.exec(text);
-        if (m) return { endpoint: `http://127.0.0.1:${m[1]}`, child };
-        if (Date.now() - started > 20_000) throw new Error(`moto_server did not start: ${text}`);
-        await new Promise((r) => setTimeout(r, 100));
-    }
-}
 
 interface Run {
     status: number | null;
@@ -132,7 +111,7 @@ class ScriptNode {
 
 describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)", missing)("backup scripts", () => {
     let work: string;
-    let s3: { endpoint: string; child: ChildProcessByStdio<null, null, Readable> };
+    let s3: LocalS3 | undefined;
     let s3cfg: string;
     let cluster: LoopbackCluster;
     let master: NodeAddress;
@@ -172,8 +151,8 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
 
     beforeAll(async () => {
         work = mkdtempSync(join(tmpdir(), "rha-backup-"));
-        s3 = await startS3(work);
-        s3cfg = renderS3cmdConfig({ bucket: BUCKET, endpoint: s3.endpoint, accessKey: "test", secretKey: "test" });
+        s3 = await startLocalS3("127.0.0.1", 0);
+        s3cfg = renderS3cmdConfig({ bucket: BUCKET, endpoint: s3.endpoint, ...LOCAL_S3_KEYS });
         writeFileSync(join(work, "s3cfg"), s3cfg);
         expect(s3cmd("mb", `s3://${BUCKET}`).status).toBe(0);
         cluster = await startLoopbackCluster();
@@ -192,9 +171,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
     afterAll(async () => {
         for (const c of cleanups.reverse()) c();
         await cluster.close();
-        s3.child.kill("SIGTERM");
-        s3.child.stderr.destroy();
-        s3.child.unref();
+        await s3?.stop();
         rmSync(work, { recursive: true, force: true });
     });
 

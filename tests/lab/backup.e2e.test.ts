@@ -1,6 +1,6 @@
 /**
  * The backup-restore drill on the prod stack, through the CLI a person uses: boots prod with backups on (the bucket on
- * the lab's local S3 server, moto_server on the host's lab address), writes about 200 MiB of keys of five types, runs
+ * the lab's local S3 server, s3rver on the host's lab address), writes about 200 MiB of keys of five types, runs
  * the real backup timer's service on the backup node, FLUSHALL, restores with the real redis-restore, compares every
  * key. Asserts correctness; prints the timings (backup vs a plain s3cmd put of the same RDB, restore).
  */
@@ -10,12 +10,12 @@ import { LAB_TOOLS } from "../../lab/preflight";
 import { describeTier, firstMissing } from "../tiers";
 import { describeLab, labCli } from "./labTier";
 
-const hasMoto = spawnSync("sh", ["-c", "command -v moto_server && command -v s3cmd"]).status === 0;
-const describeBackup = hasMoto
+const hasS3cmd = spawnSync("sh", ["-c", "command -v s3cmd"]).status === 0;
+const describeBackup = hasS3cmd
     ? describeLab("lab backup-restore drill", LAB_TOOLS)
     : describeTier(
           "lab backup-restore drill",
-          firstMissing([[false, "moto_server or s3cmd missing (the lab's S3 server)"]]),
+          firstMissing([[false, "s3cmd missing (apt-get install s3cmd; the drill creates the bucket from the host)"]]),
       );
 jest.setTimeout(900_000);
 
