@@ -49,6 +49,16 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>): StackC
     for (const [fullKey, value] of Object.entries(raw)) {
         if (!fullKey.startsWith(prefix)) continue;
         const key = fullKey.slice(prefix.length);
+        if (key in KEY_GROUPS) {
+            // `pulumi config set --path backup.enabled` stores one object under `backup`, and the CLI still passes
+            // Pulumi.yaml's flat `backup.*` defaults beside it: which one wins would depend on key order. Refuse it.
+            throw new ConfigError([
+                {
+                    key: fullKey,
+                    message: `set the keys one by one without --path (pulumi config rm ${fullKey}; pulumi config set ${key}.enabled true), as Pulumi.yaml declares them: ${KEY_GROUPS[key].map((k) => `${key}.${k}`).join(", ")}`,
+                },
+            ]);
+        }
         const parsed = typeof value === "string" && !STRING_KEYS.has(key) ? parseJsonish(value) : value;
         // `backup.enabled` (Pulumi.yaml declares grouped keys flat) becomes `backup: { enabled }`, so zod names the
         // path `backup.enabled` and validates the group as one object.

@@ -36,6 +36,11 @@ describe("backup.* keys", () => {
         [{ "backup.retentionDays": 1.5 }, /^redis-ha:backup\.retentionDays: must be a whole number/],
         [{ "backup.region": "Chicago" }, /^redis-ha:backup\.region: must be a Linode region id such as us-east/],
         [{ "backup.color": "red" }, /^redis-ha:backup\.color: unknown key; remove it or correct its spelling/],
+        // `pulumi config set --path backup.enabled true` stores an object; Pulumi.yaml's flat defaults would race it.
+        [
+            { backup: '{"enabled":true}' },
+            /^redis-ha:backup: set the keys one by one without --path .*backup\.enabled, backup\.schedule/,
+        ],
     ];
     it.each(BAD)("refuses %j with one line naming the key and the fix", (changes, expected) => {
         const lines = problemsOf(changes);
