@@ -50,7 +50,10 @@ const FAILOVER: ReadonlySet<Scenario> = new Set(FAILOVER_SCENARIOS);
 export const HANDOVERS = ["crash", "planned", "sentinel"] as const;
 export type Handover = (typeof HANDOVERS)[number];
 
-/** How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit. */
+/**
+ * How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit, confirmed by
+ * every replica attached to the master (the client's default durability, "attached").
+ */
 const DURABILITY = { replicas: 1, timeoutMs: 200 };
 
 /** Slack on top of two whole Sentinel failovers (down-after + failover-timeout each) for any wait after a fault. */
@@ -518,7 +521,7 @@ export async function drill(
         rtoMs: rto,
         ackedWrites: perRun.reduce((a, r) => a + r.ackedWrites, 0),
         lostAckedWrites: lost,
-        durability: `WAIT ${DURABILITY.replicas} (${DURABILITY.timeoutMs} ms), write and WAIT on one connection`,
+        durability: `every attached replica, at least ${String(DURABILITY.replicas)} (WAIT rounds of ${String(DURABILITY.timeoutMs)} ms), write and WAIT on one connection`,
         newMaster: perRun[perRun.length - 1].newMaster,
         handover: paths.length === 1 ? paths[0] : "mixed",
         oldMasterRejoinedAsReplica: rejoined,
