@@ -17,6 +17,11 @@ export const PATHS = {
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
     sentinelDropIn: "/etc/systemd/system/redis-sentinel.service.d/10-redis-ha.conf",
     policyRcD: "/usr/sbin/policy-rc.d",
+    /** The minority fence (redis-fence) on every Redis node, and the return home (redis-homing) on the drill runner. */
+    fenceUnit: "/etc/systemd/system/redis-ha-fence.service",
+    homingUnit: "/etc/systemd/system/redis-ha-homing.service",
+    /** Taken by every controlled failover a node starts on its own (redis-homing) and by the lab drill's fail-back. */
+    failoverLock: "/var/lib/redis-ha/failover.lock",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -35,6 +40,8 @@ export const NODE_SCRIPTS = [
     "check-quorum",
     "failover-drill",
     "bootstrap-node",
+    "redis-fence",
+    "redis-homing",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 
@@ -53,6 +60,7 @@ const SHELL_NAMES = {
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
+    FAILOVER_LOCK: "failoverLock",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

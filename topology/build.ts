@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
-import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
+import { planDr, planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
 import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
@@ -95,6 +95,7 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         backups: config.backups,
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
+        dr: planDr(config, nodes),
     };
 }
 
