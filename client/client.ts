@@ -268,13 +268,15 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     }
 
     /**
-     * A write that succeeds only once `replicas` replicas confirmed it. `build` queues the write on a
-     * pipeline; `WAIT replicas timeoutMs` is appended and both go out in one socket write on one
+     * A write that succeeds only once the replicas that `durability` asks for confirmed it (by
+     * default every replica attached to the master, at least `replicas`). `build` queues the write on
+     * a pipeline; `WAIT n timeoutMs` and `ROLE` are appended and all go out in one socket write on one
      * connection. Returns the acknowledged count, or throws `WriteNotAcknowledgedError` (too few
-     * replicas before the deadline, or connection replaced before confirmation) or another error.
+     * replicas before the deadline, connection replaced before confirmation, or replicas the guard
+     * does not trust) or another error.
      *
      * ```ts
-     * const { acknowledged } = await client.durableWrite((p) => p.set("order:1", json), { replicas: 1, timeoutMs: 200 });
+     * const { acknowledged } = await client.durableWrite((p) => p.set("order:1", json), { timeoutMs: 200 });
      * ```
      */
     durableWrite(
@@ -300,7 +302,15 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         };
         const run = () =>
             this.policies.execute(
-                (signal, state) => durableWriteAttempt(this.master, build, replicas, timeoutMs, signal, state),
+                (signal, state) =>
+                    durableWriteAttempt(
+                        this.master,
+                        build,
+                        { replicas, durability: options.durability ?? "attached" },
+                        timeoutMs,
+                        signal,
+                        state,
+                    ),
                 call,
             );
         if (!this.metrics) return run();

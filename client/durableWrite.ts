@@ -11,9 +11,25 @@ export const DEFAULT_DURABLE_REPLICAS = 1;
 export const DEFAULT_WAIT_TIMEOUT_MS = 200;
 
 /** Options of `client.durableWrite`. */
+/**
+ * Which replicas must confirm a durable write.
+ * - `"attached"`: every replica attached to the master and acknowledging (as the last `ROLE` showed
+ *   it), and at least `replicas`. Whatever replica a failover promotes has the write, even a failover
+ *   this client never heard of that promotes a replica while the old master still takes writes
+ *   (`SENTINEL FAILOVER` run elsewhere, a partition). Costs the slowest replica's round trip.
+ * - `"count"`: `replicas` replicas (plain `WAIT replicas`). Cheaper with far replicas, but in that
+ *   same failover the others can acknowledge a write the promoted replica never got, and it is lost.
+ */
+export type Durability = "attached" | "count";
+
 export interface DurableWriteOptions {
     /**
-     * Replicas that must confirm the write (`WAIT numreplicas`).
+     * Which replicas must confirm (see {@link Durability}).
+     * @default "attached"
+     */
+    readonly durability?: Durability;
+    /**
+     * The least number of replicas that must confirm (`WAIT numreplicas`); with `"count"`, the number.
      * @default 1
      */
     readonly replicas?: number;
@@ -70,12 +86,18 @@ export function durableWriteAttempt(...args: Parameters<typeof attempt>): Promis
 async function attempt(
     conn: ManagedConnection,
     build: (pipeline: ChainableCommander) => unknown,
-    replicas: number,
+    demand: { readonly replicas: number; readonly durability: Durability },
     timeoutMs: number,
     signal: AbortSignal,
     state: CallState,
 ): Promise<DurableWriteResult> {
     await conn.whenReady(signal);
+    // Computed again before every WAIT: the guard's view of the attached replicas changes with each ROLE.
+    const required = () =>
+        demand.durability === "count" || conn.address === null
+            ? demand.replicas
+            : Math.max(demand.replicas, conn.replicaGuard.expectedReplicas(conn.address));
+    let replicas = required();
     const redis = conn.redis;
     const stream = redis.stream;
     const epoch = conn.epoch;
@@ -136,7 +158,7 @@ async function attempt(
 
     let acknowledged = Number(waitValue);
     state.applied = { acknowledged, required: replicas };
-    if (acknowledged >= replicas) verifyReplicas(conn, replicas, acknowledged, replies[userCount + 1]);
+    replicas = judgeAcknowledgement(conn, acknowledged, replicas, required, replies[userCount + 1]);
     while (acknowledged < replicas) {
         if (aborted(signal)) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
         if (!sameConnection() || !conn.isReady()) {
@@ -154,35 +176,48 @@ async function attempt(
         const [againErr, more] = again[0] ?? [new Error("missing WAIT reply"), undefined];
         if (againErr)
             throw new WriteNotAcknowledgedError(replicas, acknowledged, "connection-lost", { cause: againErr });
-        acknowledged = Math.max(acknowledged, Number(more));
+        // WAIT's count is of replicas at our offset now; with "attached", replicas may have been forgotten since.
+        acknowledged = Number(more);
         state.applied = { acknowledged, required: replicas };
-        if (acknowledged >= replicas) verifyReplicas(conn, replicas, acknowledged, again[1]);
+        replicas = judgeAcknowledgement(conn, acknowledged, replicas, required, again[1]);
     }
     return { acknowledged, results, epoch };
 }
 
 /**
- * Trusts a `WAIT` count only if the `ROLE` reply that followed it shows every replica this client
- * has seen on this master still attached and acknowledging (see {@link ReplicaGuard}); otherwise the
- * acknowledged write may be one the next master never gets.
+ * Judges one `WAIT` count with the `ROLE` that followed it on the same connection, and returns the
+ * count to wait for next (the loop ends once `acknowledged` reaches it).
+ *
+ * The count is trusted only if the guard trusts every replica it has seen on this master (see
+ * {@link ReplicaGuard}); otherwise the acknowledged write may be one the next master never gets, and
+ * the call fails with `"replicas-unverified"`. With `"attached"`, the count to reach follows the
+ * guard: a replica seen for the first time (the first write on a new master) raises it; a replica
+ * forgotten (crashed, resyncing) lowers it. A short count is not final: the loop asks again until the
+ * deadline. A `"count"` demand never changes.
  */
-function verifyReplicas(
+function judgeAcknowledgement(
     conn: ManagedConnection,
-    required: number,
     acknowledged: number,
+    replicas: number,
+    required: () => number,
     roleReply: [Error | null, unknown] | undefined,
-): void {
+): number {
+    const met = acknowledged >= replicas;
     const [err, value] = roleReply ?? [new Error("missing ROLE reply"), undefined];
     const role = err ? null : parseMasterRole(value);
     if (!role || conn.address === null) {
-        throw new WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", { cause: err ?? undefined });
+        if (!met) return replicas;
+        throw new WriteNotAcknowledgedError(replicas, acknowledged, "replicas-unverified", { cause: err ?? undefined });
     }
     const refusal = conn.replicaGuard.check(conn.address, role);
-    if (!refusal) return;
-    if (conn.replicaGuard.failoverSuspected(conn.address)) conn.leaveSuspectedMaster(refusal.replica);
-    throw new WriteNotAcknowledgedError(required, acknowledged, "replicas-unverified", {
-        cause: new Error(`replica ${refusal.replica} ${refusal.why}`),
-    });
+    const next = met ? Math.max(replicas, required()) : Math.min(replicas, required());
+    if (refusal && (met || acknowledged >= next)) {
+        if (conn.replicaGuard.failoverSuspected(conn.address)) conn.leaveSuspectedMaster(refusal.replica);
+        throw new WriteNotAcknowledgedError(replicas, acknowledged, "replicas-unverified", {
+            cause: new Error(`replica ${refusal.replica} ${refusal.why}`),
+        });
+    }
+    return next;
 }
 
 /** `signal.aborted`, read through a call: TypeScript would otherwise keep an earlier check's narrowing across awaits. */

@@ -4,12 +4,12 @@
  * ```ts
  * import { createSentinelClient } from "./client";
  * const client = createSentinelClient({ sentinels: [{ host: "10.0.0.1" }], masterName: "mymaster", redis: { password } });
- * await client.durableWrite((p) => p.set("k", "v"), { replicas: 1, timeoutMs: 200 });
+ * await client.durableWrite((p) => p.set("k", "v"), { timeoutMs: 200 }); // every attached replica confirms
  * ```
  */
 export { createSentinelClient, SentinelClient } from "./client";
 export type { RunOptions, SentinelClientEvents } from "./client";
-export type { DurableWriteOptions, DurableWriteResult } from "./durableWrite";
+export type { Durability, DurableWriteOptions, DurableWriteResult } from "./durableWrite";
 export {
     AuthenticationError,
     CircuitOpenError,

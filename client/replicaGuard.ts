@@ -53,6 +53,12 @@ export class ReplicaGuard {
     private readonly seen = new Map<string, { offset: number; advancedAt: number }>();
     /** Replicas that left, with the time they were first missed and what they said. */
     private readonly gone = new Map<string, { since: number; state: ReplicaState | "asking" }>();
+    /**
+     * Replicas forgotten while the master still lists them (a host that died without closing its
+     * link stays listed until `repl-timeout`), with the acked offset they were forgotten at: not
+     * expected again until that offset moves.
+     */
+    private readonly forgotten = new Map<string, number>();
 
     constructor(
         private readonly probe: RoleProbe,
@@ -69,14 +75,22 @@ export class ReplicaGuard {
             this.master = master;
             this.seen.clear();
             this.gone.clear();
+            this.forgotten.clear();
         }
         const now = this.now();
         const listed = new Set<string>();
         for (const r of role.replicas) {
+            const forgottenAt = this.forgotten.get(r.address);
+            if (forgottenAt !== undefined && r.offset <= forgottenAt) continue;
+            this.forgotten.delete(r.address);
             listed.add(r.address);
             const known = this.seen.get(r.address);
-            if (!known || r.offset > known.offset) this.seen.set(r.address, { offset: r.offset, advancedAt: now });
-            this.gone.delete(r.address); // attached again: whatever it said before no longer matters
+            const advanced = !known || r.offset > known.offset;
+            if (advanced) this.seen.set(r.address, { offset: r.offset, advancedAt: now });
+            // Attached and acknowledging again: whatever it said before no longer matters. A listed replica
+            // that is not (a host that died keeps its link until repl-timeout) keeps its record, so its
+            // grace runs out and it is forgotten instead of being asked again on every check.
+            if (advanced || r.offset >= role.offset) this.gone.delete(r.address);
         }
         let refusal: GuardRefusal | null = null;
         for (const [address, s] of this.seen) {
@@ -85,8 +99,20 @@ export class ReplicaGuard {
             if (!missing && !stalled) continue;
             const why = this.judge(master, address, now);
             if (why) refusal ??= { replica: address, why: missing ? why : "stopped acknowledging" };
+            else if (!missing) this.forgotten.set(address, s.offset);
         }
         return refusal;
+    }
+
+    /**
+     * How many replicas of `master` a durable write must reach so that no replica a failover could
+     * promote lacks it: every replica this client has seen attached and acknowledging, and not
+     * forgotten (crashed, or resyncing). A replica that Sentinel promotes leaves the old master at
+     * once, so a `WAIT` for this many can no longer be met by the others alone, whether or not the
+     * master has noticed the departure yet.
+     */
+    expectedReplicas(master: string): number {
+        return master === this.master ? this.seen.size : 0;
     }
 
     /** True once a replica that left this master said it is a master or follows another one. */

@@ -1,5 +1,6 @@
 import type Redis from "ioredis";
 import type { SentinelClient } from "../client";
+import type { Durability } from "../durableWrite";
 
 /**
  * The one durable-write load and read-back that the tests, the benchmark and the lab drill use to
@@ -20,7 +21,9 @@ export interface DurableWriteLoadOptions {
     readonly writers?: number;
     /** Declared idempotent (a `SET` of a fresh key is): re-sent after an unknown outcome. @default false */
     readonly idempotent?: boolean;
-    /** `WAIT` replicas. @default 1 */
+    /** Which replicas must confirm. @default the client's ("attached") */
+    readonly durability?: Durability;
+    /** `WAIT` replicas (the least, or with `"count"` the number). @default 1 */
     readonly replicas?: number;
     /** `WAIT` timeout per round, ms. @default 200 */
     readonly timeoutMs?: number;
@@ -41,7 +44,7 @@ export interface DurableWriteLoad {
 
 /** Starts `writers` loops of durable `SET key key` + `WAIT`, with unique keys. */
 export function startDurableWrites(client: SentinelClient, options: DurableWriteLoadOptions): DurableWriteLoad {
-    const { prefix, writers = 1, idempotent = false, replicas = 1, timeoutMs = 200, deadlineMs } = options;
+    const { prefix, writers = 1, idempotent = false, durability, replicas = 1, timeoutMs = 200, deadlineMs } = options;
     const pauseMs = options.pauseAfterErrorMs ?? 1;
     const acks: Ack[] = [];
     const errors: Array<{ key: string; error: Error }> = [];
@@ -52,6 +55,7 @@ export function startDurableWrites(client: SentinelClient, options: DurableWrite
             const key = `${prefix}:${n++}`;
             try {
                 const r = await client.durableWrite((p) => p.set(key, key), {
+                    durability,
                     replicas,
                     timeoutMs,
                     idempotent,

@@ -63,7 +63,9 @@ describeStacks.each(["dev", "prod"])("lab stack %s with addressing: ephemeral", 
 
         // The post-deploy failover drill script, as the program's drill command runs it: failover, probe, fail-back.
         const drill = await runCheck(s, drillRunner(s.topology).name, "failover-drill");
-        expect({ code: drill.code, stderr: drill.stderr }).toEqual({ code: 0, stderr: "" });
+        // The script's stdout rides along so a failure shows its steps and each Sentinel's view.
+        expect({ code: drill.code, output: drill.stdout + drill.stderr }).toMatchObject({ code: 0 });
+        expect(drill.stderr).toBe("");
         expect(drill.stdout).toMatch(/probe write on .* acknowledged and read back/);
     });
 

@@ -5,7 +5,7 @@ import { durableWriteAttempt } from "../../../client/durableWrite";
 import { classifyError } from "../../../client/classify";
 import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "../../../client/errors";
 import { CallState } from "../../../client/policies";
-import { ReplicaGuard } from "../../../client/replicaGuard";
+import { parseMasterRole, ReplicaGuard } from "../../../client/replicaGuard";
 
 type Reply = [Error | null, unknown];
 
@@ -26,6 +26,8 @@ function fakeConnection(
     replies: Reply[],
     waits: Array<number | Error | (() => number)> = [],
     duringExec?: (c: FakeConn) => void,
+    /** The ROLE that follows a repeated WAIT. */
+    repeatRole: Reply = MASTER_ROLE,
 ) {
     const sent: string[][] = [];
     const conn = {
@@ -56,7 +58,7 @@ function fakeConnection(
                             const next = waits.shift();
                             if (next === undefined) throw new Error("unexpected WAIT");
                             if (next instanceof Error) throw next;
-                            return [[null, typeof next === "function" ? next() : next], MASTER_ROLE];
+                            return [[null, typeof next === "function" ? next() : next], repeatRole];
                         }
                         duringExec?.(conn);
                         return replies.length < queued.length ? [...replies, MASTER_ROLE] : replies;
@@ -87,7 +89,14 @@ describe("durableWriteAttempt", () => {
             [null, "OK"],
             [null, 2],
         ]);
-        const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 2, 200, signal(), new CallState());
+        const r = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            { replicas: 2, durability: "count" },
+            200,
+            signal(),
+            new CallState(),
+        );
         expect(r).toEqual({ acknowledged: 2, results: ["OK"], epoch: 1 });
         expect(f.sent).toEqual([
             ["set", "k", "v"],
@@ -104,7 +113,14 @@ describe("durableWriteAttempt", () => {
             [0, 1],
         );
         const state = new CallState();
-        const r = await durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), state);
+        const r = await durableWriteAttempt(
+            f.asManaged,
+            (p) => p.set("k", "v"),
+            { replicas: 1, durability: "count" },
+            200,
+            signal(),
+            state,
+        );
         expect(r.acknowledged).toBe(1);
         expect(f.sent).toEqual([
             ["set", "k", "v"],
@@ -130,7 +146,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -151,7 +167,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -172,7 +188,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -188,7 +204,14 @@ describe("durableWriteAttempt", () => {
             [replyError("ERR WAIT cannot be used with replica instances"), null],
         ]);
         await expect(
-            durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()),
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 1, durability: "count" },
+                200,
+                signal(),
+                new CallState(),
+            ),
         ).rejects.toBe(readonly);
     });
 
@@ -207,7 +230,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.incr("multi").incr("a").incr("b").incr("exec"), // four commands, as MULTI INCR SET EXEC
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -225,7 +248,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.incr("a").incr("b"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -243,7 +266,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -258,7 +281,14 @@ describe("durableWriteAttempt", () => {
             [timeout, null],
         ]);
         await expect(
-            durableWriteAttempt(f.asManaged, (p) => p.set("k", "v"), 1, 200, signal(), new CallState()),
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 1, durability: "count" },
+                200,
+                signal(),
+                new CallState(),
+            ),
         ).rejects.toBe(timeout);
         expect(f.conn.noted).toEqual([timeout]);
     });
@@ -280,7 +310,7 @@ describe("durableWriteAttempt", () => {
         const err = await durableWriteAttempt(
             f.asManaged,
             (p) => p.set("k", "v"),
-            1,
+            { replicas: 1, durability: "count" },
             200,
             ctrl.signal,
             new CallState(),
@@ -300,7 +330,7 @@ describe("durableWriteAttempt", () => {
                 f.conn.epoch = 7;
                 p.set("k", "v");
             },
-            1,
+            { replicas: 1, durability: "count" },
             200,
             signal(),
             new CallState(),
@@ -312,7 +342,98 @@ describe("durableWriteAttempt", () => {
     test("an empty builder is a programming error", async () => {
         const f = fakeConnection([]);
         await expect(
-            durableWriteAttempt(f.asManaged, () => undefined, 1, 200, signal(), new CallState()),
+            durableWriteAttempt(
+                f.asManaged,
+                () => undefined,
+                { replicas: 1, durability: "count" },
+                200,
+                signal(),
+                new CallState(),
+            ),
         ).rejects.toThrow("durableWrite: the callback queued no command on the pipeline it was given");
+    });
+
+    describe('durability "attached"', () => {
+        /** ROLE of the master at `offset` with replicas on ports 6380 (R2) and/or 6381 (R1) at the given acked offsets. */
+        const roleReply = (offset: number, acked: Record<string, number>): Reply => [
+            null,
+            ["master", offset, Object.entries(acked).map(([port, o]) => ["127.0.0.1", port, String(o)])],
+        ];
+        /** `SET k v` as a durable write asking for at least one replica. */
+        const setK = (f: ReturnType<typeof fakeConnection>, durability: "attached" | "count", sig = signal()) =>
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 1, durability },
+                200,
+                sig,
+                new CallState(),
+            );
+        const masterRole = (r: Reply) => {
+            const role = parseMasterRole(r[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            return role;
+        };
+        /** A fake whose guard has seen both replicas attached, R1 (6381) answering as a master when asked. */
+        function withTwoReplicas(replies: Reply[], waits: Array<number | (() => number)>) {
+            const f = fakeConnection(replies, waits);
+            const guard = new ReplicaGuard(async () => ({ kind: "master" }), 2000, 5000);
+            guard.check(f.conn.address, masterRole(roleReply(100, { 6380: 100, 6381: 100 })));
+            f.conn.replicaGuard = guard;
+            return f;
+        }
+
+        test("a replica promoted before the old master noticed: the other's acknowledgement is not enough, the write is refused", async () => {
+            // The race a missed +try-failover leaves open: R1 ran REPLICAOF NO ONE before our write reached
+            // it; R2 acknowledges, and the master still lists R1 because it has not read R1's close yet.
+            const ctrl = new AbortController();
+            const replies: Reply[] = [[null, "OK"], [null, 1], roleReply(200, { 6380: 200, 6381: 100 })];
+            const attached = withTwoReplicas(replies, [
+                1, // MASTER_ROLE: R1 no longer listed
+                () => {
+                    ctrl.abort();
+                    return 1;
+                },
+            ]);
+            const err = await setK(attached, "attached", ctrl.signal).catch((e: unknown) => e);
+            expect(err).toMatchObject({ reason: "timeout", required: 2, acknowledged: 1 });
+            expect(attached.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2", "2", "2"]);
+
+            // The same replies under "count": acknowledged, the write the new master never got.
+            const counted = withTwoReplicas(replies, []);
+            await expect(setK(counted, "count")).resolves.toMatchObject({ acknowledged: 1 });
+        });
+
+        test("the first write on a master waits for every replica its ROLE lists", async () => {
+            const f = fakeConnection(
+                [[null, "OK"], [null, 1], roleReply(100, { 6380: 100, 6381: 90 })],
+                [2],
+                undefined,
+                roleReply(100, { 6380: 100, 6381: 100 }),
+            );
+            const r = await setK(f, "attached");
+            expect(r.acknowledged).toBe(2);
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1", "2"]);
+        });
+
+        test("a replica whose host died (still listed, no longer acknowledging) stops holding writes after the grace", async () => {
+            let now = 0;
+            const f = fakeConnection([[null, "OK"], [null, 1], roleReply(5000, { 6380: 5000, 6381: 100 })], [1]);
+            const guard = new ReplicaGuard(
+                async () => ({ kind: "unreachable" }),
+                2000,
+                5000,
+                () => now,
+            );
+            guard.check(f.conn.address, masterRole(roleReply(100, { 6380: 100, 6381: 100 })));
+            f.conn.replicaGuard = guard;
+            now = 10_000; // R1 has not acknowledged for 10 s: stalled, asked (unreachable), grace not yet over
+            guard.check(f.conn.address, masterRole(roleReply(4000, { 6380: 4000, 6381: 100 })));
+            await new Promise((r) => setImmediate(r));
+            now = 20_000; // grace over: forgotten while still listed
+            const r = await setK(f, "attached");
+            expect(r.acknowledged).toBe(1);
+            expect(guard.expectedReplicas(f.conn.address)).toBe(1);
+        });
     });
 });
