@@ -19,8 +19,14 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 200;
  *   (`SENTINEL FAILOVER` run elsewhere, a partition). Costs the slowest replica's round trip.
  * - `"count"`: `replicas` replicas (plain `WAIT replicas`). Cheaper with far replicas, but in that
  *   same failover the others can acknowledge a write the promoted replica never got, and it is lost.
+ * - `"region"`: `replicas` is the stack's region-safe count (its `regionSafeReplicas` output: the
+ *   largest number of Redis nodes in one region), so at least one confirming replica lives outside the
+ *   master's region and a whole region's loss cannot take the only copies. Costs one cross-region
+ *   round trip per write, not the slowest replica's. While fewer replicas are attached than that
+ *   (the other data region is lost), every attached replica: writes go on in the surviving region.
+ *   Verified by the same `ROLE` guard.
  */
-export type Durability = "attached" | "count";
+export type Durability = "attached" | "count" | "region";
 
 export interface DurableWriteOptions {
     /**
@@ -93,10 +99,14 @@ async function attempt(
 ): Promise<DurableWriteResult> {
     await conn.whenReady(signal);
     // Computed again before every WAIT: the guard's view of the attached replicas changes with each ROLE.
-    const required = () =>
-        demand.durability === "count" || conn.address === null
-            ? demand.replicas
-            : Math.max(demand.replicas, conn.replicaGuard.expectedReplicas(conn.address));
+    const required = () => {
+        if (demand.durability === "count" || conn.address === null) return demand.replicas;
+        const attached = conn.replicaGuard.expectedReplicas(conn.address);
+        if (demand.durability === "attached") return Math.max(demand.replicas, attached);
+        // "region": the region-safe count; fewer only once ROLE has shown fewer replicas attached (a region is
+        // gone), never before this master's first ROLE (0 seen yet).
+        return attached === 0 ? demand.replicas : Math.min(demand.replicas, attached);
+    };
     let replicas = required();
     const redis = conn.redis;
     const stream = redis.stream;

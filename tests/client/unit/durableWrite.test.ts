@@ -436,4 +436,47 @@ describe("durableWriteAttempt", () => {
             expect(guard.expectedReplicas(f.conn.address)).toBe(1);
         });
     });
+    describe('durability "region"', () => {
+        const roleOf = (ports: number[]): Reply => [
+            null,
+            ["master", 100, ports.map((port) => ["127.0.0.1", String(port), "100"])],
+        ];
+        const regionWrite = (f: ReturnType<typeof fakeConnection>) =>
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 2, durability: "region" },
+                200,
+                signal(),
+                new CallState(),
+            );
+        const seeing = (ports: number[]) => {
+            const f = fakeConnection([[null, "OK"], [null, 2], roleOf(ports)], []);
+            const role = parseMasterRole(roleOf(ports)[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            f.conn.replicaGuard.check(f.conn.address, role);
+            return f;
+        };
+
+        test("waits for the region-safe count, not for every attached replica (three attached, two asked)", async () => {
+            const f = seeing([6380, 6381, 6382]);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 2 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2"]);
+        });
+
+        test("asks the region-safe count before this master's first ROLE", async () => {
+            const f = fakeConnection([[null, "OK"], [null, 2], roleOf([6380, 6381, 6382])], []);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 2 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2"]);
+        });
+
+        test("with fewer replicas attached than the count (the other region is lost), every attached one", async () => {
+            const f = fakeConnection([[null, "OK"], [null, 1], roleOf([6380])], []);
+            const role = parseMasterRole(roleOf([6380])[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            f.conn.replicaGuard.check(f.conn.address, role);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 1 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1"]);
+        });
+    });
 });
