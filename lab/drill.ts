@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
 import Redis from "ioredis";
-import { createSentinelClient } from "../client";
+import { createSentinelClient, type Durability } from "../client";
 import { errorsByName, missingWrites, startDurableWrites } from "../client/testing/durableWrites";
 import { drillRunner, PATHS } from "../cloud-init";
 import {
@@ -24,8 +26,11 @@ import {
     startRedis,
     stopRedis,
 } from "./faults";
+import type { NetnsWriterConfig, NetnsWriterResult } from "./netnsWriter";
+import { execInNode } from "./nodes";
+import { nodeNetns } from "./paths";
 import { ckquorum, info, withRedis } from "./probe";
-import { runCheck, ssh } from "./ssh";
+import { ssh } from "./ssh";
 import type { LabStack } from "./stack";
 
 /** Scenarios in which Sentinel must elect a new master. */
@@ -36,6 +41,7 @@ const FAILOVER_SCENARIOS = [
     "master-hang",
     "master-partition",
     "region-loss",
+    "region-loss-lagging",
 ] as const;
 export const SCENARIOS = [...FAILOVER_SCENARIOS, "sentinel-crash", "replica-crash"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -50,7 +56,29 @@ export const HANDOVERS = ["crash", "planned", "sentinel"] as const;
 export type Handover = (typeof HANDOVERS)[number];
 
 /** How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit. */
-const DURABILITY = { replicas: 1, timeoutMs: 200 };
+const DURABILITY: WriterDurability = { durability: "attached", replicas: 1 };
+const WAIT_TIMEOUT_MS = 200;
+/** Region scenarios: the cut region's loss is what the writers must survive. */
+const REGION: ReadonlySet<Scenario> = new Set(["region-loss", "region-loss-lagging"]);
+/** Scenarios that partition the master; a second writer runs on the cut-off side, in the master's network. */
+const PARTITIONED: ReadonlySet<Scenario> = new Set(["master-partition", "region-loss", "region-loss-lagging"]);
+/** region-loss-lagging: how long the DR region's Redis nodes are stopped before the primary region is cut. */
+const LAG_MS = 1_500;
+/** The plain writer of region-loss-lagging: the issue's `WAIT 1`, to measure what region durability prevents. */
+const PLAIN: WriterDurability = { durability: "count", replicas: 1 };
+/** How long the master may take to come home after the heal: the hold-down plus two controlled failovers. */
+const HOME_SLACK_MS = 60_000;
+/** Region targets (printed): writes resume within down-after + 3 s of the cut, home within 60 s of catching up. */
+const TARGET_REGION_RTO_OVER_DOWN_AFTER_MS = 3_000;
+const TARGET_HOME_AFTER_CATCH_UP_MS = 60_000;
+
+interface WriterDurability {
+    durability: Durability;
+    replicas: number;
+}
+
+const durabilityText = (d: WriterDurability) =>
+    `durability ${d.durability}, ${d.durability === "attached" ? "at least " : ""}${d.replicas} replica(s) (WAIT ${WAIT_TIMEOUT_MS} ms per round), write and WAIT on one connection`;
 
 /** Slack on top of two whole Sentinel failovers (down-after + failover-timeout each) for any wait after a fault. */
 const FAILOVER_BUDGET_SLACK_MS = 30_000;
@@ -101,6 +129,25 @@ export interface DrillRun {
     rtoMs: number;
     /** Writes resumed only after the fault was undone (no replica on the new master's side of a partition). */
     resumedAfterRestore: boolean;
+    /** Partitions: writes resumed while the partition was still in place; null for other faults. */
+    writesResumedWithoutHeal: boolean | null;
+    /** Region scenarios: heal to the Sentinels agreeing on a master in the primary region again (redis-homing). */
+    timeToHomeMs: number | null;
+    /**
+     * Redis nodes that executed a write while role master, in the same sampling interval (never more than one:
+     * the minority fence and the fail-back's fence; a fenced or hung old master may still say master).
+     */
+    maxSimultaneousWritableMasters: number;
+    /** region-loss-lagging: the plain `WAIT 1` writer beside the region-durability one (measured, not asserted). */
+    plainWriter: { durability: string; ackedWrites: number; lostAckedWrites: number } | null;
+    /** Partitions: the writer inside the cut-off master's network, through the client, at the drill's durability. */
+    cutOffWriter: {
+        node: string;
+        durability: string;
+        ackedWrites: number;
+        lostAckedWrites: number;
+        errors: Record<string, number>;
+    } | null;
     ackedWrites: number;
     failedWrites: number;
     /** Which path promoted the replica; null when no failover happened. */
@@ -135,6 +182,11 @@ export interface DrillReport {
     handover: Handover | "mixed" | null;
     oldMasterRejoinedAsReplica: boolean | null;
     maxSimultaneousMasters: number;
+    maxSimultaneousWritableMasters: number;
+    /** Every run resumed writes before the heal (partitions), else null. */
+    writesResumedWithoutHeal: boolean | null;
+    /** The longest heal-to-home time of the runs (region scenarios), else null. */
+    timeToHomeMs: number | null;
     quorumOk: boolean;
     /** True when every correctness condition holds (what CI asserts). */
     correct: boolean;
@@ -207,7 +259,7 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
 }
 
 /** Numbered durable writes through Sentinel discovery, as an application does. */
-function startWriter(s: LabStack, runId: string) {
+function startWriter(s: LabStack, runId: string, durability: WriterDurability = DURABILITY) {
     const primary = s.topology.primaryRegion;
     const sentinels = [...sentinelEndpoints(s)].sort(
         (a, b) => Number(b.region === primary) - Number(a.region === primary),
@@ -224,7 +276,8 @@ function startWriter(s: LabStack, runId: string) {
     });
     const load = startDurableWrites(client, {
         prefix: `drill:${runId}`,
-        ...DURABILITY,
+        ...durability,
+        timeoutMs: WAIT_TIMEOUT_MS,
         pauseAfterErrorMs: WRITE_RETRY_PAUSE_MS,
     });
     return {
@@ -239,6 +292,103 @@ function startWriter(s: LabStack, runId: string) {
             await client.close();
         },
     };
+}
+
+/**
+ * A writer inside a node's network namespace (lab/netnsWriter.ts through `ip netns exec`): it reaches what that node
+ * reaches, so in a partition it writes on the cut-off side, through the same client as every application.
+ */
+function startNetnsWriter(s: LabStack, node: string, prefix: string, durability: WriterDurability) {
+    const region = labNode(s, node).region;
+    const config: NetnsWriterConfig = {
+        sentinels: sentinelEndpoints(s),
+        masterName: s.topology.masterName,
+        region,
+        redisPassword: s.credentials.redisPassword,
+        sentinelPassword: s.credentials.sentinelPassword,
+        prefix,
+        ...durability,
+    };
+    const tsx = path.join(__dirname, "..", "node_modules", ".bin", "tsx");
+    const child = spawn("ip", ["netns", "exec", nodeNetns(node), tsx, path.join(__dirname, "netnsWriter.ts")], {
+        stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    child.stdin.end(JSON.stringify(config));
+    return {
+        started: () => out.startsWith("started\n"),
+        async stop(): Promise<NetnsWriterResult> {
+            child.kill("SIGTERM");
+            const code = await exited;
+            const last = out.trim().split("\n").pop() ?? "";
+            if (code !== 0 || !last.startsWith("{"))
+                throw new LabError(`drill: the writer inside ${node}'s network exited ${String(code)}`, err + out);
+            return JSON.parse(last) as NetnsWriterResult;
+        },
+        kill: () => child.kill("SIGKILL"),
+    };
+}
+
+/** One sample of a Redis node, read from inside it: its role and how many SETs it has executed. */
+interface WriteSample {
+    node: string;
+    at: number;
+    master: boolean;
+    setCalls: number;
+}
+
+async function sampleWrites(s: LabStack): Promise<WriteSample[]> {
+    const samples = await Promise.all(
+        redisNodes(s).map(async (n) => {
+            const r = await execInNode(
+                n.name,
+                [
+                    "redis-cli",
+                    "--no-auth-warning",
+                    "-a",
+                    s.credentials.redisPassword,
+                    "-p",
+                    String(s.topology.ports.redis),
+                    "INFO",
+                    "replication",
+                    "commandstats",
+                ],
+                { allowFailure: true, timeoutMs: 2000 },
+            ).catch(() => undefined);
+            const text = r?.stdout ?? "";
+            const role = /^role:(\w+)/m.exec(text)?.[1];
+            if (role === undefined) return undefined;
+            const calls = Number(/^cmdstat_set:calls=(\d+)/m.exec(text)?.[1] ?? 0);
+            return { node: n.name, at: Date.now(), master: role === "master", setCalls: calls };
+        }),
+    );
+    return samples.filter((x): x is WriteSample => x !== undefined);
+}
+
+/**
+ * The most Redis nodes that executed a write as master in overlapping intervals. A node's interval runs from its
+ * previous sample to this one, but no further back than two sampling periods: a hung node (SIGSTOP) answers no
+ * sample and executes nothing meanwhile, so its writes after it resumes belong to the last moments only.
+ */
+export function maxWritableOverlap(samples: readonly WriteSample[], periodMs: number): number {
+    const last = new Map<string, WriteSample>();
+    const windows: { node: string; from: number; to: number }[] = [];
+    for (const x of [...samples].sort((a, b) => a.at - b.at)) {
+        const prev = last.get(x.node);
+        if (prev && x.master && x.setCalls > prev.setCalls)
+            windows.push({ node: x.node, from: Math.max(prev.at, x.at - 2 * periodMs), to: x.at });
+        last.set(x.node, x);
+    }
+    let most = windows.length > 0 ? 1 : 0;
+    for (const w of windows) {
+        const nodes = new Set(windows.filter((o) => o.from < w.to && w.from < o.to).map((o) => o.node));
+        most = Math.max(most, nodes.size);
+    }
+    return most;
 }
 
 /** The handover record on a node, over SSH as an operator reads it; undefined when there is none. */
@@ -277,24 +427,41 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
               ? otherSentinels[otherSentinels.length - 1]
               : masterNode;
     const runId = `${Date.now().toString(36)}-${run}`;
+    const regional = REGION.has(scenario);
+    const partitioned = PARTITIONED.has(scenario);
+    const durability = writerDurability(s, scenario);
+    // The DR region's Redis nodes: every Redis node outside the master's region.
+    const drNodes = redisNodes(s).filter((n) => n.region !== masterRegion);
 
     // A record left by an earlier run must not be read as this run's.
     await ssh(s, faultNode, ["rm", "-f", PATHS.lastHandover], 30_000);
     const sw = watchSwitch(s);
-    const writer = startWriter(s, runId);
+    const writer = startWriter(s, runId, durability);
+    const plain = scenario === "region-loss-lagging" ? startWriter(s, `${runId}-plain`, PLAIN) : undefined;
+    const cutOff = partitioned ? startNetnsWriter(s, masterNode, `drill:${runId}-cut`, durability) : undefined;
     let maxMasters = 1;
+    const samples: WriteSample[] = [];
     // An object, not a `let`: the sampler reads what the finally block writes later.
     const sampling = { on: true };
     const sampler = (async () => {
         while (sampling.on) {
-            maxMasters = Math.max(maxMasters, await countMastersInside(s));
+            const now = await sampleWrites(s);
+            samples.push(...now);
+            maxMasters = Math.max(maxMasters, now.filter((x) => x.master).length);
             await sleep(MASTER_SAMPLE_MS);
         }
     })();
+    let healed = false;
     try {
         await waitFor("the writer's first acknowledged writes", WARMUP_TIMEOUT_MS, () =>
-            Promise.resolve(writer.acks.length >= WARMUP_ACKS),
+            Promise.resolve(writer.acks.length >= WARMUP_ACKS && (cutOff?.started() ?? true)),
         );
+        if (scenario === "region-loss-lagging") {
+            // Only same-region replicas can acknowledge meanwhile: a WAIT 1 write may now live in one region only.
+            log(`run ${run}: stopping ${drNodes.map((n) => n.name).join(", ")} for ${LAG_MS} ms`);
+            await Promise.all(drNodes.map((n) => pauseRedis(n.name)));
+            await sleep(LAG_MS);
+        }
         const faultAt = Date.now();
         log(`run ${run}: ${scenario} on ${faultNode} (master ${masterNode})`);
         switch (scenario) {
@@ -319,25 +486,32 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             case "region-loss":
                 await partitionRegion(masterRegion);
                 break;
+            case "region-loss-lagging":
+                await partitionRegion(masterRegion);
+                // Resumed on the far side of the cut: what they had not received by now is gone with the region.
+                await Promise.all(drNodes.map((n) => resumeRedis(n.name)));
+                break;
             case "sentinel-crash":
                 await crashSentinel(faultNode);
                 break;
         }
         const failover = FAILOVER.has(scenario);
-        const partitioned = scenario === "master-partition" || scenario === "region-loss";
         if (failover) await waitFor("Sentinel's +switch-master", budget, () => Promise.resolve(sw.after(faultAt)));
         const ackedAfterFault = () =>
             Promise.resolve(
                 writer.acks.find((a) => a.at > faultAt && (!failover || a.at >= (sw.after(faultAt) ?? Infinity))),
             );
         let resumedAfterRestore = false;
+        let healAt = 0;
         if (partitioned) {
             // The new master may have no replica left on its side (a whole region lost with min-replicas-to-write):
             // then writes resume only once the partition heals, and the report says so.
             const early = await waitFor("an acknowledged write", RESUME_BEFORE_HEAL_MS, ackedAfterFault).catch(
                 onTimeout(undefined),
             );
+            healAt = Date.now();
             await heal();
+            healed = true;
             resumedAfterRestore = early === undefined;
         }
         const ackAfter = await waitFor("an acknowledged write after the fault", budget, ackedAfterFault);
@@ -347,12 +521,29 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             await resumeRedis(faultNode);
         }
         if (scenario === "master-stop") await startRedis(faultNode);
+        let timeToHomeMs: number | null = null;
+        if (regional) {
+            // The lost region is back: its nodes rejoin as replicas and redis-homing brings the master home after
+            // its hold-down, while the writers go on.
+            const home = await waitFor(
+                "the master to come home to the primary region",
+                t.dr.failbackHoldDownSec * 1000 + budget + HOME_SLACK_MS,
+                async () => {
+                    const m = await agreedMaster(s);
+                    return m !== undefined && nodeAt(s, m).region === t.primaryRegion ? Date.now() : undefined;
+                },
+                REJOIN_POLL_MS,
+            );
+            timeToHomeMs = home - healAt;
+        }
         // Writes go on after the fault is over (a resumed old master must not take any of them): read back below.
         const acksAtRecovery = writer.acks.length;
         await waitFor("acknowledged writes after the fault was over", budget, () =>
             Promise.resolve(writer.acks.length - acksAtRecovery >= ACKS_AFTER_RECOVERY),
         );
         await writer.stop();
+        await plain?.stop();
+        const cutOffResult = await cutOff?.stop();
 
         const before = [...writer.acks].reverse().find((a) => a.at <= faultAt);
         const during = writer.acks
@@ -365,27 +556,47 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         );
         let rejoined: boolean | null = null;
         if (failover || scenario === "replica-crash") {
-            const old = labNode(s, faultNode);
+            // A region scenario proves the whole lost region rejoined; otherwise the node the fault hit.
+            const returning = regional
+                ? redisNodes(s)
+                      .filter((n) => n.region === masterRegion)
+                      .map((n) => n.name)
+                : [faultNode];
+            const expected = returning.filter((n) => labNode(s, n).address !== newMaster.split(":")[0]);
             rejoined = await waitFor(
-                `${faultNode} to rejoin as a replica`,
+                `${expected.join(", ")} to rejoin as replicas`,
                 budget,
                 async () => {
-                    const i = await info(old.address, t.ports.redis, s.credentials.redisPassword);
-                    return (
-                        i?.role === "slave" &&
-                        `${i.master_host}:${i.master_port}` === newMaster &&
-                        i.master_link_status === "up"
+                    const views = await Promise.all(
+                        expected.map((n) => info(labNode(s, n).address, t.ports.redis, s.credentials.redisPassword)),
+                    );
+                    return views.every(
+                        (i) =>
+                            i?.role === "slave" &&
+                            `${i.master_host}:${i.master_port}` === newMaster &&
+                            i.master_link_status === "up",
                     );
                 },
                 REJOIN_POLL_MS,
             ).catch(onTimeout(false));
         }
+        // Stopped before counting: nothing below writes, and the last samples cover the last writes.
+        sampling.on = false;
+        await sampler;
         const mastersAfter = await countMastersInside(s);
         const lost = await readBack(
             s,
             newMaster,
             writer.acks.map((a) => a.key),
         );
+        const plainLost = plain
+            ? await readBack(
+                  s,
+                  newMaster,
+                  plain.acks.map((a) => a.key),
+              )
+            : 0;
+        const cutOffLost = cutOffResult ? await readBack(s, newMaster, cutOffResult.acks) : 0;
         const quorum = await Promise.all(
             sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
         );
@@ -399,6 +610,8 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             switchMs: failover && switchAt !== undefined ? switchAt - faultAt : null,
             rtoMs,
             resumedAfterRestore,
+            writesResumedWithoutHeal: partitioned ? !resumedAfterRestore : null,
+            timeToHomeMs,
             ackedWrites: writer.acks.length,
             failedWrites: writer.failed(),
             handover,
@@ -406,6 +619,19 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             lostAckedWrites: lost,
             oldMasterRejoinedAsReplica: rejoined,
             maxSimultaneousMasters: maxMasters,
+            maxSimultaneousWritableMasters: maxWritableOverlap(samples, MASTER_SAMPLE_MS),
+            plainWriter: plain
+                ? { durability: durabilityText(PLAIN), ackedWrites: plain.acks.length, lostAckedWrites: plainLost }
+                : null,
+            cutOffWriter: cutOffResult
+                ? {
+                      node: masterNode,
+                      durability: durabilityText(durability),
+                      ackedWrites: cutOffResult.acks.length,
+                      lostAckedWrites: cutOffLost,
+                      errors: cutOffResult.errors,
+                  }
+                : null,
             mastersAfter,
             quorumOk: quorum.every((q) => q.startsWith("OK")),
         };
@@ -414,16 +640,33 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         await sampler;
         sw.close();
         await writer.stop().catch(() => undefined);
+        await plain?.stop().catch(() => undefined);
+        cutOff?.kill();
         if (scenario === "master-hang") await resumeRedis(faultNode).catch(() => undefined);
+        if (scenario === "region-loss-lagging")
+            await Promise.all(drNodes.map((n) => resumeRedis(n.name).catch(() => undefined)));
         if (scenario === "master-stop") await startRedis(faultNode).catch(() => undefined);
-        if (scenario === "master-partition" || scenario === "region-loss") await heal().catch(() => undefined);
+        if (partitioned && !healed) await heal().catch(() => undefined);
     }
 }
 
-/** Brings the master home to the preferred node with the shipped drill script, so every run starts alike. */
+/** The drill writer's durability: region scenarios write at the region level, with the stack's region-safe count. */
+function writerDurability(s: LabStack, scenario: Scenario): WriterDurability {
+    return REGION.has(scenario) ? { durability: "region", replicas: s.topology.dr.regionSafeReplicas } : DURABILITY;
+}
+
+/**
+ * Brings the master home to the preferred node with the shipped drill script, so every run starts alike; under the
+ * lock redis-homing takes, so the two never run a controlled failover at once.
+ */
 async function failBack(s: LabStack, log: (m: string) => void): Promise<void> {
     const runner = drillRunner(s.topology);
-    const r = await runCheck(s, runner.name, "failover-drill", ["failback-only"]);
+    const r = await ssh(
+        s,
+        runner.name,
+        ["flock", "-w", "120", PATHS.failoverLock, `${PATHS.scriptsDir}/failover-drill`, "failback-only"],
+        300_000,
+    );
     if (r.code !== 0) throw new LabError(`drill: fail-back failed on ${runner.name}`, r.stdout + r.stderr);
     log(r.stdout.trim().split("\n").pop() ?? "");
 }
@@ -464,6 +707,13 @@ export async function drill(
             ? `<= ${rtoTarget} ms`
             : `<= ${rtoTarget} ms (down-after + ${TARGET_RTO_OVER_DOWN_AFTER_MS})`;
     const surfaced = perRun.reduce((a, r) => a + r.failedWrites, 0);
+    const writable = Math.max(...perRun.map((r) => r.maxSimultaneousWritableMasters));
+    const resumedWithoutHeal = PARTITIONED.has(scenario) ? perRun.every((r) => r.writesResumedWithoutHeal) : null;
+    const homes = perRun.flatMap((r) => (r.timeToHomeMs === null ? [] : [r.timeToHomeMs]));
+    const timeToHomeMs = homes.length ? Math.max(...homes) : null;
+    const cutOffLost = PARTITIONED.has(scenario)
+        ? perRun.reduce((a, r) => a + (r.cutOffWriter?.lostAckedWrites ?? 0), 0)
+        : null;
     const paths = [...new Set(perRun.map((r) => r.handover))];
     const targets = [
         {
@@ -489,6 +739,35 @@ export async function drill(
               ]
             : []),
         { name: "acknowledged writes lost", target: "0", measured: String(lost), met: lost === 0 },
+        ...(REGION.has(scenario)
+            ? [
+                  {
+                      name: "region loss: writes resume without the heal, rtoMs.max",
+                      target: `<= ${down + TARGET_REGION_RTO_OVER_DOWN_AFTER_MS} ms (down-after + ${TARGET_REGION_RTO_OVER_DOWN_AFTER_MS})`,
+                      measured: `${rto.max} ms${resumedWithoutHeal ? "" : ", resumed only after the heal"}`,
+                      met: resumedWithoutHeal === true && rto.max <= down + TARGET_REGION_RTO_OVER_DOWN_AFTER_MS,
+                  },
+                  {
+                      name: "heal to master home (hold-down included)",
+                      target: `<= ${s.topology.dr.failbackHoldDownSec * 1000 + TARGET_HOME_AFTER_CATCH_UP_MS} ms (hold-down + ${TARGET_HOME_AFTER_CATCH_UP_MS})`,
+                      measured: `${String(timeToHomeMs)} ms`,
+                      met:
+                          timeToHomeMs !== null &&
+                          timeToHomeMs <= s.topology.dr.failbackHoldDownSec * 1000 + TARGET_HOME_AFTER_CATCH_UP_MS,
+                  },
+              ]
+            : []),
+        ...(cutOffLost === null
+            ? []
+            : [
+                  {
+                      name: "acknowledged writes lost by the cut-off side's writer",
+                      target: "0",
+                      measured: String(cutOffLost),
+                      met: cutOffLost === 0,
+                  },
+              ]),
+        { name: "maxSimultaneousWritableMasters", target: "1", measured: String(writable), met: writable <= 1 },
     ];
     return {
         stack: s.stack,
@@ -499,13 +778,24 @@ export async function drill(
         rtoMs: rto,
         ackedWrites: perRun.reduce((a, r) => a + r.ackedWrites, 0),
         lostAckedWrites: lost,
-        durability: `WAIT ${DURABILITY.replicas} (${DURABILITY.timeoutMs} ms), write and WAIT on one connection`,
+        durability: durabilityText(writerDurability(s, scenario)),
         newMaster: perRun[perRun.length - 1].newMaster,
         handover: paths.length === 1 ? paths[0] : "mixed",
         oldMasterRejoinedAsReplica: rejoined,
         maxSimultaneousMasters: Math.max(...perRun.map((r) => r.maxSimultaneousMasters)),
+        maxSimultaneousWritableMasters: writable,
+        writesResumedWithoutHeal: resumedWithoutHeal,
+        timeToHomeMs,
         quorumOk,
-        correct: lost === 0 && quorumOk && rejoined !== false && perRun.every((r) => r.mastersAfter === 1),
+        // A partition must also leave the cut-off side's writer nothing lost and never two writable masters (the
+        // fence's promise). Other scenarios report the writable masters; a resumed hung master can run one held
+        // write after it was replaced (refused acknowledgement by the client's guard), which a sample may catch.
+        correct:
+            lost === 0 &&
+            quorumOk &&
+            rejoined !== false &&
+            perRun.every((r) => r.mastersAfter === 1) &&
+            (!PARTITIONED.has(scenario) || (cutOffLost === 0 && writable === 1)),
         targets,
         perRun,
     };
