@@ -140,6 +140,11 @@ export interface DrillRun {
     maxSimultaneousWritableMasters: number;
     /** region-loss-lagging: the plain `WAIT 1` writer beside the region-durability one (measured, not asserted). */
     plainWriter: { durability: string; ackedWrites: number; lostAckedWrites: number } | null;
+    /**
+     * Region scenarios: a writer in the DR region's network (its own Sentinels first), at the drill's durability;
+     * `ackedAfterFault` counts its acknowledged writes after the cut.
+     */
+    drWriter: { node: string; ackedWrites: number; ackedAfterFault: number; lostAckedWrites: number } | null;
     /** Partitions: the writer inside the cut-off master's network, through the client, at the drill's durability. */
     cutOffWriter: {
         node: string;
@@ -439,6 +444,8 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     const writer = startWriter(s, runId, durability);
     const plain = scenario === "region-loss-lagging" ? startWriter(s, `${runId}-plain`, PLAIN) : undefined;
     const cutOff = partitioned ? startNetnsWriter(s, masterNode, `drill:${runId}-cut`, durability) : undefined;
+    const drNode = regional ? drNodes[0]?.name : undefined;
+    const dr = drNode ? startNetnsWriter(s, drNode, `drill:${runId}-dr`, durability) : undefined;
     let maxMasters = 1;
     const samples: WriteSample[] = [];
     // An object, not a `let`: the sampler reads what the finally block writes later.
@@ -454,7 +461,9 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     let healed = false;
     try {
         await waitFor("the writer's first acknowledged writes", WARMUP_TIMEOUT_MS, () =>
-            Promise.resolve(writer.acks.length >= WARMUP_ACKS && (cutOff?.started() ?? true)),
+            Promise.resolve(
+                writer.acks.length >= WARMUP_ACKS && (cutOff?.started() ?? true) && (dr?.started() ?? true),
+            ),
         );
         if (scenario === "region-loss-lagging") {
             // Only same-region replicas can acknowledge meanwhile: a WAIT 1 write may now live in one region only.
@@ -544,6 +553,8 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         await writer.stop();
         await plain?.stop();
         const cutOffResult = await cutOff?.stop();
+        const drStoppedAt = Date.now();
+        const drResult = await dr?.stop();
 
         const before = [...writer.acks].reverse().find((a) => a.at <= faultAt);
         const during = writer.acks
@@ -597,6 +608,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
               )
             : 0;
         const cutOffLost = cutOffResult ? await readBack(s, newMaster, cutOffResult.acks) : 0;
+        const drLost = drResult ? await readBack(s, newMaster, drResult.acks) : 0;
         const quorum = await Promise.all(
             sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
         );
@@ -623,6 +635,15 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
             plainWriter: plain
                 ? { durability: durabilityText(PLAIN), ackedWrites: plain.acks.length, lostAckedWrites: plainLost }
                 : null,
+            drWriter:
+                drResult && drNode
+                    ? {
+                          node: drNode,
+                          ackedWrites: drResult.acks.length,
+                          ackedAfterFault: drResult.ackTimes.filter((at) => at > faultAt && at <= drStoppedAt).length,
+                          lostAckedWrites: drLost,
+                      }
+                    : null,
             cutOffWriter: cutOffResult
                 ? {
                       node: masterNode,
@@ -642,6 +663,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         await writer.stop().catch(() => undefined);
         await plain?.stop().catch(() => undefined);
         cutOff?.kill();
+        dr?.kill();
         if (scenario === "master-hang") await resumeRedis(faultNode).catch(() => undefined);
         if (scenario === "region-loss-lagging")
             await Promise.all(drNodes.map((n) => resumeRedis(n.name).catch(() => undefined)));

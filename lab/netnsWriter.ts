@@ -22,6 +22,8 @@ export interface NetnsWriterConfig {
 
 export interface NetnsWriterResult {
     acks: string[];
+    /** When each acknowledgement came (ms since the epoch; this machine's clock, as the drill's). */
+    ackTimes: number[];
     errors: Record<string, number>;
 }
 
@@ -54,7 +56,11 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve) => process.once("SIGTERM", resolve));
     await load.stop();
     await client.close();
-    const result: NetnsWriterResult = { acks: load.acks.map((a) => a.key), errors: errorsByName(load.errors) };
+    const result: NetnsWriterResult = {
+        acks: load.acks.map((a) => a.key),
+        ackTimes: load.acks.map((a) => a.at),
+        errors: errorsByName(load.errors),
+    };
     process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -137,7 +137,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
                     `[${stack}] ${scenario} (${Math.round((Date.now() - started) / 1000)} s): ${report.durability}; switch ${JSON.stringify(report.switchMs)} ms, ` +
                         `rto ${JSON.stringify(report.rtoMs)} ms, resumed without heal ${String(report.writesResumedWithoutHeal)}, home ${String(report.timeToHomeMs)} ms after the heal, ` +
                         `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost; cut-off writer ${JSON.stringify(run.cutOffWriter)}; ` +
-                        `plain writer ${JSON.stringify(run.plainWriter)}; writable masters ${report.maxSimultaneousWritableMasters}, masters ${report.maxSimultaneousMasters}; ` +
+                        `plain writer ${JSON.stringify(run.plainWriter)}; DR-region writer ${JSON.stringify(run.drWriter)}; writable masters ${report.maxSimultaneousWritableMasters}, masters ${report.maxSimultaneousMasters}; ` +
                         `errors seen by the writer ${JSON.stringify(run.writerErrors)}\n`,
                 );
                 expect(report.durability).toMatch(/^durability region, 2 replica/);
@@ -146,6 +146,9 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
                 expect(run.resumedAfterRestore).toBe(false);
                 expect(report.writesResumedWithoutHeal).toBe(true);
                 expect(run.cutOffWriter?.lostAckedWrites).toBe(0);
+                // A client in the DR region (its own Sentinels first) goes on writing through the primary region's loss.
+                expect(run.drWriter?.lostAckedWrites).toBe(0);
+                expect(run.drWriter?.ackedAfterFault).toBeGreaterThan(0);
                 expect(report.maxSimultaneousWritableMasters).toBe(1);
                 expect(report.timeToHomeMs).not.toBeNull();
                 expect(report.newMaster).toMatch(/^east-/);
