@@ -322,10 +322,25 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
     child.stderr.on("data", (c: Buffer) => (err += c.toString("utf8")));
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const state = { exit: undefined as number | null | undefined };
+    const exited = new Promise<number | null>((resolve) =>
+        child.on("close", (code) => {
+            state.exit = code;
+            resolve(code);
+        }),
+    );
     child.stdin.end(JSON.stringify(config));
     return {
-        started: () => out.startsWith("started\n"),
+        started: () => {
+            if (state.exit !== undefined)
+                throw new LabError(
+                    `drill: the writer inside ${node}'s network exited ${String(state.exit)}`,
+                    err + out,
+                );
+            return out.startsWith("started\n");
+        },
+        /** What it printed so far (for a report of a stalled start). */
+        detail: () => `${node}: stdout ${JSON.stringify(out.slice(0, 200))}, stderr ${JSON.stringify(err.slice(-500))}`,
         async stop(): Promise<NetnsWriterResult> {
             child.kill("SIGTERM");
             const code = await exited;
@@ -460,11 +475,20 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     })();
     let healed = false;
     try {
+        const warmupStart = Date.now();
         await waitFor("the writer's first acknowledged writes", WARMUP_TIMEOUT_MS, () =>
             Promise.resolve(
                 writer.acks.length >= WARMUP_ACKS && (cutOff?.started() ?? true) && (dr?.started() ?? true),
             ),
-        );
+        ).catch((e: unknown) => {
+            if (!(e instanceof DrillTimeoutError)) throw e;
+            const netns = [cutOff, dr].map((w) => w?.detail() ?? "").filter((x) => x !== "");
+            throw new LabError(
+                `drill: warm-up: ${writer.acks.length} of ${WARMUP_ACKS} acknowledged writes in ${WARMUP_TIMEOUT_MS} ms, errors ${JSON.stringify(writer.errors)}`,
+                netns.join("\n"),
+            );
+        });
+        log(`run ${run}: warm-up ${Date.now() - warmupStart} ms (${writer.acks.length} acknowledged writes)`);
         if (scenario === "region-loss-lagging") {
             // Only same-region replicas can acknowledge meanwhile: a WAIT 1 write may now live in one region only.
             log(`run ${run}: stopping ${drNodes.map((n) => n.name).join(", ")} for ${LAG_MS} ms`);
