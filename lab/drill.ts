@@ -99,6 +99,13 @@ const HANG_AFTER_FAILOVER_MS = 1_500;
  * restarted old master could still take some), read back from the new master like every other one.
  */
 const ACKS_AFTER_RECOVERY = 12_000;
+/**
+ * Region scenarios run four writers and a sampler on the lab's two cores, each region write waiting for two replicas:
+ * measured 25-45 acknowledged writes a second here. Their writers count as steady after this many acknowledged
+ * writes and this long (before the fault, and again after it is over).
+ */
+const STEADY_ACKS = 100;
+const STEADY_MS = 5_000;
 /** The writer's pause after a failed write, so a refusing master is not hammered. */
 const WRITE_RETRY_PAUSE_MS = 2;
 /** How often the masters inside the cluster are counted during a run (split-brain watch). */
@@ -476,9 +483,14 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     let healed = false;
     try {
         const warmupStart = Date.now();
+        // Enough writes to call the writer steady: the count, or (region scenarios) a smaller count and some time.
+        const steady = (acks: number, from: number, since: number, count: number) =>
+            acks - from >= count || (regional && acks - from >= STEADY_ACKS && Date.now() - since >= STEADY_MS);
         await waitFor("the writer's first acknowledged writes", WARMUP_TIMEOUT_MS, () =>
             Promise.resolve(
-                writer.acks.length >= WARMUP_ACKS && (cutOff?.started() ?? true) && (dr?.started() ?? true),
+                steady(writer.acks.length, 0, warmupStart, WARMUP_ACKS) &&
+                    (cutOff?.started() ?? true) &&
+                    (dr?.started() ?? true),
             ),
         ).catch((e: unknown) => {
             if (!(e instanceof DrillTimeoutError)) throw e;
@@ -571,8 +583,9 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         }
         // Writes go on after the fault is over (a resumed old master must not take any of them): read back below.
         const acksAtRecovery = writer.acks.length;
+        const recoveredAt = Date.now();
         await waitFor("acknowledged writes after the fault was over", budget, () =>
-            Promise.resolve(writer.acks.length - acksAtRecovery >= ACKS_AFTER_RECOVERY),
+            Promise.resolve(steady(writer.acks.length, acksAtRecovery, recoveredAt, ACKS_AFTER_RECOVERY)),
         );
         await writer.stop();
         await plain?.stop();
