@@ -61,7 +61,12 @@ async function main(): Promise<void> {
         ackTimes: load.acks.map((a) => a.at),
         errors: errorsByName(load.errors),
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // Written in full before the exit: a pipe's write is asynchronous, and process.exit would cut it short.
+    await new Promise<void>((resolve) => {
+        process.stdout.write(`${JSON.stringify(result)}\n`, () => {
+            resolve();
+        });
+    });
 }
 
 main().then(
