@@ -608,12 +608,10 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
         );
         let rejoined: boolean | null = null;
         if (failover || scenario === "replica-crash") {
-            // A region scenario proves the whole lost region rejoined; otherwise the node the fault hit.
-            const returning = regional
-                ? redisNodes(s)
-                      .filter((n) => n.region === masterRegion)
-                      .map((n) => n.name)
-                : [faultNode];
+            // A region scenario proves the whole lost region rejoined, and the DR master it had (fenced, still saying
+            // master until Sentinel demotes it, about 10 s after the fail-back) is a replica again: every Redis node.
+            // Otherwise the node the fault hit.
+            const returning = regional ? redisNodes(s).map((n) => n.name) : [faultNode];
             const expected = returning.filter((n) => labNode(s, n).address !== newMaster.split(":")[0]);
             rejoined = await waitFor(
                 `${expected.join(", ")} to rejoin as replicas`,
