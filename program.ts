@@ -43,6 +43,8 @@ export function deploy(
             sentinelPassword: secret("sentinelPassword"),
             checksPrivateKey: secret("checksPrivateKey"),
             resizes,
+            monitoringWebhookUrl: secret("monitoringWebhookUrl"),
+            monitoringSmtpPassword: secret("monitoringSmtpPassword"),
         },
         opts,
     );
@@ -79,9 +81,13 @@ export function stackOutputs({ cluster, topology }: Deployment): Record<string, 
         nodes: cluster.nodes,
         connectionSnippet: cluster.connectionSnippet,
         hostKeys: cluster.hostKeys,
+        // Where backups go (not secret: the key stays in the backup nodes' files); absent when backups are off.
+        ...(cluster.backup ? { backup: cluster.backup } : {}),
         redisPassword: cluster.redisPassword,
         sentinelPassword: cluster.sentinelPassword,
         // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).
         [CREATION_SETTINGS_OUTPUT]: cluster.creationSettings,
+        // The monitoring node's address, Prometheus and Alertmanager URLs (monitoringEnabled only).
+        ...(cluster.monitoring ? { monitoring: cluster.monitoring } : {}),
     };
 }

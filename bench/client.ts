@@ -6,7 +6,10 @@
  *   REDIS_SENTINELS=h:p,h:p REDIS_MASTER_NAME=... REDIS_PASSWORD=... REDIS_SENTINEL_PASSWORD=... \
  *     npx tsx bench/client.ts               # given Sentinels: throughput/latency only (no faults)
  *
- * 1. Throughput and p50/p99 latency, client vs plain ioredis, same master, interleaved runs.
+ * 1. Throughput and p50/p99 latency, client vs plain ioredis (defaults), same master, interleaved
+ *    rounds, at 1 and 64 commands in flight: on loopback, then (loopback cluster only) with the
+ *    master behind a proxy that adds BENCH_DELAY_MS (default 1) to every round trip. Ratios
+ *    client/plain per round, medians over rounds.
  * 2. A master crash (SIGKILL) and a master hang (SIGSTOP past the failover, then SIGCONT), with
  *    three writers running at once through the same fault: this client, this client with ioredis'
  *    own failover detector, and plain ioredis with default options. Each does `SET k k` then
@@ -15,8 +18,8 @@
  *    when writing resumed relative to Sentinel's first `+switch-master` (the floor for any client),
  *    acknowledged writes lost, caller-visible errors and reconnects.
  *
- * Prints numbers; asserts nothing. Env: BENCH_SECONDS (per throughput run, default 1),
- * BENCH_ROUNDS (default 5), BENCH_FAULTS=0 (throughput only, skip the fault scenarios),
+ * Prints numbers; asserts nothing. Env: BENCH_SECONDS (per side and round, default 0.5),
+ * BENCH_ROUNDS (default 9), BENCH_DELAY_MS (default 1; 0 skips the proxied run), BENCH_FAULTS=0 (throughput only, skip the fault scenarios),
  * BENCH_PLAIN_COMMAND_TIMEOUT=1000 (plain ioredis with the client's commandTimeout, see plainIoredis).
  */
 import Redis from "ioredis";
@@ -33,6 +36,8 @@ import {
 } from "../client/testing/sentinelQueries";
 import { errorsByName, missingWrites, startDurableWrites } from "../client/testing/durableWrites";
 import { parseEndpointList } from "../client/options";
+import { startLoopbackCluster } from "../client/testing/loopbackCluster";
+import { startDelayProxy } from "./delayProxy";
 
 interface Target {
     sentinels: NodeAddress[];
@@ -41,8 +46,10 @@ interface Target {
     sentinelPassword?: string;
 }
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+/** Added round trip of the proxied run, ms (BENCH_DELAY_MS=0 skips it). */
+const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 1);
 
 function clientOptions(t: Target, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
     return {
@@ -123,26 +130,46 @@ async function run(op: (i: number) => Promise<unknown>, concurrency: number, sec
     };
 }
 
-function merge(rs: RunResult[]): { opsPerSec: number; p50: number; p99: number; cpuPerOp: number } {
-    const lat = rs.flatMap((r) => r.latencies).sort((a, b) => a - b);
-    const ops = rs.reduce((s, r) => s + r.ops, 0);
-    const secs = rs.reduce((s, r) => s + r.seconds, 0);
-    const cpu = rs.reduce((s, r) => s + r.cpuMicros, 0);
-    return { opsPerSec: ops / secs, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerOp: cpu / ops };
+/** One round's figures of one side. */
+interface RoundStats {
+    opsPerSec: number;
+    p50: number;
+    p99: number;
+    cpuPerOp: number;
 }
 
-async function throughput(t: Target): Promise<void> {
+function stats(r: RunResult): RoundStats {
+    const lat = [...r.latencies].sort((a, b) => a - b);
+    return { opsPerSec: r.ops / r.seconds, p50: pct(lat, 50), p99: pct(lat, 99), cpuPerOp: r.cpuMicros / r.ops };
+}
+
+const median = (xs: number[]) =>
+    pct(
+        [...xs].sort((a, b) => a - b),
+        50,
+    );
+const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+
+interface Workload {
+    name: string;
+    concurrency: number;
+    plain: (i: number) => Promise<unknown>;
+    client: (i: number) => Promise<unknown>;
+}
+
+/**
+ * Client against plain ioredis (defaults) on the same master: `ROUNDS` rounds of `SECONDS` each,
+ * the two sides alternating (and which goes first alternating), so load from elsewhere on the
+ * machine hits both alike. Every ratio is computed per round (client / plain of that round) and
+ * the median over rounds is printed, with the range.
+ */
+async function throughput(t: Target, network: string): Promise<void> {
     const client = createSentinelClient(clientOptions(t));
     const plain = plainIoredis(t);
     await client.master.whenReady();
     await untilReady(plain);
     const value = "x".repeat(64);
-    const workloads: Array<{
-        name: string;
-        concurrency: number;
-        plain: (i: number) => Promise<unknown>;
-        client: (i: number) => Promise<unknown>;
-    }> = [
+    const workloads: Workload[] = [
         {
             name: "GET, 1 in flight",
             concurrency: 1,
@@ -156,13 +183,20 @@ async function throughput(t: Target): Promise<void> {
             client: (i) => client.read((r) => r.get(`b:${i % 1000}`)),
         },
         {
+            name: "SET, 1 in flight",
+            concurrency: 1,
+            plain: (i) => plain.set(`b:${i % 1000}`, value),
+            client: (i) => client.write((r) => r.set(`b:${i % 1000}`, value)),
+        },
+        {
             name: "SET, 64 in flight",
             concurrency: 64,
             plain: (i) => plain.set(`b:${i % 1000}`, value),
             client: (i) => client.write((r) => r.set(`b:${i % 1000}`, value)),
         },
         {
-            name: "SET+WAIT 1, 1 in flight",
+            // Not like for like: the durable write also sends ROLE and checks the replicas (see durableWrite.ts).
+            name: "SET+WAIT 1, 1 in flight (durableWrite vs SET+WAIT pipeline)",
             concurrency: 1,
             plain: (i) =>
                 plain
@@ -174,40 +208,107 @@ async function throughput(t: Target): Promise<void> {
         },
     ];
     console.log(
-        `\n## Throughput and latency (same master; ${ROUNDS} rounds of ${SECONDS} s each, plain and client alternating; ` +
-            `overhead = median over rounds of 1 - client/plain ops)\n`,
+        `\n## Throughput and latency, ${network} (same master; ${ROUNDS} rounds of ${SECONDS} s per side, plain and client alternating)\n`,
     );
     console.log(
-        "| workload | plain ioredis ops/s | client ops/s | overhead (median, min–max) | plain p50 / p99 ms | client p50 / p99 ms | node CPU µs/op plain / client (+extra) |",
+        "Ratios are client / plain ioredis per round; median over rounds, range in brackets. " +
+            "Target: ops ratio ≥ 0.95, p99 ratio ≤ 1.10. CPU µs/op is this process's CPU per call (the proxy runs in its own process).\n",
     );
-    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    console.log(
+        "| workload | plain ops/s | client ops/s | ops ratio | plain p50 / p99 ms | client p50 / p99 ms | p99 ratio | CPU µs/op plain / client |",
+    );
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (const w of workloads) {
         await run(w.plain, w.concurrency, 0.3); // warm-up
         await run(w.client, w.concurrency, 0.3);
-        const p: RunResult[] = [];
-        const c: RunResult[] = [];
-        const overheads: number[] = [];
+        const p: RoundStats[] = [];
+        const c: RoundStats[] = [];
         for (let k = 0; k < ROUNDS; k++) {
-            // Alternate which goes first: other load on the machine then hits both alike.
-            const first = k % 2 === 0 ? "plain" : "client";
-            const a = await run(first === "plain" ? w.plain : w.client, w.concurrency, SECONDS);
-            const b = await run(first === "plain" ? w.client : w.plain, w.concurrency, SECONDS);
-            const [rp, rc] = first === "plain" ? [a, b] : [b, a];
-            p.push(rp);
-            c.push(rc);
-            overheads.push((1 - rc.ops / rc.seconds / (rp.ops / rp.seconds)) * 100);
+            const plainFirst = k % 2 === 0;
+            const a = stats(await run(plainFirst ? w.plain : w.client, w.concurrency, SECONDS));
+            const b = stats(await run(plainFirst ? w.client : w.plain, w.concurrency, SECONDS));
+            p.push(plainFirst ? a : b);
+            c.push(plainFirst ? b : a);
         }
-        const mp = merge(p);
-        const mc = merge(c);
-        overheads.sort((x, y) => x - y);
+        const opsRatio = c.map((x, k) => x.opsPerSec / p[k].opsPerSec);
+        const p99Ratio = c.map((x, k) => x.p99 / p[k].p99);
+        const m = (xs: RoundStats[], f: (x: RoundStats) => number) => median(xs.map(f));
         console.log(
-            `| ${w.name} | ${mp.opsPerSec.toFixed(0)} | ${mc.opsPerSec.toFixed(0)} | ${pct(overheads, 50).toFixed(1)} % (${overheads[0].toFixed(1)}–${overheads[overheads.length - 1].toFixed(1)}) | ` +
-                `${mp.p50.toFixed(3)} / ${mp.p99.toFixed(3)} | ${mc.p50.toFixed(3)} / ${mc.p99.toFixed(3)} | ` +
-                `${mp.cpuPerOp.toFixed(2)} / ${mc.cpuPerOp.toFixed(2)} (+${(mc.cpuPerOp - mp.cpuPerOp).toFixed(2)}) |`,
+            `| ${w.name} | ${m(p, (x) => x.opsPerSec).toFixed(0)} | ${m(c, (x) => x.opsPerSec).toFixed(0)} | ` +
+                `${median(opsRatio).toFixed(3)} (${range(opsRatio, 2)}) | ` +
+                `${m(p, (x) => x.p50).toFixed(3)} / ${m(p, (x) => x.p99).toFixed(3)} | ` +
+                `${m(c, (x) => x.p50).toFixed(3)} / ${m(c, (x) => x.p99).toFixed(3)} | ` +
+                `${median(p99Ratio).toFixed(3)} (${range(p99Ratio, 2)}) | ` +
+                `${m(p, (x) => x.cpuPerOp).toFixed(1)} / ${m(c, (x) => x.cpuPerOp).toFixed(1)} |`,
         );
     }
+    await alternating(workloads.filter((w) => w.concurrency === 1));
     await client.close();
     plain.disconnect();
+}
+
+/**
+ * 1 in flight, one plain call then one client call, alternately, for as long as all the rounds
+ * above: any disturbance lands on both sides within a millisecond. With one call in flight,
+ * throughput is 1 / mean latency, so the ops ratio is plain mean / client mean.
+ */
+async function alternating(workloads: Workload[]): Promise<void> {
+    console.log(
+        `\nSame workloads at 1 in flight, plain and client calls alternating one by one (${ROUNDS * SECONDS} s each):\n`,
+    );
+    console.log("| workload | plain mean / p99 ms | client mean / p99 ms | ops ratio | p99 ratio |");
+    console.log("|---|---:|---:|---:|---:|");
+    for (const w of workloads) {
+        const lp: number[] = [];
+        const lc: number[] = [];
+        const end = performance.now() + ROUNDS * SECONDS * 1000;
+        for (let i = 0; performance.now() < end; i++) {
+            let t = performance.now();
+            await w.plain(i);
+            lp.push(performance.now() - t);
+            t = performance.now();
+            await w.client(i);
+            lc.push(performance.now() - t);
+        }
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        const p99 = (xs: number[]) =>
+            pct(
+                [...xs].sort((a, b) => a - b),
+                99,
+            );
+        console.log(
+            `| ${w.name} | ${mean(lp).toFixed(3)} / ${p99(lp).toFixed(3)} | ${mean(lc).toFixed(3)} / ${p99(lc).toFixed(3)} | ` +
+                `${(mean(lp) / mean(lc)).toFixed(3)} | ${(p99(lc) / p99(lp)).toFixed(3)} |`,
+        );
+    }
+}
+
+/** The same comparison with the master behind {@link startDelayProxy}: every round trip `delayMs` longer. */
+async function throughputDelayed(delayMs: number): Promise<void> {
+    const proxy = await startDelayProxy(delayMs);
+    try {
+        const c = await startLoopbackCluster({
+            masterVia: (m) => {
+                proxy.setTarget(m);
+                return proxy.address;
+            },
+        });
+        try {
+            await throughput(
+                {
+                    sentinels: [...c.sentinels],
+                    masterName: c.masterName,
+                    password: c.password,
+                    sentinelPassword: c.sentinelPassword,
+                },
+                `master behind a proxy adding ${delayMs} ms per round trip`,
+            );
+        } finally {
+            await c.close();
+        }
+    } finally {
+        await proxy.close();
+    }
 }
 
 interface Writer {
@@ -391,27 +492,34 @@ async function faultScenario(c: ClusterHandle, kind: "crash" | "hang"): Promise<
 async function main(): Promise<void> {
     console.log(`# Redis Sentinel client benchmark (${new Date().toISOString()}, node ${process.version})`);
     if (process.env.REDIS_SENTINELS && !process.env.REDIS_HA_CLUSTER_MODULE) {
-        await throughput({
-            sentinels: parseEndpointList(process.env.REDIS_SENTINELS).map((e) => ({
-                host: e.host,
-                port: e.port ?? 26379,
-            })),
-            masterName: process.env.REDIS_MASTER_NAME ?? "mymaster",
-            password: process.env.REDIS_PASSWORD,
-            sentinelPassword: process.env.REDIS_SENTINEL_PASSWORD,
-        });
+        await throughput(
+            {
+                sentinels: parseEndpointList(process.env.REDIS_SENTINELS).map((e) => ({
+                    host: e.host,
+                    port: e.port ?? 26379,
+                })),
+                masterName: process.env.REDIS_MASTER_NAME ?? "mymaster",
+                password: process.env.REDIS_PASSWORD,
+                sentinelPassword: process.env.REDIS_SENTINEL_PASSWORD,
+            },
+            "given Sentinels",
+        );
         console.log("\n(fault scenarios need a cluster with fault injection: run without REDIS_SENTINELS)");
         return;
     }
     const c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
     try {
         console.log(`cluster: Redis ${c.nodes.map(addr).join(", ")}; Sentinels ${c.sentinels.map(addr).join(", ")}`);
-        await throughput({
-            sentinels: [...c.sentinels],
-            masterName: c.masterName,
-            password: c.password,
-            sentinelPassword: c.sentinelPassword,
-        });
+        await throughput(
+            {
+                sentinels: [...c.sentinels],
+                masterName: c.masterName,
+                password: c.password,
+                sentinelPassword: c.sentinelPassword,
+            },
+            "loopback",
+        );
+        if (DELAY_MS > 0 && !process.env.REDIS_HA_CLUSTER_MODULE) await throughputDelayed(DELAY_MS);
         if (process.env.BENCH_FAULTS !== "0") {
             await faultScenario(c, "crash");
             await faultScenario(c, "hang");

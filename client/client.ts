@@ -212,8 +212,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
     }
 
     private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
-        if (!this.metrics) return this.execute(fn, options, kind);
-        return this.observed(this.metrics, kind, performance.now(), this.execute(fn, options, kind));
+        return this.execute(fn, options, kind, this.metrics && this.observer(this.metrics, kind));
     }
 
     /**
@@ -299,25 +298,28 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         const call = {
             idempotent: options.idempotent ?? false,
             deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs,
+            onSettled: this.metrics && this.observer(this.metrics, "durable_write"),
         };
-        const run = () =>
-            this.policies.execute(
-                (signal, state) =>
-                    durableWriteAttempt(
-                        this.master,
-                        build,
-                        { replicas, durability: options.durability ?? "attached" },
-                        timeoutMs,
-                        signal,
-                        state,
-                    ),
-                call,
-            );
-        if (!this.metrics) return run();
-        return this.observed(this.metrics, "durable_write", performance.now(), run());
+        return this.policies.execute(
+            (signal, state) =>
+                durableWriteAttempt(
+                    this.master,
+                    build,
+                    { replicas, durability: options.durability ?? "attached" },
+                    timeoutMs,
+                    signal,
+                    state,
+                ),
+            call,
+        );
     }
 
-    private execute<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
+    private execute<T>(
+        fn: (redis: Redis) => Promise<T>,
+        options: RunOptions,
+        kind: "read" | "write",
+        onSettled?: (ok: boolean, error: unknown) => void,
+    ): Promise<T> {
         const idempotent = options.idempotent ?? kind === "read";
         const deadlineMs = options.deadlineMs ?? this.options.timeouts.deadlineMs;
         const replica =
@@ -329,29 +331,24 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
                 if (conn.isReady()) return sendOn(conn, fn, state, signal);
                 return conn.whenReady(signal).then(() => sendOn(conn, fn, state, signal));
             },
-            { idempotent, deadlineMs },
+            { idempotent, deadlineMs, onSettled },
             new CallState(),
         );
     }
 
-    /** Records the outcome and duration of the call `result` (started at `started`). */
-    private observed<T>(metrics: ClientMetrics, op: CallKind, started: number, result: Promise<T>): Promise<T> {
-        return result.then(
-            (value) => {
-                metrics.call(op, "success", (performance.now() - started) / 1000);
-                return value;
-            },
-            (err: unknown) => {
-                const cls = classifyError(err);
-                metrics.error(cls.errorClass);
-                metrics.call(
-                    op,
-                    cls.errorClass === "circuit_open" ? "rejected" : "error",
-                    (performance.now() - started) / 1000,
-                );
-                throw err;
-            },
-        );
+    /** Records the outcome and duration of a call starting now, when it settles (see `CallOptions.onSettled`). */
+    private observer(metrics: ClientMetrics, op: CallKind): (ok: boolean, error: unknown) => void {
+        const started = performance.now();
+        return (ok, err) => {
+            const seconds = (performance.now() - started) / 1000;
+            if (ok) {
+                metrics.call(op, "success", seconds);
+                return;
+            }
+            const cls = classifyError(err);
+            metrics.error(cls.errorClass);
+            metrics.call(op, cls.errorClass === "circuit_open" ? "rejected" : "error", seconds);
+        };
     }
 
     /** Health report: see {@link HealthReport}. */
@@ -402,10 +399,8 @@ function sendOn<T>(
         // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the caller's own error, passed on unchanged
         return Promise.reject(err);
     }
-    return sent.then(undefined, (err: unknown) => {
-        conn.noteCommandError(err);
-        throw err;
-    });
+    // A timeout of what it sent reaches the connection through its CommandTimer: no handler here.
+    return sent;
 }
 
 /**

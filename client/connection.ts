@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
-import Redis from "ioredis";
+import type Redis from "ioredis";
 import { classifyError } from "./classify";
+import { CommandTimer, TimedRedis } from "./commandTimer";
 import { AuthenticationError, ClientClosedError, NotConnectedError } from "./errors";
 import type { ResolvedOptions } from "./options";
 import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
@@ -96,12 +97,16 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     fenceCount = 0;
     private fencedUntil = 0;
     private fenceTimer: NodeJS.Timeout | undefined;
+    /** Set by `+switch-master`: where the next connection attempt goes first (see {@link followSwitch}). */
+    private announcedMaster: string | null = null;
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
     /** Pending second look at a socket whose command timed out while an upload was under way. */
     private hangCheck: NodeJS.Timeout | undefined;
     private readonly failoverFenceMs: number;
+    /** Times out this connection's commands (ioredis' per-command timer is off). */
+    private readonly commandTimer: CommandTimer;
     /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
     readonly replicaGuard: ReplicaGuard;
     /** Set while the last connection attempt failed on refused credentials; cleared by 'ready'. */
@@ -116,15 +121,22 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.commandMs = opts.timeouts.commandMs;
         this.failoverFenceMs = opts.timeouts.failoverFenceMs;
         this.replicaGuard = new ReplicaGuard(roleProbe(opts), REPLICA_STALL_MS, opts.timeouts.failoverFenceMs);
-        this.redis = new Redis(
+        const redis = new TimedRedis(
             buildIoredisOptions(opts, role, {
                 onReconnectOnError: () => {
                     this.markDown("READONLY: connected to a demoted master");
                 },
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
                 lastKnownMaster: () => this.address,
+                announcedMaster: () => this.takeAnnouncedMaster(),
             }),
+            opts.timeouts.commandMs,
+            () => {
+                this.commandsTimedOut();
+            },
         );
+        this.redis = redis;
+        this.commandTimer = redis.commandTimer;
         this.redis.on("connect", () => {
             const stream = this.redis.stream;
             this.lastDataAt = Date.now();
@@ -139,6 +151,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.ready = true;
             this.authError = undefined;
             this.authFailures = 0;
+            this.announcedMaster = null; // on a master now; a later failover announces itself again
             this.clearFence();
             this.endCount = 0;
             this.emit("ready", { address: this.address, epoch: this.epoch, previousAddress });
@@ -226,7 +239,14 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * flowing means a slow command, not a hung server: keep the connection.
      */
     noteCommandError(err: unknown): void {
-        if (classifyError(err).errorClass !== "timeout") return;
+        if (classifyError(err).errorClass === "timeout") this.commandsTimedOut();
+    }
+
+    /**
+     * Commands on this connection timed out (called by its CommandTimer as it rejects them, so
+     * whichever way a command was sent, its timeout is looked at): see {@link noteCommandError}.
+     */
+    private commandsTimedOut(): void {
         // ioredis types `stream` as always set; it is undefined before the first connect.
         const stream = this.redis.stream as Redis["stream"] | undefined;
         if (!stream || this.hangCheck !== undefined) return;
@@ -268,21 +288,43 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
      * another node (or handshaking with it) is dropped, so ioredis asks Sentinel again; one waiting
      * between reconnect attempts is woken now rather than after its backoff. A replica connection
      * on the promoted node moves to a replica. Late copies of the announcement change nothing.
+     * A master connection's next attempt connects straight to `to` (its role is checked on
+     * connect as always), rather than asking a Sentinel first, which after a partition may be the
+     * cut-off one (a whole `connectMs` lost).
      */
     followSwitch(to: string): void {
         if (this.closing) return;
         const status = this.redis.status;
-        const here = peerAddress(this.redis.stream);
+        // ioredis types `stream` as always set; it is undefined before the first connect.
+        const stream = this.redis.stream as Redis["stream"] | undefined;
+        const here = peerAddress(stream);
         const onNewMaster = here === to;
         const mustMove = this.role === "master" ? !onNewMaster : onNewMaster;
+        if (this.role === "master" && mustMove) this.announcedMaster = to;
         if ((status === "ready" || status === "connect") && mustMove) {
             this.markDown(`Sentinel switched the master to ${to}`);
+            this.reconnectNow = true;
+            this.dropSocket();
+        } else if (status === "connecting" && this.role === "master" && stream?.connecting === true) {
+            // A TCP connect in progress, to the master Sentinel named before the switch: after a
+            // partition its SYNs go nowhere and it would hold the client for up to timeouts.connectMs.
+            // Abandon it; the next attempt goes straight to the announced master.
             this.reconnectNow = true;
             this.dropSocket();
         } else if (status === "reconnecting" && this.role === "master") {
             // ioredis' pending reconnect timer then finds the client connecting and does nothing.
             this.redis.connect().catch(() => undefined);
         }
+    }
+
+    /**
+     * The master announced by the last `+switch-master` that this master connection has not
+     * tried yet, handed out once (see `ConnectionHooks.announcedMaster`).
+     */
+    private takeAnnouncedMaster(): string | null {
+        const a = this.announcedMaster;
+        this.announcedMaster = null;
+        return a;
     }
 
     /**
@@ -357,6 +399,7 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.closing = true;
         if (this.restartTimer) clearTimeout(this.restartTimer);
         if (this.hangCheck) clearTimeout(this.hangCheck);
+        this.commandTimer.stop();
         this.clearFence();
         this.markDown("closed by the application");
         this.redis.disconnect();

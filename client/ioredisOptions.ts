@@ -48,6 +48,11 @@ export interface ConnectionHooks {
     backoffOverrideMs?(): number | undefined;
     /** The master this connection last reached (`host:port`), to fall back on while no Sentinel answers. */
     lastKnownMaster?: () => string | null;
+    /**
+     * The master a `+switch-master` just named (`host:port`) that the connection has not tried yet,
+     * or null; each call hands it out once. The next attempt connects straight to it.
+     */
+    announcedMaster?: () => string | null;
 }
 
 /**
@@ -107,7 +112,7 @@ export function buildIoredisOptions(
     const lastKnown = hooks.lastKnownMaster;
     const fallback =
         role === "master" && opts.failoverDetection === "watcher" && lastKnown
-            ? lastKnownMasterConnector(lastKnown)
+            ? lastKnownMasterConnector(lastKnown, hooks.announcedMaster)
             : undefined;
     const redisTls = opts.redis.tls === true ? {} : opts.redis.tls;
     const sentinelTls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
@@ -132,15 +137,15 @@ export function buildIoredisOptions(
 
         // ioredis waits 10 s for a TCP connect; a dead host would hold each reconnect attempt that long.
         connectTimeout: timeouts.connectMs,
-        // Default: no timeout. A command sent to a hung master would wait forever (measured 30 s of
-        // stalled writes). With this, it fails as "outcome unknown" after commandMs. It also bounds the
-        // AUTH/INFO handshake: a timed-out handshake makes ioredis drop the socket and reconnect.
-        // commandTimeout alone leaves an established socket open; ManagedConnection drops it when a
-        // command timed out and nothing arrived on it for commandMs.
+        // No `commandTimeout`: ioredis arms a timer per command, most of this client's own cost per call.
+        // ManagedConnection times commands out with one CommandTimer per connection instead (same
+        // error, same "outcome unknown"; see commandTimer.ts), which also bounds the AUTH/INFO
+        // handshake: a timed-out handshake makes ioredis drop the socket and reconnect. A timed-out
+        // command leaves an established socket open; ManagedConnection drops it when nothing arrived
+        // on it for commandMs (a hung master).
         // Not `socketTimeout`: in 5.8.2 its timer is per client, not per socket, and is not cleared on
         // close, so a timer armed on the hung master's socket fired on the fresh socket to the new
         // master and destroyed it (measured here, twice in one failover).
-        commandTimeout: timeouts.commandMs,
         // Default: no timeout on Sentinel commands, so one hung Sentinel stalls master resolution.
         sentinelCommandTimeout: timeouts.sentinelCommandMs,
         // A hung master never answers our FIN; ioredis destroys the socket only after this (2000 ms by
@@ -218,8 +223,17 @@ export function buildIoredisOptions(
  * usual checks still apply on that connection: ioredis verifies `role:master` before 'ready'
  * (`SentinelConnector.check`), `READONLY` drops it, durable writes verify their replicas. Without
  * this the client could not reconnect to a healthy master while the Sentinels were down.
+ *
+ * It also connects straight to a master just announced by `+switch-master` (`announcedMaster`),
+ * once, with the same checks: asking a Sentinel again would cost a round trip, or a whole
+ * `connectTimeout` when the Sentinel next in ioredis' rotation is the one cut off with the old
+ * master. If that announcement arrives while a Sentinel is being asked, the answer is dropped for it.
+ * A role check that fails sends the next attempt back to the Sentinels.
  */
-export function lastKnownMasterConnector(lastKnownMaster: () => string | null): NonNullable<RedisOptions["Connector"]> {
+export function lastKnownMasterConnector(
+    lastKnownMaster: () => string | null,
+    announcedMaster: () => string | null = () => null,
+): NonNullable<RedisOptions["Connector"]> {
     return class LastKnownMasterConnector extends SentinelConnector {
         // ioredis constructs a Connector with the client's whole options, Sentinel options included.
         constructor(options: unknown) {
@@ -227,23 +241,33 @@ export function lastKnownMasterConnector(lastKnownMaster: () => string | null): 
         }
 
         override async connect(eventEmitter: Parameters<SentinelConnector["connect"]>[0]) {
+            const announced = announcedMaster();
+            if (announced) return this.connectTo(announced);
+            let stream: Awaited<ReturnType<SentinelConnector["connect"]>>;
             try {
-                return await super.connect(eventEmitter);
+                stream = await super.connect(eventEmitter);
             } catch (err) {
                 const last = lastKnownMaster();
                 if (!last || !(err instanceof Error) || !err.message.startsWith("All sentinels are unreachable"))
                     throw err;
-                const i = last.lastIndexOf(":");
-                const target = { host: last.slice(0, i), port: Number(last.slice(i + 1)) };
-                const o = this.options;
-                this.connecting = true;
-                const stream =
-                    o.enableTLSForSentinelMode && o.tls
-                        ? tlsConnect({ ...o.tls, ...target })
-                        : createConnection(target);
-                this.stream = stream;
-                return stream;
+                return this.connectTo(last);
             }
+            const meanwhile = announcedMaster();
+            if (!meanwhile) return stream;
+            stream.destroy();
+            return this.connectTo(meanwhile);
+        }
+
+        /** Connects to `address` (`host:port`) without asking a Sentinel. */
+        private connectTo(address: string) {
+            const i = address.lastIndexOf(":");
+            const target = { host: address.slice(0, i), port: Number(address.slice(i + 1)) };
+            const o = this.options;
+            this.connecting = true;
+            const stream =
+                o.enableTLSForSentinelMode && o.tls ? tlsConnect({ ...o.tls, ...target }) : createConnection(target);
+            this.stream = stream;
+            return stream;
         }
     };
 }

@@ -39,7 +39,8 @@ export interface TimeoutOptions {
      */
     readonly connectMs?: number;
     /**
-     * Per-command timeout (ioredis `commandTimeout`). A command without a reply by then is rejected
+     * Per-command timeout (one coarse timer per connection, see `commandTimer.ts`; fires up to about
+     * 50 ms late, never early). A command without a reply by then is rejected
      * with an "outcome unknown" error, and when the socket has received nothing for that long the
      * client drops it and asks Sentinel again (hung-master detection: a SIGSTOPped master keeps its
      * sockets open). Must exceed the `WAIT` timeout of durable writes. Blocking commands (`BLPOP`)

@@ -18,6 +18,11 @@ export interface CallOptions {
     readonly idempotent: boolean;
     /** Deadline of the whole call, retries included. */
     readonly deadlineMs: number;
+    /**
+     * Told once, as the caller is told, how the call ended (metrics): `ok` with no error, or the
+     * error the caller gets. Called synchronously, so no promise hop is added to the call.
+     */
+    readonly onSettled?: (ok: boolean, error: unknown) => void;
 }
 
 /** Per-call bookkeeping the attempt function updates, read when the call fails. */
@@ -98,7 +103,11 @@ export class CallPolicies {
      */
     execute<T>(attempt: Attempt<T>, call: CallOptions, state: CallState = new CallState()): Promise<T> {
         const admission = this.breaker.admit();
-        if (admission === Admission.Refused) return Promise.reject(new CircuitOpenError());
+        if (admission === Admission.Refused) {
+            const err = new CircuitOpenError();
+            call.onSettled?.(false, err);
+            return Promise.reject(err);
+        }
         return new Promise<T>((resolve, reject) => {
             const d = new CallDeadline(this.breaker, admission, call, state, reject);
             const signal = joinDeadline(call.deadlineMs, d);
@@ -140,7 +149,13 @@ export class CallPolicies {
         for (let retry = 1; ; retry++) {
             const cls = classifyError(error);
             if (retry > this.retryOpts.maxAttempts || signal.aborted || !isRetryable(cls, call.idempotent)) throw error;
-            delay = nextRetryDelay(delay, this.retryOpts.initialDelayMs, this.retryOpts.maxDelayMs);
+            delay = nextRetryDelay(
+                delay,
+                this.retryOpts.initialDelayMs,
+                cls.errorClass === "noreplicas"
+                    ? Math.min(this.retryOpts.maxDelayMs, NOREPLICAS_MAX_DELAY_MS)
+                    : this.retryOpts.maxDelayMs,
+            );
             this.events.retry?.({ errorClass: cls.errorClass, attempt: retry, delayMs: delay, error });
             if (!(await sleepUnlessAborted(delay, signal))) throw error;
             try {
@@ -153,6 +168,14 @@ export class CallPolicies {
         }
     }
 }
+
+/**
+ * Longest pause between retries of a write refused with `NOREPLICAS`. A master Sentinel just
+ * promoted refuses writes (min-replicas-to-write) until Sentinel has moved a replica to it, a few
+ * hundred ms; with the usual backoff (up to `retry.maxDelayMs`) the call then slept up to that long
+ * after the master became writable. A refused write costs Redis next to nothing.
+ */
+export const NOREPLICAS_MAX_DELAY_MS = 50;
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */
 function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<boolean> {
@@ -210,6 +233,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, CallResult.Success);
+        this.call.onSettled?.(true, undefined);
         resolve(value);
     }
 
@@ -218,6 +242,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, breakerResult(err));
+        this.call.onSettled?.(false, err);
         this.reject(err);
     }
 
@@ -227,6 +252,7 @@ class CallDeadline extends DeadlineWaiter {
         this.settled = true;
         const err = deadlineError(this.call, this.state);
         this.breaker.record(this.admission, CallResult.Unavailable);
+        this.call.onSettled?.(false, err);
         this.reject(err);
     }
 }

@@ -1,3 +1,4 @@
+export * from "./backup";
 export * from "./inputs";
 export * from "./paths";
 export * from "./redisConf";
@@ -9,3 +10,7 @@ export * from "./userData";
 export * from "./liveSettings";
 export * from "./sshKeys";
 export * from "./bootstrap";
+export * from "./monitoringExporters";
+export * from "./monitoringRules";
+export * from "./monitoringServer";
+export * from "./monitoringDashboard";

@@ -1,11 +1,22 @@
 import type { NodePlan, Topology } from "../topology";
 
+/** Where backups go, and the key limited to that bucket (components/backup.ts). */
+export interface BackupTarget {
+    readonly bucket: string;
+    /** Linode's S3 endpoint host (`us-ord-1.linodeobjects.com`); `http://host:port` for a plain-HTTP lab server. */
+    readonly endpoint: string;
+    readonly accessKey: string;
+    readonly secretKey: string;
+}
+
 /** Credentials baked into a node's configuration. Always handled as Pulumi secrets by the program. */
 export interface NodeSecrets {
     /** `requirepass`/`masterauth` of every Redis node, `auth-pass` of every Sentinel. */
     readonly redisPassword: string;
     /** `requirepass` of every Sentinel, and `sentinel-pass` between Sentinels. */
     readonly sentinelPassword: string;
+    /** The backup bucket and its key: rendered only into the backup nodes' files. Absent when backups are off. */
+    readonly backup?: BackupTarget;
 }
 
 /** Everything a node's user-data depends on. Same input, byte-identical output. */

@@ -22,6 +22,21 @@ export const PATHS = {
     homingUnit: "/etc/systemd/system/redis-ha-homing.service",
     /** Taken by every controlled failover a node starts on its own (redis-homing) and by the lab drill's fail-back. */
     failoverLock: "/var/lib/redis-ha/failover.lock",
+    /** The exporters' password files (cloud-init/monitoringExporters.ts), written by exporter-credentials. */
+    exporterCredentialsDir: "/etc/redis-ha/exporter",
+    /** The backup plan as this node takes part in it (backup nodes only). */
+    backupEnv: "/etc/redis-ha/backup.env",
+    /** s3cmd's configuration with the bucket's limited key (backup nodes only, root only). */
+    backupS3cfg: "/etc/redis-ha/backup.s3cfg",
+    backupUnit: "/etc/systemd/system/redis-ha-backup.service",
+    backupTimer: "/etc/systemd/system/redis-ha-backup.timer",
+    /** The last successful backup, for node_exporter's textfile collector (Debian's default directory). */
+    backupMetrics: "/var/lib/prometheus/node-exporter/redis_ha_backup.prom",
+    /**
+     * Where a restore downloads and checks a backup and its temporary Redis (user redis) serves it: inside Redis's own
+     * directory, which the redis user can reach (the state directory above is root's).
+     */
+    restoreDir: "/var/lib/redis/redis-ha-restore",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -42,6 +57,9 @@ export const NODE_SCRIPTS = [
     "bootstrap-node",
     "redis-fence",
     "redis-homing",
+    "exporter-credentials",
+    "redis-backup",
+    "redis-restore",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 
@@ -61,6 +79,11 @@ const SHELL_NAMES = {
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
     FAILOVER_LOCK: "failoverLock",
+    EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
+    BACKUP_ENV_FILE: "backupEnv",
+    BACKUP_S3CFG: "backupS3cfg",
+    BACKUP_METRICS_FILE: "backupMetrics",
+    RESTORE_DIR: "restoreDir",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

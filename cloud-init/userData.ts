@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
+import { BACKUP_S3_PACKAGE, backupFiles, backupRank } from "./backup";
 import { addressOf, nodeOf, type RenderInput } from "./inputs";
+import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
@@ -33,16 +35,23 @@ export function nodeScript(name: (typeof NODE_SCRIPTS)[number]): string {
 }
 
 /** Debian packages a node installs at first boot. The lab puts exactly these into its offline repository. */
-export function packagesFor(node: NodePlan): string[] {
+export function packagesFor(node: NodePlan, t?: Topology): string[] {
     return [
         ...(node.runsRedis ? ["redis-server"] : []),
         ...(node.runsSentinel ? ["redis-sentinel"] : []),
         "redis-tools",
+        ...exporterPackages(node),
+        ...(t && backupNode(t, node) ? [BACKUP_S3_PACKAGE] : []),
     ];
 }
 
 export function allPackages(t: Topology): string[] {
-    return [...new Set(t.nodes.flatMap(packagesFor))].sort();
+    return [...new Set(t.nodes.flatMap((n) => packagesFor(n, t)))].sort();
+}
+
+/** Does this node carry the backup job (backups on, and the plan names it)? */
+function backupNode(t: Topology, node: NodePlan): boolean {
+    return t.backup.enabled && backupRank(t, node.name) !== undefined;
 }
 
 /**
@@ -85,6 +94,10 @@ export function liveNodeEnv(
                 .join(" "),
         ],
         ["FAILBACK_HOLD_DOWN_SEC", t.dr.failbackHoldDownSec],
+        // The stand-in backup node asks the first one's role before it takes the backup (redis-backup).
+        ...(backupRank(t, node.name) === 1
+            ? [["BACKUP_FIRST_ADDRESS", `${at(t.backup.nodes[0])}:${t.ports.redis}`] as [string, string]]
+            : []),
     ];
 }
 
@@ -144,10 +157,12 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         root(PATHS.sysctl, renderSysctl()),
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
+    files.push(...exporterFiles(input.topology, node).map((f) => root(f.path, f.content)));
     if (node.runsRedis)
         files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)), root(PATHS.fenceUnit, renderFenceUnit(dropIn)));
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn({ ...dropIn, homing })));
     if (homing) files.push(root(PATHS.homingUnit, renderHomingUnit(dropIn)));
+    files.push(...backupFiles(input));
     if (!ephemeral) files.push(...serviceConfigs(input));
     return files;
 }
@@ -185,6 +200,12 @@ function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
         ["rm", "-f", PATHS.policyRcD],
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "redis-ha-tuning.service"],
+        // Exporters start with the node and retry until node.env exists (addressing ephemeral: the bootstrap step
+        // writes it), so nothing here waits for them. Debian's postinst enabled its units but policy-rc.d kept them
+        // from starting with Debian's defaults.
+        ["systemctl", "enable", "--now", "--no-block", ...exporterUnits(node)],
+        // The timer's service waits for node.env (ephemeral addressing: the bootstrap step writes it).
+        ...(backupNode(t, node) ? [["systemctl", "enable", "--now", "redis-ha-backup.timer"]] : []),
     ];
     // Ephemeral addressing: Redis and Sentinel start in the bootstrap step, once the node knows its peers.
     if (t.addressing === "ephemeral") return prepare;
@@ -214,7 +235,7 @@ export function renderUserData(input: UserDataInput): string {
     const doc = {
         package_update: true,
         package_upgrade: false,
-        packages: packagesFor(node),
+        packages: packagesFor(node, input.topology),
         // Linode installs authorizedKeys for root; keep them usable and never allow password logins.
         disable_root: false,
         ssh_pwauth: false,

@@ -71,6 +71,8 @@ export class AddressBootstrap extends pulumi.ComponentResource {
                     parent: this,
                     dependsOn: [...args.after, ...(args.afterNode[node.name] ?? []), ...(previous ? [previous] : [])],
                     customTimeouts: COMMAND_TIMEOUTS,
+                    // stdin carries the passwords: secret in the state as well.
+                    additionalSecretOutputs: ["stdin"],
                 },
             );
             this.steps.push(step);

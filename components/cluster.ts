@@ -4,16 +4,19 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { encodeUserData, renderUserData } from "../cloud-init";
 import { clusterTags, firewallLabel, type Topology } from "../topology";
+import { BackupStorage } from "./backup";
 import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
 import { firewallInbounds } from "./firewall";
 import { creationSettingsOf, type CreationSettings } from "./creationSettings";
 import { clusterChildren } from "./names";
 import { HostKeys, type PublishedHostKey } from "./hostKeys";
+import { MonitoringServer } from "./monitoring";
 import { publicIpv4, RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { topologySummary, type TopologySummary } from "./summary";
 import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
 export interface RedisClusterArgs {
@@ -33,6 +36,17 @@ export interface RedisClusterArgs {
     checksPrivateKey?: pulumi.Input<string>;
     /** Plan changes of running nodes, in the order to perform them (`planResizes`); none when absent. */
     resizes?: readonly ResizeStep[];
+    /** Alertmanager webhook URL of the monitoring node (secret); only with `monitoringEnabled`. */
+    monitoringWebhookUrl?: pulumi.Input<string>;
+    /** SMTP password of the monitoring node's email receiver (secret). */
+    monitoringSmtpPassword?: pulumi.Input<string>;
+}
+
+/** Stack outputs of the monitoring node. */
+export interface MonitoringOutput {
+    address: string;
+    prometheusUrl: string;
+    alertmanagerUrl: string;
 }
 
 export interface NodeOutput {
@@ -63,6 +77,12 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly hostKeys: pulumi.Output<Record<string, PublishedHostKey>>;
     /** ioredis settings to paste into an application, secrets left as environment variables. */
     public readonly connectionSnippet: pulumi.Output<string>;
+    /** Roles, regions, replicas and write safety as plain data, known at preview: what the policy pack reads. */
+    public readonly topologySummary: pulumi.Output<TopologySummary>;
+    /** The monitoring node's address and UI URLs; undefined unless `monitoringEnabled`. */
+    public readonly monitoring?: pulumi.Output<MonitoringOutput>;
+    /** The backup bucket, its region and endpoint, and the nodes that take backups; undefined when backups are off. */
+    public readonly backup?: pulumi.Output<{ bucket: string; region: string; endpoint: string; nodes: string[] }>;
 
     constructor(name: string, args: RedisClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
@@ -122,6 +142,24 @@ export class RedisCluster extends pulumi.ComponentResource {
         // reserved: the firewall exists before the Linodes and each is created behind it (`firewallId`). ephemeral: its
         // rules are made from the Linodes' own addresses, so it comes after them and attaches itself (`linodes`).
         const reserved = t.addressing === "reserved";
+        // The monitoring node scrapes every node, and the cluster's firewall opens the exporter ports to it: it is
+        // declared just before the firewall, once the addresses it scrapes exist (reserved: now; ephemeral: after the
+        // Linodes).
+        let monitoringServer: MonitoringServer | undefined;
+        const monitoringFor = () =>
+            t.monitoring.server
+                ? new MonitoringServer(
+                      clusterChildren.monitoring(name),
+                      {
+                          topology: t,
+                          addresses,
+                          webhookUrl: args.monitoringWebhookUrl,
+                          smtpPassword: args.monitoringSmtpPassword,
+                          authorizedKeys: [...t.access.authorizedKeys],
+                      },
+                      { parent: this },
+                  )
+                : undefined;
         const firewallFor = (linodes?: pulumi.Input<number>[]) =>
             new linode.Firewall(
                 clusterChildren.firewall(name),
@@ -130,18 +168,30 @@ export class RedisCluster extends pulumi.ComponentResource {
                     inboundPolicy: "DROP",
                     outboundPolicy: "ACCEPT",
                     inbounds: pulumi
-                        .all(t.nodes.map((n) => addresses[n.name]))
-                        .apply((list) => firewallInbounds(t, list)),
+                        .all([pulumi.all(t.nodes.map((n) => addresses[n.name])), monitoringServer?.address])
+                        .apply(([list, monitoringAddress]) => firewallInbounds(t, list, monitoringAddress)),
                     ...(linodes ? { linodes } : {}),
                     tags: clusterTags(t.cluster),
                 },
                 { parent: this },
             );
+        if (reserved) monitoringServer = monitoringFor();
         const reservedFirewall = reserved ? firewallFor() : undefined;
 
         const authorizedKeys = checksPublicKey.apply((checks) => [...new Set([...t.access.authorizedKeys, checks])]);
+        // The bucket's key reaches only the backup nodes' files (cloud-init/backup.ts), inside the secret user-data
+        // and the secret rollout input.
+        const backup = t.backup.enabled
+            ? new BackupStorage(clusterChildren.backup(name), { topology: t }, { parent: this })
+            : undefined;
+        const backupTarget = backup ? backup.target : pulumi.output(undefined);
+        this.backup = backup
+            ? pulumi
+                  .all([backup.bucket, backup.region, backup.endpoint])
+                  .apply(([bucket, region, endpoint]) => ({ bucket, region, endpoint, nodes: [...t.backup.nodes] }))
+            : undefined;
         // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
-        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword]);
+        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword, backupTarget]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
         const resize =
@@ -167,13 +217,13 @@ export class RedisCluster extends pulumi.ComponentResource {
         for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
-                .apply(([[addrs, redisPassword, sentinelPassword], privateKey, publicKey]) =>
+                .apply(([[addrs, redisPassword, sentinelPassword, target], privateKey, publicKey]) =>
                     encodeUserData(
                         renderUserData({
                             topology: t,
                             node: n.name,
                             addresses: addrs,
-                            secrets: { redisPassword, sentinelPassword },
+                            secrets: { redisPassword, sentinelPassword, ...(target ? { backup: target } : {}) },
                             hostKey: { privateKey, publicKey },
                         }),
                     ),
@@ -196,13 +246,18 @@ export class RedisCluster extends pulumi.ComponentResource {
         }
 
         if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
+        if (!reserved) monitoringServer = monitoringFor();
         const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
         this.firewallId = firewall.id.apply(Number);
 
         const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
         const secrets = pulumi
-            .all([this.redisPassword, this.sentinelPassword])
-            .apply(([redisPassword, sentinelPassword]) => ({ redisPassword, sentinelPassword }));
+            .all([this.redisPassword, this.sentinelPassword, backupTarget])
+            .apply(([redisPassword, sentinelPassword, target]) => ({
+                redisPassword,
+                sentinelPassword,
+                ...(target ? { backup: target } : {}),
+            }));
         new PostDeployChecks(
             clusterChildren.checks(name),
             {
@@ -282,7 +337,13 @@ export class RedisCluster extends pulumi.ComponentResource {
             ),
         );
         this.connectionSnippet = this.sentinels.apply((s) => connectionSnippet(t, s));
+        this.topologySummary = pulumi.output(topologySummary(t));
+        if (monitoringServer)
+            this.monitoring = pulumi
+                .all([monitoringServer.address, monitoringServer.prometheusUrl, monitoringServer.alertmanagerUrl])
+                .apply(([address, prometheusUrl, alertmanagerUrl]) => ({ address, prometheusUrl, alertmanagerUrl }));
         this.registerOutputs({
+            ...(this.monitoring ? { monitoring: this.monitoring } : {}),
             masterName: this.masterName,
             sentinels: this.sentinels,
             nodes: this.nodes,
@@ -290,6 +351,8 @@ export class RedisCluster extends pulumi.ComponentResource {
             creationSettings: this.creationSettings,
             firewallId: this.firewallId,
             hostKeys: this.hostKeys,
+            topologySummary: this.topologySummary,
+            ...(this.backup ? { backup: this.backup } : {}),
         });
     }
 }

@@ -14,7 +14,7 @@ function split(cidrs: readonly string[]): { ipv4s?: string[]; ipv6s?: string[] }
  * cluster's own nodes and the configured client networks, SSH only from the admin networks. Pure, so the policy
  * pack and tests check exactly what the program creates.
  */
-export function firewallInbounds(t: Topology, addresses: readonly string[]): Rule[] {
+export function firewallInbounds(t: Topology, addresses: readonly string[], monitoringAddress?: string): Rule[] {
     const ports = `${t.ports.redis},${t.ports.sentinel}`;
     const peers = [...addresses].sort().map((a) => `${a}/32`);
     const rules: Rule[] = [
@@ -37,5 +37,25 @@ export function firewallInbounds(t: Topology, addresses: readonly string[]): Rul
             ports: "22",
             ...split(t.access.adminCidrs),
         });
+    rules.push(...exporterInbounds(t, monitoringAddress));
     return rules;
+}
+
+/**
+ * The exporter ports (docs/monitoring.md), only from `monitoringCidrs` and the monitoring node: exporters show the
+ * topology and load to whoever can scrape them, and answer without a password.
+ */
+export function exporterInbounds(t: Topology, monitoringAddress?: string): Rule[] {
+    const sources = [...t.monitoring.cidrs, ...(monitoringAddress ? [`${monitoringAddress}/32`] : [])];
+    if (sources.length === 0) return [];
+    const p = t.monitoring.ports;
+    return [
+        {
+            label: "exporters-monitoring",
+            action: "ACCEPT",
+            protocol: "TCP",
+            ports: `${p.node},${p.redis},${p.sentinel}`,
+            ...split(sources),
+        },
+    ];
 }

@@ -27,6 +27,22 @@ export const clusterChildren = {
     settings: (cluster: string) => `${cluster}-settings`,
     bootstrap: (cluster: string) => `${cluster}-bootstrap`,
     resize: (cluster: string) => `${cluster}-resize`,
+    monitoring: (cluster: string) => `${cluster}-monitoring`,
+    backup: (cluster: string) => `${cluster}-backup`,
+} as const;
+
+/** Children of `MonitoringServer`, given its name. */
+export const monitoringChildren = {
+    firewall: (monitoring: string) => `${monitoring}-firewall`,
+    instance: (monitoring: string) => `${monitoring}-linode`,
+} as const;
+
+/** Children of `BackupStorage`, given its name. */
+export const backupChildren = {
+    suffix: (backup: string) => `${backup}-suffix`,
+    provider: (backup: string) => `${backup}-objects`,
+    bucket: (backup: string) => `${backup}-bucket`,
+    key: (backup: string) => `${backup}-key`,
 } as const;
 
 /** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
@@ -99,5 +115,12 @@ export const resourceNames = {
     /** The program's StackReference to its own stack (components/creationSettings.ts), beside the cluster. */
     creationSettings: `${CLUSTER_RESOURCE}-creation-settings`,
     bootstrap: clusterChildren.bootstrap(CLUSTER_RESOURCE),
+    backup: clusterChildren.backup(CLUSTER_RESOURCE),
+    backupBucket: backupChildren.bucket(clusterChildren.backup(CLUSTER_RESOURCE)),
+    backupKey: backupChildren.key(clusterChildren.backup(CLUSTER_RESOURCE)),
+    backupProvider: backupChildren.provider(clusterChildren.backup(CLUSTER_RESOURCE)),
     bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
+    monitoring: clusterChildren.monitoring(CLUSTER_RESOURCE),
+    monitoringFirewall: monitoringChildren.firewall(clusterChildren.monitoring(CLUSTER_RESOURCE)),
+    monitoringInstance: monitoringChildren.instance(clusterChildren.monitoring(CLUSTER_RESOURCE)),
 } as const;

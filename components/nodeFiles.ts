@@ -1,4 +1,4 @@
-import { PATHS, writeFilesFor, type RenderInput, type WriteFile } from "../cloud-init";
+import { nodeOf, packagesFor, PATHS, writeFilesFor, type RenderInput, type WriteFile } from "../cloud-init";
 
 /** root's authorized_keys, which Linode writes from `authorizedKeys` at creation only. */
 export const AUTHORIZED_KEYS_PATH = "/root/.ssh/authorized_keys";
@@ -33,5 +33,15 @@ export function deliveredFiles(input: RenderInput, authorizedKeys: readonly stri
 export function fileLines(files: readonly WriteFile[]): string {
     return files
         .map((f) => `file ${f.path} ${f.permissions} ${Buffer.from(f.content, "utf8").toString("base64")}\n`)
+        .join("");
+}
+
+/**
+ * `apply-settings` input lines installing the packages this release's user-data installs on the node: a package a
+ * release adds (the exporters) reaches nodes created before it, whose user-data Linode never re-runs.
+ */
+export function packageLines(input: RenderInput): string {
+    return packagesFor(nodeOf(input))
+        .map((p) => `package ${p}\n`)
         .join("");
 }

@@ -74,6 +74,11 @@ export function reachCommand(name: string, args: ReachArgs, opts: pulumi.CustomR
             stdin: pulumi.secret(args.privateKey),
             triggers: [args.instanceId],
         },
-        { ...opts, customTimeouts: { create: `${String(BOOT_BUDGET_SEC + 120)}s` } },
+        // stdin is the private key: secret in the state as well.
+        {
+            ...opts,
+            customTimeouts: { create: `${String(BOOT_BUDGET_SEC + 120)}s` },
+            additionalSecretOutputs: ["stdin"],
+        },
     );
 }

@@ -72,6 +72,9 @@ export class RedisNode extends pulumi.ComponentResource {
                 parent: this,
                 ...(args.resizeAfter ? { dependsOn: args.resizeAfter } : {}),
                 ignoreChanges: ["metadatas", "authorizedKeys", "image", "rootPass"],
+                // The user-data carries passwords and the host's private key: secret in the state too (the provider
+                // marks only rootPass and stackscriptData).
+                additionalSecretOutputs: ["metadatas"],
                 // A reserved IPv4 and a label can belong to one Linode at a time: a replacement deletes the old one
                 // first (with ephemeral addresses the label alone requires it).
                 deleteBeforeReplace: true,

@@ -25,6 +25,18 @@ export function regionCapabilityProblem(region: RegionPlan, capabilities: readon
     );
 }
 
+/** Object Storage, which `backup.enabled` needs in `backup.region`. */
+export const OBJECT_STORAGE = "Object Storage";
+
+/** The one-line refusal for a backup region without Object Storage, or undefined. */
+export function backupRegionProblem(t: Topology, capabilities: readonly string[]): string | undefined {
+    if (!t.backup.enabled || capabilities.includes(OBJECT_STORAGE)) return undefined;
+    return (
+        `redis-ha:backup.region: region ${t.backup.region} lacks the Linode capability "${OBJECT_STORAGE}" (the backup ` +
+        "bucket lives there); set backup.region to a region that offers it (linode-cli regions list)"
+    );
+}
+
 /** Regions that cannot host their part of the plan: one line per region. Pulumi prints it without a stack trace. */
 export class RegionCapabilityError extends pulumi.RunError {
     constructor(public readonly problems: readonly string[]) {
@@ -41,5 +53,25 @@ export class RegionCapabilityError extends pulumi.RunError {
 export async function assertRegionCapabilities(t: Topology): Promise<void> {
     const answers = await Promise.all(t.regions.map((r) => linode.getRegion({ id: r.name })));
     const problems = t.regions.flatMap((r, i) => regionCapabilityProblem(r, answers[i].capabilities) ?? []);
+    const server = t.monitoring.server;
+    if (server) {
+        const region = await linode.getRegion({ id: server.region });
+        const problem = monitoringRegionProblem(server.region, region.capabilities);
+        if (problem) problems.push(problem);
+    }
+    if (t.backup.enabled) {
+        const backupRegion = await linode.getRegion({ id: t.backup.region });
+        const problem = backupRegionProblem(t, backupRegion.capabilities);
+        if (problem !== undefined) problems.push(problem);
+    }
     if (problems.length > 0) throw new RegionCapabilityError(problems);
+}
+
+/** The monitoring node is configured by cloud-init too: its region needs the metadata service. */
+export function monitoringRegionProblem(region: string, capabilities: readonly string[]): string | undefined {
+    if (capabilities.includes(METADATA)) return undefined;
+    return (
+        `redis-ha:monitoringRegion: region ${region} lacks the Linode capability "${METADATA}" (cloud-init reads the ` +
+        "monitoring node's user-data from the metadata service); set monitoringRegion to a region that offers it"
+    );
 }

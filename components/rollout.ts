@@ -5,7 +5,7 @@ import { liveSettingsText, PATHS, type NodeSecrets } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { rolloutChildren } from "./names";
-import { deliveredFiles, fileLines } from "./nodeFiles";
+import { deliveredFiles, fileLines, packageLines } from "./nodeFiles";
 
 export interface SettingsRolloutArgs {
     topology: Topology;
@@ -53,6 +53,8 @@ export class SettingsRollout extends pulumi.ComponentResource {
             const stdin = inputs.apply(
                 ([addresses, secrets, keys]) =>
                     fileLines(deliveredFiles({ topology: t, node: node.name, addresses, secrets }, keys)) +
+                    // After the files: a package's units start with the drop-ins already in place.
+                    packageLines({ topology: t, node: node.name, addresses, secrets }) +
                     liveSettingsText(t, node, addresses),
             );
             const step: command.remote.Command = new command.remote.Command(
@@ -68,6 +70,8 @@ export class SettingsRollout extends pulumi.ComponentResource {
                     parent: this,
                     dependsOn: [...(args.after[node.name] ?? []), ...(previous ? [previous] : [])],
                     customTimeouts: COMMAND_TIMEOUTS,
+                    // stdin carries the passwords: secret in the state as well.
+                    additionalSecretOutputs: ["stdin"],
                 },
             );
             this.steps.push(step);

@@ -34,14 +34,14 @@ export function failoverSettingsHash(t: Topology): string {
 
 /**
  * Everything the health and quorum checks verify: the topology without what only names or reaches the nodes
- * (clusterName, labels, tags, adminCidrs, clientCidrs, authorized keys, backups, the drill mode). Changing those
+ * (clusterName, labels, tags, adminCidrs, clientCidrs, authorized keys, backups and backup.*, the drill mode). Changing those
  * leaves every node as it was, so the checks do not re-run.
  */
 export function checkedSettingsHash(t: Topology): string {
     const omit = (value: object, keys: readonly string[]) =>
         Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k)));
     return hash({
-        ...omit(t, ["cluster", "access", "tags", "backups", "failoverDrill"]),
+        ...omit(t, ["cluster", "access", "tags", "backups", "backup", "failoverDrill"]),
         nodes: t.nodes.map((n) => omit(n, ["label", "tags"])),
     });
 }

@@ -31,11 +31,15 @@ export interface RecordedResource {
     readonly inputs: Record<string, unknown>;
     /** Outputs the (mock) provider returned. */
     readonly state: Record<string, unknown>;
+    /** A component's outputs, as it registered them with `registerOutputs` (secrets wrapped); absent otherwise. */
+    readonly registeredOutputs?: Record<string, unknown>;
     readonly id?: string;
     readonly parent?: string;
     readonly dependsOn: readonly string[];
     readonly ignoreChanges: readonly string[];
     readonly deleteBeforeReplace: boolean;
+    /** Outputs the engine keeps secret whatever their value (`additionalSecretOutputs`, the provider's own included). */
+    readonly additionalSecretOutputs: readonly string[];
     readonly custom: boolean;
     /** What this run does to it, relative to `MockRunOptions.previous` (everything is a create without one). */
     readonly op: Operation;
@@ -59,6 +63,11 @@ export interface MockRunOptions {
     readonly previous?: MockRun;
     /** Resource names to replace whatever changed, like `pulumi up --replace <urn>`. */
     readonly replace?: readonly string[];
+    /**
+     * What the backup bucket and its key come out as (the lab's local S3 server); Linode-like placeholders when absent.
+     * `endpoint` `http://host:port` means a plain-HTTP server (cloud-init/backup.ts).
+     */
+    readonly objectStorage?: { readonly endpoint: string; readonly accessKey: string; readonly secretKey: string };
     /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
     readonly regions?: readonly LinodeRegion[];
 }
@@ -160,6 +169,7 @@ interface Declared {
     readonly dependsOn: readonly pulumi.Resource[];
     readonly ignoreChanges: readonly string[];
     readonly deleteBeforeReplace: boolean;
+    readonly additionalSecretOutputs: readonly string[];
 }
 
 function asList<T>(value: T | readonly T[] | undefined): readonly T[] {
@@ -227,6 +237,19 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             }
             case "command:remote:Command":
                 return { ...inputs, stdout: "", stderr: "" };
+            case "random:index/randomString:RandomString":
+                return { ...inputs, result: mockPassword(name, Number(inputs.length)).toLowerCase() };
+            case "linode:index/objectStorageBucket:ObjectStorageBucket": {
+                const endpoint = options.objectStorage?.endpoint ?? `${String(inputs.region)}-1.linodeobjects.com`;
+                return { ...inputs, s3Endpoint: endpoint, hostname: `${String(inputs.label)}.${endpoint}` };
+            }
+            case "linode:index/objectStorageKey:ObjectStorageKey":
+                return {
+                    ...inputs,
+                    accessKey: options.objectStorage?.accessKey ?? "MOCKACCESSKEY0000000",
+                    secretKey: options.objectStorage?.secretKey ?? mockPassword(name, 40),
+                    limited: true,
+                };
             default:
                 return inputs;
         }
@@ -276,6 +299,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                     dependsOn: dependsOn.map(nameOfUrn),
                     ignoreChanges,
                     deleteBeforeReplace: meta?.deleteBeforeReplace ?? false,
+                    additionalSecretOutputs: meta?.additionalSecretOutputs ?? [],
                     custom,
                     op,
                     changed,
@@ -316,6 +340,9 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         MOCK_ORGANIZATION,
     );
     pulumi.runtime.setAllConfig({ ...config.values }, [...config.secretKeys]);
+    // The mock monitor keeps what components register with `registerOutputs`, which the mocks' hooks never see.
+    // `as unknown as`: getMonitor is typed as the gRPC client; under setMocks it is the MockMonitor.
+    const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitorOutputs;
 
     // Imported here, after the mocks, as Pulumi's unit-testing guide requires.
     const { program } = await import("../program");
@@ -327,6 +354,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
             dependsOn: asList(args.opts.dependsOn).filter((d): d is pulumi.Resource => pulumi.Resource.isInstance(d)),
             ignoreChanges: args.opts.ignoreChanges ?? [],
             deleteBeforeReplace: Boolean((args.opts as pulumi.CustomResourceOptions).deleteBeforeReplace),
+            additionalSecretOutputs: (args.opts as pulumi.CustomResourceOptions).additionalSecretOutputs ?? [],
         });
         return undefined;
     };
@@ -356,6 +384,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     // Every registration and output update has reached the mock engine before the next run replaces it.
     await pulumi.runtime.disconnect();
 
+    componentOutputs(recorded, monitor);
     const registered = new Set(recorded.map((r) => r.urn));
     const deleted = (options.previous?.resources ?? [])
         .filter((r) => !registered.has(r.urn))
@@ -376,6 +405,35 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         secretStackOutputs,
         nextId,
     };
+}
+
+/** The part of @pulumi/pulumi's MockMonitor read here (its class is not exported in the package's types). */
+interface MockMonitorOutputs {
+    getRegisteredResources(): Map<string, { state: unknown }>;
+}
+
+type OutputsStruct = Parameters<typeof pulumi.runtime.deserializeProperties>[0];
+
+/** registerResourceOutputs leaves the request's protobuf Struct as the state; registerResource a plain object. */
+function isStruct(value: unknown): value is OutputsStruct {
+    return typeof (value as { toJavaScript?: unknown } | undefined)?.toJavaScript === "function";
+}
+
+/**
+ * Adds each component's registered outputs (`registeredOutputs`), secrets wrapped as resource inputs are. Matched by
+ * type and name (names are unique here), as the monitor's URNs are its own.
+ */
+function componentOutputs(recorded: RecordedResource[], monitor: MockMonitorOutputs): void {
+    const byTypeAndName = new Map<string, OutputsStruct>();
+    for (const [urn, r] of monitor.getRegisteredResources()) {
+        const [, , qualified, name] = urn.split("::");
+        if (isStruct(r.state)) byTypeAndName.set(`${qualified.split("$").pop() ?? ""}::${name}`, r.state);
+    }
+    recorded.forEach((r, i) => {
+        const outputs = byTypeAndName.get(`${r.type}::${r.name}`);
+        if (!r.custom && outputs)
+            recorded[i] = { ...r, registeredOutputs: pulumi.runtime.deserializeProperties(outputs) };
+    });
 }
 
 /** A run's resource by name (names are unique in this program); throws when absent. */

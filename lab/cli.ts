@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { ADDRESSING_MODES, ConfigError, type AddressingMode } from "../topology";
 import { destroyAll, purgeImages } from "./cleanup";
-import { drill, SCENARIOS, type DrillReport, type Scenario } from "./drill";
+import { drill, SCENARIOS, type DrillReport, type DrillWriter, type Scenario } from "./drill";
 import { LabError } from "./errors";
 import { crashRedis, heal, partitionNode, partitionRegion, pauseRedis, resumeRedis, startRedis } from "./faults";
 import { ensureBaseImage } from "./image";
@@ -17,6 +17,7 @@ import { instanceIdFor } from "./seed";
 import { runCheck, sshArgv } from "./ssh";
 import { run } from "./exec";
 import { prepareLabStack, type LabStack, type LabStackOptions } from "./stack";
+import { backupDrill } from "./backupDrill";
 
 const CURRENT = path.join(STATE_ROOT, "current-stack");
 
@@ -257,9 +258,10 @@ async function main(argv: string[]): Promise<number> {
         .addOption(stackOpt())
         .addOption(jsonOpt())
         .addOption(addressingOpt())
+        .option("--backup", "turn backup.enabled on until `down`, with the bucket on the lab's own S3 server")
         .action(
-            action(async (o: { stack: string; addressing?: AddressingMode }) => {
-                printUp(await up(o.stack, { addressing: o.addressing }));
+            action(async (o: { stack: string; addressing?: AddressingMode; backup?: boolean }) => {
+                printUp(await up(o.stack, { addressing: o.addressing, ...(o.backup ? { backup: true } : {}) }));
             }),
         );
     program
@@ -375,6 +377,11 @@ async function main(argv: string[]): Promise<number> {
         .addOption(jsonOpt())
         .addOption(addressingOpt())
         .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
+        .addOption(
+            new Option("--writer <client>", "client the writer uses: ts (client/) or python (clients/python)")
+                .choices(["ts", "python"])
+                .default("ts"),
+        )
         .option(
             "--runs <n>",
             "repetitions",
@@ -387,13 +394,57 @@ async function main(argv: string[]): Promise<number> {
             1,
         )
         .action(
-            action(async (o: { stack: string; scenario: Scenario; runs: number; addressing?: AddressingMode }) => {
-                const s = await up(o.stack, { addressing: o.addressing });
-                const master = await agreedMaster(s);
-                progress(`master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario}`);
-                const report = await drill(s, o.scenario, o.runs, progress);
-                printReport(report);
-                if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
+            action(
+                async (o: {
+                    stack: string;
+                    scenario: Scenario;
+                    runs: number;
+                    writer: DrillWriter;
+                    addressing?: AddressingMode;
+                }) => {
+                    const s = await up(o.stack, { addressing: o.addressing });
+                    const master = await agreedMaster(s);
+                    progress(
+                        `master: ${master ? nodeByAddress(s, master) : "?"}; running ${o.runs} x ${o.scenario} (writer: ${o.writer})`,
+                    );
+                    const report = await drill(s, o.scenario, o.runs, progress, o.writer);
+                    printReport(report);
+                    if (!json) console.log(`\nThe lab is still up: npm run lab -- status | down`);
+                    return report.correct ? 0 : 1;
+                },
+            ),
+        );
+    program
+        .command("backup-drill")
+        .description(
+            "boot the stack with backups on (bucket on a local S3 server), write a dataset, back it up with the real timer's service, FLUSHALL, restore with redis-restore, compare every key",
+        )
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
+        .option(
+            "--mb <n>",
+            "size of the dataset in MiB",
+            (v) => {
+                const n = Number(v);
+                if (!Number.isInteger(n) || n < 1 || n > 2048)
+                    throw new LabError("--mb must be a whole number from 1 to 2048");
+                return n;
+            },
+            200,
+        )
+        .action(
+            action(async (o: { stack: string; mb: number }) => {
+                const s = await up(o.stack, { backup: true });
+                const report = await backupDrill(s, o.mb, progress);
+                if (json) console.log(JSON.stringify(report, null, 2));
+                else
+                    console.log(
+                        [
+                            `backup-restore on ${report.stack}: ${report.correct ? "correct" : "NOT CORRECT"}`,
+                            `keys ${String(report.keys)}, restored ${String(report.keysRestored)}, mismatches ${String(report.mismatches)}, checksum ${report.checksumOk ? "ok" : "NOT OK"}`,
+                            `backup ${String(report.backupBytes)} bytes in ${String(report.backupMs)} ms (plain s3cmd put ${String(report.rawUploadMs)} ms); restore ${String(report.restoreMs)} ms`,
+                        ].join("\n"),
+                    );
                 return report.correct ? 0 : 1;
             }),
         );

@@ -30,6 +30,7 @@ import type { NetnsWriterConfig, NetnsWriterResult } from "./netnsWriter";
 import { execInNode } from "./nodes";
 import { nodeNetns } from "./paths";
 import { ckquorum, info, withRedis } from "./probe";
+import { startPythonWriter } from "./pythonWriter";
 import { ssh } from "./ssh";
 import type { LabStack } from "./stack";
 
@@ -55,7 +56,10 @@ const FAILOVER: ReadonlySet<Scenario> = new Set(FAILOVER_SCENARIOS);
 export const HANDOVERS = ["crash", "planned", "sentinel"] as const;
 export type Handover = (typeof HANDOVERS)[number];
 
-/** How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit. */
+/**
+ * How the drill's writer acknowledges a write: the write and its WAIT on one connection, as one unit, confirmed by
+ * every replica attached to the master (the client's default durability, "attached"); region scenarios use "region".
+ */
 const DURABILITY: WriterDurability = { durability: "attached", replicas: 1 };
 const WAIT_TIMEOUT_MS = 200;
 /** Region scenarios: the cut region's loss is what the writers must survive. */
@@ -275,9 +279,26 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
     };
 }
 
+/** Which client the drill's writer uses: the TypeScript client (`client/`) or the Python one (`clients/python`). */
+export type DrillWriter = "ts" | "python";
+
 /** Numbered durable writes through Sentinel discovery, as an application does. */
-function startWriter(s: LabStack, runId: string, durability: WriterDurability = DURABILITY) {
+function startWriter(
+    s: LabStack,
+    runId: string,
+    durability: WriterDurability = DURABILITY,
+    writer: DrillWriter = "ts",
+) {
     const primary = s.topology.primaryRegion;
+    if (writer === "python") {
+        return startPythonWriter(s, {
+            prefix: `drill:${runId}`,
+            region: primary,
+            replicas: durability.replicas,
+            timeoutMs: WAIT_TIMEOUT_MS,
+            pauseAfterErrorMs: WRITE_RETRY_PAUSE_MS,
+        });
+    }
     const sentinels = [...sentinelEndpoints(s)].sort(
         (a, b) => Number(b.region === primary) - Number(a.region === primary),
     );
@@ -443,7 +464,13 @@ async function readBack(s: LabStack, master: string, keys: string[]): Promise<nu
     return missing;
 }
 
-async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: string) => void): Promise<DrillRun> {
+async function oneRun(
+    s: LabStack,
+    scenario: Scenario,
+    run: number,
+    log: (m: string) => void,
+    writerKind: DrillWriter = "ts",
+): Promise<DrillRun> {
     const t = s.topology;
     const budget = 2 * (t.sentinel.downAfterMs + t.sentinel.failoverTimeoutMs) + FAILOVER_BUDGET_SLACK_MS;
     const master = await waitFor("the Sentinels to agree on a master", AGREED_MASTER_TIMEOUT_MS, () => agreedMaster(s));
@@ -468,7 +495,7 @@ async function oneRun(s: LabStack, scenario: Scenario, run: number, log: (m: str
     // A record left by an earlier run must not be read as this run's.
     await ssh(s, faultNode, ["rm", "-f", PATHS.lastHandover], 30_000);
     const sw = watchSwitch(s);
-    const writer = startWriter(s, runId, durability);
+    const writer = startWriter(s, runId, durability, writerKind);
     const plain = scenario === "region-loss-lagging" ? startWriter(s, `${runId}-plain`, PLAIN) : undefined;
     const cutOff = partitioned ? startNetnsWriter(s, masterNode, `drill:${runId}-cut`, durability) : undefined;
     const drNode = regional ? drNodes[0]?.name : undefined;
@@ -737,10 +764,11 @@ export async function drill(
     scenario: Scenario,
     runs: number,
     log: (m: string) => void,
+    writer: DrillWriter = "ts",
 ): Promise<DrillReport> {
     const perRun: DrillRun[] = [];
     for (let i = 1; i <= runs; i++) {
-        perRun.push(await oneRun(s, scenario, i, log));
+        perRun.push(await oneRun(s, scenario, i, log, writer));
         await failBack(s, log);
     }
     const switches = perRun.map((r) => r.switchMs).filter((x): x is number => x !== null);

@@ -13,6 +13,7 @@ import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
 import { planNetwork, type LabNetwork } from "./network";
 import type { LabNodeSpec } from "./nodes";
 import { STATE_ROOT } from "./paths";
+import { labObjectStorage } from "./s3";
 
 /** Where the lab keeps a stack's generated credentials (removed by `lab down`). */
 export function stackDir(stack: string): string {
@@ -58,6 +59,11 @@ export interface LabStackOptions {
      * until `lab down`, so later commands (status, drill, ssh) see the same stack. @default the stack's own value
      */
     addressing?: AddressingMode;
+    /**
+     * Turns `backup.enabled` on for this lab run (the backup drill), with the bucket on the lab's local S3 server
+     * (lab/s3.ts); remembered until `lab down` like `addressing`. @default the stack's own value
+     */
+    backup?: boolean;
 }
 
 /** Where `up --addressing` remembers the override for the commands that follow. */
@@ -67,15 +73,19 @@ function overridesFile(stack: string): string {
 
 function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
     const config = stackProgramConfig(stack);
-    let addressing = opts.addressing;
-    if (addressing === undefined && existsSync(overridesFile(stack)))
-        addressing = (JSON.parse(readFileSync(overridesFile(stack), "utf8")) as LabStackOptions).addressing;
-    if (addressing === undefined) return config;
-    if (opts.addressing !== undefined) {
+    const saved: LabStackOptions = existsSync(overridesFile(stack))
+        ? (JSON.parse(readFileSync(overridesFile(stack), "utf8")) as LabStackOptions)
+        : {};
+    const addressing = opts.addressing ?? saved.addressing;
+    const backup = opts.backup ?? saved.backup;
+    if (opts.addressing !== undefined || opts.backup !== undefined) {
         mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
-        writeFileSync(overridesFile(stack), JSON.stringify({ addressing }));
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup }));
     }
-    return { ...config, values: { ...config.values, [`${CONFIG_NAMESPACE}:addressing`]: addressing } };
+    const values = { ...config.values };
+    if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
+    if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
+    return { ...config, values };
 }
 
 /** Lab credentials of a stack, generated once and kept until `lab down`, like Pulumi keeps them in state. */
@@ -119,6 +129,8 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
         checksKey: key,
+        // Only a stack with backup.enabled declares the bucket: then it lives on the lab's own S3 server.
+        objectStorage: labObjectStorage(network.hostAddress),
         hostKeys: await ensureHostKeys(
             stackDir(stack),
             topology.nodes.map((n) => n.name),

@@ -1,11 +1,13 @@
+import type { PolicyPackConfig } from "@pulumi/policy";
 import { Command } from "commander";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { filesInUserData } from "../cloud-init";
 import { analyseFailures, ConfigError, type FailureCase } from "../topology";
 import { runUnderMocks, unwrapSecrets, type MockRun } from "../engine/mockRun";
 import { programConfig, PROJECT_DIR, readStackConfig } from "../engine/stackFile";
+import { hasMandatory, MANDATORY_VIOLATION_EXIT, runPolicies, type Violation } from "./policy";
 
 interface PlanRow {
     type: string;
@@ -85,17 +87,61 @@ function failureRows(cases: FailureCase[]): Record<string, string>[] {
     }));
 }
 
+/** The policy pack's verdict: a table of violations (rule, level, resource, message), or that there are none. */
+export function policySection(violations: readonly Violation[]): string {
+    if (violations.length === 0) return "Policy pack (policy/): no violations.";
+    const mandatory = violations.filter((v) => v.level === "mandatory").length;
+    const rows = violations.map((v) => ({ rule: v.policy, level: v.level, resource: v.resource, message: v.message }));
+    return `Policy pack (policy/): ${String(violations.length)} violation(s), ${String(mandatory)} mandatory:\n${table(rows)}`;
+}
+
+/** `--policy-config`: a JSON object, policy name to level or settings; one line naming the file when it is not. */
+function readPolicyConfig(file: string): PolicyPackConfig {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(readFileSync(file, "utf8"));
+    } catch (e) {
+        throw new ConfigError([
+            {
+                key: "--policy-config",
+                message: `${file}: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`,
+            },
+        ]);
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+        throw new ConfigError([
+            {
+                key: "--policy-config",
+                message: `${file} must be a JSON object such as {"redis-ha-allowed-regions": {"allowedRegions": ["us-east"]}}`,
+            },
+        ]);
+    return parsed as PolicyPackConfig;
+}
+
 async function main(argv: string[]): Promise<number> {
     const program = new Command()
         .name("review")
-        .description("Shows what `pulumi up` would create for a stack, offline (Pulumi's mocks; no account, no CLI).")
+        .description(
+            "Shows what `pulumi up` would create for a stack, offline (Pulumi's mocks; no account, no CLI), and runs the policy pack (policy/) over it. Exit status: 0 fine, 1 invalid user-data or another failure, 2 bad config or arguments, 3 a mandatory policy violation.",
+        )
         .option("--stack <name>", "stack to review (reads Pulumi.<name>.yaml)", "prod")
         .option("--project-dir <dir>", "directory holding Pulumi.yaml and the stack files", PROJECT_DIR)
         .option("--out <dir>", "write each node's user-data and the files inside it under this directory")
         .option("--json", "print one JSON document instead of tables")
+        .option(
+            "--policy-config <file>",
+            "the policy pack's configuration (JSON, as `pulumi preview --policy-pack-config` takes it)",
+        )
         .exitOverride();
     program.parse(argv);
-    const opts = program.opts<{ stack: string; projectDir: string; out?: string; json?: boolean }>();
+    const opts = program.opts<{
+        stack: string;
+        projectDir: string;
+        out?: string;
+        json?: boolean;
+        policyConfig?: string;
+    }>();
+    const policyConfig = opts.policyConfig === undefined ? undefined : readPolicyConfig(opts.policyConfig);
 
     const config = programConfig(readStackConfig(opts.stack, opts.projectDir), opts.projectDir);
     const run = await runUnderMocks({ stack: opts.stack, config });
@@ -103,6 +149,7 @@ async function main(argv: string[]): Promise<number> {
     const failures = analyseFailures(run.topology);
     const schema = opts.out ? writeOut(run, opts.out) : [];
     const invalid = schema.filter((s) => s.valid === false);
+    const violations = await runPolicies(run, policyConfig ? { config: policyConfig } : {});
 
     if (opts.json) {
         console.log(
@@ -120,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
                         Object.entries(run.stackOutputs).filter(([k]) => !run.secretStackOutputs.includes(k)),
                     ),
                     userDataSchema: schema,
+                    violations,
                 },
                 null,
                 2,
@@ -145,7 +193,9 @@ async function main(argv: string[]): Promise<number> {
                     `  ${s.node}: ${s.valid === null ? s.detail : s.valid ? "cloud-init schema: valid" : `cloud-init schema: INVALID ${s.detail}`}`,
                 );
         }
+        console.log(`\n${policySection(violations)}`);
     }
+    if (hasMandatory(violations)) return MANDATORY_VIOLATION_EXIT;
     return invalid.length > 0 ? 1 : 0;
 }
 

@@ -106,7 +106,10 @@ describe("addressing: ephemeral (prod under mocks)", () => {
             const { runcmd } = parse(userData) as { runcmd: unknown[] };
             expect(JSON.stringify(runcmd)).not.toMatch(/redis-server|redis-sentinel|node-ready/);
             // The drop-ins hold Redis and Sentinel until the bootstrap has written node.env, across reboots too.
-            for (const f of filesInUserData(userData).filter((x) => x.path.includes(".service.d/")))
+            // (The exporters need no such hold: they retry until node.env exists, see cloud-init/monitoringExporters.ts.)
+            for (const f of filesInUserData(userData).filter((x) =>
+                /redis-(server|sentinel)\.service\.d\//.test(x.path),
+            ))
                 expect(f.content).toContain(`ConditionPathExists=${PATHS.nodeEnv}`);
         }
         // Reserved user-data does name the peers and start the services (the checks above can fail).

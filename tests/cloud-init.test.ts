@@ -111,14 +111,16 @@ describe("user-data", () => {
     it("is a #cloud-config that installs the node's packages and starts its services last", () => {
         const ud = renderUserData(input("east-a"));
         expect(ud.startsWith("#cloud-config\n")).toBe(true);
-        expect(doc("east-a").packages).toEqual(["redis-server", "redis-sentinel", "redis-tools"]);
-        expect(doc("witness").packages).toEqual(["redis-sentinel", "redis-tools"]);
+        const exporters = ["prometheus-node-exporter", "prometheus-redis-exporter"];
+        expect(doc("east-a").packages).toEqual(["redis-server", "redis-sentinel", "redis-tools", ...exporters]);
+        expect(doc("witness").packages).toEqual(["redis-sentinel", "redis-tools", ...exporters]);
         const runcmd = doc("east-a").runcmd.map((c: string | string[]) => (Array.isArray(c) ? c.join(" ") : c));
         expect(runcmd).toEqual([
             "set -eu",
             `rm -f ${PATHS.policyRcD}`,
             "systemctl daemon-reload",
             "systemctl enable --now redis-ha-tuning.service",
+            "systemctl enable --now --no-block prometheus-node-exporter.service prometheus-redis-exporter.service redis-ha-sentinel-exporter.service",
             "systemctl enable redis-server.service redis-sentinel.service",
             "systemctl restart redis-server.service redis-sentinel.service",
             `${PATHS.scriptsDir}/node-ready`,

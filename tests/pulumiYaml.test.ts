@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { PROJECT_DIR, readStackConfig } from "../engine/stackFile";
-import { parseStackConfig, SECRET_KEYS, StackConfigSchema } from "../topology";
+import { KEY_GROUPS, parseStackConfig, SECRET_KEYS, StackConfigSchema } from "../topology";
 
 interface Declared {
     type?: "string" | "integer" | "boolean" | "array";
@@ -27,9 +27,13 @@ describe("Pulumi.yaml", () => {
     });
 
     it("declares exactly the keys the program accepts, each with a description", () => {
-        expect(Object.keys(project.config).sort()).toEqual(Object.keys(StackConfigSchema.shape).sort());
+        // A group of keys (`backup`) is declared flat, one `backup.<key>` per key of its object schema.
+        const accepted = Object.keys(StackConfigSchema.shape).flatMap((key) =>
+            key in KEY_GROUPS ? KEY_GROUPS[key].map((k) => `${key}.${k}`) : [key],
+        );
+        expect(Object.keys(project.config).sort()).toEqual(accepted.sort());
         for (const [key, d] of Object.entries(project.config))
-            expect(`${key}: ${d.description ?? ""}`).toMatch(/^\w+: .{20,}/);
+            expect(`${key}: ${d.description ?? ""}`).toMatch(/^[\w.]+: .{20,}/);
     });
 
     // With `secret: true` the CLI refuses a plaintext value in a stack file, so a password is never committed in clear.

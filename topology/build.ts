@@ -1,8 +1,10 @@
 import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
+import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planDr, planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
-import { CONFIG_NAMESPACE, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
+import { planBackup } from "./backup";
+import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
 /** A key as the user wrote it, JSON-quoted unless plain: a newline in an unknown key cannot forge a second line. */
@@ -47,7 +49,26 @@ export function parseStackConfig(raw: Readonly<Record<string, unknown>>): StackC
     for (const [fullKey, value] of Object.entries(raw)) {
         if (!fullKey.startsWith(prefix)) continue;
         const key = fullKey.slice(prefix.length);
-        ours[key] = typeof value === "string" && !STRING_KEYS.has(key) ? parseJsonish(value) : value;
+        if (key in KEY_GROUPS) {
+            // `pulumi config set --path backup.enabled` stores one object under `backup`, and the CLI still passes
+            // Pulumi.yaml's flat `backup.*` defaults beside it: which one wins would depend on key order. Refuse it.
+            throw new ConfigError([
+                {
+                    key: fullKey,
+                    message: `set the keys one by one without --path (pulumi config rm ${fullKey}; pulumi config set ${key}.enabled true), as Pulumi.yaml declares them: ${KEY_GROUPS[key].map((k) => `${key}.${k}`).join(", ")}`,
+                },
+            ]);
+        }
+        const parsed = typeof value === "string" && !STRING_KEYS.has(key) ? parseJsonish(value) : value;
+        // `backup.enabled` (Pulumi.yaml declares grouped keys flat) becomes `backup: { enabled }`, so zod names the
+        // path `backup.enabled` and validates the group as one object.
+        const dot = key.indexOf(".");
+        const group = key.slice(0, dot);
+        if (dot > 0 && group in KEY_GROUPS) {
+            const existing = ours[group];
+            const into = typeof existing === "object" && existing !== null ? existing : {};
+            ours[group] = { ...into, [key.slice(dot + 1)]: parsed };
+        } else ours[key] = parsed;
     }
     const parsed = StackConfigSchema.safeParse(ours);
     if (!parsed.success) throw new ConfigError(zodProblems(parsed.error));
@@ -68,7 +89,7 @@ function parseJsonish(value: string): unknown {
  */
 export function buildTopology(config: StackConfig, project: string, stack: string): Topology {
     const cluster = config.clusterName ?? defaultClusterName(stack);
-    const problems = validateStackConfig(config, cluster);
+    const problems = [...validateStackConfig(config, cluster), ...validateMonitoring(config, cluster)];
     const master = preferredMaster(config);
     if (problems.length > 0 || !master) throw new ConfigError(problems);
     const nodes = planNodes(config, cluster, master);
@@ -93,9 +114,11 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         failoverDrill: config.failoverDrill,
         addressing: config.addressing,
         backups: config.backups,
+        backup: planBackup(config, cluster, nodes, master.name),
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
         dr: planDr(config, nodes),
+        monitoring: planMonitoring(config, cluster),
     };
 }
 

@@ -1,3 +1,4 @@
+import type { MonitoringPlan } from "./monitoring";
 import type { AddressingMode, FailoverDrillMode, NodeRole } from "./schema";
 
 /** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
@@ -88,6 +89,26 @@ export interface DrPlan {
     readonly failbackHoldDownSec: number;
 }
 
+/** Off-site backups: where they go, when, for how long, and which nodes take them (topology/backup.ts). */
+export interface BackupPlan {
+    readonly enabled: boolean;
+    /** systemd calendar event of the backup timer. */
+    readonly schedule: string;
+    /** Days a backup (and a superseded version of it) is kept by the bucket's lifecycle rule. */
+    readonly retentionDays: number;
+    /** Object Storage region of the bucket: `backup.region`, else the DR region. */
+    readonly region: string;
+    /** Every object key starts with `<prefix>/` (the cluster name). */
+    readonly prefix: string;
+    /**
+     * Nodes that carry the job and the bucket credentials, in order (none when disabled): the first runs it while it
+     * is a replica; the second only when the first is master or unreachable at that moment.
+     */
+    readonly nodes: readonly string[];
+    /** The only Redis node is the master, so it backs itself up; otherwise a master never does. */
+    readonly allowMaster: boolean;
+}
+
 /** The whole deployment as plain, validated data. Everything else (resources, user-data, lab, checks) reads this. */
 export interface Topology {
     readonly project: string;
@@ -114,7 +135,9 @@ export interface Topology {
      * Linodes' own addresses; user-data carries no address and a bootstrap step hands each node its peers.
      */
     readonly addressing: AddressingMode;
+    /** The Linode Backup service on Redis nodes (disk snapshots, not a consistent dataset). */
     readonly backups: boolean;
+    readonly backup: BackupPlan;
     readonly tags: readonly string[];
     /**
      * How long a crashed master's start guard waits for Sentinel to elect a successor before it gives up and starts
@@ -122,4 +145,6 @@ export interface Topology {
      */
     readonly startGuardWaitSec: number;
     readonly dr: DrPlan;
+    /** Exporters, who may scrape them, alert thresholds and the optional monitoring node (topology/monitoring.ts). */
+    readonly monitoring: MonitoringPlan;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { formatCidr, isCidr, parseCidr } from "./cidr";
+import { isCalendarEvent } from "./calendar";
 import type { ConfigProblem } from "./errors";
 
 /**
@@ -89,6 +90,37 @@ export const NodeConfigSchema = z.strictObject({
     memoryMb: int("MiB of RAM of a plan this kit does not know", 512, 1048576).optional(),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+/**
+ * Off-site backups to Linode Object Storage (`backup.<key>` in stack config; topology/backup.ts plans them). Declared
+ * in Pulumi.yaml as flat keys `backup.enabled`, ...; `parseStackConfig` folds a dotted key into its group.
+ */
+const BackupObjectSchema = z.strictObject({
+    enabled: z.boolean({ error: "must be true or false" }).default(false),
+    schedule: z
+        .string({ error: "must be a systemd calendar event such as daily or *-*-* 03:30:00" })
+        .refine(isCalendarEvent, {
+            error: 'must be a systemd calendar event such as "daily" or "*-*-* 03:30:00" (see systemd.time(7); check it with systemd-analyze calendar)',
+        })
+        .default("*-*-* 03:30:00"),
+    retentionDays: int("days a backup is kept, 1-3650", 1, 3650).default(14),
+    // "" (Pulumi.yaml's default) means the DR region: topology/backup.ts.
+    region: z.preprocess(
+        emptyIsUnset,
+        z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }).optional(),
+    ),
+});
+export const BackupConfigSchema = BackupObjectSchema.default({
+    enabled: false,
+    schedule: "*-*-* 03:30:00",
+    retentionDays: 14,
+});
+export type BackupConfig = z.output<typeof BackupConfigSchema>;
+
+/** Groups of keys that Pulumi.yaml declares flat as `<group>.<key>` (the CLI's typed config has no objects). */
+export const KEY_GROUPS: Readonly<Record<string, readonly string[]>> = {
+    backup: Object.keys(BackupObjectSchema.shape),
+};
 
 export const StackConfigSchema = z.strictObject({
     clusterName: z.preprocess(
@@ -194,9 +226,59 @@ export const StackConfigSchema = z.strictObject({
         0,
         3600,
     ).default(30),
+    backup: BackupConfigSchema,
     tags: z
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
         .default([]),
+    // Monitoring (docs/monitoring.md). Flat keys: Pulumi's typed config has no object type and marks secrets per key.
+    monitoringCidrs: cidrList(
+        "198.51.100.10/32",
+        "must not open the exporters to the whole internet; list your Prometheus servers",
+    ),
+    monitoringEnabled: z.boolean({ error: "must be true or false" }).default(false),
+    monitoringRegion: z.preprocess(
+        emptyIsUnset,
+        z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }).optional(),
+    ),
+    monitoringPlan: z
+        .string()
+        .regex(/^g\d-[a-z0-9-]+$/, { error: "must be a Linode plan id such as g6-standard-1" })
+        .default("g6-standard-1"),
+    monitoringScrapeIntervalSec: int("seconds between scrapes, 5-300", 5, 300).default(15),
+    monitoringMemoryPercent: int("percent of maxmemory that raises the memory alert, 50-99", 50, 99).default(90),
+    monitoringBackupMaxAgeHours: int(
+        "hours after the last good backup that raise the backup alert, 1-720",
+        1,
+        720,
+    ).default(48),
+    monitoringWebhookUrl: z.preprocess(
+        emptyIsUnset,
+        z
+            .url({ protocol: /^https?$/, error: "must be an http(s) URL such as https://hooks.example.com/alerts" })
+            .optional(),
+    ),
+    monitoringEmailTo: z.preprocess(
+        emptyIsUnset,
+        z.email({ error: "must be an email address such as oncall@example.com" }).optional(),
+    ),
+    monitoringEmailFrom: z.preprocess(
+        emptyIsUnset,
+        z.email({ error: "must be an email address such as alertmanager@example.com" }).optional(),
+    ),
+    monitoringSmtpSmarthost: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, { error: "must be host:port such as smtp.example.com:587" })
+            .optional(),
+    ),
+    monitoringSmtpPassword: z.preprocess(
+        emptyIsUnset,
+        z
+            .string()
+            .regex(/^[^\n]+$/, { error: "must be one line" })
+            .optional(),
+    ),
 });
 
 /** The Pulumi config namespace of this project (the `name` in Pulumi.yaml). */
@@ -219,9 +301,25 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "checksPrivateKey",
     "failoverDrill",
     "addressing",
+    "monitoringRegion",
+    "monitoringPlan",
+    "monitoringWebhookUrl",
+    "monitoringEmailTo",
+    "monitoringEmailFrom",
+    "monitoringSmtpSmarthost",
+    "monitoringSmtpPassword",
+    "backup.schedule",
+    "backup.region",
 ]);
 
-export const SECRET_KEY_NAMES = ["redisPassword", "sentinelPassword", "checksPrivateKey"] as const;
+export const SECRET_KEY_NAMES = [
+    "redisPassword",
+    "sentinelPassword",
+    "checksPrivateKey",
+    // A webhook URL usually carries its token; the SMTP password is a credential.
+    "monitoringWebhookUrl",
+    "monitoringSmtpPassword",
+] as const;
 export type SecretKey = (typeof SECRET_KEY_NAMES)[number];
 
 /** Keys that carry credentials: `secret: true` in Pulumi.yaml, read as Pulumi secrets, never printed. */

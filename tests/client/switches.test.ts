@@ -10,6 +10,7 @@ import {
     roleOf,
     waitFor,
     waitUntilHealthy,
+    waitUntilPromotable,
     withConnection,
 } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
@@ -28,11 +29,15 @@ describeWithServers("repeated master switches", () => {
         await (c as ClusterHandle | undefined)?.close();
     });
 
-    /** SENTINEL FAILOVER from `from`, then waits until the client is on the new master and `from` is a replica again. */
-    async function switchFrom(from: NodeAddress): Promise<NodeAddress> {
+    /**
+     * SENTINEL FAILOVER from `from` to `to` (the only promotable replica), then waits until the client is
+     * on the new master and `from` is a replica again.
+     */
+    async function switchFrom(from: NodeAddress, to: NodeAddress, excluded: NodeAddress): Promise<NodeAddress> {
         await waitUntilHealthy(c, 2, 30_000);
+        await waitUntilPromotable(c, c.sentinels[0], to, [excluded]);
         await withConnection(c.sentinels[0], c.sentinelPassword, (r) => r.call("SENTINEL", "FAILOVER", c.masterName));
-        const to = await waitFor(
+        const promoted = await waitFor(
             `a failover away from ${addr(from)}`,
             async () => {
                 const m = await masterFromSentinels(c);
@@ -42,17 +47,17 @@ describeWithServers("repeated master switches", () => {
             50,
         );
         await waitFor(
-            `the client on ${addr(to)}`,
+            `the client on ${addr(promoted)}`,
             async () => {
-                if (client.master.address !== addr(to)) return false;
-                await client.write((r) => r.set("switch", addr(to)));
+                if (client.master.address !== addr(promoted)) return false;
+                await client.write((r) => r.set("switch", addr(promoted)));
                 return true;
             },
             20_000,
             50,
         );
         await waitFor(`${addr(from)} demoted`, async () => (await roleOf(c, from)) === "slave", 30_000, 250);
-        return to;
+        return promoted;
     }
 
     test("A→B, B→A, A→B within a minute: every switch is reported and followed", async () => {
@@ -64,10 +69,10 @@ describeWithServers("repeated master switches", () => {
         const seen: FailoverEvent[] = [];
         client.on("failover", (e) => seen.push(e));
 
-        const b = await switchFrom(a);
-        expect(addr(b)).toBe(addr(others[0]));
-        expect(addr(await switchFrom(b))).toBe(addr(a));
-        expect(addr(await switchFrom(a))).toBe(addr(b));
+        const [b, excluded] = others;
+        expect(addr(await switchFrom(a, b, excluded))).toBe(addr(b));
+        expect(addr(await switchFrom(b, a, excluded))).toBe(addr(a));
+        expect(addr(await switchFrom(a, b, excluded))).toBe(addr(b));
 
         expect(seen.filter((e) => e.source === "sentinel").map((e) => `${e.from ?? "?"}->${e.to}`)).toEqual([
             `${addr(a)}->${addr(b)}`,

@@ -180,6 +180,24 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         expect(report.correct).toBe(true);
     });
 
+    // The Python client (clients/python) as the drill's writer: the same correctness assertions.
+    if (stack === "dev") {
+        it.each(["master-crash", "master-hang"])("survives %s with the Python client writing", (scenario) => {
+            const r = lab("drill", "--stack", stack, "--scenario", scenario, "--writer", "python", "--json");
+            expect(r.stderr).not.toMatch(/^lab: /m);
+            const report = JSON.parse(r.stdout) as DrillReport;
+            process.stdout.write(
+                `[${stack}] ${scenario}, Python writer: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+                    `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
+            );
+            expect(report.ackedWrites).toBeGreaterThan(100);
+            expect(report.lostAckedWrites).toBe(0);
+            expect(report.perRun[0].mastersAfter).toBe(1);
+            expect(report.quorumOk).toBe(true);
+            expect(report.correct).toBe(true);
+        });
+    }
+
     if (stack === "dev") {
         it("runs the post-deploy check scripts: pass when healthy, fail with the reason when broken", async () => {
             const s = await prepareLabStack("dev");

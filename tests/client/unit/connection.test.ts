@@ -1,3 +1,4 @@
+import { COMMAND_TIMER_TICK_MS } from "../../../client/commandTimer";
 import { ManagedConnection } from "../../../client/connection";
 import { resolveOptions } from "../../../client/options";
 
@@ -39,6 +40,29 @@ describe("hung-server detection", () => {
         const s = setup();
         conn = s.conn;
         s.conn.noteCommandError(timedOut());
+        expect(s.socket.destroyed).toBe(1);
+    });
+
+    test("a command timed out by the connection's own timer drops a hung socket, without the caller reporting it", async () => {
+        const s = setup();
+        conn = s.conn;
+        const written: unknown[] = [];
+        Object.assign(s.socket, {
+            writable: true,
+            write: (chunk: unknown) => written.push(chunk),
+            cork: () => undefined,
+            uncork: () => undefined,
+        });
+        // Sent on the raw ioredis connection: no call policy or noteCommandError sees its error.
+        const reply = s.conn.redis.get("k").then(
+            () => "answered",
+            (e: unknown) => (e as Error).message,
+        );
+        expect(written).toHaveLength(1);
+        await jest.advanceTimersByTimeAsync(COMMAND_MS - 1);
+        expect(s.socket.destroyed).toBe(0);
+        await jest.advanceTimersByTimeAsync(2 * COMMAND_TIMER_TICK_MS + 1);
+        expect(await reply).toBe("Command timed out");
         expect(s.socket.destroyed).toBe(1);
     });
 
@@ -85,5 +109,32 @@ describe("hung-server detection", () => {
         expect(s.socket.destroyed).toBe(0);
         await jest.advanceTimersByTimeAsync(COMMAND_MS);
         expect(s.socket.destroyed).toBe(1); // no reply at all after the upload: hung
+    });
+});
+
+describe("following +switch-master", () => {
+    test("a TCP connect in progress (to the master named before the switch) is abandoned, and the next attempt goes to the announced master", async () => {
+        const s = setup();
+        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+        Object.assign(s.socket, { connecting: true });
+        s.conn.followSwitch("10.0.0.9:6379");
+        expect(s.socket.destroyed).toBe(1);
+        const hooks = s.conn as unknown as { takeAnnouncedMaster(): string | null }; // private: read as the connector does
+        expect(hooks.takeAnnouncedMaster()).toBe("10.0.0.9:6379");
+        expect(hooks.takeAnnouncedMaster()).toBeNull(); // handed out once
+        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await s.conn.close();
+    });
+
+    test("asking a Sentinel (no socket being connected) is left alone: the connector sends its answer to the announced master", async () => {
+        const s = setup();
+        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+        Object.assign(s.socket, { connecting: false });
+        s.conn.followSwitch("10.0.0.9:6379");
+        expect(s.socket.destroyed).toBe(0);
+        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await s.conn.close();
     });
 });

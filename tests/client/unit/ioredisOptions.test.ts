@@ -1,7 +1,13 @@
 /* eslint-disable @typescript-eslint/no-non-null-assertion -- test fakes implement async APIs without awaiting; a missing value fails the test where it is used */
 import { replyError } from "./replyError";
 import { resolveOptions } from "../../../client/options";
-import { buildIoredisOptions, preferLocalReplica, reconnectDelay } from "../../../client/ioredisOptions";
+import { createServer, Socket } from "node:net";
+import {
+    buildIoredisOptions,
+    lastKnownMasterConnector,
+    preferLocalReplica,
+    reconnectDelay,
+} from "../../../client/ioredisOptions";
 
 const opts = resolveOptions({
     sentinels: [
@@ -45,7 +51,6 @@ describe("buildIoredisOptions", () => {
     test("never stuck: explicit timeouts, no socketTimeout (its timer outlives the socket in 5.8.2)", () => {
         expect(o).toMatchObject({
             connectTimeout: 1500,
-            commandTimeout: 900,
             sentinelCommandTimeout: 400,
             disconnectTimeout: 100,
             keepAlive: 3000,
@@ -53,6 +58,8 @@ describe("buildIoredisOptions", () => {
             disableClientInfo: true,
         });
         expect(o.socketTimeout).toBeUndefined();
+        // Commands time out through ManagedConnection's CommandTimer, not a timer per command.
+        expect(o.commandTimeout).toBeUndefined();
         expect(
             buildIoredisOptions(resolveOptions({ ...opts, failoverDetection: "ioredis" }), "master").failoverDetector,
         ).toBe(true);
@@ -161,5 +168,43 @@ describe("preferLocalReplica", () => {
     });
     test("matches the port too", () => {
         expect(preferLocalReplica([{ host: "10.0.0.2", port: 6380 }])(replicas)).toBeNull();
+    });
+});
+
+describe("lastKnownMasterConnector", () => {
+    test("connects straight to a master announced by +switch-master, once, without asking a Sentinel", async () => {
+        const accepted: Socket[] = [];
+        const server = createServer((sock) => accepted.push(sock));
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const port = (server.address() as { port: number }).port;
+        let announced: string | null = `127.0.0.1:${port}`;
+        const Connector = lastKnownMasterConnector(
+            () => null,
+            () => {
+                const a = announced;
+                announced = null;
+                return a;
+            },
+        );
+        // The only Sentinel listed does not exist: reaching the server proves no Sentinel was asked.
+        const connector = new Connector({
+            sentinels: [{ host: "127.0.0.1", port: 1 }],
+            name: "m",
+            connectTimeout: 200,
+            sentinelRetryStrategy: () => null,
+        });
+        const stream = await connector.connect(() => undefined);
+        await new Promise<void>((resolve) => stream.once("connect", resolve));
+        expect(accepted).toHaveLength(1);
+        expect(announced).toBeNull();
+        stream.destroy();
+        // Next attempt: back to the Sentinels (which here are all unreachable).
+        await expect(connector.connect(() => undefined)).rejects.toThrow(/All sentinels are unreachable/);
+        for (const sock of accepted) sock.destroy();
+        await new Promise<void>((resolve) => {
+            server.close(() => {
+                resolve();
+            });
+        });
     });
 });

@@ -7,7 +7,7 @@ import {
     OutcomeUnknownError,
     WriteNotAcknowledgedError,
 } from "../../../client/errors";
-import { BreakerState, CallPolicies, CallState } from "../../../client/policies";
+import { BreakerState, CallPolicies, CallState, NOREPLICAS_MAX_DELAY_MS } from "../../../client/policies";
 
 const RETRY = { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 50, reconnectMaxDelayMs: 500 };
 const BREAKER = { consecutiveFailures: 3, halfOpenAfterMs: 1000 };
@@ -62,6 +62,22 @@ describe("retry decisions", () => {
             expect(x.delayMs).toBeGreaterThanOrEqual(0);
             expect(x.delayMs).toBeLessThanOrEqual(RETRY.maxDelayMs);
         }
+    });
+
+    test("NOREPLICAS (a just-promoted master waiting for its replica) is retried at short intervals, other refusals back off further", async () => {
+        const noreplicas = () => replyError("NOREPLICAS Not enough good replicas to write.");
+        const slow = { ...RETRY, maxDelayMs: 1000 };
+        const { policies, retries } = setup(slow);
+        const a = scripted(...Array.from({ length: 12 }, () => noreplicas));
+        const r = await settle(policies.execute(a.fn, { idempotent: false, deadlineMs: 10_000 }), 1);
+        expect(r.value).toBe("ok");
+        expect(retries).toHaveLength(12);
+        for (const x of retries) expect(x.delayMs).toBeLessThanOrEqual(NOREPLICAS_MAX_DELAY_MS);
+        // The same number of READONLY refusals grows past that (decorrelated jitter, cap 1000 ms).
+        const other = setup(slow);
+        const b = scripted(...Array.from({ length: 12 }, () => readonly));
+        await settle(other.policies.execute(b.fn, { idempotent: false, deadlineMs: 60_000 }), 5);
+        expect(Math.max(...other.retries.map((x) => x.delayMs))).toBeGreaterThan(NOREPLICAS_MAX_DELAY_MS);
     });
 
     test("a timed-out command of a non-idempotent call is not retried: OutcomeUnknownError", async () => {

@@ -1,0 +1,302 @@
+"""The master's connections: Sentinel discovery (own region first), a pool of verified connections, the epoch
+that every (re)discovery of a different master bumps, the failover fence, and the send-time checks of a call.
+
+- A new connection is made only to the address a Sentinel names now (the last known master when no Sentinel
+  answers), and is used only once ``ROLE`` on it says ``master`` (ioredis' ready check does the same).
+- On a switch to another master (Sentinel's +switch-master, or discovery naming another address) every socket to
+  the old master is shut down, also those with a call blocked on them: a hung master never answers, and the calls
+  would otherwise wait for their command timeout (the "30 s on a hang" of FACTS.md).
+- While a Sentinel fails the master over (+try-failover), nothing is sent to it for ``failover_fence_ms`` or until
+  the switch: Sentinel lets the old master take writes while it promotes a replica.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import redis
+from redis import exceptions as rx
+from redis.client import Pipeline
+
+from .errors import AuthenticationError, ClientClosedError, NotConnectedError
+from .options import ClientOptions
+from .redis_options import master_connection_kwargs, sentinel_connection_kwargs
+from .state import DeadlinePassed, Guard, is_script
+
+log = logging.getLogger("redis_ha")
+
+Address = Tuple[str, int]
+
+
+def addr(a: Optional[Address]) -> Optional[str]:
+    return None if a is None else f"{a[0]}:{a[1]}"
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _auth_refused(err: BaseException) -> bool:
+    if isinstance(err, (rx.AuthenticationError, rx.NoPermissionError, rx.AuthorizationError)):
+        return True
+    return isinstance(err, rx.ResponseError) and str(err).startswith(("WRONGPASS", "NOAUTH", "NOPERM"))
+
+
+class HAConnection(redis.Connection):
+    """A redis-py connection that refuses to write once its call's deadline passed or its master was left,
+    marks its call in flight right before writing, and bounds every wait by the call's deadline."""
+
+    def __init__(self, pool: "MasterPool", epoch: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.owner = weakref.proxy(pool)
+        self.epoch = epoch
+        self.guard: Optional[Guard] = None
+        self.pinned = _PinnedPool(self)
+        #: A redis.Redis whose every command and pipeline goes through this one connection.
+        self.client = redis.Redis(connection_pool=self.pinned)
+
+    @property
+    def address(self) -> Address:
+        return (self.host, self.port)
+
+    def pack_command(self, *args: Any) -> Any:
+        g = self.guard
+        if g is not None and is_script(args):
+            g.state.sent_script = True
+        return super().pack_command(*args)
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        g = self.guard
+        if g is not None:
+            if g.remaining() <= 0:
+                raise DeadlinePassed()
+            if self._sock is None:
+                # redis-py would reconnect to the same address without asking Sentinel or checking ROLE.
+                raise NotConnectedError(detail="the connection was closed")
+            refusal = self.owner.refusal(self)
+            if refusal:
+                raise NotConnectedError(detail=refusal)
+            self._sock.settimeout(g.timeout())
+            g.state.in_flight = True
+        super().send_packed_command(command, check_health=False)
+
+    def read_response(self, disable_decoding: bool = False) -> Any:
+        g = self.guard
+        if g is not None and self._sock is not None:
+            self._sock.settimeout(g.timeout())
+        return super().read_response(disable_decoding=disable_decoding)
+
+    def abort(self) -> None:
+        """Wakes a call blocked on this socket (from another thread): its read fails at once."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _PinnedPool:
+    """The minimal pool interface redis.Redis and Pipeline use (4.3.4: get_connection, release, get_encoder,
+    connection_kwargs), always handing out one connection."""
+
+    def __init__(self, conn: HAConnection):
+        self._conn = weakref.proxy(conn)
+        self.connection_kwargs: Dict[str, Any] = {}
+
+    def get_connection(self, command_name: str, *keys: Any, **options: Any) -> HAConnection:
+        return self._conn  # type: ignore[return-value]
+
+    def release(self, connection: Any) -> None:
+        pass
+
+    def get_encoder(self) -> Any:
+        return self._conn.encoder
+
+    def disconnect(self, *args: Any) -> None:
+        pass
+
+
+class MasterPool:
+    def __init__(self, opts: ClientOptions, on_switch: Callable[[Optional[str], str, str], None]):
+        self.opts = opts
+        self._on_switch = on_switch
+        self._kwargs = master_connection_kwargs(opts)
+        self._sentinels = [
+            redis.Redis(host=s.host, port=s.port, **sentinel_connection_kwargs(opts, opts.timeouts.sentinel_command_ms))
+            for s in opts.sentinels
+        ]
+        self.address: Optional[Address] = None
+        self.epoch = 0
+        self._idle: List[HAConnection] = []
+        self._all: "weakref.WeakSet[HAConnection]" = weakref.WeakSet()
+        self._cond = threading.Condition()
+        self._fenced: Optional[Tuple[Address, float]] = None
+        #: +try-failover announcements per master address: a durable write's acknowledgement counts only if this
+        #: did not change between its write and its WAIT reply.
+        self.fences: Dict[Address, int] = {}
+        self.closed = False
+
+    # -- failover events ---------------------------------------------------------------------------------
+    def fence(self, master: Address, ms: int) -> None:
+        with self._cond:
+            self.fences[master] = self.fences.get(master, 0) + 1
+            if master == self.address:
+                self._fenced = (master, time.monotonic() + ms / 1000)
+
+    def switch(self, new: Address, source: str) -> None:
+        """The master is now ``new``: bump the epoch, drop every socket to another address."""
+        with self._cond:
+            if new == self.address:
+                return
+            old = self.address
+            self.address = new
+            self.epoch += 1
+            self._fenced = None
+            stale = [c for c in self._all if c.address != new]
+            self._idle = [c for c in self._idle if c.address == new]
+            self._cond.notify_all()
+        for c in stale:
+            c.abort()
+        if old is not None:
+            self._on_switch(addr(old), addr(new) or "", source)
+
+    def suspect(self) -> None:
+        """A command timed out or met READONLY: drop the idle connections (a hung master leaves them open and
+        silent), so that the next call makes a new one, which asks Sentinel first."""
+        with self._cond:
+            idle, self._idle = self._idle, []
+        for c in idle:
+            c.disconnect()
+
+    def wait_change(self, seconds: float) -> None:
+        """Sleeps up to ``seconds``; wakes early when the master changes (a retry backoff need not outlast it)."""
+        if seconds <= 0:
+            return
+        with self._cond:
+            epoch = self.epoch
+            self._cond.wait_for(lambda: self.epoch != epoch or self.closed, timeout=seconds)
+
+    def refusal(self, conn: HAConnection) -> Optional[str]:
+        """Why ``conn`` may not send now, or None."""
+        if self.closed:
+            return "the client was closed"
+        if conn.epoch != self.epoch:
+            return f"the master changed from {addr(conn.address)}"
+        f = self._fenced
+        if f is not None and f[0] == conn.address and time.monotonic() < f[1]:
+            return f"Sentinel is failing over {addr(f[0])}"
+        return None
+
+    # -- connections -------------------------------------------------------------------------------------
+    def acquire(self, guard: Guard) -> HAConnection:
+        """A ready connection to the current master, or NotConnectedError/AuthenticationError (nothing sent)."""
+        while True:
+            if self.closed:
+                raise ClientClosedError()
+            with self._cond:
+                f = self._fenced
+                if f is not None and time.monotonic() >= f[1]:
+                    self._fenced = f = None
+                if f is not None:
+                    wait = min(f[1] - time.monotonic(), guard.remaining())
+                    if wait <= 0:
+                        raise DeadlinePassed() if guard.remaining() <= 0 else NotConnectedError(detail="failover in progress")
+                    self._cond.wait(timeout=wait)
+                    continue
+                while self._idle:
+                    c = self._idle.pop()
+                    if c.epoch == self.epoch and c._sock is not None:
+                        return c
+                    c.disconnect()
+            return self._connect(guard)
+
+    def release(self, conn: HAConnection, reusable: bool) -> None:
+        conn.guard = None
+        with self._cond:
+            if reusable and not self.closed and conn.epoch == self.epoch and conn._sock is not None:
+                self._idle.append(conn)
+                return
+        conn.disconnect()
+
+    def discover(self, guard: Optional[Guard] = None) -> Address:
+        """Asks the Sentinels in order (own region first) for the master; the last known one if none answers."""
+        errors: List[str] = []
+        for s in self._sentinels:
+            if guard is not None and guard.remaining() <= 0:
+                raise DeadlinePassed()
+            try:
+                reply = s.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.opts.master_name)
+            except Exception as e:  # noqa: BLE001 - any failure of one Sentinel: ask the next
+                if _auth_refused(e):
+                    raise AuthenticationError("sentinel", e) from e
+                kw = s.connection_pool.connection_kwargs
+                errors.append(f"{kw['host']}:{kw['port']}: {e}")
+                continue
+            if reply:
+                return (_text(reply[0]), int(reply[1]))
+            kw = s.connection_pool.connection_kwargs
+            errors.append(f"{kw['host']}:{kw['port']}: does not know {self.opts.master_name!r}")
+        if self.address is not None:
+            # No Sentinel answered: try the master reached last (its ROLE is still checked on connect).
+            return self.address
+        raise NotConnectedError(detail="no Sentinel named a master (" + "; ".join(errors) + ")")
+
+    def _connect(self, guard: Guard) -> HAConnection:
+        # Every new connection asks Sentinel first (one round trip, rare: connections are reused), so a client
+        # that missed +switch-master still finds the new master on its next connection.
+        target = self.discover(guard)
+        if target != self.address:
+            self.switch(target, "discovery")
+        remaining = guard.remaining()
+        if remaining <= 0:
+            raise DeadlinePassed()
+        kwargs = dict(self._kwargs)
+        kwargs["socket_connect_timeout"] = min(kwargs["socket_connect_timeout"], remaining)
+        # The AUTH/ROLE handshake is bounded like a command (a hung master accepts TCP but never answers).
+        kwargs["socket_timeout"] = guard.timeout()
+        with self._cond:
+            epoch = self.epoch
+        conn = HAConnection(self, epoch, host=target[0], port=target[1], **kwargs)
+        with self._cond:
+            # Registered before the handshake: a switch then also wakes an AUTH blocked on a hung master.
+            self._all.add(conn)
+        try:
+            conn.connect()
+            conn.send_command("ROLE", check_health=False)
+            role = conn.read_response()
+        except Exception as e:  # noqa: BLE001 - every connect failure means nothing of the call was sent
+            conn.disconnect()
+            if _auth_refused(e):
+                raise AuthenticationError("redis", e) from e
+            if isinstance(e, (rx.TimeoutError, socket.timeout)):
+                self.suspect()
+            raise NotConnectedError(cause=e, detail=f"{target[0]}:{target[1]}: {e}") from e
+        if not role or _text(role[0]) != "master":
+            conn.disconnect()
+            self.suspect()
+            raise NotConnectedError(detail=f"{target[0]}:{target[1]} is not a master (ROLE {_text(role[0]) if role else '?'})")
+        conn._sock.settimeout(self._kwargs["socket_timeout"])
+        return conn
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            conns = list(self._all)
+            self._idle = []
+            self._cond.notify_all()
+        for c in conns:
+            c.abort()
+            c.disconnect()
+        for s in self._sentinels:
+            s.connection_pool.disconnect()
+
+
+def build_pipeline(conn: HAConnection) -> Pipeline:
+    """A pipeline to queue commands on (never executed by redis-py: durable writes send its stack themselves)."""
+    return Pipeline(conn.pinned, conn.client.response_callbacks, False, None)
