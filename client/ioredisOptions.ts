@@ -274,7 +274,9 @@ export function lastKnownMasterConnector(
                 const meanwhile = announcedMaster();
                 if (meanwhile) return this.connectTo(meanwhile);
                 if (verdict.majority !== null) return this.connectTo(verdict.majority);
-                const lastError = verdict.answers.flatMap((a) => ("error" in a ? [a.error] : [])).at(-1);
+                // A refused login wins over an unreachable Sentinel: it is what the application must be told.
+                const failures = verdict.answers.flatMap((a) => ("error" in a ? [a.error] : []));
+                const lastError = failures.find((e) => /^(WRONGPASS|NOAUTH|NOPERM)/.test(e.message)) ?? failures.at(-1);
                 const delay = o.sentinelRetryStrategy?.(pass);
                 if (verdict.plurality !== null && (pass >= PASSES_BEFORE_PLURALITY || typeof delay !== "number")) {
                     return this.connectTo(verdict.plurality);
