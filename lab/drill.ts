@@ -134,7 +134,10 @@ export interface DrillRun {
     run: number;
     faultNode: string;
     oldMaster: string;
+    /** The master once the run is over: in a stack with redis-homing it may be the old one again, back home. */
     newMaster: string;
+    /** The node the first `+switch-master` after the fault named (where the failover went); null if none. */
+    switchedTo: string | null;
     /** Fault to the first `+switch-master`; null when no failover is expected or none happened. */
     switchMs: number | null;
     /**
@@ -253,8 +256,12 @@ function onTimeout<T>(fallback: T): (e: unknown) => T {
 }
 
 /** `+switch-master` events seen by any Sentinel the host can reach; `after(t)` is the first one after t. */
-function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; close: () => void } {
-    const seen: number[] = [];
+function watchSwitch(s: LabStack): {
+    after: (t: number) => number | undefined;
+    toAfter: (t: number) => string | undefined;
+    close: () => void;
+} {
+    const seen: Array<{ at: number; to: string }> = [];
     const subs = sentinelEndpoints(s).map((e) => {
         const sub = new Redis({
             host: e.host,
@@ -266,13 +273,16 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
         });
         sub.on("error", () => undefined);
         sub.subscribe("+switch-master").catch(() => undefined);
-        sub.on("message", () => {
-            seen.push(Date.now());
+        // `<name> <old-ip> <old-port> <new-ip> <new-port>`
+        sub.on("message", (_channel: string, message: string) => {
+            const parts = message.trim().split(/\s+/);
+            seen.push({ at: Date.now(), to: `${parts[3] ?? ""}:${parts[4] ?? ""}` });
         });
         return sub;
     });
     return {
-        after: (t) => seen.find((x) => x > t),
+        after: (t) => seen.find((x) => x.at > t)?.at,
+        toAfter: (t) => seen.find((x) => x.at > t)?.to,
         close: () => {
             for (const x of subs) x.disconnect();
         },
@@ -679,12 +689,14 @@ async function oneRun(
             sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
         );
         const switchAt = sw.after(faultAt);
+        const switchedTo = sw.toAfter(faultAt);
         const handover = failover ? ((await lastHandover(s, faultNode)) ?? "sentinel") : null;
         return {
             run,
             faultNode,
             oldMaster: masterNode,
             newMaster: nodeByAddress(s, newMaster) ?? newMaster,
+            switchedTo: failover && switchedTo !== undefined ? (nodeByAddress(s, switchedTo) ?? switchedTo) : null,
             switchMs: failover && switchAt !== undefined ? switchAt - faultAt : null,
             rtoMs,
             resumedAfterRestore,
