@@ -84,6 +84,9 @@ interface WriterDurability {
 const durabilityText = (d: WriterDurability) =>
     `durability ${d.durability}, ${d.durability === "attached" ? "at least " : ""}${d.replicas} replica(s) (WAIT ${WAIT_TIMEOUT_MS} ms per round), write and WAIT on one connection`;
 
+/** Connection changes and switches of the drill's writer kept for the message of a stalled run. */
+const RECENT_EVENTS = 12;
+
 /** Slack on top of two whole Sentinel failovers (down-after + failover-timeout each) for any wait after a fault. */
 const FAILOVER_BUDGET_SLACK_MS = 30_000;
 /** How long the Sentinels may take to agree on a master before a run starts (a previous run's fail-back settling). */
@@ -322,6 +325,18 @@ function startWriter(
         metrics: false,
         connectionName: "redis-ha-drill",
     });
+    // The client's last connection changes and switches, for the message of a run that stalls.
+    const recent: string[] = [];
+    const note = (what: string) => {
+        recent.push(`${new Date().toISOString().slice(11, 23)} ${what}`);
+        if (recent.length > RECENT_EVENTS) recent.shift();
+    };
+    client.on("connectionStateChange", (c) => {
+        note(`${c.role} ${c.state} ${c.address ?? "?"}${c.reason ? ` (${c.reason})` : ""}`);
+    });
+    client.on("failover", (e) => {
+        note(`switch ${e.from ?? "?"} -> ${e.to} (${e.source})`);
+    });
     const load = startDurableWrites(client, {
         prefix: `drill:${runId}`,
         ...durability,
@@ -329,6 +344,15 @@ function startWriter(
         pauseAfterErrorMs: WRITE_RETRY_PAUSE_MS,
     });
     return {
+        /** What the writer is doing: for the message of a run that timed out waiting for it. */
+        describe: () => {
+            const last = load.acks.at(-1);
+            return (
+                `${String(load.acks.length)} acknowledged (last ${last ? `${String(Date.now() - last.at)} ms ago` : "never"}), ` +
+                `errors ${JSON.stringify(errorsByName(load.errors))}, master connection ${client.master.address ?? "?"} ` +
+                `${client.master.statusText}; recent: ${recent.join("; ")}`
+            );
+        },
         acks: load.acks,
         /** Errors that reached the writer (the application), by error name; READONLY separately. */
         get errors() {
@@ -627,7 +651,10 @@ async function oneRun(
         const recoveredAt = Date.now();
         await waitFor("acknowledged writes after the fault was over", budget, () =>
             Promise.resolve(steady(writer.acks.length, acksAtRecovery, recoveredAt, ACKS_AFTER_RECOVERY)),
-        );
+        ).catch((err: unknown) => {
+            const what = "describe" in writer ? writer.describe() : JSON.stringify(writer.errors);
+            throw new LabError(`${err instanceof Error ? err.message : String(err)}; the writer: ${what}`);
+        });
         await writer.stop();
         await plain?.stop();
         const cutOffResult = await cutOff?.stop();
