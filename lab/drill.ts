@@ -160,6 +160,11 @@ export interface DrillRun {
      * the minority fence and the fail-back's fence; a fenced or hung old master may still say master).
      */
     maxSimultaneousWritableMasters: number;
+    /**
+     * When that is more than one: the overlapping windows, ms from the fault, to tell a real second writable master
+     * from a handover faster than the sampling.
+     */
+    writableOverlapWindows: WriteWindow[] | null;
     /** region-loss-lagging: the plain `WAIT 1` writer beside the region-durability one (measured, not asserted). */
     plainWriter: { durability: string; ackedWrites: number; lostAckedWrites: number } | null;
     /**
@@ -456,26 +461,35 @@ async function sampleWrites(s: LabStack): Promise<WriteSample[]> {
     return samples.filter((x): x is WriteSample => x !== undefined);
 }
 
+/** A node's interval in which it executed writes as master (see {@link writableOverlap}). */
+export interface WriteWindow {
+    node: string;
+    from: number;
+    to: number;
+}
+
 /**
- * The most Redis nodes that executed a write as master in overlapping intervals. A node's interval runs from its
- * previous sample to this one, but no further back than two sampling periods: a hung node (SIGSTOP) answers no
+ * The largest set of Redis nodes that executed a write as master in overlapping intervals, one window per node (its
+ * length is maxSimultaneousWritableMasters; empty when no node executed a write as master). A node's interval runs
+ * from its previous sample to this one, but no further back than two sampling periods: a hung node (SIGSTOP) answers no
  * sample and executes nothing meanwhile, so its writes after it resumes belong to the last moments only.
  */
-export function maxWritableOverlap(samples: readonly WriteSample[], periodMs: number): number {
+export function writableOverlap(samples: readonly WriteSample[], periodMs: number): WriteWindow[] {
     const last = new Map<string, WriteSample>();
-    const windows: { node: string; from: number; to: number }[] = [];
+    const windows: WriteWindow[] = [];
     for (const x of [...samples].sort((a, b) => a.at - b.at)) {
         const prev = last.get(x.node);
         if (prev && x.master && x.setCalls > prev.setCalls)
             windows.push({ node: x.node, from: Math.max(prev.at, x.at - 2 * periodMs), to: x.at });
         last.set(x.node, x);
     }
-    let most = windows.length > 0 ? 1 : 0;
+    let worst: WriteWindow[] = windows.slice(0, 1);
     for (const w of windows) {
-        const nodes = new Set(windows.filter((o) => o.from < w.to && w.from < o.to).map((o) => o.node));
-        most = Math.max(most, nodes.size);
+        const overlapping = windows.filter((o) => o.from < w.to && w.from < o.to);
+        const byNode = new Map(overlapping.map((o) => [o.node, o]));
+        if (byNode.size > new Set(worst.map((o) => o.node)).size) worst = [...byNode.values()];
     }
-    return most;
+    return worst;
 }
 
 /** The handover record on a node, over SSH as an operator reads it; undefined when there is none. */
@@ -717,6 +731,7 @@ async function oneRun(
         );
         const switchAt = sw.after(faultAt);
         const switchedTo = sw.toAfter(faultAt);
+        const overlap = writableOverlap(samples, MASTER_SAMPLE_MS);
         const handover = failover ? ((await lastHandover(s, faultNode)) ?? "sentinel") : null;
         return {
             run,
@@ -736,7 +751,11 @@ async function oneRun(
             lostAckedWrites: lost,
             oldMasterRejoinedAsReplica: rejoined,
             maxSimultaneousMasters: maxMasters,
-            maxSimultaneousWritableMasters: maxWritableOverlap(samples, MASTER_SAMPLE_MS),
+            maxSimultaneousWritableMasters: overlap.length,
+            writableOverlapWindows:
+                overlap.length > 1
+                    ? overlap.map((w) => ({ node: w.node, from: w.from - faultAt, to: w.to - faultAt }))
+                    : null,
             plainWriter: plain
                 ? { durability: durabilityText(PLAIN), ackedWrites: plain.acks.length, lostAckedWrites: plainLost }
                 : null,

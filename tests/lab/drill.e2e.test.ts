@@ -141,7 +141,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
                 `[${stack}] ${scenario} (${Math.round((Date.now() - started) / 1000)} s): ${report.durability}; switch ${JSON.stringify(report.switchMs)} ms, ` +
                     `rto ${JSON.stringify(report.rtoMs)} ms, resumed without heal ${String(report.writesResumedWithoutHeal)}, home ${String(report.timeToHomeMs)} ms after the heal, ` +
                     `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost; cut-off writer ${JSON.stringify(run.cutOffWriter)}; ` +
-                    `plain writer ${JSON.stringify(run.plainWriter)}; DR-region writer ${JSON.stringify(run.drWriter)}; writable masters ${report.maxSimultaneousWritableMasters}, masters ${report.maxSimultaneousMasters}; ` +
+                    `plain writer ${JSON.stringify(run.plainWriter)}; DR-region writer ${JSON.stringify(run.drWriter)}; writable masters ${report.maxSimultaneousWritableMasters} ${JSON.stringify(run.writableOverlapWindows)}, masters ${report.maxSimultaneousMasters}; ` +
                     `errors seen by the writer ${JSON.stringify(run.writerErrors)}\n`,
             );
             expect(report.durability).toMatch(/^durability region, 2 replica/);
