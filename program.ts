@@ -74,9 +74,11 @@ export async function program(
  * The stack outputs. Credentials that clients need are secret outputs; the checks' SSH key is not an output at all
  * (whoever can read outputs would be root on every node).
  */
-export function stackOutputs({ cluster }: Deployment): Record<string, pulumi.Output<unknown>> {
+export function stackOutputs({ cluster, topology }: Deployment): Record<string, pulumi.Output<unknown>> {
     return {
         masterName: cluster.masterName,
+        // WAIT this many replicas and a copy lives outside the master's region (docs/dr.md; durability "region").
+        regionSafeReplicas: pulumi.output(topology.dr.regionSafeReplicas),
         sentinels: cluster.sentinels,
         nodes: cluster.nodes,
         connectionSnippet: cluster.connectionSnippet,

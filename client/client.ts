@@ -95,6 +95,8 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
             opts.staleCache === false ? undefined : new StaleCache(opts.staleCache.maxEntries, opts.staleCache.ttlMs);
         this.policies = new CallPolicies(opts.retry, opts.breaker, {
             retry: (info) => {
+                // A master that keeps refusing writes may be one only a cut-off minority of Sentinels still names.
+                if (info.errorClass === "noreplicas") this.master.noteRefusedWrite();
                 this.metrics?.retry(info.errorClass);
                 this.emit("retry", info);
             },

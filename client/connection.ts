@@ -6,6 +6,7 @@ import { AuthenticationError, ClientClosedError, NotConnectedError } from "./err
 import type { ResolvedOptions } from "./options";
 import { buildIoredisOptions, reconnectDelay } from "./ioredisOptions";
 import { ReplicaGuard, roleProbe } from "./replicaGuard";
+import { askSentinels, sentinelAsker, type MajorityVerdict } from "./sentinelMajority";
 
 /** State changes of one managed connection. */
 export interface ConnectionEvents {
@@ -22,6 +23,17 @@ export interface ConnectionEvents {
  * for durable writes. Replicas acknowledge every second, and at once while a WAIT is pending.
  */
 const REPLICA_STALL_MS = 2000;
+
+/**
+ * A master that has refused writes with `NOREPLICAS` for this long (a streak: refusals less than
+ * {@link REFUSAL_STREAK_GAP_MS} apart) makes the client ask every Sentinel whether a majority still names it. A master
+ * Sentinel has just promoted refuses for a few hundred ms, until a replica attaches; one fenced by redis-fence (cut
+ * off from the Sentinel majority) refuses for as long as the cut lasts.
+ */
+const REFUSAL_STREAK_MS = 1000;
+const REFUSAL_STREAK_GAP_MS = 1000;
+/** Least time between two such questions while the refusals go on. */
+const MAJORITY_CHECK_INTERVAL_MS = 1000;
 
 /** First reconnect delay after refused credentials; doubles per failure. */
 const AUTH_BACKOFF_FIRST_MS = 1000;
@@ -109,6 +121,12 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     private readonly commandTimer: CommandTimer;
     /** Which replicas of the master durable-write acknowledgements can be trusted from (see durableWrite). */
     readonly replicaGuard: ReplicaGuard;
+    /** Asks every Sentinel which master they name (see {@link noteRefusedWrite}). */
+    private readonly askMajority: () => Promise<MajorityVerdict>;
+    private refusalsSince = 0;
+    private lastRefusalAt = 0;
+    private lastMajorityCheckAt = 0;
+    private majorityCheck: Promise<void> | undefined;
     /** Set while the last connection attempt failed on refused credentials; cleared by 'ready'. */
     authError: AuthenticationError | undefined;
     private authFailures = 0;
@@ -121,6 +139,15 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
         this.commandMs = opts.timeouts.commandMs;
         this.failoverFenceMs = opts.timeouts.failoverFenceMs;
         this.replicaGuard = new ReplicaGuard(roleProbe(opts), REPLICA_STALL_MS, opts.timeouts.failoverFenceMs);
+        const sentinels = opts.sentinels.map((x) => `${x.host}:${String(x.port)}`);
+        const ask = sentinelAsker(opts.masterName, {
+            username: opts.sentinel.username,
+            password: opts.sentinel.password,
+            tls: opts.sentinel.tls === true ? {} : opts.sentinel.tls,
+            connectMs: opts.timeouts.connectMs,
+            commandMs: opts.timeouts.sentinelCommandMs,
+        });
+        this.askMajority = () => askSentinels(sentinels, ask);
         const redis = new TimedRedis(
             buildIoredisOptions(opts, role, {
                 onReconnectOnError: () => {
@@ -315,6 +342,34 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             // ioredis' pending reconnect timer then finds the client connecting and does nothing.
             this.redis.connect().catch(() => undefined);
         }
+    }
+
+    /**
+     * A write on this master connection was refused with `NOREPLICAS`. Once that has gone on for
+     * {@link REFUSAL_STREAK_MS}, every Sentinel is asked (at most once per {@link MAJORITY_CHECK_INTERVAL_MS}) and,
+     * if a majority of them names another master, the connection moves there as on `+switch-master`. This finds the
+     * new master when the client is on an old one that a cut-off minority of Sentinels still names (redis-fence makes
+     * it refuse writes) and no `+switch-master` reached the client. Only refused writes cost this; the write path
+     * itself is unchanged.
+     */
+    noteRefusedWrite(): void {
+        if (this.role !== "master" || this.closing) return;
+        const now = Date.now();
+        if (now - this.lastRefusalAt > REFUSAL_STREAK_GAP_MS) this.refusalsSince = now;
+        this.lastRefusalAt = now;
+        if (now - this.refusalsSince < REFUSAL_STREAK_MS || this.majorityCheck !== undefined) return;
+        if (now - this.lastMajorityCheckAt < MAJORITY_CHECK_INTERVAL_MS) return;
+        this.lastMajorityCheckAt = now;
+        const here = this.address;
+        this.majorityCheck = this.askMajority()
+            .then((verdict) => {
+                const to = verdict.majority;
+                // Still where the refusals came from: a reconnect meanwhile already asked the majority.
+                if (to !== null && here !== null && to !== here && this.address === here) this.followSwitch(to);
+            })
+            .finally(() => {
+                this.majorityCheck = undefined;
+            });
     }
 
     /**

@@ -19,8 +19,15 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 200;
  *   (`SENTINEL FAILOVER` run elsewhere, a partition). Costs the slowest replica's round trip.
  * - `"count"`: `replicas` replicas (plain `WAIT replicas`). Cheaper with far replicas, but in that
  *   same failover the others can acknowledge a write the promoted replica never got, and it is lost.
+ * - `"region"`: `replicas` is the stack's region-safe count (its `regionSafeReplicas` output: the
+ *   largest number of Redis nodes in one region), so at least one confirming replica lives outside the
+ *   master's region and a whole region's loss cannot take the only copies. Costs one cross-region
+ *   round trip per write, not the slowest replica's. While fewer replicas are attached than that
+ *   (the other data region is lost), every attached replica: writes go on in the surviving region.
+ *   The count is fixed when the write goes out: replicas forgotten while it waits do not lower it.
+ *   Verified by the same `ROLE` guard.
  */
-export type Durability = "attached" | "count";
+export type Durability = "attached" | "count" | "region";
 
 export interface DurableWriteOptions {
     /**
@@ -92,11 +99,22 @@ async function attempt(
     state: CallState,
 ): Promise<DurableWriteResult> {
     await conn.whenReady(signal);
+    // "region": the replicas attached as this write went out (as the guard last saw them), frozen at the first view
+    // of this master if there was none yet. Never lowered while the write waits: on a master cut off with its region,
+    // the other region's replicas stop acknowledging and the guard forgets them after its grace (about 7 s), while a
+    // write applied before the fence (redis-fence, about 1 s) is still waiting; lowering the count then let a
+    // same-region replica acknowledge a write the region's return discards (the lab's region-loss drill lost one).
+    let regionBasis: number | undefined;
     // Computed again before every WAIT: the guard's view of the attached replicas changes with each ROLE.
-    const required = () =>
-        demand.durability === "count" || conn.address === null
-            ? demand.replicas
-            : Math.max(demand.replicas, conn.replicaGuard.expectedReplicas(conn.address));
+    const required = () => {
+        if (demand.durability === "count" || conn.address === null) return demand.replicas;
+        const attached = conn.replicaGuard.expectedReplicas(conn.address);
+        if (demand.durability === "attached") return Math.max(demand.replicas, attached);
+        // "region": the region-safe count; fewer only if fewer replicas were attached when the write went out (a
+        // region is gone), never before this master's first ROLE (0 seen yet).
+        if (regionBasis === undefined && attached > 0) regionBasis = attached;
+        return regionBasis === undefined ? demand.replicas : Math.min(demand.replicas, regionBasis);
+    };
     let replicas = required();
     const redis = conn.redis;
     const stream = redis.stream;

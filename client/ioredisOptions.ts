@@ -3,6 +3,7 @@ import { connect as tlsConnect } from "node:tls";
 import { SentinelConnector } from "ioredis";
 import type { RedisOptions, SentinelConnectionOptions } from "ioredis";
 import type { ResolvedOptions } from "./options";
+import { askSentinels, sentinelAsker } from "./sentinelMajority";
 
 /**
  * Options of a short-lived probe connection (health checks, role checks): one attempt, no retries, no queue, no
@@ -68,6 +69,13 @@ const SENTINEL_RETRY_STEP_MS = 100;
 const SENTINEL_RETRY_MAX_MS = 1000;
 /** Full passes over the Sentinel list without an answer before a master connection falls back on the last known master. */
 const SENTINEL_PASSES_BEFORE_FALLBACK = 2;
+/**
+ * Passes over the Sentinels without a majority before a master connection settles for the master most of those that
+ * answered name (see `lastKnownMasterConnector`).
+ */
+const PASSES_BEFORE_PLURALITY = 2;
+/** ioredis' own default connect timeout, for a Sentinel question when none is configured. */
+const SENTINEL_CONNECT_DEFAULT_MS = 10_000;
 /** Resubscribe delay of ioredis' failover detector (its default is 60 s). */
 const DETECTOR_RESUBSCRIBE_MS = 1000;
 
@@ -218,44 +226,80 @@ export function buildIoredisOptions(
 }
 
 /**
- * ioredis' Sentinel connector that, when a whole attempt found no Sentinel answering (every
- * Sentinel down or unreachable), connects to the master it reached last instead of failing. The
- * usual checks still apply on that connection: ioredis verifies `role:master` before 'ready'
- * (`SentinelConnector.check`), `READONLY` drops it, durable writes verify their replicas. Without
- * this the client could not reconnect to a healthy master while the Sentinels were down.
+ * ioredis' Sentinel connector, but it follows the master a MAJORITY of the configured Sentinels names instead of the
+ * first Sentinel that answers. ioredis asks its Sentinels one after another and believes the first answer: a Sentinel
+ * cut off with the old master's region (the client's "own" Sentinel, listed first) keeps naming the old master, which
+ * after a region loss is fenced (redis-fence: NOREPLICAS) or unreachable, while the majority elsewhere has promoted
+ * another. So every Sentinel is asked at once; the attempt connects as soon as more than half of them name one master
+ * (the slowest and the unreachable ones are not waited for). Without a majority (Sentinels down, or mid-failover and
+ * disagreeing) the question is asked again after `sentinelRetryStrategy`'s pause; after
+ * {@link PASSES_BEFORE_PLURALITY} passes it settles for the master most answering Sentinels name (no majority can be
+ * reached from here to say otherwise; the role check and the fence still apply), and when no Sentinel answers at all,
+ * for the master it reached last. The usual checks apply on every connection: ioredis verifies `role:master` before
+ * 'ready' (`SentinelConnector.check`; a failed check reconnects, asking the majority again), `READONLY` drops it,
+ * durable writes verify their replicas. Without the last-known fallback the client could not reconnect to a healthy
+ * master while the Sentinels were down.
  *
- * It also connects straight to a master just announced by `+switch-master` (`announcedMaster`),
- * once, with the same checks: asking a Sentinel again would cost a round trip, or a whole
- * `connectTimeout` when the Sentinel next in ioredis' rotation is the one cut off with the old
- * master. If that announcement arrives while a Sentinel is being asked, the answer is dropped for it.
- * A role check that fails sends the next attempt back to the Sentinels.
+ * It also connects straight to a master just announced by `+switch-master` (`announcedMaster`), once, with the same
+ * checks: asking the Sentinels again would cost a round trip, or a whole `connectTimeout` without a majority. If that
+ * announcement arrives while the Sentinels are being asked, their answer is dropped for it.
  */
 export function lastKnownMasterConnector(
     lastKnownMaster: () => string | null,
     announcedMaster: () => string | null = () => null,
 ): NonNullable<RedisOptions["Connector"]> {
-    return class LastKnownMasterConnector extends SentinelConnector {
+    return class MajorityMasterConnector extends SentinelConnector {
         // ioredis constructs a Connector with the client's whole options, Sentinel options included.
         constructor(options: unknown) {
             super(options as SentinelConnectionOptions);
         }
 
         override async connect(eventEmitter: Parameters<SentinelConnector["connect"]>[0]) {
-            const announced = announcedMaster();
-            if (announced) return this.connectTo(announced);
-            let stream: Awaited<ReturnType<SentinelConnector["connect"]>>;
-            try {
-                stream = await super.connect(eventEmitter);
-            } catch (err) {
-                const last = lastKnownMaster();
-                if (!last || !(err instanceof Error) || !err.message.startsWith("All sentinels are unreachable"))
-                    throw err;
-                return this.connectTo(last);
+            this.connecting = true;
+            const o = this.options;
+            const sentinels = (o.sentinels ?? []).map((s) => `${s.host ?? "127.0.0.1"}:${String(s.port ?? 26379)}`);
+            const ask = sentinelAsker(o.name ?? "", {
+                username: o.sentinelUsername ?? undefined,
+                password: o.sentinelPassword ?? undefined,
+                tls: o.sentinelTLS,
+                connectMs: o.connectTimeout ?? SENTINEL_CONNECT_DEFAULT_MS,
+                commandMs: o.sentinelCommandTimeout ?? SENTINEL_CONNECT_DEFAULT_MS,
+            });
+            for (let pass = 1; ; pass++) {
+                const announced = announcedMaster();
+                if (announced) return this.connectTo(announced);
+                const verdict = await askSentinels(sentinels, ask);
+                // ioredis' own connector checks the same after each Sentinel: disconnect() was called meanwhile.
+                if (this.closed()) throw new Error("Connection is closed.");
+                const meanwhile = announcedMaster();
+                if (meanwhile) return this.connectTo(meanwhile);
+                if (verdict.majority !== null) return this.connectTo(verdict.majority);
+                // A refused login wins over an unreachable Sentinel: it is what the application must be told.
+                const failures = verdict.answers.flatMap((a) => ("error" in a ? [a.error] : []));
+                const lastError = failures.find((e) => /^(WRONGPASS|NOAUTH|NOPERM)/.test(e.message)) ?? failures.at(-1);
+                const delay = o.sentinelRetryStrategy?.(pass);
+                if (verdict.plurality !== null && (pass >= PASSES_BEFORE_PLURALITY || typeof delay !== "number")) {
+                    return this.connectTo(verdict.plurality);
+                }
+                // sentinelRetryStrategy gives up (null) once no Sentinel answered twice over and a master is known.
+                const last = typeof delay === "number" ? null : lastKnownMaster();
+                if (last !== null) return this.connectTo(last);
+                // Worded as ioredis words it: refusedCredentials() reads a refused Sentinel login from it.
+                const what =
+                    verdict.plurality === null
+                        ? "All sentinels are unreachable."
+                        : `No majority of the ${String(sentinels.length)} sentinels names a master.`;
+                const tail = lastError ? ` Last error: ${lastError.message}` : "";
+                if (typeof delay !== "number") throw new Error(`${what} Retry is disabled.${tail}`);
+                eventEmitter("error", new Error(`${what} Retrying after ${String(delay)}ms.${tail}`));
+                await new Promise((resolve) => setTimeout(resolve, delay));
+                if (this.closed()) throw new Error("Connection is closed.");
             }
-            const meanwhile = announcedMaster();
-            if (!meanwhile) return stream;
-            stream.destroy();
-            return this.connectTo(meanwhile);
+        }
+
+        /** disconnect() was called (read through a call: TypeScript keeps the narrowing of `connecting` across awaits). */
+        private closed(): boolean {
+            return !this.connecting;
         }
 
         /** Connects to `address` (`host:port`) without asking a Sentinel. */

@@ -150,9 +150,12 @@ export interface MetricsOptions {
 /** Options of {@link createSentinelClient}. */
 export interface SentinelClientOptions {
     /**
-     * Sentinels to ask for the master. Order matters: ioredis asks them in turn and moves the one
-     * that answered to the front. List the application's own region first (or tag them with
-     * `region` and set `region`; they are then sorted own-region-first, order kept otherwise).
+     * Sentinels to ask for the master. The master connection asks all of them at once and follows the
+     * master a majority names (list every Sentinel of the stack: the majority is of this list); order
+     * decides ties. Replica connections (and `failoverDetection: "ioredis"`) use ioredis' connector,
+     * which asks them in turn and moves the one that answered to the front. List the application's own
+     * region first (or tag them with `region` and set `region`; they are then sorted own-region-first,
+     * order kept otherwise).
      */
     readonly sentinels: readonly SentinelEndpoint[];
     /** Name of the monitored master (`sentinel monitor <name> ...`). */

@@ -17,6 +17,11 @@ export const PATHS = {
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
     sentinelDropIn: "/etc/systemd/system/redis-sentinel.service.d/10-redis-ha.conf",
     policyRcD: "/usr/sbin/policy-rc.d",
+    /** The minority fence (redis-fence) on every Redis node, and the return home (redis-homing) on the drill runner. */
+    fenceUnit: "/etc/systemd/system/redis-ha-fence.service",
+    homingUnit: "/etc/systemd/system/redis-ha-homing.service",
+    /** Taken by every controlled failover a node starts on its own (redis-homing) and by the lab drill's fail-back. */
+    failoverLock: "/var/lib/redis-ha/failover.lock",
     /** The exporters' password files (cloud-init/monitoringExporters.ts), written by exporter-credentials. */
     exporterCredentialsDir: "/etc/redis-ha/exporter",
     /** The backup plan as this node takes part in it (backup nodes only). */
@@ -50,6 +55,8 @@ export const NODE_SCRIPTS = [
     "check-quorum",
     "failover-drill",
     "bootstrap-node",
+    "redis-fence",
+    "redis-homing",
     "exporter-credentials",
     "redis-backup",
     "redis-restore",
@@ -71,6 +78,7 @@ const SHELL_NAMES = {
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
+    FAILOVER_LOCK: "failoverLock",
     EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
     BACKUP_ENV_FILE: "backupEnv",
     BACKUP_S3CFG: "backupS3cfg",

@@ -58,6 +58,8 @@ export function renderTuningUnit(): string {
 export interface DropInOptions {
     /** Start only once node.env exists (addressing: ephemeral). @default false */
     readonly afterBootstrap?: boolean;
+    /** Sentinel drop-in: this node runs redis-homing (it is the drill runner). @default false */
+    readonly homing?: boolean;
 }
 
 function bootstrapCondition(opts: DropInOptions): [string, string][] {
@@ -70,7 +72,9 @@ export function renderRedisDropIn(opts: DropInOptions = {}): string {
         {
             Unit: [
                 ...bootstrapCondition(opts),
-                ["Wants", "redis-ha-tuning.service"],
+                // The minority fence runs wherever Redis does, pulled in by Redis so that no enable step (first boot,
+                // bootstrap, a rollout to a running node) can miss it; it does not wait for Redis to be up.
+                ["Wants", "redis-ha-tuning.service redis-ha-fence.service"],
                 ["After", "redis-ha-tuning.service"],
                 // Never give up restarting a data node: the guard already spaces out restarts of a crashed master.
                 ["StartLimitIntervalSec", "0"],
@@ -111,7 +115,7 @@ export function renderSentinelDropIn(opts: DropInOptions = {}): string {
         {
             Unit: [
                 ...bootstrapCondition(opts),
-                ["Wants", "redis-ha-tuning.service"],
+                ["Wants", `redis-ha-tuning.service${opts.homing ? " redis-ha-homing.service" : ""}`],
                 ["After", "redis-ha-tuning.service redis-server.service"],
                 ["StartLimitIntervalSec", "0"],
             ],
@@ -122,4 +126,33 @@ export function renderSentinelDropIn(opts: DropInOptions = {}): string {
         },
         ["Rendered by redis-ha."],
     );
+}
+
+/** A node-local loop of the redis-ha scripts (the fence, the return home): restarted whenever it ends. */
+function loopUnit(description: string, script: string, opts: DropInOptions, comment: readonly string[]): string {
+    return renderUnit(
+        {
+            Unit: [["Description", description], ...bootstrapCondition(opts), ["StartLimitIntervalSec", "0"]],
+            Service: [
+                ["ExecStart", `${PATHS.scriptsDir}/${script}`],
+                ["Restart", "always"],
+                ["RestartSec", "1s"],
+            ],
+        },
+        ["Rendered by redis-ha.", ...comment],
+    );
+}
+
+/** redis-ha-fence.service: a master that no Sentinel majority names refuses writes (cloud-init/scripts/redis-fence). */
+export function renderFenceUnit(opts: DropInOptions = {}): string {
+    return loopUnit("redis-ha minority fence", "redis-fence", opts, [
+        "Started by redis-server.service (Wants=); refuses writes on a master cut off from the Sentinel majority.",
+    ]);
+}
+
+/** redis-ha-homing.service: mastership back to the primary region after a hold-down (cloud-init/scripts/redis-homing). */
+export function renderHomingUnit(opts: DropInOptions = {}): string {
+    return loopUnit("redis-ha return of mastership to the primary region", "redis-homing", opts, [
+        "Started by redis-sentinel.service (Wants=) on the drill runner; fails back after the hold-down.",
+    ]);
 }

@@ -10,7 +10,15 @@ import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
 import { shellAssignments } from "./shell";
 import type { HostKeyPair } from "./sshKeys";
-import { renderRedisDropIn, renderSentinelDropIn, renderSysctl, renderTuningUnit } from "./units";
+import { drillRunner } from "./drillRunner";
+import {
+    renderFenceUnit,
+    renderHomingUnit,
+    renderRedisDropIn,
+    renderSentinelDropIn,
+    renderSysctl,
+    renderTuningUnit,
+} from "./units";
 
 export interface WriteFile {
     readonly path: string;
@@ -73,6 +81,19 @@ export function liveNodeEnv(
         ["MIN_REPLICAS_MAX_LAG_SEC", t.redis.minReplicasMaxLagSec],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],
+        // Disaster recovery (docs/dr.md): the fence (redis-fence) and the return home (redis-homing).
+        ["MIN_REPLICAS_TO_WRITE", t.redis.minReplicasToWrite],
+        ["FENCED_MIN_REPLICAS", t.dr.fencedMinReplicas],
+        ["FENCE_INTERVAL_MS", t.dr.fenceIntervalMs],
+        ["FENCE_TIMEOUT_MS", t.dr.fenceTimeoutMs],
+        [
+            "PRIMARY_REDIS_NODES",
+            t.nodes
+                .filter((n) => n.runsRedis && n.region === t.primaryRegion)
+                .map((n) => `${at(n.name)}:${t.ports.redis}`)
+                .join(" "),
+        ],
+        ["FAILBACK_HOLD_DOWN_SEC", t.dr.failbackHoldDownSec],
         // The stand-in backup node asks the first one's role before it takes the backup (redis-backup).
         ...(backupRank(t, node.name) === 1
             ? [["BACKUP_FIRST_ADDRESS", `${at(t.backup.nodes[0])}:${t.ports.redis}`] as [string, string]]
@@ -111,6 +132,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     const node = nodeOf(input);
     const ephemeral = input.topology.addressing === "ephemeral";
     const dropIn = { afterBootstrap: ephemeral };
+    const homing = node.runsSentinel && drillRunner(input.topology).name === node.name;
     const root = (path: string, content: string, permissions = "0644"): WriteFile => ({
         path,
         owner: "root:root",
@@ -136,8 +158,10 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         root(PATHS.tuningUnit, renderTuningUnit()),
     ];
     files.push(...exporterFiles(input.topology, node).map((f) => root(f.path, f.content)));
-    if (node.runsRedis) files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)));
-    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn(dropIn)));
+    if (node.runsRedis)
+        files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)), root(PATHS.fenceUnit, renderFenceUnit(dropIn)));
+    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn({ ...dropIn, homing })));
+    if (homing) files.push(root(PATHS.homingUnit, renderHomingUnit(dropIn)));
     files.push(...backupFiles(input));
     if (!ephemeral) files.push(...serviceConfigs(input));
     return files;

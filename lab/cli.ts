@@ -155,6 +155,8 @@ function connectionInfo(s: LabStack) {
         stack: s.stack,
         addressing: t.addressing,
         masterName: t.masterName,
+        // The stack output of the same name: WAIT this many replicas for a copy outside the master's region.
+        regionSafeReplicas: t.dr.regionSafeReplicas,
         sentinels: sentinelEndpoints(s).map(({ host, port }) => ({ host, port })),
         nodes: t.nodes.map((plan) => {
             const n = labNode(s, plan.name);

@@ -29,12 +29,13 @@ import { ConfigError, topologyFromConfig } from "../topology";
 import { configWith, programConfigWith } from "./helpers";
 
 const INSTANCE = "linode:index/instance:Instance";
-const NODES = ["east-a", "east-b", "ord-a", "witness"];
+const NODES = ["east-a", "east-b", "ord-a", "ord-b", "witness"];
 /** Addresses Linode would hand out (documentation range), different from the mocks' reserved defaults. */
 const ASSIGNED: Record<string, string> = {
     "east-a": "203.0.113.21",
     "east-b": "203.0.113.22",
     "ord-a": "198.51.100.23",
+    "ord-b": "198.51.100.25",
     witness: "198.51.100.24",
 };
 const ephemeralConfig = programConfigWith("prod", { addressing: "ephemeral" });
@@ -267,7 +268,7 @@ describe("a plan change under addressing: ephemeral", () => {
         });
         const handover = resourceNamed(resized, names.resizeHandover("east-a"));
         expect(String(input(handover, "create"))).toBe(
-            `${PATHS.scriptsDir}/failover-drill handover ${ASSIGNED["east-a"]}:6379 ${ASSIGNED["ord-a"]}:6379 ${ASSIGNED["east-b"]}:6379`,
+            `${PATHS.scriptsDir}/failover-drill handover ${ASSIGNED["east-a"]}:6379 ${ASSIGNED["ord-b"]}:6379 ${ASSIGNED["ord-a"]}:6379 ${ASSIGNED["east-b"]}:6379`,
         );
         expect((input(handover, "connection") as { host: string }).host).toBe(ASSIGNED["east-a"]);
         const ready = resourceNamed(resized, names.resizeReady("east-b"));

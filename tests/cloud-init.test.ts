@@ -20,7 +20,13 @@ import { topologyFromConfig } from "../topology";
 import { itTier } from "./tiers";
 
 const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
-const addresses = { "east-a": "192.0.2.10", "east-b": "192.0.2.11", "ord-a": "192.0.2.12", witness: "192.0.2.13" };
+const addresses = {
+    "east-a": "192.0.2.10",
+    "east-b": "192.0.2.11",
+    "ord-a": "192.0.2.12",
+    witness: "192.0.2.13",
+    "ord-b": "192.0.2.14",
+};
 const secrets = { redisPassword: "redis-password-0123456789", sentinelPassword: "sentinel-password-0123456789" };
 const input = (node: string): RenderInput => ({ topology: t, node, addresses, secrets });
 const file = (node: string, path: string) => filesInUserData(renderUserData(input(node))).find((f) => f.path === path);
@@ -155,6 +161,7 @@ describe("user-data", () => {
         const a = renderUserData(input("ord-a"));
         expect(renderUserData(input("ord-a"))).toBe(a);
         const reordered = {
+            "ord-b": "192.0.2.14",
             witness: "192.0.2.13",
             "ord-a": "192.0.2.12",
             "east-b": "192.0.2.11",

@@ -20,5 +20,6 @@ export const PROD_NODES = [
     { name: "east-a", region: "us-east", roles: ["redis", "sentinel"] },
     { name: "east-b", region: "us-east", roles: ["redis"] },
     { name: "ord-a", region: "us-ord", roles: ["redis", "sentinel"] },
+    { name: "ord-b", region: "us-ord", roles: ["redis"] },
     { name: "witness", region: "us-central", type: "g6-nanode-1", roles: ["sentinel"] },
 ];

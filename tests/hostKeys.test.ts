@@ -60,7 +60,13 @@ describe("SSH key helpers", () => {
 describe("host keys (prod under mocks)", () => {
     it("generates one ED25519 key per node with @pulumi/tls, under one HostKeys component", () => {
         const keys = ofType(prod, "tls:index/privateKey:PrivateKey").filter((r) => r.name.includes("-host-key-"));
-        expect(keys.map((k) => k.name.split("-host-key-")[1]).sort()).toEqual(["east-a", "east-b", "ord-a", "witness"]);
+        expect(keys.map((k) => k.name.split("-host-key-")[1]).sort()).toEqual([
+            "east-a",
+            "east-b",
+            "ord-a",
+            "ord-b",
+            "witness",
+        ]);
         for (const k of keys) {
             expect(unwrapSecrets(k.inputs.algorithm)).toBe("ED25519");
             expect(k.parent).toBe(ofType(prod, "redis-ha:hostKeys:HostKeys")[0].name);
@@ -105,7 +111,7 @@ describe("host keys (prod under mocks)", () => {
     });
 
     it("publishes every node's public host key and its SHA256 fingerprint", () => {
-        expect(Object.keys(hostKeysOf(prod)).sort()).toEqual(["east-a", "east-b", "ord-a", "witness"]);
+        expect(Object.keys(hostKeysOf(prod)).sort()).toEqual(["east-a", "east-b", "ord-a", "ord-b", "witness"]);
         for (const k of Object.values(hostKeysOf(prod)))
             expect(k.fingerprintSha256).toBe(sshFingerprintSha256(k.publicKey));
     });
@@ -124,7 +130,13 @@ describe("host keys (prod under mocks)", () => {
 
 describe("user-data with a host key", () => {
     const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
-    const addresses = { "east-a": "192.0.2.10", "east-b": "192.0.2.11", "ord-a": "192.0.2.12", witness: "192.0.2.13" };
+    const addresses = {
+        "east-a": "192.0.2.10",
+        "east-b": "192.0.2.11",
+        "ord-a": "192.0.2.12",
+        witness: "192.0.2.13",
+        "ord-b": "192.0.2.14",
+    };
     const secrets = { redisPassword: "redis-password-0123456789", sentinelPassword: "sentinel-password-0123456789" };
     const hostKey = {
         privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n",

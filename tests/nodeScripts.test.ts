@@ -646,6 +646,142 @@ describe("node scripts as shipped", () => {
         }
     });
 
+    describe("redis-fence: a master that no Sentinel majority names refuses writes", () => {
+        const made: FakeNode[] = [];
+        const node = (topology?: Topology) => {
+            const n = new FakeNode(topology);
+            made.push(n);
+            return n;
+        };
+        afterAll(() => {
+            for (const n of made) n.remove();
+        });
+        const self = at("dev-a", REDIS);
+        const other = at("dev-b", REDIS);
+        const fenced = String(dev.dr.fencedMinReplicas);
+        const configured = String(dev.redis.minReplicasToWrite);
+        /** A node whose Redis answers ROLE and CONFIG GET; returns the CONFIG SET values the fence sent. */
+        const fenceNode = (role: string, current: string) =>
+            node()
+                .reply(LOCAL_REDIS, ["ROLE"], `${role}\n0\n`)
+                .reply(LOCAL_REDIS, ["CONFIG", "GET", "min-replicas-to-write"], `min-replicas-to-write\n${current}\n`)
+                .replyScript(LOCAL_REDIS, ["CONFIG", "SET", "min-replicas-to-write", fenced], "echo OK")
+                .replyScript(LOCAL_REDIS, ["CONFIG", "SET", "min-replicas-to-write", configured], "echo OK");
+        const sets = (n: FakeNode) =>
+            n
+                .calls()
+                .map((c) => c.call)
+                .filter((c) => c.startsWith(`${LOCAL_REDIS} CONFIG SET`))
+                .map((c) => c.split(" ").pop());
+        it.each([
+            [
+                "every Sentinel names this master",
+                "master",
+                configured,
+                { "dev-a": self, "dev-b": self, "dev-c": self },
+                [],
+            ],
+            ["two of three name it, one is cut off", "master", configured, { "dev-a": self, "dev-b": self }, []],
+            ["only its own Sentinel answers (the minority side)", "master", configured, { "dev-a": self }, [fenced]],
+            ["no Sentinel answers", "master", configured, {}, [fenced]],
+            [
+                "a majority names another master (after the heal)",
+                "master",
+                configured,
+                { "dev-a": self, "dev-b": other, "dev-c": other },
+                [fenced],
+            ],
+            [
+                "the majority names it again: the fence is lifted",
+                "master",
+                fenced,
+                { "dev-a": self, "dev-b": self },
+                [configured],
+            ],
+            ["a replica never stays fenced (a persisted fenced value is undone)", "slave", fenced, {}, [configured]],
+            ["a replica with the configured value: nothing to do", "slave", configured, {}, []],
+        ])("%s", (_what, role, current, views, want) => {
+            const n = fenceNode(role, current).views(views);
+            const r = n.run("redis-fence", ["once"]);
+            expect({ code: r.code, sets: sets(n) }).toEqual({ code: 0, sets: want });
+            if (want[0] === fenced) expect(r.stderr).toMatch(/^redis-fence: fenced: /m);
+        });
+
+        it("does not fence a just-promoted master while the Sentinels that answer still name its predecessor", () => {
+            const n = fenceNode("slave", configured);
+            n.run("redis-fence", ["once"]); // a replica this round: the promotion grace starts from here
+            n.reply(LOCAL_REDIS, ["ROLE"], "master\n0\n").views({ "dev-a": other, "dev-b": other, "dev-c": other });
+            n.run("redis-fence", ["once"]);
+            expect(sets(n)).toEqual([]);
+            // ...but it is fenced at once when it cannot see a Sentinel majority at all.
+            const cut = fenceNode("slave", configured);
+            cut.run("redis-fence", ["once"]);
+            cut.reply(LOCAL_REDIS, ["ROLE"], "master\n0\n").views({ "dev-a": self });
+            cut.run("redis-fence", ["once"]);
+            expect(sets(cut)).toEqual([fenced]);
+        });
+
+        it("asks every Sentinel at once: a round with hung Sentinels takes one timeout, not one per Sentinel", () => {
+            const n = fenceNode("master", configured).views({ "dev-a": self });
+            for (const s of ["dev-b", "dev-c"] as const)
+                n.hang(at(s, SENTINEL), ["SENTINEL", "get-master-addr-by-name", MASTER]);
+            const r = n.run("redis-fence", ["once"]);
+            expect(sets(n)).toEqual([fenced]);
+            process.stdout.write(
+                `redis-fence round with two hung Sentinels: ${r.ms} ms (timeout ${dev.dr.fenceTimeoutMs} ms each)\n`,
+            );
+            expect(r.ms).toBeLessThan(2 * dev.dr.fenceTimeoutMs + 1000);
+        });
+    });
+
+    describe("redis-homing: mastership home after a hold-down", () => {
+        const made: FakeNode[] = [];
+        const node = (topology?: Topology) => {
+            const n = new FakeNode(topology);
+            made.push(n);
+            return n;
+        };
+        afterAll(() => {
+            for (const n of made) n.remove();
+        });
+        // A three-region variant of dev: dev-a alone in the primary region, the master in us-ord after a region loss.
+        const threeRegions = topologyFromConfig(
+            {
+                ...readStackConfig("dev"),
+                "redis-ha:nodes": JSON.stringify([
+                    { name: "dev-a", region: "us-east", roles: ["redis", "sentinel"] },
+                    { name: "dev-b", region: "us-central", roles: ["redis", "sentinel"] },
+                    { name: "dev-c", region: "us-ord", roles: ["redis", "sentinel"] },
+                ]),
+                "redis-ha:minReplicasToWrite": "0",
+                "redis-ha:failbackHoldDownSec": "1",
+            },
+            "redis-ha",
+            "dev",
+        );
+        const away = at("dev-c", REDIS);
+        const home = at("dev-a", REDIS);
+        const homeReplica = (master: string, link: string) =>
+            `# Replication\r\nrole:slave\r\nmaster_host:${master.split(":")[0]}\r\nmaster_port:${master.split(":")[1]}\r\nmaster_link_status:${link}\r\nmaster_sync_in_progress:0\r\n`;
+        it("waits out the hold-down while the home node stays caught up, resets it when the link drops", () => {
+            const n = node(threeRegions).views({ "dev-a": away, "dev-b": away, "dev-c": away });
+            n.reply(home, ["INFO", "replication"], homeReplica(away, "up"));
+            expect(n.run("redis-homing", ["once"]).stderr).toMatch(/failing back in 1s unless that changes/);
+            n.reply(home, ["INFO", "replication"], homeReplica(away, "down"));
+            expect(n.run("redis-homing", ["once"]).stderr).toMatch(/hold-down reset/);
+            n.reply(home, ["INFO", "replication"], homeReplica(away, "up"));
+            n.run("redis-homing", ["once"]);
+            const r = n.run("redis-homing", ["once"]);
+            expect(r.stderr).toBe(""); // the clock runs, nothing else happens before the hold-down
+        });
+
+        it("does nothing while the master is in the primary region", () => {
+            const n = node(threeRegions).views({ "dev-a": home, "dev-b": home });
+            const r = n.run("redis-homing", ["once"]);
+            expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+        });
+    });
+
     const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
     itTier("shellcheck", hasShellcheck ? undefined : "shellcheck is not installed (apt-get install shellcheck)")(
         "are shellcheck-clean at style level, run.sh and .ci/run included",

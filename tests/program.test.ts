@@ -35,13 +35,14 @@ describe("resource graph (prod)", () => {
             names.cluster,
             names.cluster,
         ]);
-        expect(ofType(prod, "linode:index/networkingIp:NetworkingIp")).toHaveLength(4);
+        expect(ofType(prod, "linode:index/networkingIp:NetworkingIp")).toHaveLength(5);
         expect(ofType(prod, "linode:index/placementGroup:PlacementGroup").map((r) => r.name)).toEqual([
             names.placementGroup("us-east"),
+            names.placementGroup("us-ord"),
         ]);
         const instances = ofType(prod, "linode:index/instance:Instance");
         expect(instances.map((r) => r.parent).sort()).toEqual(
-            ["east-a", "east-b", "ord-a", "witness"].map((n) => names.node(n)),
+            ["east-a", "east-b", "ord-a", "ord-b", "witness"].map((n) => names.node(n)),
         );
         // Everything hangs off the cluster, and the cluster off the stack, as `pulumi up` runs index.ts.
         for (const r of prod.resources.filter((r) => r.type !== "pulumi:pulumi:Stack")) expect(r.parent).toBeDefined();
@@ -115,6 +116,7 @@ describe("resource graph (prod)", () => {
             "192.0.2.11/32",
             "192.0.2.12/32",
             "192.0.2.13/32",
+            "192.0.2.14/32",
         ]);
     });
 
@@ -127,7 +129,7 @@ describe("resource graph (prod)", () => {
             redisPassword: string;
         };
         expect(out.masterName).toBe("mymaster");
-        expect(out.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.13"]);
+        expect(out.sentinels.map((s) => s.host)).toEqual(["192.0.2.10", "192.0.2.12", "192.0.2.14"]);
         expect(out.nodes["east-a"]).toMatchObject({
             address: "192.0.2.10",
             region: "us-east",
@@ -186,7 +188,7 @@ describe("post-deploy command graph", () => {
         });
         const commandNames = ofType(run, "command:remote:Command").map((c) => c.name);
         expect(commandNames).not.toContain(names.drill);
-        expect(commandNames.filter((n) => /-(wait|health|quorum)-/.test(n))).toHaveLength(4 + 3 + 3);
+        expect(commandNames.filter((n) => /-(wait|health|quorum)-/.test(n))).toHaveLength(5 + 4 + 3);
     });
 });
 
@@ -199,7 +201,7 @@ describe("day-2: a Redis/Sentinel setting change", () => {
         const steps = (run: MockRun) =>
             ofType(run, "command:remote:Command").filter((c) => c.name.startsWith(`${names.settings}-`));
         const order = steps(changed).map((s) => s.name.replace(`${names.settings}-`, ""));
-        expect(order).toEqual(["witness", "east-b", "ord-a", "east-a"]);
+        expect(order).toEqual(["witness", "east-b", "ord-a", "ord-b", "east-a"]);
         steps(changed).forEach((s, i) => {
             if (i > 0) expect(s.dependsOn).toContain(steps(changed)[i - 1].name);
             expect(String(input(s, "stdin"))).toMatch(/^env SENTINELS /m);
@@ -345,6 +347,7 @@ describe("stack outputs", () => {
             "masterName",
             "nodes",
             "redisPassword",
+            "regionSafeReplicas",
             "sentinelPassword",
             "sentinels",
         ]);

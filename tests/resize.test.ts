@@ -35,13 +35,16 @@ describe("planResizes", () => {
         const all = planResizes(t, { "east-a": "x", "east-b": "x", "ord-a": "x", witness: "x" });
         expect(all.map((s) => s.node)).toEqual(["witness", "east-b", "ord-a", "east-a"]);
         const by = Object.fromEntries(all.map((s) => [s.node, s.handoverTo]));
-        expect(by["east-a"]).toEqual(["ord-a", "east-b"]);
-        expect(by["ord-a"]).toEqual(["east-b", "east-a"]);
-        // No Redis node resized yet: the one resized last (the preferred master) holds mastership meanwhile.
-        expect(by["east-b"]).toEqual(["east-a", "ord-a"]);
+        expect(by["east-a"]).toEqual(["ord-a", "east-b", "ord-b"]);
+        expect(by["ord-a"]).toEqual(["east-b", "ord-b", "east-a"]);
+        // No Redis node resized yet: ord-b, not in the deployed plans (created, not resized), keeps its plan; then
+        // the one resized last (the preferred master) holds mastership meanwhile.
+        expect(by["east-b"]).toEqual(["ord-b", "east-a", "ord-a"]);
         expect(by.witness).toEqual([]); // a Sentinel-only node never holds mastership
         const one = planResizes(t, { "east-a": "x", "east-b": "g6-standard-2", "ord-a": "g6-standard-2" });
-        expect(one).toEqual([{ node: "east-a", from: "x", to: "g6-standard-2", handoverTo: ["east-b", "ord-a"] }]);
+        expect(one).toEqual([
+            { node: "east-a", from: "x", to: "g6-standard-2", handoverTo: ["east-b", "ord-a", "ord-b"] },
+        ]);
     });
 });
 
@@ -51,6 +54,7 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
         expect(plan.map((p) => [p.name, p.op, p.changed])).toEqual([
             [resourceNames.instance("east-b"), "update", ["type"]],
             [resourceNames.instance("ord-a"), "update", ["type"]],
+            [resourceNames.instance("ord-b"), "update", ["type"]],
             [resourceNames.instance("east-a"), "update", ["type"]],
         ]);
         expect(
@@ -69,7 +73,7 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
     });
 
     it("chains the resizes one node at a time: handover, resize, ready, then the next node", () => {
-        const chain = ["east-b", "ord-a", "east-a"];
+        const chain = ["east-b", "ord-a", "ord-b", "east-a"];
         chain.forEach((node, i) => {
             const instance = resourceNamed(resized, resourceNames.instance(node));
             expect(instance.dependsOn).toEqual([resourceNames.resizeHandover(node)]);
@@ -91,7 +95,7 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
         const nodes = resized.stackOutputs.nodes as Record<string, { address: string }>;
         const addr = (n: string) => `${nodes[n].address}:6379`;
         expect(commandLine(resized, resourceNames.resizeHandover("east-a"))).toBe(
-            `/usr/local/lib/redis-ha/failover-drill handover ${addr("east-a")} ${addr("ord-a")} ${addr("east-b")}`,
+            `/usr/local/lib/redis-ha/failover-drill handover ${addr("east-a")} ${addr("ord-b")} ${addr("ord-a")} ${addr("east-b")}`,
         );
         // east-b runs no Sentinel: its handover runs on a Sentinel node (east-a), SENTINEL FAILOVER needs one.
         expect(connectionHost(resized, resourceNames.resizeHandover("east-b"))).toBe(addr("east-a").split(":")[0]);
@@ -117,7 +121,7 @@ describe("a nodeType change under mocks (an update of the deployed prod stack)",
                 .map((p) => p.name)
                 .sort(),
         ).toEqual(
-            ["east-a", "east-b", "ord-a"]
+            ["east-a", "east-b", "ord-a", "ord-b"]
                 .flatMap((n) => [
                     resourceNames.resizeHandover(n),
                     resourceNames.resizeReach(n),

@@ -19,8 +19,11 @@ describe("npm run review", () => {
         expect(r.status).toBe(0);
         expect(r.stdout).toContain("linode:Instance");
         expect(r.stdout).toContain("Failure analysis:");
+        if (stack === "prod")
+            expect(r.stdout).toMatch(/region us-east .* writes continue: failover to one of ord-a, ord-b/);
         expect(r.stdout).toMatch(new RegExp(`${names.drill}\\s+<- `));
-        const nodes = stack === "prod" ? ["east-a", "east-b", "ord-a", "witness"] : ["dev-a", "dev-b", "dev-c"];
+        const nodes =
+            stack === "prod" ? ["east-a", "east-b", "ord-a", "ord-b", "witness"] : ["dev-a", "dev-b", "dev-c"];
         for (const n of nodes) {
             expect(readFileSync(join(out, n, "user-data"), "utf8")).toMatch(/^#cloud-config\n/);
             expect(existsSync(join(out, n, "files", PATHS.nodeEnv))).toBe(true);
@@ -33,12 +36,19 @@ describe("npm run review", () => {
         expect(r.status).toBe(0);
         const doc = JSON.parse(r.stdout) as {
             topology: { preferredMaster: string };
-            failureAnalysis: unknown[];
+            failureAnalysis: { lost: string; writable: boolean; verdict: string }[];
             commandOrder: { name: string; dependsOn: string[] }[];
+            outputs: Record<string, unknown>;
         };
         expect(doc.topology.preferredMaster).toBe("east-a");
-        expect(doc.failureAnalysis).toHaveLength(7);
-        expect(doc.commandOrder.find((c) => c.name.endsWith("failover-drill"))?.dependsOn).toHaveLength(6);
+        // Five nodes and three regions; prod keeps writing after any one of them is lost.
+        expect(doc.failureAnalysis.map((c) => c.lost)).toHaveLength(8);
+        const regionLosses = doc.failureAnalysis.filter((c) => c.lost.startsWith("region "));
+        expect(regionLosses.map((c) => c.lost)).toEqual(["region us-east", "region us-ord", "region us-central"]);
+        for (const c of doc.failureAnalysis) expect(c.verdict).toMatch(/^writes continue: /);
+        // Two Redis nodes in the largest region: WAIT 2 puts a copy outside the master's region.
+        expect(doc.outputs.regionSafeReplicas).toBe(2);
+        expect(doc.commandOrder.find((c) => c.name.endsWith("failover-drill"))?.dependsOn).toHaveLength(7);
     });
 
     it("exits non-zero with one line naming the key and no stack trace on bad config", () => {

@@ -60,8 +60,7 @@ describe("prod topology", () => {
             expect(c.survives).toBe(true);
         }
         const primaryLoss = analyseFailures(t).find((c) => c.lost === "region us-east");
-        expect(primaryLoss?.promotableLeft).toEqual(["ord-a"]);
-        expect(primaryLoss?.writable).toBe(false); // minReplicasToWrite=1 and no replica left: reported, not hidden
+        expect(primaryLoss?.promotableLeft).toEqual(["ord-a", "ord-b"]);
     });
 
     it("is the same for the same config (pure)", () => {
@@ -125,7 +124,7 @@ describe("bad config fails with one line naming the key and the fix", () => {
             "no promotable replica",
             {
                 nodes: PROD_NODES.map((n) =>
-                    n.name === "east-b" || n.name === "ord-a" ? { ...n, promotable: false } : n,
+                    n.name !== "east-a" && n.roles.includes("redis") ? { ...n, promotable: false } : n,
                 ),
             },
             /^redis-ha:nodes: no promotable replica/,
@@ -148,8 +147,8 @@ describe("bad config fails with one line naming the key and the fix", () => {
         ["not a CIDR", { adminCidrs: ["10.0.0.1"] }, /^redis-ha:adminCidrs\[0\]: must be a CIDR/],
         [
             "min replicas above replicas",
-            { minReplicasToWrite: 3 },
-            /^redis-ha:minReplicasToWrite: 3 exceeds the 2 replica\(s\)/,
+            { minReplicasToWrite: 4 },
+            /^redis-ha:minReplicasToWrite: 4 exceeds the 3 replica\(s\)/,
         ],
         [
             "unknown plan without memory",
@@ -165,9 +164,19 @@ describe("bad config fails with one line naming the key and the fix", () => {
         [
             "duplicate node name",
             { nodes: [...PROD_NODES, { ...PROD_NODES[1] }] },
-            /redis-ha:nodes\[4\]\.name: "east-b" is used twice/,
+            /redis-ha:nodes\[5\]\.name: "east-b" is used twice/,
         ],
         ["missing nodes", { nodes: undefined }, /^redis-ha:nodes: is required/],
+        [
+            "a region whose loss stops writes",
+            { nodes: PROD_NODES.filter((n) => n.name !== "ord-b") },
+            /^redis-ha:nodes: losing region us-east leaves no master that takes writes .*two Redis nodes in each data region/,
+        ],
+        [
+            "fail-back hold-down out of range",
+            { failbackHoldDownSec: -1 },
+            /^redis-ha:failbackHoldDownSec: must be at least 0/,
+        ],
     ];
     it.each(cases)("%s", (_label, changes, expected) => {
         const lines = problemsOf("prod", changes);

@@ -1,4 +1,5 @@
 import type { Topology } from "./model";
+import { lossOutcome } from "./plan";
 
 /** What is left after losing some nodes: can Sentinel still act, and can writes continue? */
 export interface FailureCase {
@@ -13,55 +14,50 @@ export interface FailureCase {
     readonly promotableLeft: readonly string[];
     /** Does the cluster keep (or regain) a master without a human? */
     readonly survives: boolean;
-    /** Will that master accept writes (enough replicas for `min-replicas-to-write`)? */
+    /**
+     * Will that master accept writes: a Sentinel majority on its side (redis-fence refuses writes on a master that
+     * cannot see one) and enough replicas for `min-replicas-to-write`?
+     */
     readonly writable: boolean;
+    /** One line; starts with "writes continue" exactly when `writable`. */
     readonly verdict: string;
 }
 
 function evaluate(t: Topology, lost: string, lostNodes: readonly string[]): FailureCase {
-    const gone = new Set(lostNodes);
-    const alive = t.nodes.filter((n) => !gone.has(n.name));
-    const sentinelsLeft = alive.filter((n) => n.runsSentinel).length;
-    const majorityLeft = sentinelsLeft >= t.sentinel.majority;
-    const masterLost = gone.has(t.preferredMaster);
-    const promotableLeft = alive.filter((n) => n.promotable && n.name !== t.preferredMaster).map((n) => n.name);
-    const replicasLeft = alive.filter((n) => n.runsRedis && n.name !== t.preferredMaster).length;
-    // Replicas the current master needs for min-replicas-to-write (before any failover).
-    const enoughReplicas = replicasLeft >= t.redis.minReplicasToWrite;
+    const o = lossOutcome(t.nodes, new Set(lostNodes), t.preferredMaster, t.redis.minReplicasToWrite);
+    const min = t.redis.minReplicasToWrite;
+    const replicasLeft = o.redisLeft - 1;
     let survives: boolean;
-    let writesAccepted = enoughReplicas;
     let verdict: string;
-    if (!masterLost) {
+    if (!o.masterLost) {
         survives = true;
-        verdict = enoughReplicas
-            ? majorityLeft
-                ? "master keeps serving; Sentinel can still fail over"
-                : "master keeps serving, but no Sentinel majority is left to fail over"
-            : `master refuses writes: fewer than minReplicasToWrite=${t.redis.minReplicasToWrite} replicas left`;
-    } else if (!majorityLeft) {
+        verdict = !o.majorityLeft
+            ? `writes stop: the master is fenced (it sees ${o.sentinelsLeft} of ${t.sentinel.count} Sentinels, ${t.sentinel.majority} needed) and no failover is possible`
+            : o.writable
+              ? "writes continue: the master keeps serving; Sentinel can still fail over"
+              : `writes stop: fewer than minReplicasToWrite=${min} replicas left`;
+    } else if (!o.majorityLeft) {
         survives = false;
-        writesAccepted = false;
-        verdict = `no failover: ${sentinelsLeft} of ${t.sentinel.count} Sentinels left, ${t.sentinel.majority} needed`;
-    } else if (promotableLeft.length === 0) {
+        verdict = `writes stop: no failover, ${o.sentinelsLeft} of ${t.sentinel.count} Sentinels left, ${t.sentinel.majority} needed`;
+    } else if (o.promotableLeft.length === 0) {
         survives = false;
-        writesAccepted = false;
-        verdict = "no failover: no promotable replica left";
+        verdict = "writes stop: no failover, no promotable replica left";
     } else {
         survives = true;
-        writesAccepted = replicasLeft - 1 >= t.redis.minReplicasToWrite;
-        verdict = writesAccepted
-            ? `failover to one of ${promotableLeft.join(", ")} (the most up-to-date wins)`
-            : `failover to ${promotableLeft.join(", ")}, but the new master refuses writes until a replica returns (minReplicasToWrite=${t.redis.minReplicasToWrite})`;
+        const candidates = `${o.promotableLeft.length > 1 ? "one of " : ""}${o.promotableLeft.join(", ")}`;
+        verdict = o.writable
+            ? `writes continue: failover to ${candidates} (the most up-to-date wins), ${replicasLeft} replica(s) left for it`
+            : `writes stop: failover to ${candidates}, but the new master refuses writes until a replica returns (minReplicasToWrite=${min})`;
     }
     return {
         lost,
         lostNodes,
-        sentinelsLeft,
-        majorityLeft,
-        masterLost,
-        promotableLeft,
+        sentinelsLeft: o.sentinelsLeft,
+        majorityLeft: o.majorityLeft,
+        masterLost: o.masterLost,
+        promotableLeft: o.promotableLeft,
         survives,
-        writable: writesAccepted,
+        writable: o.writable,
         verdict,
     };
 }

@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
 import { planMonitoring, validateMonitoring } from "./monitoring";
-import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
+import { planDr, planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
 import { planBackup } from "./backup";
 import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
@@ -127,6 +127,7 @@ export function buildTopology(
         backup: planBackup(config, cluster, nodes, master.name),
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
+        dr: planDr(config, nodes),
         monitoring: planMonitoring(config, cluster),
     };
 }

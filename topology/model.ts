@@ -59,6 +59,36 @@ export interface RedisPlan {
     readonly minReplicasMaxLagSec: number;
 }
 
+/**
+ * Disaster recovery: how many replicas make a write region-safe, how fast a master cut off from the Sentinel majority
+ * stops acknowledging writes, and when mastership returns to the primary region (docs/dr.md).
+ */
+export interface DrPlan {
+    /**
+     * Replicas a write must reach so that at least one copy lives outside the master's region, wherever the master
+     * is: the largest number of Redis nodes in any one region (the master's own region holds at most that many minus
+     * one replicas). Capped at the stack's replica count: with one data region there is no outside, and the count is
+     * every replica.
+     */
+    readonly regionSafeReplicas: number;
+    /** The node-local fence (redis-fence): how often it asks every Sentinel, and how long it waits for each, ms. */
+    readonly fenceIntervalMs: number;
+    readonly fenceTimeoutMs: number;
+    /**
+     * The fence's worst case from the cut to a refusing master: one interval, one timeout (the Sentinels are asked in
+     * parallel) and the CONFIG SET. The majority side cannot promote before down-after (validated to be at least twice
+     * this).
+     */
+    readonly fenceReactionMs: number;
+    /** `min-replicas-to-write` of a fenced master: more replicas than any stack has, so every write gets NOREPLICAS. */
+    readonly fencedMinReplicas: number;
+    /**
+     * Seconds a caught-up preferred master must stay a healthy replica of a master outside the primary region before
+     * mastership returns to it (redis-homing); 0 = fail-back only by hand (failover-drill failback-only).
+     */
+    readonly failbackHoldDownSec: number;
+}
+
 /** Off-site backups: where they go, when, for how long, and which nodes take them (topology/backup.ts). */
 export interface BackupPlan {
     readonly enabled: boolean;
@@ -114,6 +144,7 @@ export interface Topology {
      * with its own data: down-after + 2 x failover-timeout (Sentinel retries a failed election after that) + 10 s.
      */
     readonly startGuardWaitSec: number;
+    readonly dr: DrPlan;
     /** Exporters, who may scrape them, alert thresholds and the optional monitoring node (topology/monitoring.ts). */
     readonly monitoring: MonitoringPlan;
 }

@@ -1,6 +1,6 @@
 import { LINODE_TYPE_MEMORY_MB, maxmemoryBytes } from "./linodeTypes";
 import { nodeLabel, nodeTags } from "./labels";
-import type { InitialRole, NodePlan, RedisPlan, RegionKind, RegionPlan, SentinelPlan } from "./model";
+import type { DrPlan, InitialRole, NodePlan, RedisPlan, RegionKind, RegionPlan, SentinelPlan } from "./model";
 import type { NodeConfig, NodeRole, StackConfig } from "./schema";
 
 /**
@@ -126,4 +126,78 @@ export function planRedis(config: StackConfig): RedisPlan {
  */
 export function startGuardWaitSec(config: StackConfig): number {
     return Math.ceil((config.downAfterMs + 2 * config.failoverTimeoutMs) / 1000) + 10;
+}
+
+/** A node as the loss analysis needs it (config and plan alike). */
+export interface LossNode {
+    readonly name: string;
+    readonly region: string;
+    readonly runsRedis: boolean;
+    readonly runsSentinel: boolean;
+    readonly promotable: boolean;
+}
+
+/** What is left after losing some nodes, and whether a master that takes writes is among it. */
+export interface LossOutcome {
+    readonly sentinelsLeft: number;
+    readonly majorityLeft: boolean;
+    readonly masterLost: boolean;
+    /** Promotable Redis nodes that survive, other than the preferred master. */
+    readonly promotableLeft: readonly string[];
+    /** Redis nodes that survive, the master (old or new) included. */
+    readonly redisLeft: number;
+    /**
+     * Does a master keep (or regain) writes without a human? It needs a Sentinel majority on its side (to be
+     * promoted, and because redis-fence refuses writes on a master that cannot see one) and, beside itself,
+     * `minReplicasToWrite` replicas.
+     */
+    readonly writable: boolean;
+}
+
+/** The one rule for "writes continue after losing these nodes", shared by the validator and the failure analysis. */
+export function lossOutcome(
+    nodes: readonly LossNode[],
+    lost: ReadonlySet<string>,
+    master: string,
+    minReplicasToWrite: number,
+): LossOutcome {
+    const alive = nodes.filter((n) => !lost.has(n.name));
+    const sentinelsLeft = alive.filter((n) => n.runsSentinel).length;
+    const majorityLeft = sentinelsLeft >= sentinelMajority(nodes.filter((n) => n.runsSentinel).length);
+    const masterLost = lost.has(master);
+    const promotableLeft = alive.filter((n) => n.promotable && n.name !== master).map((n) => n.name);
+    const redisLeft = alive.filter((n) => n.runsRedis).length;
+    const hasMaster = !masterLost || promotableLeft.length > 0;
+    const writable = majorityLeft && hasMaster && redisLeft - 1 >= minReplicasToWrite;
+    return { sentinelsLeft, majorityLeft, masterLost, promotableLeft, redisLeft, writable };
+}
+
+/** The largest number of Redis nodes in one region, capped at the replica count (see DrPlan.regionSafeReplicas). */
+export function regionSafeReplicas(nodes: readonly LossNode[]): number {
+    const perRegion = new Map<string, number>();
+    for (const n of nodes) if (n.runsRedis) perRegion.set(n.region, (perRegion.get(n.region) ?? 0) + 1);
+    const total = [...perRegion.values()].reduce((a, b) => a + b, 0);
+    return Math.min(Math.max(0, ...perRegion.values()), Math.max(0, total - 1));
+}
+
+/** The fence asks the Sentinels ten times per down-after, at least every second and at most every 100 ms. */
+export function fenceIntervalMs(downAfterMs: number): number {
+    return Math.min(1000, Math.max(100, Math.floor(downAfterMs / 10)));
+}
+
+/** Allowance for the fence's CONFIG SET on the local Redis. */
+export const FENCE_APPLY_MS = 100;
+/** A fenced master's min-replicas-to-write: above any replica count the schema allows. */
+export const FENCED_MIN_REPLICAS = 1000;
+
+export function planDr(config: StackConfig, nodes: readonly NodePlan[]): DrPlan {
+    const interval = fenceIntervalMs(config.downAfterMs);
+    return {
+        regionSafeReplicas: regionSafeReplicas(nodes),
+        fenceIntervalMs: interval,
+        fenceTimeoutMs: interval,
+        fenceReactionMs: 2 * interval + FENCE_APPLY_MS,
+        fencedMinReplicas: FENCED_MIN_REPLICAS,
+        failbackHoldDownSec: config.failbackHoldDownSec,
+    };
 }

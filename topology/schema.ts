@@ -216,6 +216,12 @@ export const StackConfigSchema = z.strictObject({
         })
         .default("reserved"),
     backups: z.boolean({ error: "must be true or false" }).default(false),
+    // Disaster recovery (docs/dr.md): 0 turns the automatic return of mastership to the primary region off.
+    failbackHoldDownSec: int(
+        "seconds a caught-up primary region waits before mastership returns; 0 = off",
+        0,
+        3600,
+    ).default(30),
     backup: BackupConfigSchema,
     tags: z
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))

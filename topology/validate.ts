@@ -10,7 +10,7 @@ import {
     tagProblem,
 } from "./labels";
 import { LINODE_TYPE_MEMORY_MB } from "./linodeTypes";
-import { preferredMaster, regionNames, runsRedis, runsSentinel, sentinelMajority } from "./plan";
+import { lossOutcome, preferredMaster, regionNames, runsRedis, runsSentinel, sentinelMajority } from "./plan";
 import { CONFIG_NAMESPACE, type StackConfig } from "./schema";
 
 /**
@@ -134,6 +134,46 @@ export function validatePriorities(config: StackConfig): ConfigProblem[] {
     return problems;
 }
 
+/**
+ * A multi-region stack keeps taking writes after the loss of any one region, with no operator: a Sentinel majority
+ * and, beside the (old or newly promoted) master, `minReplicasToWrite` Redis nodes outside the lost region. The
+ * usual layout that passes: two Redis nodes in each data region plus a witness Sentinel region (docs/dr.md).
+ * Reported once, on the first region whose loss stops writes. Needs the checks above (Sentinels, a preferred master)
+ * to have passed, or it would repeat their problems.
+ */
+export function validateRegionLoss(config: StackConfig): ConfigProblem[] {
+    const regions = regionNames(config);
+    const master = preferredMaster(config);
+    const sentinels = config.nodes.filter(runsSentinel).length;
+    const replicas = config.nodes.filter((n) => runsRedis(n) && n !== master);
+    // Already refused by validatePriorities for the whole stack: one line per bad input.
+    if (!replicas.some((n) => n.promotable !== false) || config.minReplicasToWrite > replicas.length) return [];
+    if (regions.length < 2 || !master || sentinels < 3) return [];
+    const nodes = config.nodes.map((n) => ({
+        name: n.name,
+        region: n.region,
+        runsRedis: runsRedis(n),
+        runsSentinel: runsSentinel(n),
+        promotable: runsRedis(n) && n.promotable !== false,
+    }));
+    for (const region of regions) {
+        const lost = new Set(nodes.filter((n) => n.region === region).map((n) => n.name));
+        const o = lossOutcome(nodes, lost, master.name, config.minReplicasToWrite);
+        if (o.writable || !o.majorityLeft) continue; // a Sentinel majority in one region is validateRegions' problem
+        const why =
+            o.masterLost && o.promotableLeft.length === 0
+                ? "no promotable Redis node is left"
+                : `${o.redisLeft} Redis node(s) are left and a master needs minReplicasToWrite=${config.minReplicasToWrite} replica(s) beside it`;
+        return [
+            {
+                key: configKey("nodes"),
+                message: `losing region ${region} leaves no master that takes writes (${why}); keep ${config.minReplicasToWrite + 1} Redis nodes, one promotable, outside every region, e.g. two Redis nodes in each data region plus a witness Sentinel region`,
+            },
+        ];
+    }
+    return [];
+}
+
 /** Sentinel's failover timeout is at least its down-after period. */
 export function validateTimings(config: StackConfig): ConfigProblem[] {
     if (config.failoverTimeoutMs >= config.downAfterMs) return [];
@@ -246,6 +286,7 @@ export function validateStackConfig(config: StackConfig, cluster: string): Confi
         ...validateNodes(config),
         ...validateSentinels(config),
         ...validateRegions(config),
+        ...validateRegionLoss(config),
         ...validatePriorities(config),
         ...validateTimings(config),
         ...validatePorts(config),

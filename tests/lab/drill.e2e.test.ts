@@ -77,7 +77,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         const report = JSON.parse(r.stdout) as DrillReport;
         // Timings are benchmark figures: printed, never asserted.
         process.stdout.write(
-            `[${stack}] master-crash: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+            `[${stack}] master-crash: handover ${String(report.handover)} to ${String(report.perRun[0].switchedTo)} (master after ${report.perRun[0].newMaster}), switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
                 `${report.ackedWrites} acknowledged writes, ${report.lostAckedWrites} lost\n`,
         );
         expect(report.ackedWrites).toBeGreaterThan(100);
@@ -85,7 +85,9 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         expect(report.oldMasterRejoinedAsReplica).toBe(true);
         expect(report.perRun[0].mastersAfter).toBe(1);
         expect(report.quorumOk).toBe(true);
-        expect(report.perRun[0].newMaster).not.toBe(report.perRun[0].oldMaster);
+        // Where the failover went; prod's redis-homing may have brought the master home again since (newMaster).
+        expect(report.perRun[0].switchedTo).not.toBeNull();
+        expect(report.perRun[0].switchedTo).not.toBe(report.perRun[0].oldMaster);
         expect(report.correct).toBe(true);
         expect(r.status).toBe(0);
     });
@@ -99,24 +101,68 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         "DeadlineExceededError",
         "CircuitOpenError",
     ];
-    const scenarios =
-        stack === "dev" ? ["master-hang", "master-partition", "sentinel-crash", "replica-crash"] : ["region-loss"];
-    it.each(scenarios)(
-        "survives %s with the client: nothing lost, no avoidable error reaching the application",
-        (scenario) => {
+    const scenarios = stack === "dev" ? ["master-hang", "master-partition", "sentinel-crash", "replica-crash"] : [];
+    if (scenarios.length > 0)
+        it.each(scenarios)(
+            "survives %s with the client: nothing lost, no avoidable error reaching the application",
+            (scenario) => {
+                const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
+                const report = JSON.parse(r.stdout) as DrillReport;
+                const errors = report.perRun[0].writerErrors;
+                process.stdout.write(
+                    `[${stack}] ${scenario}: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
+                        `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(errors)}\n`,
+                );
+                expect(report.lostAckedWrites).toBe(0);
+                expect(report.quorumOk).toBe(true);
+                expect(report.correct).toBe(true);
+                expect(Object.keys(errors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
+            },
+        );
+
+    // Losing the primary region of prod: writes go on in the DR region without the heal, the writer inside the
+    // cut-off region loses nothing it was told was acknowledged (the fence), never two writable masters, the lost
+    // region rejoins as replicas and the master comes home by itself. region-loss-lagging first stops the DR
+    // region's Redis for a moment, so only same-region replicas can acknowledge: the region-durability writer still
+    // loses nothing; the plain WAIT 1 writer beside it is measured, not asserted. About two minutes each (most of it
+    // the fail-back hold-down); timings printed. CI runs region-loss only, to keep the lab tier's time:
+    // region-loss-lagging runs with RHL_REGION_LAGGING=1 (or `npm run lab -- drill --stack prod --scenario
+    // region-loss-lagging --json`), as a benchmark before a release (docs/dr.md).
+    const regionScenarios =
+        process.env.RHL_REGION_LAGGING === "1" ? ["region-loss", "region-loss-lagging"] : ["region-loss"];
+    if (stack === "prod")
+        it.each(regionScenarios)("survives %s with writes continuing and nothing lost", (scenario) => {
+            const started = Date.now();
             const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
+            expect(r.stderr).not.toMatch(/^lab: /m);
             const report = JSON.parse(r.stdout) as DrillReport;
-            const errors = report.perRun[0].writerErrors;
+            const run = report.perRun[0];
             process.stdout.write(
-                `[${stack}] ${scenario}: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
-                    `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(errors)}\n`,
+                `[${stack}] ${scenario} (${Math.round((Date.now() - started) / 1000)} s): ${report.durability}; switch ${JSON.stringify(report.switchMs)} ms, ` +
+                    `rto ${JSON.stringify(report.rtoMs)} ms, resumed without heal ${String(report.writesResumedWithoutHeal)}, home ${String(report.timeToHomeMs)} ms after the heal, ` +
+                    `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost; cut-off writer ${JSON.stringify(run.cutOffWriter)}; ` +
+                    `plain writer ${JSON.stringify(run.plainWriter)}; DR-region writer ${JSON.stringify(run.drWriter)}; writable masters ${report.maxSimultaneousWritableMasters} ${JSON.stringify(run.writableOverlapWindows)}, masters ${report.maxSimultaneousMasters}; ` +
+                    `errors seen by the writer ${JSON.stringify(run.writerErrors)}\n`,
             );
+            expect(report.durability).toMatch(/^durability region, 2 replica/);
+            expect(report.ackedWrites).toBeGreaterThan(100);
             expect(report.lostAckedWrites).toBe(0);
+            expect(run.resumedAfterRestore).toBe(false);
+            expect(report.writesResumedWithoutHeal).toBe(true);
+            expect(run.cutOffWriter?.lostAckedWrites).toBe(0);
+            // A client in the DR region (its own Sentinels first) goes on writing through the primary region's loss.
+            expect(run.drWriter?.lostAckedWrites).toBe(0);
+            expect(run.drWriter?.ackedAfterFault).toBeGreaterThan(0);
+            expect(report.maxSimultaneousWritableMasters).toBe(1);
+            expect(report.timeToHomeMs).not.toBeNull();
+            expect(report.newMaster).toMatch(/^east-/);
+            expect(report.oldMasterRejoinedAsReplica).toBe(true);
+            expect(run.mastersAfter).toBe(1);
             expect(report.quorumOk).toBe(true);
+            if (scenario === "region-loss-lagging") expect(run.plainWriter?.ackedWrites).toBeGreaterThan(100);
+            expect(Object.keys(run.writerErrors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
             expect(report.correct).toBe(true);
-            expect(Object.keys(errors).filter((k) => !RETRY_WOULD_NOT_HELP.includes(k))).toEqual([]);
-        },
-    );
+        });
 
     // Issue 12: the master stopped or rebooted on purpose hands over to a caught-up replica before it goes down.
     // Asserted: nothing lost, one writable master; the rto (target <= 1000 ms), the errors the application saw

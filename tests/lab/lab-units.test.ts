@@ -2,6 +2,7 @@
  * The lab's pure parts: address plan, seed files, cache key, nspawn flags.
  * No root needed; the end-to-end run is lab.e2e.test.ts.
  */
+import { writableOverlap } from "../../lab/drill";
 import { parse } from "yaml";
 import { capabilityNames, setprivBoundingSet } from "../../lab/capabilities";
 import { InvalidNodeNameError, LabError } from "../../lab/errors";
@@ -229,5 +230,27 @@ describe("command errors", () => {
     });
     it("keeps LabError messages on one line", () => {
         expect(new LabError("a\nb\n  c").message).toBe("a b c");
+    });
+});
+
+describe("writableOverlap (the drill's maxSimultaneousWritableMasters)", () => {
+    const sample = (node: string, at: number, master: boolean, setCalls: number) => ({ node, at, master, setCalls });
+    test("a handover whose windows do not overlap counts one; a stale master still writing counts two, with its windows", () => {
+        const clean = [
+            sample("a", 0, true, 0),
+            sample("b", 0, false, 0),
+            sample("a", 250, true, 10),
+            sample("b", 250, false, 10),
+            sample("a", 1000, false, 10),
+            sample("b", 1000, false, 10),
+            sample("b", 1250, true, 20),
+            sample("a", 1250, false, 20),
+        ];
+        expect(writableOverlap(clean, 250).map((w) => w.node)).toEqual(["a"]);
+        const split = [...clean, sample("a", 1300, true, 25), sample("a", 1550, true, 30), sample("b", 1550, true, 30)];
+        const both = writableOverlap(split, 250);
+        expect(both.map((w) => w.node).sort()).toEqual(["a", "b"]);
+        expect(both.find((w) => w.node === "b")).toEqual({ node: "b", from: 1250, to: 1550 });
+        expect(writableOverlap([], 250)).toEqual([]);
     });
 });

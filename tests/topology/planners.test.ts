@@ -1,12 +1,15 @@
 import { readStackConfig } from "../../engine/stackFile";
 import {
+    fenceIntervalMs,
     parseStackConfig,
+    planDr,
     planNodes,
     planRedis,
     planRegions,
     planSentinel,
     preferredMaster,
     PROMOTABLE_PRIORITY,
+    regionSafeReplicas,
     replicaPriority,
     rolloutOrder,
     sentinelMajority,
@@ -43,7 +46,13 @@ describe("each planner alone", () => {
     });
 
     it("replicaPriority: 100 for promotable Redis nodes, 0 for promotable: false, none without Redis", () => {
-        expect(base.nodes.map(replicaPriority)).toEqual([PROMOTABLE_PRIORITY, PROMOTABLE_PRIORITY, 100, undefined]);
+        expect(base.nodes.map(replicaPriority)).toEqual([
+            PROMOTABLE_PRIORITY,
+            PROMOTABLE_PRIORITY,
+            100,
+            100,
+            undefined,
+        ]);
         expect(replicaPriority({ ...base.nodes[1], promotable: false })).toBe(0);
     });
 
@@ -53,6 +62,7 @@ describe("each planner alone", () => {
             "witness",
             "east-b",
             "ord-a",
+            "ord-b",
             "east-a",
         ]);
     });
@@ -63,17 +73,18 @@ describe("each planner alone", () => {
             ["east-a", "master", 4096, "redis-prod-east-a"],
             ["east-b", "replica", 4096, "redis-prod-east-b"],
             ["ord-a", "replica", 4096, "redis-prod-ord-a"],
+            ["ord-b", "replica", 4096, "redis-prod-ord-b"],
             ["witness", "sentinel-only", 1024, "redis-prod-witness"],
         ]);
-        expect(nodes[3].maxmemoryBytes).toBeUndefined();
-        expect(nodes[3].tags).toEqual(["redis-ha", "cluster:redis-prod", "region:us-central", "role:sentinel"]);
+        expect(nodes[4].maxmemoryBytes).toBeUndefined();
+        expect(nodes[4].tags).toEqual(["redis-ha", "cluster:redis-prod", "region:us-central", "role:sentinel"]);
     });
 
     it("planRegions: primary, secondary and witness regions in first-appearance order", () => {
         const regions = planRegions(base, planNodes(base, "redis-prod", master));
         expect(regions.map((r) => [r.name, r.kind, r.sentinels, r.redisNodes])).toEqual([
             ["us-east", "primary", 1, 2],
-            ["us-ord", "secondary", 1, 1],
+            ["us-ord", "secondary", 1, 2],
             ["us-central", "witness", 1, 0],
         ]);
     });
@@ -82,5 +93,32 @@ describe("each planner alone", () => {
         expect(planRedis(base).minReplicasToWrite).toBe(1);
         expect(planRedis(base).save).not.toBe(base.save);
         expect(startGuardWaitSec(base)).toBe(Math.ceil((5000 + 2 * 10000) / 1000) + 10);
+    });
+});
+
+describe("disaster recovery planner", () => {
+    const nodes = planNodes(base, "redis-prod", master);
+    it("regionSafeReplicas: the largest number of Redis nodes in one region, capped at the replicas", () => {
+        // prod: two in us-east, two in us-ord: WAIT 2 reaches at least one replica in the other data region.
+        expect(regionSafeReplicas(nodes)).toBe(2);
+        const node = (name: string, region: string) => ({
+            name,
+            region,
+            runsRedis: true,
+            runsSentinel: false,
+            promotable: true,
+        });
+        expect(regionSafeReplicas([node("a", "x"), node("b", "x"), node("c", "x"), node("d", "y")])).toBe(3);
+        // One data region: no outside; every replica.
+        expect(regionSafeReplicas([node("a", "x"), node("b", "x"), node("c", "x")])).toBe(2);
+    });
+
+    it("fence: asks ten times per down-after, between every 100 ms and every second, reacting within half of it", () => {
+        expect([1000, 5000, 20000].map(fenceIntervalMs)).toEqual([100, 500, 1000]);
+        const dr = planDr(base, nodes);
+        expect(dr).toMatchObject({ regionSafeReplicas: 2, fenceIntervalMs: 500, fenceTimeoutMs: 500 });
+        expect(dr.fenceReactionMs).toBe(1100);
+        expect(dr.fencedMinReplicas).toBeGreaterThan(16);
+        expect(dr.failbackHoldDownSec).toBe(30);
     });
 });

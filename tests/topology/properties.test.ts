@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { renderUserData } from "../../cloud-init";
-import { ConfigError, StackConfigSchema, topologyFromConfig, type Topology } from "../../topology";
+import { analyseFailures, ConfigError, StackConfigSchema, topologyFromConfig, type Topology } from "../../topology";
 
 // Property tests over generated stacks: whatever the config, the program either builds a topology
 // with the invariants below or refuses it with problems that each name a config key.
@@ -115,6 +115,20 @@ function assertAccepted(t: Topology, stack: Record<string, unknown>): void {
     expect(masters.map((n) => n.name)).toEqual([t.preferredMaster]);
     expect(masters[0].promotable).toBe(true);
     expect(t.nodes.some((n) => n.promotable && n.runsRedis && n.name !== t.preferredMaster)).toBe(true);
+    // Region loss: an accepted multi-region stack keeps a writable master after losing any one region.
+    if (t.regions.length > 1)
+        for (const c of analyseFailures(t).filter((x) => x.lost.startsWith("region ")))
+            expect([c.lost, c.verdict]).toEqual([c.lost, expect.stringMatching(/^writes continue: /)]);
+    // Region-safe count: WAIT that many and, wherever the master is, at least one acknowledging replica lives in
+    // another region (the master's region holds at most count - 1 replicas), unless there is no other data region.
+    const redisIn = (region: string) => t.nodes.filter((n) => n.runsRedis && n.region === region).length;
+    const dataRegions = t.regions.filter((r) => r.redisNodes > 0);
+    const replicaCount = t.nodes.filter((n) => n.runsRedis).length - 1;
+    expect(t.dr.regionSafeReplicas).toBeLessThanOrEqual(replicaCount);
+    if (dataRegions.length > 1 && Math.max(...dataRegions.map((r) => r.redisNodes)) <= replicaCount)
+        for (const r of dataRegions) expect(redisIn(r.name) - 1).toBeLessThan(t.dr.regionSafeReplicas);
+    // The fence refuses writes on a cut-off master well before the majority side can promote (down-after).
+    expect(2 * t.dr.fenceReactionMs).toBeLessThanOrEqual(t.sentinel.downAfterMs);
     // Byte-stable user-data: twice the same, and the same from reordered but equivalent config and addresses.
     const rendered = renderAll(t);
     expect(renderAll(t)).toEqual(rendered);

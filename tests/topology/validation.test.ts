@@ -180,7 +180,7 @@ describe("labels and tags Linode refuses", () => {
             nodes: PROD_NODES.map((n) => (n.name === "witness" ? { ...n, region } : n)),
         });
         expect(lines).toEqual([
-            `redis-ha:nodes[3].region: makes the tag "region:${region}" (55 characters); Linode accepts at most 50`,
+            `redis-ha:nodes[4].region: makes the tag "region:${region}" (55 characters); Linode accepts at most 50`,
         ]);
     });
 });

@@ -8,6 +8,7 @@ import {
     validateNodes,
     validatePorts,
     validatePriorities,
+    validateRegionLoss,
     validateRegions,
     validateSentinels,
     validateStackConfig,
@@ -29,6 +30,7 @@ const validators: [string, Validator][] = [
     ["validateSentinels", validateSentinels],
     ["validateRegions", validateRegions],
     ["validatePriorities", validatePriorities],
+    ["validateRegionLoss", validateRegionLoss],
     ["validateTimings", validateTimings],
     ["validatePorts", validatePorts],
     ["validateCidrs", validateCidrs],
@@ -42,10 +44,10 @@ describe("each validator alone", () => {
     });
 
     it("validateNodes: duplicate names and promotable on a Sentinel-only node", () => {
-        const config = { ...base, nodes: [...base.nodes, { ...base.nodes[3], promotable: true }] };
+        const config = { ...base, nodes: [...base.nodes, { ...base.nodes[4], promotable: true }] };
         expect(lines(validateNodes(config))).toEqual([
-            'redis-ha:nodes[4].name: "witness" is used twice; give every node its own name',
-            "redis-ha:nodes[4].promotable: applies only to nodes with the redis role; remove it",
+            'redis-ha:nodes[5].name: "witness" is used twice; give every node its own name',
+            "redis-ha:nodes[5].promotable: applies only to nodes with the redis role; remove it",
         ]);
     });
 
@@ -57,7 +59,7 @@ describe("each validator alone", () => {
             [],
         );
         // A Sentinel-only node needs no maxmemory, so its plan may be anything.
-        expect(validateMemory(withNodes((n, i) => (i === 3 ? { ...n, type: "g9-new-1" } : n)))).toEqual([]);
+        expect(validateMemory(withNodes((n) => (n.name === "witness" ? { ...n, type: "g9-new-1" } : n)))).toEqual([]);
     });
 
     it("validateSentinels: an even count and a quorum below the majority", () => {
@@ -84,17 +86,39 @@ describe("each validator alone", () => {
         expect(validateRegions(oneRegion)).toEqual([]);
     });
 
+    it("validateRegionLoss: a multi-region stack that stops writing when some region is lost", () => {
+        // prod before two Redis nodes per data region: losing us-east leaves ord-a alone, refusing writes.
+        const oneInOrd = { ...base, nodes: base.nodes.filter((n) => n.name !== "ord-b") };
+        expect(lines(validateRegionLoss(oneInOrd))).toEqual([
+            "redis-ha:nodes: losing region us-east leaves no master that takes writes (1 Redis node(s) are left and a master needs minReplicasToWrite=1 replica(s) beside it); keep 2 Redis nodes, one promotable, outside every region, e.g. two Redis nodes in each data region plus a witness Sentinel region",
+        ]);
+        // Without min-replicas-to-write a lone DR master takes writes.
+        expect(validateRegionLoss({ ...oneInOrd, minReplicasToWrite: 0 })).toEqual([]);
+        // The DR region's Redis nodes may not be promoted: no master after the primary region is lost.
+        const unpromotable = withNodes((n) => (n.region === "us-ord" ? { ...n, promotable: false } : n));
+        expect(lines(validateRegionLoss(unpromotable))).toEqual([
+            "redis-ha:nodes: losing region us-east leaves no master that takes writes (no promotable Redis node is left); keep 2 Redis nodes, one promotable, outside every region, e.g. two Redis nodes in each data region plus a witness Sentinel region",
+        ]);
+        // Losing the DR region leaves the master without a replica.
+        const oneInEast = { ...base, nodes: base.nodes.filter((n) => n.name !== "east-b") };
+        expect(lines(validateRegionLoss(oneInEast))[0]).toMatch(
+            /^redis-ha:nodes: losing region us-ord leaves no master/,
+        );
+        // One region: nothing to lose but everything, not this check's concern.
+        expect(validateRegionLoss(withNodes((n) => ({ ...n, region: "us-east" })))).toEqual([]);
+    });
+
     it("validatePriorities: an unpromotable preferred master, no promotable replica, too many required replicas", () => {
         expect(lines(validatePriorities(withNodes((n, i) => (i === 0 ? { ...n, promotable: false } : n))))).toEqual([
             "redis-ha:nodes[0].promotable: east-a is the preferred master and must be promotable, or fail-back could never return the master home; remove promotable: false",
         ]);
         expect(
-            lines(validatePriorities(withNodes((n, i) => (i === 1 || i === 2 ? { ...n, promotable: false } : n)))),
+            lines(validatePriorities(withNodes((n, i) => (i >= 1 && i <= 3 ? { ...n, promotable: false } : n)))),
         ).toEqual([
             "redis-ha:nodes: no promotable replica: add a second node with the redis role (and without promotable: false) so Sentinel has a node to fail over to",
         ]);
-        expect(lines(validatePriorities({ ...base, minReplicasToWrite: 3 }))).toEqual([
-            "redis-ha:minReplicasToWrite: 3 exceeds the 2 replica(s) in this stack, so the master would refuse every write; lower it or add replicas",
+        expect(lines(validatePriorities({ ...base, minReplicasToWrite: 4 }))).toEqual([
+            "redis-ha:minReplicasToWrite: 4 exceeds the 3 replica(s) in this stack, so the master would refuse every write; lower it or add replicas",
         ]);
     });
 

@@ -91,6 +91,9 @@ class SentinelClient:
         self._emit("failover", dict(self.last_failover))
 
     def _retried(self, cls: str, attempt: int, delay_ms: float, err: BaseException) -> None:
+        if cls == "noreplicas":
+            # A master that keeps refusing writes may be one only a cut-off minority of Sentinels still names.
+            self._pool.refused_write()
         if self.metrics:
             self.metrics.retry(cls)
         self._emit("retry", cls, attempt, delay_ms, err)

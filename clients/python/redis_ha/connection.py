@@ -1,8 +1,12 @@
 """The master's connections: Sentinel discovery (own region first), a pool of verified connections, the epoch
 that every (re)discovery of a different master bumps, the failover fence, and the send-time checks of a call.
 
-- A new connection is made only to the address a Sentinel names now (the last known master when no Sentinel
-  answers), and is used only once ``ROLE`` on it says ``master`` (ioredis' ready check does the same).
+- A new connection is made only to the address a majority of the Sentinels names now (every Sentinel is asked at
+  once; without a majority, the address most answering Sentinels name, else the last known master), and is used
+  only once ``ROLE`` on it says ``master`` (ioredis' ready check does the same). A Sentinel cut off with the old
+  master (the client's own region lost) names it still; it must never outvote the Sentinels it cannot reach.
+- Writes refused with NOREPLICAS for a second (a master fenced by redis-fence) make the pool ask the Sentinels
+  again, and move to the master a majority names.
 - On a switch to another master (Sentinel's +switch-master, or discovery naming another address) every socket to
   the old master is shut down, also those with a call blocked on them: a hung master never answers, and the calls
   would otherwise wait for their command timeout (the "30 s on a hang" of FACTS.md).
@@ -16,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import weakref
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -45,6 +50,28 @@ def _auth_refused(err: BaseException) -> bool:
     if isinstance(err, (rx.AuthenticationError, rx.NoPermissionError, rx.AuthorizationError)):
         return True
     return isinstance(err, rx.ResponseError) and str(err).startswith(("WRONGPASS", "NOAUTH", "NOPERM"))
+
+
+def judge_answers(answers: List[Tuple[int, Optional[Address]]], total: int) -> Tuple[Optional[Address], Optional[Address]]:
+    """``(majority, plurality)`` from ``(sentinel index, named master or None)`` answers of ``total`` configured
+    Sentinels: the master more than half of ALL of them name (not of those that answered), and the one most answers
+    name (a tie goes to the Sentinel listed first)."""
+    votes: Dict[Address, int] = {}
+    first: Dict[Address, int] = {}
+    for i, master in answers:
+        if master is None:
+            continue
+        votes[master] = votes.get(master, 0) + 1
+        first[master] = min(first.get(master, i), i)
+    majority = next((m for m, n in votes.items() if n > total // 2), None)
+    plurality = min(votes, key=lambda m: (-votes[m], first[m])) if votes else None
+    return majority, plurality
+
+
+#: A write refusal streak (NOREPLICAS, gaps under a second) this long makes the pool ask the Sentinel majority.
+REFUSAL_STREAK_S = 1.0
+#: Least time between two such questions.
+MAJORITY_CHECK_INTERVAL_S = 1.0
 
 
 class HAConnection(redis.Connection):
@@ -131,6 +158,13 @@ class MasterPool:
             redis.Redis(host=s.host, port=s.port, **sentinel_connection_kwargs(opts, opts.timeouts.sentinel_command_ms))
             for s in opts.sentinels
         ]
+        # One thread per Sentinel (they are asked at once; an unreachable one is not waited for), one for the check
+        # that refused writes start (it waits for the others).
+        self._asker = ThreadPoolExecutor(max_workers=len(self._sentinels) + 1, thread_name_prefix="redis-ha-sentinel")
+        self._refusals_since = 0.0
+        self._last_refusal = 0.0
+        self._last_majority_check = 0.0
+        self._majority_check: Optional[Future[None]] = None
         self.address: Optional[Address] = None
         self.epoch = 0
         self._idle: List[HAConnection] = []
@@ -224,28 +258,84 @@ class MasterPool:
                 return
         conn.disconnect()
 
-    def discover(self, guard: Optional[Guard] = None) -> Address:
-        """Asks the Sentinels in order (own region first) for the master; the last known one if none answers."""
+    def _ask(self, s: redis.Redis) -> Optional[Address]:
+        reply = s.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.opts.master_name)
+        return (_text(reply[0]), int(reply[1])) if reply else None
+
+    def ask_sentinels(self, guard: Optional[Guard] = None) -> Tuple[Optional[Address], Optional[Address], List[str]]:
+        """Asks every Sentinel at once; returns ``(majority, plurality, errors)`` as soon as a majority names one
+        master, else once every one answered or failed (or the call's deadline passed)."""
+        futures = {self._asker.submit(self._ask, s): i for i, s in enumerate(self._sentinels)}
+        answers: List[Tuple[int, Optional[Address]]] = []
         errors: List[str] = []
-        for s in self._sentinels:
-            if guard is not None and guard.remaining() <= 0:
-                raise DeadlinePassed()
-            try:
-                reply = s.execute_command("SENTINEL GET-MASTER-ADDR-BY-NAME", self.opts.master_name)
-            except Exception as e:  # noqa: BLE001 - any failure of one Sentinel: ask the next
-                if _auth_refused(e):
-                    raise AuthenticationError("sentinel", e) from e
-                kw = s.connection_pool.connection_kwargs
-                errors.append(f"{kw['host']}:{kw['port']}: {e}")
-                continue
-            if reply:
-                return (_text(reply[0]), int(reply[1]))
-            kw = s.connection_pool.connection_kwargs
-            errors.append(f"{kw['host']}:{kw['port']}: does not know {self.opts.master_name!r}")
-        if self.address is not None:
-            # No Sentinel answered: try the master reached last (its ROLE is still checked on connect).
-            return self.address
+        refused: Optional[BaseException] = None
+        pending = set(futures)
+        while pending:
+            timeout = None if guard is None else max(0.0, guard.remaining())
+            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            if not done:
+                break  # the deadline passed
+            for f in done:
+                i = futures[f]
+                kw = self._sentinels[i].connection_pool.connection_kwargs
+                e = f.exception()
+                if e is not None:
+                    refused = refused or (e if _auth_refused(e) else None)
+                    errors.append(f"{kw['host']}:{kw['port']}: {e}")
+                    answers.append((i, None))
+                    continue
+                master = f.result()
+                if master is None:
+                    errors.append(f"{kw['host']}:{kw['port']}: does not know {self.opts.master_name!r}")
+                answers.append((i, master))
+            majority, _ = judge_answers(answers, len(self._sentinels))
+            if majority is not None:
+                return majority, majority, errors
+        majority, plurality = judge_answers(answers, len(self._sentinels))
+        if majority is None and plurality is None and refused is not None:
+            raise AuthenticationError("sentinel", refused) from refused
+        return majority, plurality, errors
+
+    def discover(self, guard: Optional[Guard] = None) -> Address:
+        """The master a majority of the Sentinels names; without a majority (Sentinels down or cut off), the one
+        most answering Sentinels name, else the last known master (its ROLE is still checked on connect)."""
+        if guard is not None and guard.remaining() <= 0:
+            raise DeadlinePassed()
+        majority, plurality, errors = self.ask_sentinels(guard)
+        found = majority or plurality or self.address
+        if found is not None:
+            return found
+        if guard is not None and guard.remaining() <= 0:
+            raise DeadlinePassed()
         raise NotConnectedError(detail="no Sentinel named a master (" + "; ".join(errors) + ")")
+
+    def refused_write(self) -> None:
+        """A write was refused with NOREPLICAS. After a streak of :data:`REFUSAL_STREAK_S`, ask every Sentinel (at
+        most once per :data:`MAJORITY_CHECK_INTERVAL_S`, in the background) and move to the master a majority names
+        if that is another one: this master may be one only a cut-off minority still names (fenced)."""
+        now = time.monotonic()
+        with self._cond:
+            if now - self._last_refusal > REFUSAL_STREAK_S:
+                self._refusals_since = now
+            self._last_refusal = now
+            if self.closed or now - self._refusals_since < REFUSAL_STREAK_S:
+                return
+            if self._majority_check is not None or now - self._last_majority_check < MAJORITY_CHECK_INTERVAL_S:
+                return
+            self._last_majority_check = now
+            here = self.address
+            self._majority_check = self._asker.submit(self._follow_majority, here)
+
+    def _follow_majority(self, here: Optional[Address]) -> None:
+        try:
+            majority, _, _ = self.ask_sentinels()
+            if majority is not None and majority != here and self.address == here and not self.closed:
+                self.switch(majority, "majority")
+        except Exception:  # noqa: BLE001 - a failed check changes nothing; the next refusal asks again
+            log.debug("redis_ha: asking the Sentinel majority failed", exc_info=True)
+        finally:
+            with self._cond:
+                self._majority_check = None
 
     def _connect(self, guard: Guard) -> HAConnection:
         # Every new connection asks Sentinel first (one round trip, rare: connections are reused), so a client
@@ -293,6 +383,7 @@ class MasterPool:
         for c in conns:
             c.abort()
             c.disconnect()
+        self._asker.shutdown(wait=False)
         for s in self._sentinels:
             s.connection_pool.disconnect()
 

@@ -34,6 +34,7 @@ from redis_ha.policies import CallPolicies, deadline_error
 from redis_ha.replica_guard import MasterRole, ReplicaGuard, parse_master_role
 from redis_ha.state import CallState
 from redis_ha.watcher import parse_switch_master, parse_try_failover
+from redis_ha.connection import MasterPool, judge_answers
 
 
 class Clock:
@@ -335,3 +336,57 @@ class ReplicaGuardTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class _FakeSentinel:
+    """Answers GET-MASTER-ADDR-BY-NAME with ``master`` (None: does not know it), or raises ``error``."""
+
+    def __init__(self, port: int, master=None, error=None) -> None:  # type: ignore[no-untyped-def]
+        self.master, self.error = master, error
+        self.connection_pool = type("P", (), {"connection_kwargs": {"host": "s", "port": port}, "disconnect": lambda self: None})()
+
+    def execute_command(self, *args):  # type: ignore[no-untyped-def]
+        if self.error is not None:
+            raise self.error
+        return None if self.master is None else [self.master[0], str(self.master[1])]
+
+
+class SentinelMajorityTest(unittest.TestCase):
+    def pool(self, *sentinels: _FakeSentinel) -> MasterPool:
+        opts = resolve_options(ClientOptions(sentinels=[SentinelEndpoint("s", f.connection_pool.connection_kwargs["port"]) for f in sentinels], master_name="m"))
+        p = MasterPool(opts, lambda old, new, source: None)
+        p._sentinels = list(sentinels)  # type: ignore[assignment]
+        self.addCleanup(p.close)
+        return p
+
+    def test_majority_counted_against_every_configured_sentinel(self) -> None:
+        self.assertEqual(judge_answers([(0, ("old", 1)), (1, None), (2, None)], 3), (None, ("old", 1)))
+        self.assertEqual(judge_answers([(0, ("old", 1)), (1, ("new", 1)), (2, ("new", 1))], 3), (("new", 1), ("new", 1)))
+        # A tie goes to the master the Sentinel listed first names.
+        self.assertEqual(judge_answers([(1, ("b", 1)), (0, ("a", 1))], 4), (None, ("a", 1)))
+
+    def test_discovery_follows_the_majority_not_the_first_sentinel(self) -> None:
+        p = self.pool(_FakeSentinel(1, ("old", 6379)), _FakeSentinel(2, ("new", 6379)), _FakeSentinel(3, ("new", 6379)))
+        self.assertEqual(p.discover(), ("new", 6379))
+
+    def test_without_a_majority_the_most_named_then_the_last_known(self) -> None:
+        down = rx.ConnectionError("refused")
+        p = self.pool(_FakeSentinel(1, ("old", 6379)), _FakeSentinel(2, error=down), _FakeSentinel(3, error=down))
+        self.assertEqual(p.discover(), ("old", 6379))
+        p = self.pool(_FakeSentinel(1, error=down), _FakeSentinel(2, error=down), _FakeSentinel(3, error=down))
+        with self.assertRaises(NotConnectedError):
+            p.discover()
+        p.address = ("last", 6379)
+        self.assertEqual(p.discover(), ("last", 6379))
+
+    def test_refused_writes_move_the_pool_to_the_majority_master(self) -> None:
+        p = self.pool(_FakeSentinel(1, ("old", 6379)), _FakeSentinel(2, ("new", 6379)), _FakeSentinel(3, ("new", 6379)))
+        p.address = ("old", 6379)
+        p.refused_write()
+        self.assertIsNone(p._majority_check, "a single refusal asks nothing (a just-promoted master refuses briefly)")
+        p._refusals_since -= 2  # the refusals have gone on for two seconds
+        p.refused_write()
+        check = p._majority_check
+        assert check is not None
+        check.result(timeout=5)
+        self.assertEqual(p.address, ("new", 6379))

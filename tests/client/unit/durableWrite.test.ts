@@ -436,4 +436,104 @@ describe("durableWriteAttempt", () => {
             expect(guard.expectedReplicas(f.conn.address)).toBe(1);
         });
     });
+    describe('durability "region"', () => {
+        const roleOf = (ports: number[]): Reply => [
+            null,
+            ["master", 100, ports.map((port) => ["127.0.0.1", String(port), "100"])],
+        ];
+        const regionWrite = (f: ReturnType<typeof fakeConnection>) =>
+            durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 2, durability: "region" },
+                200,
+                signal(),
+                new CallState(),
+            );
+        const seeing = (ports: number[]) => {
+            const f = fakeConnection([[null, "OK"], [null, 2], roleOf(ports)], []);
+            const role = parseMasterRole(roleOf(ports)[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            f.conn.replicaGuard.check(f.conn.address, role);
+            return f;
+        };
+
+        test("waits for the region-safe count, not for every attached replica (three attached, two asked)", async () => {
+            const f = seeing([6380, 6381, 6382]);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 2 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2"]);
+        });
+
+        test("asks the region-safe count before this master's first ROLE", async () => {
+            const f = fakeConnection([[null, "OK"], [null, 2], roleOf([6380, 6381, 6382])], []);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 2 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["2"]);
+        });
+
+        test("a write sent while both replicas were attached is never acknowledged by one after the other is forgotten", async () => {
+            // The cut-off side of a region loss: R1 (the other region) stops acknowledging; the guard forgets it
+            // after its grace while this write, applied before the fence, still waits. R2 (same region) alone must
+            // not acknowledge it: the region's return discards it.
+            let now = 0;
+            const ctrl = new AbortController();
+            const f = fakeConnection(
+                [[null, "OK"], [null, 1], roleOf([6380, 6381])],
+                [
+                    () => {
+                        now = 10_000; // R1 silent past the stall time: asked (unreachable), its grace starts
+                        return 1;
+                    },
+                    () => {
+                        now = 20_000; // grace over: forgotten
+                        return 1;
+                    },
+                    () => {
+                        ctrl.abort();
+                        return 1;
+                    },
+                ],
+                undefined,
+                [
+                    null,
+                    [
+                        "master",
+                        5000,
+                        [
+                            ["127.0.0.1", "6380", "5000"],
+                            ["127.0.0.1", "6381", "100"],
+                        ],
+                    ],
+                ],
+            );
+            const guard = new ReplicaGuard(
+                async () => ({ kind: "unreachable" }),
+                2000,
+                5000,
+                () => now,
+            );
+            const role = parseMasterRole(roleOf([6380, 6381])[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            guard.check(f.conn.address, role);
+            f.conn.replicaGuard = guard;
+            const err = await durableWriteAttempt(
+                f.asManaged,
+                (p) => p.set("k", "v"),
+                { replicas: 2, durability: "region" },
+                200,
+                ctrl.signal,
+                new CallState(),
+            ).catch((e: unknown) => e);
+            expect(err).toMatchObject({ reason: "timeout", required: 2, acknowledged: 1 });
+            expect(guard.expectedReplicas(f.conn.address)).toBe(1);
+        });
+
+        test("with fewer replicas attached than the count (the other region is lost), every attached one", async () => {
+            const f = fakeConnection([[null, "OK"], [null, 1], roleOf([6380])], []);
+            const role = parseMasterRole(roleOf([6380])[1]);
+            if (!role) throw new Error("not a master's ROLE");
+            f.conn.replicaGuard.check(f.conn.address, role);
+            await expect(regionWrite(f)).resolves.toMatchObject({ acknowledged: 1 });
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1"]);
+        });
+    });
 });
