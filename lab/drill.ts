@@ -472,14 +472,18 @@ export interface WriteWindow {
  * The largest set of Redis nodes that executed a write as master in overlapping intervals, one window per node (its
  * length is maxSimultaneousWritableMasters; empty when no node executed a write as master). A node's interval runs
  * from its previous sample to this one, but no further back than two sampling periods: a hung node (SIGSTOP) answers no
- * sample and executes nothing meanwhile, so its writes after it resumes belong to the last moments only.
+ * sample and executes nothing meanwhile, so its writes after it resumes belong to the last moments only. Only an
+ * interval with the node master at both ends counts: a replica's `cmdstat_set` grows with the writes it replicates, so
+ * a node promoted between two samples would otherwise count its last replicated writes as its own, overlapping the
+ * old master's last writes in every handover faster than the sampling. A second writable master lasting longer than
+ * two sampling periods is still counted.
  */
 export function writableOverlap(samples: readonly WriteSample[], periodMs: number): WriteWindow[] {
     const last = new Map<string, WriteSample>();
     const windows: WriteWindow[] = [];
     for (const x of [...samples].sort((a, b) => a.at - b.at)) {
         const prev = last.get(x.node);
-        if (prev && x.master && x.setCalls > prev.setCalls)
+        if (prev?.master && x.master && x.setCalls > prev.setCalls)
             windows.push({ node: x.node, from: Math.max(prev.at, x.at - 2 * periodMs), to: x.at });
         last.set(x.node, x);
     }

@@ -253,4 +253,16 @@ describe("writableOverlap (the drill's maxSimultaneousWritableMasters)", () => {
         expect(both.find((w) => w.node === "b")).toEqual({ node: "b", from: 1250, to: 1550 });
         expect(writableOverlap([], 250)).toEqual([]);
     });
+    test("a promotion between two samples: the new master's replicated writes before it are not counted as its own", () => {
+        const handover = [
+            sample("a", 0, true, 0),
+            sample("b", 0, false, 0),
+            // a wrote until the handover at ~120 ms; b replicated those writes, then became master.
+            sample("a", 250, true, 10),
+            sample("b", 260, true, 10),
+            sample("a", 500, false, 12),
+            sample("b", 510, true, 20),
+        ];
+        expect(writableOverlap(handover, 250)).toEqual([{ node: "a", from: 0, to: 250 }]);
+    });
 });
