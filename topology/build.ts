@@ -3,7 +3,7 @@ import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
 import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
-import { planBackup } from "./backup";
+import { planBackup, validateBackup } from "./backup";
 import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
@@ -89,7 +89,11 @@ function parseJsonish(value: string): unknown {
  */
 export function buildTopology(config: StackConfig, project: string, stack: string): Topology {
     const cluster = config.clusterName ?? defaultClusterName(stack);
-    const problems = [...validateStackConfig(config, cluster), ...validateMonitoring(config, cluster)];
+    const problems = [
+        ...validateStackConfig(config, cluster),
+        ...validateMonitoring(config, cluster),
+        ...validateBackup(config),
+    ];
     const master = preferredMaster(config);
     if (problems.length > 0 || !master) throw new ConfigError(problems);
     const nodes = planNodes(config, cluster, master);
