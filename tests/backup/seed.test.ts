@@ -193,7 +193,18 @@ describeTier("redis-seed (real redis-server and a local S3 server)", missing)("r
         copyFileSync(join(SCRIPTS, "lib.sh"), join(dir, "bin", "lib.sh"));
         copyFileSync(join(SCRIPTS, "redis-seed"), join(dir, "bin", "redis-seed"));
         writeFileSync(join(dir, "bin", PATHS_LIB), renderPathsLib(paths));
-        writeFileSync(paths.nodeEnv, shellAssignments([["REDIS_PASSWORD", "unused"]]));
+        writeFileSync(
+            paths.nodeEnv,
+            shellAssignments([
+                ["REDIS_PASSWORD", "unused"],
+                ["SENTINEL_PASSWORD", "unused"],
+                ["NODE_ADDRESS", "127.0.0.1"],
+                ["REDIS_PORT", 6379],
+                ["MASTER_NAME", "mymaster"],
+                // Nothing listens there: no Sentinel answers, as in a new cluster whose Sentinels are still booting.
+                ["SENTINELS", "127.0.0.1:1 127.0.0.1:2 127.0.0.1:3"],
+            ]),
+        );
         const conf = [`dir ${data}`, "dbfilename dump.rdb", `appendonly ${appendonly}`, "appenddirname appendonlydir"];
         writeFileSync(paths.redisConf, `${conf.join("\n")}\nappendfilename "appendonly.aof"\n`);
         const env = shellAssignments([
@@ -203,10 +214,10 @@ describeTier("redis-seed (real redis-server and a local S3 server)", missing)("r
             ["SEED_MARKER_FILE", join(dir, "state", "seeded")],
         ]);
         writeFileSync(join(dir, "seed.env"), env);
-        const run = () =>
+        const run = (env: Record<string, string> = {}) =>
             spawnSync("bash", [join(dir, "bin", "redis-seed"), join(dir, "seed.env")], {
                 encoding: "utf8",
-                env: { ...process.env, SEED_RUN_AS: "" },
+                env: { ...process.env, SEED_RUN_AS: "", RCLI_TIMEOUT: "1", ...env },
                 timeout: 120_000,
             });
         return { dir, data, conf: conf.flatMap((l) => [`--${l.split(" ")[0]}`, l.split(" ")[1]]), run };
@@ -270,6 +281,26 @@ describeTier("redis-seed (real redis-server and a local S3 server)", missing)("r
             );
         },
     );
+
+    it("skips, installing nothing, when the Sentinels already agree on another master (a first master replaced later)", () => {
+        // A redis-cli whose Sentinels all name 10.0.0.9:6379 as the master; everything else is the real one.
+        const bin = join(work, "sentinels-elsewhere");
+        mkdirSync(bin, { recursive: true });
+        writeFileSync(
+            join(bin, "redis-cli"),
+            '#!/bin/bash\nif [[ " $* " == *" get-master-addr-by-name "* ]]; then printf "10.0.0.9\\n6379\\n"; exit 0; fi\nexec /usr/bin/redis-cli "$@"\n',
+            { mode: 0o755 },
+        );
+        const n = node("yes");
+        const r = n.run({ PATH: `${bin}:${process.env.PATH ?? ""}` });
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe(
+            "redis-seed: skipped: the Sentinels agree on master 10.0.0.9:6379, so this cluster is not new; this node joins it without the seed\n",
+        );
+        expect(readdirSync(n.data)).toEqual([]);
+        expect(readFileSync(join(n.dir, "state", "seeded"), "utf8")).toMatch(/skipped: the cluster already has master/);
+    });
 
     it("refuses a backup whose checksum does not match, with one line, installing nothing", () => {
         const wrong = join(work, "wrong.sha256");
