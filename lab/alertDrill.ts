@@ -13,6 +13,7 @@ import {
     type PromTarget,
 } from "./monitoring";
 import { bootNode, readNodeState, stopNode, waitForCloudInit } from "./nodes";
+import { screenshotGraphs } from "./screenshot";
 import { sleep } from "./processes";
 import { labConfig, type LabStack } from "./stack";
 
@@ -106,7 +107,16 @@ async function startWebhook(address: string): Promise<{ url: string; received: N
  * within seconds, shorter than a scrape plus the alert's `for:`; a crash that heals itself is a RedisHaFailover (info),
  * not a page.
  */
-export async function alertDrill(s: LabStack, log: (m: string) => void): Promise<AlertDrillReport> {
+export interface AlertDrillOptions {
+    /** Before Prometheus stops, render its graph page over the drill into this PNG (lab/screenshot.ts; chromium). */
+    screenshot?: string;
+}
+
+export async function alertDrill(
+    s: LabStack,
+    log: (m: string) => void,
+    opts: AlertDrillOptions = {},
+): Promise<AlertDrillReport> {
     const hook = await startWebhook(s.network.hostAddress);
     let m: LabMonitoring | undefined;
     try {
@@ -215,6 +225,11 @@ export async function alertDrill(s: LabStack, log: (m: string) => void): Promise
                     : undefined,
             ),
         ).catch(() => false);
+
+        if (opts.screenshot !== undefined) {
+            const bytes = await screenshotGraphs(mon.prometheusUrl, opts.screenshot);
+            log(`screenshot of Prometheus's graph page: ${opts.screenshot} (${String(bytes)} bytes)`);
+        }
 
         const masterDownBudgetSec = s.topology.sentinel.downAfterMs / 1000 + 2 * t.monitoring.scrapeIntervalSec + 30;
         const report: Omit<AlertDrillReport, "correct"> = {

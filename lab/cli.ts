@@ -461,6 +461,10 @@ async function main(argv: string[]): Promise<number> {
         )
         .addOption(mbOpt())
         .option("--skip-seed", "backup-restore: skip the new-cluster case (backup.seedFrom)")
+        .option(
+            "--screenshot <png>",
+            "alert: render Prometheus's graph page over the drill into a PNG with headless chromium (Debian's chromium)",
+        )
         .addOption(
             new Option("--writer <client>", "client the writer uses: ts (client/) or python (clients/python)")
                 .choices(["ts", "python"])
@@ -487,10 +491,13 @@ async function main(argv: string[]): Promise<number> {
                     addressing?: AddressingMode;
                     mb: number;
                     skipSeed?: boolean;
+                    screenshot?: string;
                 }) => {
                     if (o.scenario === "backup-restore") return backupRestore(o.stack, o.mb, !o.skipSeed, o.addressing);
                     if (o.scenario === "alert") {
-                        const report = await alertDrill(await up(o.stack, { addressing: o.addressing }), progress);
+                        const report = await alertDrill(await up(o.stack, { addressing: o.addressing }), progress, {
+                            ...(o.screenshot !== undefined ? { screenshot: o.screenshot } : {}),
+                        });
                         printAlertReport(report);
                         return report.correct ? 0 : 1;
                     }
