@@ -65,6 +65,9 @@ export const NODE_SCRIPTS = [
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
 
+/** Scripts under cloud-init/scripts that only some nodes carry (`backup.seedFrom`: the first master, cloud-init/seed.ts). */
+export const FIRST_MASTER_SCRIPTS = ["redis-seed"] as const;
+
 /**
  * The rendered file beside the scripts that tells them where everything else is. A script finds it next to itself
  * (`$(dirname "$0")/paths.sh`), so no path is written twice: this module is the only place that spells them.

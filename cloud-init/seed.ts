@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderS3cmdConfig } from "./backup";
 import { nodeOf, type RenderInput } from "./inputs";
-import { PATHS } from "./paths";
+import { FIRST_MASTER_SCRIPTS, PATHS } from "./paths";
 import { shellAssignments } from "./shell";
 import { renderUnit } from "./units";
 import type { WriteFile } from "./userData";
@@ -34,7 +34,8 @@ export function renderSeedEnv(t: Topology): string {
 
 /** The redis-seed script as shipped (cloud-init/scripts). */
 export function seedScript(): string {
-    return readFileSync(join(__dirname, "scripts", "redis-seed"), "utf8");
+    const [name] = FIRST_MASTER_SCRIPTS;
+    return readFileSync(join(__dirname, "scripts", name), "utf8");
 }
 
 /**
