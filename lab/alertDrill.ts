@@ -13,7 +13,7 @@ import {
     type PromTarget,
 } from "./monitoring";
 import { bootNode, readNodeState, stopNode, waitForCloudInit } from "./nodes";
-import { screenshotGraphs } from "./screenshot";
+import { screenshotDashboard } from "./screenshot";
 import { sleep } from "./processes";
 import { labConfig, type LabStack } from "./stack";
 
@@ -227,7 +227,7 @@ export async function alertDrill(
         ).catch(() => false);
 
         if (opts.screenshot !== undefined) {
-            const bytes = await screenshotGraphs(mon.prometheusUrl, opts.screenshot);
+            const bytes = await screenshotDashboard(mon.prometheusUrl, t.cluster, opts.screenshot);
             log(`screenshot of Prometheus's graph page: ${opts.screenshot} (${String(bytes)} bytes)`);
         }
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { DASHBOARD_ROWS } from "../cloud-init";
 import { LabError } from "./errors";
 import { run } from "./exec";
 import { ROUTER_NETNS } from "./network";
@@ -8,28 +9,39 @@ import { ROUTER_NETNS } from "./network";
 /** Debian's chromium: only for the README's screenshot (`drill --scenario alert --screenshot`), never in CI. */
 export const CHROMIUM_BIN = "/usr/bin/chromium";
 
-/** The graphs the screenshot shows, as Prometheus's graph page takes them (g0, g1, ...). */
-export const SCREENSHOT_GRAPHS: readonly { expr: string; range: string }[] = [
-    // Which node is master: the failover shows as the line moving to another node.
-    { expr: 'max by (node) (redis_instance_info{redis_role="master"})', range: "5m" },
-    // Every Redis and Sentinel exporter logged in; the killed node's drop and return.
-    { expr: "min by (job, node) (redis_up)", range: "5m" },
-    // The alerts as Prometheus evaluated them: pending, then firing, then gone.
-    { expr: 'ALERTS{alertname=~"RedisHaMasterDown|RedisHaFailover"}', range: "5m" },
-    { expr: "sum by (node) (redis_memory_used_bytes)", range: "5m" },
+/**
+ * The shipped dashboard's panels the screenshot shows, one per row (role), by title, plus the alerts: Prometheus's
+ * graph page draws the same queries that Grafana would.
+ */
+export const SCREENSHOT_PANELS: readonly string[] = [
+    "Master (1) per node",
+    "Redis up",
+    "Sentinels that agree the master is ok",
+    "Memory available",
 ];
 
+/** The graphs of the screenshot: the panels' queries for `cluster`, then the drill's alerts as Prometheus saw them. */
+export function screenshotGraphs(cluster: string, range = "5m"): { expr: string; range: string }[] {
+    const panels = DASHBOARD_ROWS.flatMap((r) => r.panels);
+    return [
+        ...SCREENSHOT_PANELS.map((title) => {
+            const p = panels.find((x) => x.title === title);
+            if (!p) throw new LabError(`no dashboard panel titled "${title}"`);
+            return { expr: p.expr.replaceAll("$cluster", cluster), range };
+        }),
+        { expr: `ALERTS{cluster="${cluster}",alertname=~"RedisHaMasterDown|RedisHaFailover"}`, range },
+    ];
+}
+
 /** Prometheus's own graph page with `graphs`, one panel each, in graph view. */
-export function graphPageUrl(prometheusUrl: string, graphs = SCREENSHOT_GRAPHS): string {
-    const q = new URLSearchParams();
-    graphs.forEach((g, i) => {
-        q.set(`g${String(i)}.expr`, g.expr);
-        q.set(`g${String(i)}.tab`, "0");
-        q.set(`g${String(i)}.stacked`, "0");
-        q.set(`g${String(i)}.show_exemplars`, "0");
-        q.set(`g${String(i)}.range_input`, g.range);
-    });
-    return `${prometheusUrl}/graph?${q.toString()}`;
+export function graphPageUrl(prometheusUrl: string, graphs: readonly { expr: string; range: string }[]): string {
+    // encodeURIComponent, not URLSearchParams: the page decodes with decodeURIComponent, which leaves a "+" a "+".
+    const q = graphs.flatMap((g, i) =>
+        Object.entries({ expr: g.expr, tab: "0", stacked: "0", show_exemplars: "0", range_input: g.range }).map(
+            ([k, v]) => `g${String(i)}.${k}=${encodeURIComponent(v)}`,
+        ),
+    );
+    return `${prometheusUrl}/graph?${q.join("&")}`;
 }
 
 /**
@@ -37,7 +49,7 @@ export function graphPageUrl(prometheusUrl: string, graphs = SCREENSHOT_GRAPHS):
  * which reaches the lab's addresses and nothing else (no default route, no NAT): whatever it would fetch besides the
  * page (update checks and the like, which the flags also turn off) cannot leave the lab.
  */
-export async function screenshotGraphs(prometheusUrl: string, png: string): Promise<number> {
+export async function screenshotDashboard(prometheusUrl: string, cluster: string, png: string): Promise<number> {
     const profile = mkdtempSync(path.join(tmpdir(), "redis-ha-lab-chromium-"));
     try {
         const r = await run(
@@ -61,7 +73,7 @@ export async function screenshotGraphs(prometheusUrl: string, png: string): Prom
                 // The graph page is a React app that queries the API after load: give it time to draw.
                 "--virtual-time-budget=20000",
                 `--screenshot=${path.resolve(png)}`,
-                graphPageUrl(prometheusUrl),
+                graphPageUrl(prometheusUrl, screenshotGraphs(cluster)),
             ],
             { allowFailure: true, timeoutMs: 120_000 },
         );
