@@ -20,6 +20,8 @@ export interface BackupDrillReport {
     backupBytes: number;
     /** `systemctl start redis-ha-backup.service`: BGSAVE, upload, read-back, move. */
     backupMs: number;
+    /** Where the backup's time went, as redis-backup measured it: BGSAVE, upload, read-back and checksum upload. */
+    backupPhasesMs: { bgsave: number; upload: number; verify: number; total: number };
     /** A plain `s3cmd put` of the same RDB from the same node, in the same run. */
     rawUploadMs: number;
     /** The same `s3cmd put` with the backup's own options (one request up to 1 GiB), for comparison. */
@@ -192,6 +194,13 @@ export async function backupDrill(
                 "journalctl -u redis-ha-backup.service -o cat --no-pager | grep 'redis-backup: ok' | tail -n 1",
             );
             const backupBytes = Number(/ size=(\d+)/.exec(journal)?.[1] ?? NaN);
+            const phase = (name: string) => Number(new RegExp(` ${name}_ms=(\\d+)`).exec(journal)?.[1] ?? NaN);
+            const backupPhasesMs = {
+                bgsave: phase("bgsave"),
+                upload: phase("upload"),
+                verify: phase("verify"),
+                total: phase("total"),
+            };
             const backupUri = /redis-backup: ok (s3:\/\/\S+\.rdb) /.exec(journal)?.[1];
             log(journal.trim());
 
@@ -240,6 +249,7 @@ export async function backupDrill(
                 datasetBytes,
                 backupBytes,
                 backupMs,
+                backupPhasesMs,
                 rawUploadMs,
                 rawUploadSameOptionsMs,
                 restoreMs,
