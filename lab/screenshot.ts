@@ -68,8 +68,9 @@ export async function screenshotDashboard(prometheusUrl: string, cluster: string
                 "--disable-default-apps",
                 "--disable-domain-reliability",
                 `--user-data-dir=${profile}`,
-                // Four graphs of about 530 CSS pixels each, drawn at 0.75: a PNG of 900 x 1725 pixels.
-                "--window-size=1200,2300",
+                // Four graphs of about 530 CSS pixels each and room to spare, drawn at 0.75 (900 x 2175 pixels): a page taller
+                // than the window scrolls to the last query box.
+                "--window-size=1200,2900",
                 "--force-device-scale-factor=0.75",
                 // The graph page is a React app that queries the API after load: shoot 15 s later. (A virtual time
                 // budget instead left the page half laid out.)
