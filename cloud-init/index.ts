@@ -1,4 +1,5 @@
 export * from "./backup";
+export * from "./seed";
 export * from "./inputs";
 export * from "./paths";
 export * from "./redisConf";

@@ -17,6 +17,11 @@ export interface NodeSecrets {
     readonly sentinelPassword: string;
     /** The backup bucket and its key: rendered only into the backup nodes' files. Absent when backups are off. */
     readonly backup?: BackupTarget;
+    /**
+     * `backup.seedFrom`: the seed's bucket (`topology.backup.seed`), its endpoint and a read-only key for it: rendered
+     * only into the first master's files. Absent when the cluster starts empty.
+     */
+    readonly seed?: BackupTarget;
 }
 
 /** Everything a node's user-data depends on. Same input, byte-identical output. */

@@ -37,6 +37,15 @@ export const PATHS = {
      * directory, which the redis user can reach (the state directory above is root's).
      */
     restoreDir: "/var/lib/redis/redis-ha-restore",
+    /** `backup.seedFrom`: the seed's bucket and key (the first master only). */
+    seedEnv: "/etc/redis-ha/seed.env",
+    /** s3cmd's configuration with the seed's read-only key (the first master only, root only). */
+    seedS3cfg: "/etc/redis-ha/seed.s3cfg",
+    seedUnit: "/etc/systemd/system/redis-ha-seed.service",
+    /** The seed script: shipped to the first master only, so no other node's user-data changes with it. */
+    seedScript: "/usr/local/lib/redis-ha/redis-seed",
+    /** Written once the seed is installed: later starts of Redis skip the seed. */
+    seedMarker: "/var/lib/redis-ha/seeded",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -62,6 +71,9 @@ export const NODE_SCRIPTS = [
     "redis-restore",
 ] as const;
 export type NodeScript = (typeof NODE_SCRIPTS)[number];
+
+/** Scripts under cloud-init/scripts that only some nodes carry (`backup.seedFrom`: the first master, cloud-init/seed.ts). */
+export const FIRST_MASTER_SCRIPTS = ["redis-seed"] as const;
 
 /**
  * The rendered file beside the scripts that tells them where everything else is. A script finds it next to itself

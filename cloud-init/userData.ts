@@ -8,6 +8,7 @@ import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExpo
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
 import { renderSentinelConf } from "./sentinelConf";
+import { SEED_SERVICE, seedFiles, seedsFromBackup } from "./seed";
 import { shellAssignments } from "./shell";
 import type { HostKeyPair } from "./sshKeys";
 import { drillRunner } from "./drillRunner";
@@ -41,7 +42,7 @@ export function packagesFor(node: NodePlan, t?: Topology): string[] {
         ...(node.runsSentinel ? ["redis-sentinel"] : []),
         "redis-tools",
         ...exporterPackages(node),
-        ...(t && backupNode(t, node) ? [BACKUP_S3_PACKAGE] : []),
+        ...(t && (backupNode(t, node) || seedsFromBackup(t, node.name)) ? [BACKUP_S3_PACKAGE] : []),
     ];
 }
 
@@ -163,6 +164,7 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn({ ...dropIn, homing })));
     if (homing) files.push(root(PATHS.homingUnit, renderHomingUnit(dropIn)));
     files.push(...backupFiles(input));
+    files.push(...seedFiles(input));
     if (!ephemeral) files.push(...serviceConfigs(input));
     return files;
 }
@@ -206,6 +208,8 @@ function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
         ["systemctl", "enable", "--now", "--no-block", ...exporterUnits(node)],
         // The timer's service waits for node.env (ephemeral addressing: the bootstrap step writes it).
         ...(backupNode(t, node) ? [["systemctl", "enable", "--now", "redis-ha-backup.timer"]] : []),
+        // backup.seedFrom: redis-server requires the seed from now on; the seed runs as Redis first starts.
+        ...(seedsFromBackup(t, node.name) ? [["systemctl", "enable", SEED_SERVICE]] : []),
     ];
     // Ephemeral addressing: Redis and Sentinel start in the bootstrap step, once the node knows its peers.
     if (t.addressing === "ephemeral") return prepare;

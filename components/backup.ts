@@ -28,6 +28,11 @@ export class BackupStorage extends pulumi.ComponentResource {
     public readonly endpoint: pulumi.Output<string>;
     /** Bucket, endpoint and the limited key: secret. */
     public readonly target: pulumi.Output<BackupTarget>;
+    /**
+     * `backup.seedFrom`: the seed's bucket, the endpoint and a key that can only read that bucket: secret. Only the first
+     * master gets it. Undefined when the cluster starts empty.
+     */
+    public readonly seed?: pulumi.Output<BackupTarget>;
 
     constructor(name: string, args: BackupStorageArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redis-ha:backup:BackupStorage", name, {}, opts);
@@ -86,6 +91,29 @@ export class BackupStorage extends pulumi.ComponentResource {
                 .all([bucket.label, bucket.s3Endpoint, key.accessKey, key.secretKey])
                 .apply(([b, endpoint, accessKey, secretKey]) => ({ bucket: b, endpoint, accessKey, secretKey })),
         );
+        if (plan.seed) {
+            // Its own key, read-only and limited to the seed's bucket: the first master never holds a key that could
+            // write or delete a backup, of the old cluster or the new one.
+            const seedBucket = plan.seed.bucket;
+            const seedKey = new linode.ObjectStorageKey(
+                backupChildren.seedKey(name),
+                {
+                    label: pulumi.interpolate`${plan.prefix}-seed`,
+                    bucketAccesses: [{ bucketName: seedBucket, region: plan.region, permissions: "read_only" }],
+                },
+                { parent: this },
+            );
+            this.seed = pulumi.secret(
+                pulumi
+                    .all([bucket.s3Endpoint, seedKey.accessKey, seedKey.secretKey])
+                    .apply(([endpoint, accessKey, secretKey]) => ({
+                        bucket: seedBucket,
+                        endpoint,
+                        accessKey,
+                        secretKey,
+                    })),
+            );
+        }
         this.registerOutputs({ bucket: this.bucket, region: this.region, endpoint: this.endpoint });
     }
 }

@@ -185,13 +185,21 @@ export class RedisCluster extends pulumi.ComponentResource {
             ? new BackupStorage(clusterChildren.backup(name), { topology: t }, { parent: this })
             : undefined;
         const backupTarget = backup ? backup.target : pulumi.output(undefined);
+        // The seed's read-only key reaches only the first master's user-data (cloud-init/seed.ts).
+        const seedTarget = backup?.seed ?? pulumi.output(undefined);
         this.backup = backup
             ? pulumi
                   .all([backup.bucket, backup.region, backup.endpoint])
                   .apply(([bucket, region, endpoint]) => ({ bucket, region, endpoint, nodes: [...t.backup.nodes] }))
             : undefined;
         // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
-        const rendered = pulumi.all([pulumi.all(addresses), this.redisPassword, this.sentinelPassword, backupTarget]);
+        const rendered = pulumi.all([
+            pulumi.all(addresses),
+            this.redisPassword,
+            this.sentinelPassword,
+            backupTarget,
+            seedTarget,
+        ]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
         const resize =
@@ -217,13 +225,18 @@ export class RedisCluster extends pulumi.ComponentResource {
         for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
-                .apply(([[addrs, redisPassword, sentinelPassword, target], privateKey, publicKey]) =>
+                .apply(([[addrs, redisPassword, sentinelPassword, target, seed], privateKey, publicKey]) =>
                     encodeUserData(
                         renderUserData({
                             topology: t,
                             node: n.name,
                             addresses: addrs,
-                            secrets: { redisPassword, sentinelPassword, ...(target ? { backup: target } : {}) },
+                            secrets: {
+                                redisPassword,
+                                sentinelPassword,
+                                ...(target ? { backup: target } : {}),
+                                ...(seed && n.name === t.preferredMaster ? { seed } : {}),
+                            },
                             hostKey: { privateKey, publicKey },
                         }),
                     ),

@@ -43,6 +43,7 @@ export const backupChildren = {
     provider: (backup: string) => `${backup}-objects`,
     bucket: (backup: string) => `${backup}-bucket`,
     key: (backup: string) => `${backup}-key`,
+    seedKey: (backup: string) => `${backup}-seed-key`,
 } as const;
 
 /** Children of `AddressBootstrap` (addressing: ephemeral), given its name. */
@@ -118,6 +119,7 @@ export const resourceNames = {
     backup: clusterChildren.backup(CLUSTER_RESOURCE),
     backupBucket: backupChildren.bucket(clusterChildren.backup(CLUSTER_RESOURCE)),
     backupKey: backupChildren.key(clusterChildren.backup(CLUSTER_RESOURCE)),
+    backupSeedKey: backupChildren.seedKey(clusterChildren.backup(CLUSTER_RESOURCE)),
     backupProvider: backupChildren.provider(clusterChildren.backup(CLUSTER_RESOURCE)),
     bootstrapStep: (node: string) => bootstrapChildren.step(clusterChildren.bootstrap(CLUSTER_RESOURCE), node),
     monitoring: clusterChildren.monitoring(CLUSTER_RESOURCE),

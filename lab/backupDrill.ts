@@ -20,12 +20,38 @@ export interface BackupDrillReport {
     backupBytes: number;
     /** `systemctl start redis-ha-backup.service`: BGSAVE, upload, read-back, move. */
     backupMs: number;
+    /** Where the backup's time went, as redis-backup measured it: BGSAVE, upload, read-back and checksum upload. */
+    backupPhasesMs: { bgsave: number; upload: number; verify: number; total: number };
     /** A plain `s3cmd put` of the same RDB from the same node, in the same run. */
     rawUploadMs: number;
+    /** The same `s3cmd put` with the backup's own options (one request up to 1 GiB), for comparison. */
+    rawUploadSameOptionsMs: number;
     restoreMs: number;
     /** The object in the bucket matched its .sha256 (the restore verified it before loading it). */
     checksumOk: boolean;
+    /** A new cluster booted with `backup.seedFrom` naming this backup; absent with `--skip-seed`. */
+    seed?: SeedReport;
     correct: boolean;
+}
+
+/** The second restore case: a new cluster whose first master loads the backup before it takes writes. */
+export interface SeedReport {
+    /** `backup.seedFrom` of the new cluster. */
+    seedFrom: string;
+    /** Keys on the new cluster's master once it answers. */
+    keysSeeded: number;
+    mismatches: number;
+    /** Every Redis node of the new cluster holds every key. */
+    replicasInSync: boolean;
+    /** From `down` of the old cluster until the new one's master and replicas hold every key (boot included). */
+    seedMs: number;
+    /** What redis-seed printed on the first master. */
+    seedLog: string;
+}
+
+export interface BackupDrillOptions {
+    /** Boots a new cluster of the same stack with `backup.seedFrom` set (the lab's `up`); omitted: no seed phase. */
+    reseed?: (seedFrom: string) => Promise<LabStack>;
 }
 
 type Expected =
@@ -113,10 +139,17 @@ async function mismatches(r: Redis, data: Map<string, Expected>): Promise<number
  * five types), run the real timer's service on the first backup node, time a plain `s3cmd put` of the same RDB,
  * FLUSHALL through the master, restore with the real `redis-restore`, and compare every key.
  */
-export async function backupDrill(s: LabStack, mb: number, log: (m: string) => void): Promise<BackupDrillReport> {
+export async function backupDrill(
+    s: LabStack,
+    mb: number,
+    log: (m: string) => void,
+    opts: BackupDrillOptions = {},
+): Promise<BackupDrillReport> {
     const backupNode = s.topology.backup.nodes.at(0);
     if (!s.topology.backup.enabled || backupNode === undefined)
         throw new LabError("the stack is not up with backups on; run: npm run lab -- up --stack <stack> --backup");
+    // Stays up through the seed phase: its socket is bound to the host's lab address, which the new cluster's network
+    // gives back.
     const s3 = await startLabS3(s.network.hostAddress);
     const onNode = async (node: string, command: string, timeoutMs = 600_000) => {
         const r = await ssh(s, node, [command], timeoutMs);
@@ -144,23 +177,49 @@ export async function backupDrill(s: LabStack, mb: number, log: (m: string) => v
                 `for i in $(seq 600); do [ "$(REDISCLI_AUTH=$(. ${PATHS.nodeEnv}; echo "$REDIS_PASSWORD") redis-cli --no-auth-warning DBSIZE)" = ${String(data.size)} ] && exit 0; sleep 0.1; done; exit 1`,
             );
 
+            // Every duration is measured on the node (no SSH in it), the same way for the backup and the plain put.
+            const timed = async (command: string) =>
+                Number(
+                    (
+                        await onNode(
+                            backupNode,
+                            `t0=$(date +%s%3N); ${command} >/dev/null; echo $(($(date +%s%3N) - t0))`,
+                        )
+                    ).trim(),
+                );
             log(`backup: systemctl start redis-ha-backup.service on ${backupNode}`);
-            let t0 = Date.now();
-            await onNode(backupNode, "systemctl start redis-ha-backup.service");
-            const backupMs = Date.now() - t0;
+            const backupMs = await timed("systemctl start redis-ha-backup.service");
             const journal = await onNode(
                 backupNode,
                 "journalctl -u redis-ha-backup.service -o cat --no-pager | grep 'redis-backup: ok' | tail -n 1",
             );
             const backupBytes = Number(/ size=(\d+)/.exec(journal)?.[1] ?? NaN);
+            const phase = (name: string) => Number(new RegExp(` ${name}_ms=(\\d+)`).exec(journal)?.[1] ?? NaN);
+            const backupPhasesMs = {
+                bgsave: phase("bgsave"),
+                upload: phase("upload"),
+                verify: phase("verify"),
+                total: phase("total"),
+            };
+            const backupUri = /redis-backup: ok (s3:\/\/\S+\.rdb) /.exec(journal)?.[1];
             log(journal.trim());
 
-            t0 = Date.now();
+            // The snapshot the backup took, hard-linked (not copied: no time of its own), put plainly.
+            const raw = "/var/lib/redis/raw-upload.rdb";
+            await onNode(backupNode, `ln -f /var/lib/redis/dump.rdb ${raw}`);
+            const put = (options: string) =>
+                timed(
+                    `s3cmd -c ${PATHS.backupS3cfg} --no-progress --acl-private ${options} put ${raw} s3://${bucket}/raw-upload-test`,
+                );
+            const rawUploadMs = await put("");
+            const rawUploadSameOptionsMs = await put("--multipart-chunk-size-mb=1024");
             await onNode(
                 backupNode,
-                `cp /var/lib/redis/dump.rdb /var/lib/redis/raw-upload.rdb && s3cmd -c ${PATHS.backupS3cfg} --no-progress --acl-private put /var/lib/redis/raw-upload.rdb s3://${bucket}/raw-upload-test >/dev/null; rc=$?; rm -f /var/lib/redis/raw-upload.rdb; exit $rc`,
+                `rm -f ${raw}; s3cmd -c ${PATHS.backupS3cfg} --no-progress del s3://${bucket}/raw-upload-test`,
             );
-            const rawUploadMs = Date.now() - t0;
+            log(
+                `plain s3cmd put ${String(rawUploadMs)} ms (with the backup's options ${String(rawUploadSameOptionsMs)} ms)`,
+            );
 
             log(`FLUSHALL on ${masterName}`);
             await master.flushall();
@@ -170,13 +229,17 @@ export async function backupDrill(s: LabStack, mb: number, log: (m: string) => v
             );
 
             log(`restore: redis-restore on ${backupNode}`);
-            t0 = Date.now();
+            const t0 = Date.now();
             const restored = await onNode(backupNode, `${PATHS.scriptsDir}/redis-restore`);
             const restoreMs = Date.now() - t0;
             log(restored.trim());
             const checksumOk = /checksum ok/.test(restored);
             const keysRestored = await master.dbsize();
             const bad = await mismatches(master, data);
+            master.disconnect();
+            if (opts.reseed && !backupUri)
+                throw new LabError("the backup's log line names no s3:// key to seed from", journal);
+            const seed = opts.reseed && backupUri ? await seedPhase(opts.reseed, backupUri, data, log) : undefined;
             return {
                 stack: s.stack,
                 backupNode,
@@ -186,15 +249,81 @@ export async function backupDrill(s: LabStack, mb: number, log: (m: string) => v
                 datasetBytes,
                 backupBytes,
                 backupMs,
+                backupPhasesMs,
                 rawUploadMs,
+                rawUploadSameOptionsMs,
                 restoreMs,
                 checksumOk,
-                correct: bad === 0 && checksumOk && keysRestored === data.size,
+                ...(seed ? { seed } : {}),
+                correct:
+                    bad === 0 &&
+                    checksumOk &&
+                    keysRestored === data.size &&
+                    (seed === undefined ||
+                        (seed.mismatches === 0 && seed.keysSeeded === data.size && seed.replicasInSync)),
             };
         } finally {
             master.disconnect();
         }
     } finally {
         await s3.stop();
+    }
+}
+
+/** DBSIZE of Redis on `node`, asked on the node itself. */
+async function dbsizeOn(s: LabStack, node: string): Promise<number> {
+    const r = await ssh(
+        s,
+        node,
+        [`REDISCLI_AUTH=$(. ${PATHS.nodeEnv}; echo "$REDIS_PASSWORD") redis-cli --no-auth-warning DBSIZE`],
+        30_000,
+    );
+    return Number(r.stdout.trim());
+}
+
+/**
+ * The new-cluster case: the old cluster goes, a new one of the same stack boots with `backup.seedFrom` naming the
+ * backup, and its first master must hold every key (compared one by one) and every replica the same count.
+ */
+async function seedPhase(
+    reseed: (seedFrom: string) => Promise<LabStack>,
+    seedFrom: string,
+    data: Map<string, Expected>,
+    log: (m: string) => void,
+): Promise<SeedReport> {
+    log(`new cluster with backup.seedFrom ${seedFrom}`);
+    const t0 = Date.now();
+    const s = await reseed(seedFrom);
+    const redisNodes = s.topology.nodes.filter((n) => n.runsRedis).map((n) => n.name);
+    const deadline = Date.now() + 300_000;
+    let sizes: number[];
+    for (;;) {
+        sizes = await Promise.all(redisNodes.map((n) => dbsizeOn(s, n)));
+        if (sizes.every((n) => n === data.size) || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    const seedMs = Date.now() - t0;
+    const first = s.topology.preferredMaster;
+    const seedLog = (
+        await ssh(s, first, ["journalctl -u redis-ha-seed.service -o cat --no-pager | grep redis-seed:"], 30_000)
+    ).stdout;
+    log(seedLog.trim());
+    const master = new Redis({
+        host: labNode(s, first).address,
+        port: s.topology.ports.redis,
+        password: s.credentials.redisPassword,
+        lazyConnect: true,
+    });
+    try {
+        return {
+            seedFrom,
+            keysSeeded: await master.dbsize(),
+            mismatches: await mismatches(master, data),
+            replicasInSync: sizes.every((n) => n === data.size),
+            seedMs,
+            seedLog: seedLog.trim(),
+        };
+    } finally {
+        master.disconnect();
     }
 }

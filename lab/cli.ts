@@ -17,7 +17,8 @@ import { instanceIdFor } from "./seed";
 import { runCheck, sshArgv } from "./ssh";
 import { run } from "./exec";
 import { prepareLabStack, type LabStack, type LabStackOptions } from "./stack";
-import { backupDrill } from "./backupDrill";
+import { alertDrill, type AlertDrillReport } from "./alertDrill";
+import { backupDrill, type BackupDrillReport } from "./backupDrill";
 
 const CURRENT = path.join(STATE_ROOT, "current-stack");
 
@@ -228,6 +229,85 @@ function printReport(r: DrillReport): void {
     console.log(`\n  Correctness: ${r.correct ? "OK" : "FAILED"}`);
 }
 
+/** Drills of the operations tooling (backups, monitoring) that `drill --scenario` runs besides the failover ones. */
+const OPS_SCENARIOS = ["backup-restore", "alert"] as const;
+type OpsScenario = (typeof OPS_SCENARIOS)[number];
+
+const mbOpt = () =>
+    new Option("--mb <n>", "backup-restore: size of the dataset in MiB")
+        .argParser((v) => {
+            const n = Number(v);
+            if (!Number.isInteger(n) || n < 1 || n > 2048)
+                throw new LabError("--mb must be a whole number from 1 to 2048");
+            return n;
+        })
+        .default(200);
+
+/**
+ * `drill --scenario backup-restore`: boots the stack with backups on (bucket on the lab's S3 server), backs a dataset
+ * up with the real timer's service, FLUSHALL, restores it with redis-restore and compares every key; then (unless
+ * `seed` is false) boots a new cluster of the stack seeded from that backup and compares every key again.
+ */
+async function backupRestore(stack: string, mb: number, seed: boolean, addressing?: AddressingMode): Promise<number> {
+    // seedFrom "": a seed remembered from an earlier run must not seed the cluster this drill writes into.
+    const s = await up(stack, { addressing, backup: true, seedFrom: "" });
+    const report = await backupDrill(s, mb, progress, {
+        ...(seed
+            ? {
+                  reseed: async (seedFrom: string) => {
+                      await destroyAll();
+                      return up(stack, { addressing, backup: true, seedFrom });
+                  },
+              }
+            : {}),
+    });
+    printBackupReport(report);
+    return report.correct ? 0 : 1;
+}
+
+function printBackupReport(r: BackupDrillReport): void {
+    if (json) {
+        console.log(JSON.stringify(r, null, 2));
+        return;
+    }
+    const ratio = r.backupMs > 0 ? (r.rawUploadMs / r.backupMs).toFixed(2) : "n/a";
+    console.log(
+        [
+            `backup-restore on ${r.stack}: ${r.correct ? "correct" : "NOT CORRECT"}`,
+            `keys ${String(r.keys)}, restored ${String(r.keysRestored)}, mismatches ${String(r.mismatches)}, checksum ${r.checksumOk ? "ok" : "NOT OK"}`,
+            `backup ${String(r.backupBytes)} bytes in ${String(r.backupMs)} ms; plain s3cmd put ${String(r.rawUploadMs)} ms (${ratio} of raw throughput, target 0.8; same options ${String(r.rawUploadSameOptionsMs)} ms)`,
+            `restore ${String(r.restoreMs)} ms (target 60000)`,
+            ...(r.seed
+                ? [
+                      `new cluster from ${r.seed.seedFrom}: ${String(r.seed.keysSeeded)} keys, mismatches ${String(r.seed.mismatches)}, replicas in sync ${String(r.seed.replicasInSync)}, ${String(r.seed.seedMs)} ms with the boot`,
+                  ]
+                : []),
+        ].join("\n"),
+    );
+}
+
+function printAlertReport(r: AlertDrillReport): void {
+    if (json) {
+        console.log(JSON.stringify(r, null, 2));
+        return;
+    }
+    const secs = (x: Record<string, number>) =>
+        Object.entries(x)
+            .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+            .join(", ");
+    console.log(
+        [
+            `alert drill on ${r.stack}: ${r.correct ? "correct" : "NOT CORRECT"}`,
+            `targets up before the fault: ${String(r.targetsUp)} of ${String(r.targetsTotal)}`,
+            `killed ${r.killed}; fired (from the kill): ${secs(r.alertsFired)} (RedisHaMasterDown bound ${String(r.masterDownBudgetSec)} s)`,
+            `resolved: ${secs(r.alertsResolved)}; failover to ${r.failover.node} (${r.failover.severity}); webhook notified: ${String(r.webhookNotified)}`,
+            ...(r.panelsWithoutData.length > 0
+                ? [`dashboard panels without data: ${r.panelsWithoutData.join(", ")}`]
+                : []),
+        ].join("\n"),
+    );
+}
+
 async function main(argv: string[]): Promise<number> {
     const program = new Command()
         .name("lab")
@@ -376,7 +456,17 @@ async function main(argv: string[]): Promise<number> {
         .addOption(stackOpt())
         .addOption(jsonOpt())
         .addOption(addressingOpt())
-        .addOption(new Option("--scenario <name>", "fault to inject").choices([...SCENARIOS]).default("master-crash"))
+        .addOption(
+            new Option("--scenario <name>", "fault to inject, or an operations drill (backup-restore, alert)")
+                .choices([...SCENARIOS, ...OPS_SCENARIOS])
+                .default("master-crash"),
+        )
+        .addOption(mbOpt())
+        .option("--skip-seed", "backup-restore: skip the new-cluster case (backup.seedFrom)")
+        .option(
+            "--screenshot <png>",
+            "alert: render Prometheus's graph page over the drill into a PNG with headless chromium (Debian's chromium)",
+        )
         .addOption(
             new Option("--writer <client>", "client the writer uses: ts (client/) or python (clients/python)")
                 .choices(["ts", "python"])
@@ -397,11 +487,22 @@ async function main(argv: string[]): Promise<number> {
             action(
                 async (o: {
                     stack: string;
-                    scenario: Scenario;
+                    scenario: Scenario | OpsScenario;
                     runs: number;
                     writer: DrillWriter;
                     addressing?: AddressingMode;
+                    mb: number;
+                    skipSeed?: boolean;
+                    screenshot?: string;
                 }) => {
+                    if (o.scenario === "backup-restore") return backupRestore(o.stack, o.mb, !o.skipSeed, o.addressing);
+                    if (o.scenario === "alert") {
+                        const report = await alertDrill(await up(o.stack, { addressing: o.addressing }), progress, {
+                            ...(o.screenshot !== undefined ? { screenshot: o.screenshot } : {}),
+                        });
+                        printAlertReport(report);
+                        return report.correct ? 0 : 1;
+                    }
                     const s = await up(o.stack, { addressing: o.addressing });
                     const master = await agreedMaster(s);
                     progress(
@@ -416,37 +517,15 @@ async function main(argv: string[]): Promise<number> {
         );
     program
         .command("backup-drill")
-        .description(
-            "boot the stack with backups on (bucket on a local S3 server), write a dataset, back it up with the real timer's service, FLUSHALL, restore with redis-restore, compare every key",
-        )
+        .description("the same as: drill --scenario backup-restore (kept for scripts that call it)")
         .addOption(stackOpt())
         .addOption(jsonOpt())
-        .option(
-            "--mb <n>",
-            "size of the dataset in MiB",
-            (v) => {
-                const n = Number(v);
-                if (!Number.isInteger(n) || n < 1 || n > 2048)
-                    throw new LabError("--mb must be a whole number from 1 to 2048");
-                return n;
-            },
-            200,
-        )
+        .addOption(mbOpt())
+        .option("--skip-seed", "skip the new-cluster case (backup.seedFrom)")
         .action(
-            action(async (o: { stack: string; mb: number }) => {
-                const s = await up(o.stack, { backup: true });
-                const report = await backupDrill(s, o.mb, progress);
-                if (json) console.log(JSON.stringify(report, null, 2));
-                else
-                    console.log(
-                        [
-                            `backup-restore on ${report.stack}: ${report.correct ? "correct" : "NOT CORRECT"}`,
-                            `keys ${String(report.keys)}, restored ${String(report.keysRestored)}, mismatches ${String(report.mismatches)}, checksum ${report.checksumOk ? "ok" : "NOT OK"}`,
-                            `backup ${String(report.backupBytes)} bytes in ${String(report.backupMs)} ms (plain s3cmd put ${String(report.rawUploadMs)} ms); restore ${String(report.restoreMs)} ms`,
-                        ].join("\n"),
-                    );
-                return report.correct ? 0 : 1;
-            }),
+            action(async (o: { stack: string; mb: number; skipSeed?: boolean }) =>
+                backupRestore(o.stack, o.mb, !o.skipSeed),
+            ),
         );
     program
         .command("down")

@@ -64,6 +64,11 @@ export interface LabStackOptions {
      * (lab/s3.ts); remembered until `lab down` like `addressing`. @default the stack's own value
      */
     backup?: boolean;
+    /**
+     * Sets `backup.seedFrom` for this lab run (the backup drill's new-cluster case): the first master loads that
+     * backup from the lab's S3 server at boot; remembered until `lab down`. @default the stack's own value
+     */
+    seedFrom?: string;
 }
 
 /** Where `up --addressing` remembers the override for the commands that follow. */
@@ -71,20 +76,23 @@ function overridesFile(stack: string): string {
     return path.join(stackDir(stack), "overrides.json");
 }
 
-function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
+/** The configuration the program gets in this lab run: the stack file, Pulumi.yaml's defaults, the lab's overrides. */
+export function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
     const config = stackProgramConfig(stack);
     const saved: LabStackOptions = existsSync(overridesFile(stack))
         ? (JSON.parse(readFileSync(overridesFile(stack), "utf8")) as LabStackOptions)
         : {};
     const addressing = opts.addressing ?? saved.addressing;
     const backup = opts.backup ?? saved.backup;
-    if (opts.addressing !== undefined || opts.backup !== undefined) {
+    const seedFrom = opts.seedFrom ?? saved.seedFrom;
+    if (opts.addressing !== undefined || opts.backup !== undefined || opts.seedFrom !== undefined) {
         mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
-        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup }));
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom }));
     }
     const values = { ...config.values };
     if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
     if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
+    if (seedFrom !== undefined) values[`${CONFIG_NAMESPACE}:backup.seedFrom`] = seedFrom;
     return { ...config, values };
 }
 

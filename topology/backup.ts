@@ -1,6 +1,7 @@
+import type { ConfigProblem } from "./errors";
 import type { BackupPlan, NodePlan } from "./model";
 import { regionNames, runsRedis } from "./plan";
-import type { StackConfig } from "./schema";
+import { CONFIG_NAMESPACE, type StackConfig } from "./schema";
 
 /** Folder under the prefix where an upload waits until it is verified (and where a failed one expires). */
 export const BACKUP_INCOMING = ".incoming";
@@ -44,5 +45,28 @@ export function planBackup(
         prefix: cluster,
         nodes: config.backup.enabled ? backupNodes : [],
         allowMaster: redis.length === 1,
+        ...(config.backup.seedFrom !== undefined ? { seed: parseSeed(config.backup.seedFrom) } : {}),
     };
+}
+
+/** s3://bucket/key (validated by SEED_PATTERN) into its bucket and key. */
+export function parseSeed(uri: string): { bucket: string; key: string } {
+    const rest = uri.slice("s3://".length);
+    const slash = rest.indexOf("/");
+    return { bucket: rest.slice(0, slash), key: rest.slice(slash + 1) };
+}
+
+/**
+ * Backup keys that are valid alone but not together. A seed is read in `backup.region`'s Object Storage with a key the
+ * program makes beside the new cluster's own bucket, so it needs backups on.
+ */
+export function validateBackup(config: StackConfig): ConfigProblem[] {
+    if (config.backup.seedFrom === undefined || config.backup.enabled) return [];
+    return [
+        {
+            key: `${CONFIG_NAMESPACE}:backup.seedFrom`,
+            message:
+                "needs backup.enabled true (the seed is read from backup.region's Object Storage beside the new cluster's bucket); run: pulumi config set backup.enabled true",
+        },
+    ];
 }

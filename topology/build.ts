@@ -3,7 +3,7 @@ import { ConfigError, type ConfigProblem } from "./errors";
 import type { Topology } from "./model";
 import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planDr, planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
-import { planBackup } from "./backup";
+import { planBackup, validateBackup } from "./backup";
 import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
@@ -98,7 +98,11 @@ export function buildTopology(
     problemHandling: ProblemHandling = "refuse",
 ): Topology {
     const cluster = config.clusterName ?? defaultClusterName(stack);
-    const problems = [...validateStackConfig(config, cluster), ...validateMonitoring(config, cluster)];
+    const problems = [
+        ...validateStackConfig(config, cluster),
+        ...validateMonitoring(config, cluster),
+        ...validateBackup(config),
+    ];
     const master = preferredMaster(config);
     if (!master || (problems.length > 0 && problemHandling === "refuse")) throw new ConfigError(problems);
     if (problems.length > 0 && problemHandling !== "refuse") problemHandling(problems);

@@ -107,6 +107,11 @@ export interface BackupPlan {
     readonly nodes: readonly string[];
     /** The only Redis node is the master, so it backs itself up; otherwise a master never does. */
     readonly allowMaster: boolean;
+    /**
+     * `backup.seedFrom`: the backup a new cluster's first master (the preferred master) loads before it takes writes,
+     * read from Object Storage in `region`; undefined: the cluster starts empty.
+     */
+    readonly seed?: { readonly bucket: string; readonly key: string };
 }
 
 /** The whole deployment as plain, validated data. Everything else (resources, user-data, lab, checks) reads this. */

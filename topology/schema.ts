@@ -94,6 +94,11 @@ export type NodeConfig = z.infer<typeof NodeConfigSchema>;
  * Off-site backups to Linode Object Storage (`backup.<key>` in stack config; topology/backup.ts plans them). Declared
  * in Pulumi.yaml as flat keys `backup.enabled`, ...; `parseStackConfig` folds a dotted key into its group.
  */
+/** `backup.seedFrom`: one backup, as `redis-restore --list` prints it with its bucket: s3://<bucket>/<key>.rdb. */
+export const SEED_PATTERN = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/[A-Za-z0-9._/-]+\.rdb$/;
+const SEED_ERROR =
+    'must name one backup as s3://<bucket>/<cluster>/<node>/<time>.rdb (redis-restore --list prints the keys), or "" for an empty new cluster';
+
 const BackupObjectSchema = z.strictObject({
     enabled: z.boolean({ error: "must be true or false" }).default(false),
     schedule: z
@@ -107,6 +112,12 @@ const BackupObjectSchema = z.strictObject({
     region: z.preprocess(
         emptyIsUnset,
         z.string({ error: REGION_ERROR }).regex(REGION_PATTERN, { error: REGION_ERROR }).optional(),
+    ),
+    // "" (Pulumi.yaml's default): a new cluster starts empty. Otherwise the backup its first master loads before it
+    // takes writes (cloud-init/seed.ts); the bucket is read with a read-only key of its own (components/backup.ts).
+    seedFrom: z.preprocess(
+        emptyIsUnset,
+        z.string({ error: SEED_ERROR }).regex(SEED_PATTERN, { error: SEED_ERROR }).optional(),
     ),
 });
 export const BackupConfigSchema = BackupObjectSchema.default({
@@ -303,6 +314,7 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "monitoringSmtpPassword",
     "backup.schedule",
     "backup.region",
+    "backup.seedFrom",
 ]);
 
 export const SECRET_KEY_NAMES = [

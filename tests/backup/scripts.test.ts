@@ -225,28 +225,46 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(Math.abs(Number(ts?.[1]) - Date.now() / 1000)).toBeLessThan(60);
     });
 
-    it("exits non-zero with one line and leaves no final object when the upload is cut short", () => {
-        // A client that stores only half of the file, as a dropped connection that the server took as complete would.
-        const bin = join(work, "badbin");
+    /** A directory whose s3cmd changes the RDB it uploads (`change` gets the file and writes the bytes to send). */
+    const badS3cmd = (name: string, change: string) => {
+        const bin = join(work, name);
         mkdirSync(bin, { recursive: true });
         writeFileSync(
             join(bin, "s3cmd"),
             [
                 "#!/bin/bash",
-                "# s3cmd -c CFG --no-progress --acl-private put FILE URI",
-                'if [ "${5:-}" = put ] && [[ "${7:-}" == *.rdb ]]; then',
-                '    half=$(mktemp); head -c $(( $(stat -c %s "$6") / 2 )) "$6" >"$half"',
-                '    set -- "$1" "$2" "$3" "$4" "$5" "$half" "$7"',
+                "# s3cmd -c CFG --no-progress --acl-private --multipart-chunk-size-mb=N put FILE URI",
+                'if [ "${6:-}" = put ] && [[ "${8:-}" == *.rdb ]]; then',
+                `    changed=$(mktemp); ${change} "$7" >"$changed"`,
+                '    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$changed" "$8"',
                 "fi",
                 'exec /usr/bin/s3cmd "$@"',
                 "",
             ].join("\n"),
         );
         chmodSync(join(bin, "s3cmd"), 0o755);
+        return { PATH: `${bin}:${process.env.PATH ?? ""}` };
+    };
+
+    it("exits non-zero with one line and leaves no final object when the upload is cut short", () => {
+        // A client that stores only half of the file, as a dropped connection that the server took as complete would.
+        const env = badS3cmd("half", 'f() { head -c $(( $(stat -c %s "$1") / 2 )) "$1"; }; f');
         const before = objects();
-        const r = node("ord-a", replica).run("redis-backup", [], { PATH: `${bin}:${process.env.PATH ?? ""}` });
+        const r = node("ord-a", replica).run("redis-backup", [], env);
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(/^redis-backup: uploaded object is \d+ bytes, expected \d+: not kept\n$/);
+        expect(objects()).toEqual(before);
+    });
+
+    it("exits non-zero with one line and leaves no final object when the stored bytes differ (same size)", () => {
+        // The first 16 bytes replaced: the server's checksum of what it stored is not the snapshot's.
+        const env = badS3cmd("flip", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f');
+        const before = objects();
+        const r = node("ord-a", replica).run("redis-backup", [], env);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(
+            /^redis-backup: uploaded object reads back with checksum [0-9a-f]{32}, expected [0-9a-f]{32}: not kept\n$/,
+        );
         expect(objects()).toEqual(before);
     });
 
@@ -256,7 +274,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         const r = n.run("redis-backup");
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(
-            /^redis-backup: upload of \d+ bytes to s3:\/\/no-such-bucket\/redis-prod\/\.incoming\/ord-a-\S+\.rdb failed\n$/,
+            /^redis-backup: upload of \d+ bytes to s3:\/\/no-such-bucket\/redis-prod\/ord-a\/\d{8}T\d{6}Z\.rdb failed\n$/,
         );
     });
 
