@@ -118,6 +118,13 @@ export function buildTopology(config: StackConfig, project: string, stack: strin
         tags: [...config.tags],
         startGuardWaitSec: startGuardWaitSec(config),
         monitoring: planMonitoring(config, cluster),
+        security: {
+            tls: config.tls,
+            tlsAuthClients: config.tlsAuthClients,
+            certValidityDays: config.tlsCertValidityDays,
+            app: { keyPatterns: [...config.appKeyPatterns], commands: [...config.appCommands] },
+            generation: config.credentialsGeneration,
+        },
     };
 }
 
