@@ -3,7 +3,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { APP_DENIED, filesInUserData, parseConfig, PATHS, type WriteFile } from "../../cloud-init";
+import {
+    APP_DENIED,
+    filesInUserData,
+    nodeScript,
+    parseConfig,
+    PATHS,
+    renderPathsLib,
+    type WriteFile,
+} from "../../cloud-init";
 import { resourceNames } from "../../components/names";
 import { runUnderMocks, type MockRun } from "../../engine/mockRun";
 import { programConfigWith } from "../helpers";
@@ -341,6 +349,43 @@ describe("tls: real servers from the rendered files refuse what they must", () =
         };
         for (const c of APP_DENIED)
             expect(cli(master, "admin", ["ACL", "DRYRUN", "app", ...calls[c]]).stdout).toMatch(/no permissions/);
+    });
+
+    it("lib.sh reaches Redis and Sentinel over TLS as admin, the password from its file and never in argv", () => {
+        const dir = master.dir;
+        writeFileSync(join(dir, "lib.sh"), nodeScript("lib.sh"));
+        writeFileSync(
+            join(dir, "paths.sh"),
+            renderPathsLib({
+                ...PATHS,
+                nodeEnv: join(dir, "node.env"),
+                tlsCa: join(dir, "etc/tls/ca.crt"),
+                tlsCert: join(dir, "etc/tls/node.crt"),
+                tlsKey: join(dir, "etc/tls/node.key"),
+                secretsDir: join(dir, "etc/secrets"),
+            }),
+        );
+        writeFileSync(join(dir, "node.env"), "TLS='1'\nMASTER_NAME='mymaster'\n");
+        const r = spawnSync(
+            "bash",
+            [
+                "-c",
+                `. ${dir}/lib.sh; rcli 127.0.0.1 ${String(master.port)} ROLE | head -1; scli 127.0.0.1 ${String(sentinel.port)} SENTINEL get-master-addr-by-name mymaster | tail -1; type rcli`,
+            ],
+            { encoding: "utf8" },
+        );
+        expect(r.stdout.split("\n").slice(0, 2)).toEqual(["master", String(master.port)]);
+        // The function's command line names no password: it travels in REDISCLI_AUTH.
+        expect(r.stdout).toContain("REDISCLI_AUTH=");
+        expect(r.stdout).not.toContain(password("admin"));
+        for (const script of [
+            "lib.sh",
+            "apply-settings",
+            "check-node",
+            "redis-restore",
+            "exporter-credentials",
+        ] as const)
+            expect(nodeScript(script)).not.toMatch(/redis-cli[^\n]* -a /);
     });
 
     it("refuses a replica with the wrong replication password", async () => {
