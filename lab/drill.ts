@@ -24,10 +24,10 @@ import {
     startRedis,
     stopRedis,
 } from "./faults";
-import { ckquorum, info, withRedis } from "./probe";
+import { ckquorum, info, loginOptions, withRedis } from "./probe";
 import { startPythonWriter } from "./pythonWriter";
 import { runCheck, ssh } from "./ssh";
-import type { LabStack } from "./stack";
+import { labLogin, type LabStack } from "./stack";
 
 /** Scenarios in which Sentinel must elect a new master. */
 const FAILOVER_SCENARIOS = [
@@ -190,7 +190,7 @@ function watchSwitch(s: LabStack): { after: (t: number) => number | undefined; c
         const sub = new Redis({
             host: e.host,
             port: e.port,
-            password: s.credentials.sentinelPassword,
+            ...loginOptions(labLogin(s, "sentinel")),
             connectTimeout: 1000,
             retryStrategy: () => 500,
             maxRetriesPerRequest: null,
@@ -231,8 +231,9 @@ function startWriter(s: LabStack, runId: string, writer: DrillWriter = "ts") {
         sentinels: sentinels.map(({ host, port }) => ({ host, port })),
         masterName: s.topology.masterName,
         region: primary,
-        redis: { password: s.credentials.redisPassword },
-        sentinel: { password: s.credentials.sentinelPassword },
+        // The application's own ACL user over TLS (tls), or the shared passwords.
+        redis: labLogin(s, "redis", "app"),
+        sentinel: labLogin(s, "sentinel", "app"),
         staleCache: false,
         metrics: false,
         connectionName: "redis-ha-drill",
@@ -268,7 +269,7 @@ async function readBack(s: LabStack, master: string, keys: string[]): Promise<nu
     const missing = await withRedis(
         host,
         Number(port),
-        s.credentials.redisPassword,
+        labLogin(s, "redis"),
         async (r) => (await missingWrites(r, keys)).length,
         READ_BACK_TIMEOUT_MS,
     );
@@ -391,7 +392,7 @@ async function oneRun(
                 `${faultNode} to rejoin as a replica`,
                 budget,
                 async () => {
-                    const i = await info(old.address, t.ports.redis, s.credentials.redisPassword);
+                    const i = await info(old.address, t.ports.redis, labLogin(s, "redis"));
                     return (
                         i?.role === "slave" &&
                         `${i.master_host}:${i.master_port}` === newMaster &&
@@ -408,7 +409,7 @@ async function oneRun(
             writer.acks.map((a) => a.key),
         );
         const quorum = await Promise.all(
-            sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
+            sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, labLogin(s, "sentinel"), t.masterName)),
         );
         const switchAt = sw.after(faultAt);
         const handover = failover ? ((await lastHandover(s, faultNode)) ?? "sentinel") : null;

@@ -20,9 +20,20 @@ export function stackDir(stack: string): string {
     return path.join(STATE_ROOT, "stacks", stack);
 }
 
+/** How a lab tool logs in to a node: as an ACL user over TLS with the stack's CA (tls), or with a shared password. */
+export interface LabLogin {
+    username?: string;
+    password: string;
+    tls?: { ca: string };
+}
+
 export interface LabCredentials {
+    /** Without tls the shared passwords; with tls the app user's password (what the stack outputs give clients). */
     redisPassword: string;
     sentinelPassword: string;
+    /** tls: every ACL user's name and password (the `users` stack output) and the CA (`caCertificate`). */
+    users?: Readonly<Record<string, { username: string; password: string }>>;
+    caCert?: string;
     /** Private key file of the stack's SSH key (what `pulumi up` generates with @pulumi/tls). */
     keyFile: string;
     publicKey: string;
@@ -128,6 +139,10 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
         config,
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
+        // tls: the CA and node certificates are real and kept with the stack's other credentials until `lab down`;
+        // the ACL users' generated passwords are this stack's own.
+        tlsCacheDir: path.join(stackDir(stack), "tls"),
+        passwordSeed: credentials.redisPassword,
         checksKey: key,
         // Only a stack with backup.enabled declares the bucket: then it lives on the lab's own S3 server.
         objectStorage: labObjectStorage(network.hostAddress),
@@ -168,14 +183,36 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
                   };
               })
             : [];
+    const users = mocked.stackOutputs.users as LabCredentials["users"];
+    const caCert = mocked.stackOutputs.caCertificate as string | undefined;
     return {
         stack,
         topology,
         network,
         nodes,
-        credentials,
+        credentials:
+            users && caCert
+                ? {
+                      ...credentials,
+                      redisPassword: users.app.password,
+                      sentinelPassword: users.app.password,
+                      users,
+                      caCert,
+                  }
+                : credentials,
         knownHostsFile,
         packages: allPackages(topology),
         bootstrap,
     };
+}
+
+/**
+ * How a lab tool logs in to a node's Redis or Sentinel as `user`: the operator's probes as admin, the drill's writers
+ * as app (the application's user). Without tls, the service's shared password.
+ */
+export function labLogin(s: LabStack, service: "redis" | "sentinel", user: "admin" | "app" = "admin"): LabLogin {
+    const { users, caCert } = s.credentials;
+    if (!users || !caCert)
+        return { password: service === "redis" ? s.credentials.redisPassword : s.credentials.sentinelPassword };
+    return { username: users[user].username, password: users[user].password, tls: { ca: caCert } };
 }

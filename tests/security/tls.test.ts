@@ -12,6 +12,7 @@ import {
     renderPathsLib,
     type WriteFile,
 } from "../../cloud-init";
+import { createSentinelClient } from "../../client";
 import { resourceNames } from "../../components/names";
 import { runUnderMocks, type MockRun } from "../../engine/mockRun";
 import { programConfigWith } from "../helpers";
@@ -386,6 +387,60 @@ describe("tls: real servers from the rendered files refuse what they must", () =
             "exporter-credentials",
         ] as const)
             expect(nodeScript(script)).not.toMatch(/redis-cli[^\n]* -a /);
+    });
+
+    it("the TypeScript client writes through Sentinel over TLS as the app user", async () => {
+        // This cluster requires client certificates (tlsAuthClients: yes): the client presents one of the CA's.
+        const pem = (f: string) => readFileSync(join(master.dir, "etc/tls", f), "utf8");
+        const tls = { ca: pem("ca.crt"), cert: pem("node.crt"), key: pem("node.key") };
+        const login = { username: "app", password: password("app"), tls };
+        const client = createSentinelClient({
+            sentinels: [{ host: "127.0.0.1", port: sentinel.port }],
+            masterName: "mymaster",
+            redis: login,
+            sentinel: login,
+            staleCache: false,
+            metrics: false,
+        });
+        try {
+            await client.write((r) => r.set("tls:ts", "1"));
+            expect(await client.read((r) => r.get("tls:ts"))).toBe("1");
+        } finally {
+            await client.close();
+        }
+    });
+
+    it("the Python client writes through Sentinel over TLS as the app user (document with caCertificate)", () => {
+        const doc = {
+            masterName: "mymaster",
+            sentinels: [{ host: "127.0.0.1", port: sentinel.port }],
+            redisUsername: "app",
+            redisPassword: password("app"),
+            sentinelUsername: "app",
+            sentinelPassword: password("app"),
+            caCertificate: readFileSync(join(master.dir, "etc/tls/ca.crt"), "utf8"),
+        };
+        const py = [
+            "import json, sys",
+            "from dataclasses import replace",
+            "from redis_ha import SentinelClient, options_from_document",
+            "o = options_from_document(sys.stdin.read())",
+            // tlsAuthClients: yes here, so the client also presents a certificate of the CA.
+            `cert = dict(ssl_certfile='${master.dir}/etc/tls/node.crt', ssl_keyfile='${master.dir}/etc/tls/node.key')`,
+            "o = replace(o, redis=replace(o.redis, ssl={**o.redis.ssl, **cert}), sentinel=replace(o.sentinel, ssl={**o.sentinel.ssl, **cert}))",
+            "c = SentinelClient(o)",
+            "c.write(lambda r: r.set('tls:py', '2'))",
+            "print(c.read(lambda r: r.get('tls:py')))",
+            "c.close()",
+        ].join("\n");
+        const r = spawnSync("/usr/bin/python3", ["-c", py], {
+            cwd: join(__dirname, "../../clients/python"),
+            input: JSON.stringify(doc),
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+        expect(r.stderr).toBe("");
+        expect(r.stdout.trim()).toMatch(/^(b')?2'?$/);
     });
 
     it("refuses a replica with the wrong replication password", async () => {
