@@ -5,9 +5,9 @@ import tseslint from "typescript-eslint";
 
 /** Our folders, and which of them each layer must not import (ARCHITECTURE.md). */
 const FOLDERS = ["topology", "cloud-init", "components", "program", "engine", "review", "lab", "client", "policy"];
-/** @param {string} from @param {string[]} allowed */
-function layer(from, allowed) {
-    const denied = FOLDERS.filter((f) => f !== from && !allowed.includes(f));
+/** @param {string} from @param {string[]} allowed @param {string[]} typesFrom folders it may import types from */
+function layer(from, allowed, typesFrom = []) {
+    const denied = FOLDERS.filter((f) => f !== from && !allowed.includes(f) && !typesFrom.includes(f));
     return {
         files: [`${from}/**/*.ts`],
         rules: {
@@ -19,6 +19,11 @@ function layer(from, allowed) {
                             group: denied.flatMap((f) => [`**/${f}`, `**/${f}/**`]),
                             message: `${from}/ may import only ${allowed.join(", ") || "its own files"} (ARCHITECTURE.md)`,
                         },
+                        ...typesFrom.map((f) => ({
+                            group: [`**/${f}`, `**/${f}/**`],
+                            allowTypeImports: true,
+                            message: `${from}/ may import only types from ${f}/ (ARCHITECTURE.md)`,
+                        })),
                     ],
                 },
             ],
@@ -41,7 +46,8 @@ export default defineConfig(
     },
     layer("topology", []),
     layer("cloud-init", ["topology"]),
-    layer("components", ["topology", "cloud-init"]),
+    // The topologySummary output is the pack's contract: its type lives in policy/ and the program imports it.
+    layer("components", ["topology", "cloud-init"], ["policy"]),
     layer("engine", ["topology", "cloud-init", "components", "program"]),
     layer("review", ["topology", "cloud-init", "components", "program", "engine", "policy"]),
     layer("lab", ["topology", "cloud-init", "components", "program", "engine", "client"]),

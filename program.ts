@@ -56,8 +56,10 @@ export function deploy(
  * review, the lab and the tests: validate, refuse a change of a creation-time key on a deployed stack, declare the
  * cluster, return the stack outputs.
  */
-export async function program(opts?: pulumi.ComponentResourceOptions): Promise<Record<string, pulumi.Output<unknown>>> {
-    const topology = validatedTopology();
+export async function program(
+    opts?: pulumi.ComponentResourceOptions,
+    topology = validatedTopology(),
+): Promise<Record<string, pulumi.Output<unknown>>> {
     // Invokes run during preview too: a region that lacks what its nodes need fails before any resource exists.
     await assertRegionCapabilities(topology);
     await checkCreationSettings(resourceNames.creationSettings, topology, {

@@ -1,45 +1,13 @@
-import type { InitialRole, Topology } from "../topology";
-import { resourceNames } from "./names";
+import type { TopologySummary } from "../policy/lib/topologySummary";
 
-/** One node as the summary lists it. */
-export interface NodeSummary {
-    readonly name: string;
-    readonly region: string;
-    readonly roles: readonly string[];
-    readonly initialRole: InitialRole;
-    readonly promotable: boolean;
-    /** The Linode plan and its RAM in MiB. */
-    readonly type: string;
-    readonly memoryMb: number;
-    /** `maxmemory` in bytes; absent on Sentinel-only nodes. */
-    readonly maxmemoryBytes?: number;
-    /** Name of the node's `linode.Instance`, so a reader can find the resource it describes. */
-    readonly instance: string;
-}
+export type { NodeSummary, TopologySummary } from "../policy/lib/topologySummary";
+import { LINODE_TYPE_MEMORY_MB, type Topology } from "../topology";
+import { resourceNames } from "./names";
 
 /**
  * The deployment's safety-relevant facts as plain data, registered as the `topologySummary` output of `RedisCluster`.
- * The policy pack (policy/) reads it instead of re-parsing user-data: it is computed from the same topology the
- * renderers use, and every value is known at preview (no addresses, no secrets).
+ * The policy pack (policy/) reads it instead of re-parsing user-data; the type is the pack's, so the two agree.
  */
-export interface TopologySummary {
-    readonly cluster: string;
-    readonly masterName: string;
-    readonly primaryRegion: string;
-    readonly preferredMaster: string;
-    readonly multiRegion: boolean;
-    readonly ports: { readonly redis: number; readonly sentinel: number };
-    readonly sentinel: { readonly count: number; readonly quorum: number; readonly majority: number };
-    /** Replicas of the initial master (every other Redis node). */
-    readonly replicas: number;
-    /** `min-replicas-to-write` as rendered into every redis.conf. */
-    readonly minReplicasToWrite: number;
-    readonly minReplicasMaxLagSec: number;
-    /** Linode's backup service on the Redis nodes (`backups`). */
-    readonly linodeBackups: boolean;
-    readonly nodes: readonly NodeSummary[];
-}
-
 export function topologySummary(t: Topology): TopologySummary {
     const redisNodes = t.nodes.filter((n) => n.runsRedis);
     return {
@@ -54,6 +22,7 @@ export function topologySummary(t: Topology): TopologySummary {
         minReplicasToWrite: t.redis.minReplicasToWrite,
         minReplicasMaxLagSec: t.redis.minReplicasMaxLagSec,
         linodeBackups: t.backups,
+        planMemoryMb: { ...LINODE_TYPE_MEMORY_MB, ...Object.fromEntries(t.nodes.map((n) => [n.type, n.memoryMb])) },
         nodes: t.nodes.map((n) => ({
             name: n.name,
             region: n.region,

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { resourceNames } from "../components/names";
 import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
-import { CONFIG_NAMESPACE, topologyFromConfig, type Topology } from "../topology";
+import { CONFIG_NAMESPACE, topologyFromConfig, type ProblemHandling, type Topology } from "../topology";
 import { mockTlsState, TLS_TYPES } from "./mockTls";
 import { changedInputs, inputsWithIgnoredKept, operationFor, unwrapSecrets, type Operation } from "./rules";
 import { stackProgramConfig, type ProgramConfig } from "./stackFile";
@@ -78,6 +78,11 @@ export interface MockRunOptions {
     readonly passwordSeed?: string;
     /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
     readonly regions?: readonly LinodeRegion[];
+    /**
+     * What the validators' problems do: refuse the config (the default, as `pulumi up` does), or only report them,
+     * so `review` can show what the policy pack says about a stack the program refuses.
+     */
+    readonly problemHandling?: ProblemHandling;
 }
 
 export interface MockRun {
@@ -194,7 +199,7 @@ function asList<T>(value: T | readonly T[] | undefined): readonly T[] {
  */
 export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
     const config = options.config ?? stackProgramConfig(options.stack);
-    const topology = topologyFromConfig(config.values, PROJECT, options.stack);
+    const topology = topologyFromConfig(config.values, PROJECT, options.stack, options.problemHandling);
     const addresses =
         options.addresses ?? Object.fromEntries(topology.nodes.map((n, i) => [n.name, `192.0.2.${String(10 + i)}`]));
     const ipNames = new Map(topology.nodes.map((n) => [resourceNames.reservedIp(n.region, n.name), n.name]));
@@ -382,7 +387,7 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
         // Caught here and rethrown below: the real CLI reports a RunError from the program as its message; left
         // unhandled inside the Stack it would end the test process.
         try {
-            outputs = await program({ transformations: [record] });
+            outputs = await program({ transformations: [record] }, topology);
         } catch (e) {
             failure = e instanceof Error ? e : new Error(String(e));
         }

@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { filesInUserData } from "../cloud-init";
 import { analyseFailures, ConfigError, type FailureCase } from "../topology";
 import { runUnderMocks, unwrapSecrets, type MockRun } from "../engine/mockRun";
-import { programConfig, PROJECT_DIR, readStackConfig } from "../engine/stackFile";
+import { programConfig, PROJECT_DIR, readStackConfig, type ProgramConfig } from "../engine/stackFile";
 import { hasMandatory, MANDATORY_VIOLATION_EXIT, runPolicies, type Violation } from "./policy";
 
 interface PlanRow {
@@ -118,6 +118,36 @@ function readPolicyConfig(file: string): PolicyPackConfig {
     return parsed as PolicyPackConfig;
 }
 
+/**
+ * The program refuses this stack's config. A pull request's reviewer still needs the policy pack's verdict, so the
+ * pack runs over what the program would declare if the refusals were lifted: when it finds a mandatory violation,
+ * review prints the refusals and the violations and exits 3 (naming the rule and the resource); otherwise the
+ * config errors stand (exit 2). Config the planners cannot turn into resources at all stays a config error.
+ */
+async function reviewRefusedStack(
+    stack: string,
+    config: ProgramConfig,
+    refused: ConfigError,
+    policyConfig: PolicyPackConfig | undefined,
+    json: boolean,
+): Promise<number> {
+    let violations: Violation[];
+    try {
+        const run = await runUnderMocks({ stack, config, problemHandling: () => undefined });
+        violations = await runPolicies(run, policyConfig ? { config: policyConfig } : {});
+    } catch {
+        throw refused;
+    }
+    if (!hasMandatory(violations)) throw refused;
+    if (json) console.log(JSON.stringify({ stack, configErrors: refused.problems, violations }, null, 2));
+    else {
+        console.log(`Stack ${stack}: the program refuses this config (pulumi up would fail before any resource):`);
+        for (const p of refused.problems) console.log(`  ${p.key}: ${p.message}`);
+        console.log(`\n${policySection(violations)}`);
+    }
+    return MANDATORY_VIOLATION_EXIT;
+}
+
 async function main(argv: string[]): Promise<number> {
     const program = new Command()
         .name("review")
@@ -144,7 +174,13 @@ async function main(argv: string[]): Promise<number> {
     const policyConfig = opts.policyConfig === undefined ? undefined : readPolicyConfig(opts.policyConfig);
 
     const config = programConfig(readStackConfig(opts.stack, opts.projectDir), opts.projectDir);
-    const run = await runUnderMocks({ stack: opts.stack, config });
+    let run: MockRun;
+    try {
+        run = await runUnderMocks({ stack: opts.stack, config });
+    } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        return reviewRefusedStack(opts.stack, config, e, policyConfig, opts.json === true);
+    }
     const plan = planRows(run);
     const failures = analyseFailures(run.topology);
     const schema = opts.out ? writeOut(run, opts.out) : [];

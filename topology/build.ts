@@ -83,15 +83,25 @@ function parseJsonish(value: string): unknown {
     }
 }
 
+/** What `buildTopology` does with the validators' problems: refuse the config (the default), or only report them. */
+export type ProblemHandling = "refuse" | ((problems: readonly ConfigProblem[]) => void);
+
 /**
  * Computes the deployment from schema-valid config: every validator first (all problems at once, in one
- * ConfigError), then the planners. Pure: same config in, same topology out.
+ * ConfigError), then the planners. Pure: same config in, same topology out. `review` passes a reporting
+ * `problems` handler to show what the policy pack says about a refused stack; the program always refuses.
  */
-export function buildTopology(config: StackConfig, project: string, stack: string): Topology {
+export function buildTopology(
+    config: StackConfig,
+    project: string,
+    stack: string,
+    problemHandling: ProblemHandling = "refuse",
+): Topology {
     const cluster = config.clusterName ?? defaultClusterName(stack);
     const problems = [...validateStackConfig(config, cluster), ...validateMonitoring(config, cluster)];
     const master = preferredMaster(config);
-    if (problems.length > 0 || !master) throw new ConfigError(problems);
+    if (!master || (problems.length > 0 && problemHandling === "refuse")) throw new ConfigError(problems);
+    if (problems.length > 0 && problemHandling !== "refuse") problemHandling(problems);
     const nodes = planNodes(config, cluster, master);
     return {
         project,
@@ -139,6 +149,11 @@ export function defaultClusterName(stack: string): string {
 }
 
 /** Config map in, topology out: the one entry point the program, review and lab use. */
-export function topologyFromConfig(raw: Readonly<Record<string, unknown>>, project: string, stack: string): Topology {
-    return buildTopology(parseStackConfig(raw), project, stack);
+export function topologyFromConfig(
+    raw: Readonly<Record<string, unknown>>,
+    project: string,
+    stack: string,
+    problemHandling: ProblemHandling = "refuse",
+): Topology {
+    return buildTopology(parseStackConfig(raw), project, stack, problemHandling);
 }

@@ -161,6 +161,8 @@ export function validateMonitoring(config: StackConfig, cluster: string): Config
                 });
     }
     const cidrs = config.monitoringCidrs.map(parseCidr);
+    // An entry that is the whole internet is validateCidrs' one line; its width is not a second problem.
+    if (cidrs.some((c) => c.prefixLength === 0)) return problems;
     for (const family of ["ipv4", "ipv6"] as const) {
         const covered = coveredAddresses(cidrs, family);
         // Exporters reveal the topology and load; a scraper is a few hosts, never a /8.

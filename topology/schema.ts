@@ -43,16 +43,15 @@ export const REGION_PATTERN = /^[a-z]{2}-[a-z]+(-[0-9]+)?$/;
 const REGION_ERROR = "must be a Linode region id such as us-east or eu-central";
 
 /**
- * A list of CIDRs as Linode firewall rules take them, each normalised to its network address. A single entry that is
- * the whole internet (`/0`, however written) is refused here; wide unions are refused in `validateCidrs`.
+ * A list of CIDRs as Linode firewall rules take them, each normalised to its network address. What they may open
+ * (never the whole internet) is `validateCidrs`' job: a refusal there still lets `review` run the policy pack.
  */
-const cidrList = (example: string, openToWorld: string) =>
+const cidrList = (example: string) =>
     z
         .array(
             z
                 .string({ error: `must be a CIDR such as ${example}` })
                 .refine(isCidr, { error: `must be a CIDR such as ${example}` })
-                .refine((c) => !isCidr(c) || parseCidr(c).prefixLength > 0, { error: openToWorld })
                 .transform((c) => formatCidr(parseCidr(c))),
             { error: `must be a list of CIDRs such as ["${example}"]` },
         )
@@ -185,11 +184,8 @@ export const StackConfigSchema = z.strictObject({
                 .regex(SSH_PUBLIC_KEY, { error: "must be an OpenSSH public key line (ssh-ed25519 AAAA... comment)" }),
         )
         .default([]),
-    adminCidrs: cidrList("203.0.113.7/32", "must not open SSH as root to the whole internet; list your admin networks"),
-    clientCidrs: cidrList(
-        "203.0.113.0/24",
-        "must not open Redis and Sentinel to the whole internet; list your application subnets",
-    ),
+    adminCidrs: cidrList("203.0.113.7/32"),
+    clientCidrs: cidrList("203.0.113.0/24"),
     allowWideCidrs: z.boolean({ error: "must be true or false" }).default(false),
     redisPassword: z.preprocess(
         emptyIsUnset,
@@ -229,10 +225,7 @@ export const StackConfigSchema = z.strictObject({
         .array(z.string().regex(/^[A-Za-z0-9:._-]{3,50}$/, { error: "must be 3-50 letters, digits or :._-" }))
         .default([]),
     // Monitoring (docs/monitoring.md). Flat keys: Pulumi's typed config has no object type and marks secrets per key.
-    monitoringCidrs: cidrList(
-        "198.51.100.10/32",
-        "must not open the exporters to the whole internet; list your Prometheus servers",
-    ),
+    monitoringCidrs: cidrList("198.51.100.10/32"),
     monitoringEnabled: z.boolean({ error: "must be true or false" }).default(false),
     monitoringRegion: z.preprocess(
         emptyIsUnset,

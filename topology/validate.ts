@@ -155,14 +155,31 @@ export function validatePorts(config: StackConfig): ConfigProblem[] {
 /** The widest union of client or admin networks accepted without `allowWideCidrs`, per family. */
 export const WIDEST_PREFIX: Readonly<Record<IpFamily, number>> = { ipv4: 8, ipv6: 32 };
 
+/** What each CIDR list opens, and whose networks it should list instead of the whole internet. */
+const OPENED_BY = { adminCidrs: "SSH as root", clientCidrs: "Redis and Sentinel", monitoringCidrs: "the exporters" };
+const OWNER_OF = {
+    adminCidrs: "your admin networks",
+    clientCidrs: "your application subnets",
+    monitoringCidrs: "your Prometheus servers",
+};
+
 /**
- * `clientCidrs` and `adminCidrs`: the union of each list may cover at most a /8 of IPv4 and a /32 of IPv6 unless
+ * No entry of a CIDR list may be the whole internet (`/0`, however written). `clientCidrs` and `adminCidrs`: the union of each list may cover at most a /8 of IPv4 and a /32 of IPv6 unless
  * `allowWideCidrs` is set, and never the whole internet (`0.0.0.0/1` + `128.0.0.0/1` is `/0` in two halves).
  */
 export function validateCidrs(config: StackConfig): ConfigProblem[] {
     const problems: ConfigProblem[] = [];
+    for (const [key, opens] of Object.entries(OPENED_BY) as [keyof typeof OPENED_BY, string][])
+        config[key].forEach((c, i) => {
+            if (parseCidr(c).prefixLength === 0)
+                problems.push({
+                    key: `${configKey(key)}[${String(i)}]`,
+                    message: `must not open ${opens} to the whole internet; list ${OWNER_OF[key]}`,
+                });
+        });
     for (const key of ["clientCidrs", "adminCidrs"] as const) {
         const cidrs = config[key].map(parseCidr);
+        if (cidrs.some((c) => c.prefixLength === 0)) continue;
         for (const family of ["ipv4", "ipv6"] as const) {
             const covered = coveredAddresses(cidrs, family);
             const name = family === "ipv4" ? "IPv4" : "IPv6";

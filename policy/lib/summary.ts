@@ -1,37 +1,13 @@
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
+import type { TopologySummary } from "./topologySummary";
+
+export type { NodeSummary, TopologySummary } from "./topologySummary";
 
 /** The component the program declares for a cluster; its `topologySummary` output is what stack rules read. */
 export const CLUSTER_TYPE = "redis-ha:cluster:RedisCluster";
 
 /** The project's config namespace: every config key a message names is `redis-ha:<key>`. */
 export const NS = "redis-ha";
-
-/** One node of `topologySummary` (components/summary.ts in the program; repeated here so the pack stands alone). */
-export interface NodeSummary {
-    readonly name: string;
-    readonly region: string;
-    readonly roles: readonly string[];
-    readonly initialRole: "master" | "replica" | "sentinel-only";
-    readonly promotable: boolean;
-    readonly type: string;
-    readonly memoryMb: number;
-    readonly maxmemoryBytes?: number;
-    readonly instance: string;
-}
-
-/** `RedisCluster.topologySummary`: roles, regions, replicas and write safety, known at preview. */
-export interface TopologySummary {
-    readonly cluster: string;
-    readonly primaryRegion: string;
-    readonly preferredMaster: string;
-    readonly multiRegion: boolean;
-    readonly ports: { readonly redis: number; readonly sentinel: number };
-    readonly sentinel: { readonly count: number; readonly quorum: number; readonly majority: number };
-    readonly replicas: number;
-    readonly minReplicasToWrite: number;
-    readonly linodeBackups: boolean;
-    readonly nodes: readonly NodeSummary[];
-}
 
 export interface Cluster {
     readonly resource: PolicyResource;

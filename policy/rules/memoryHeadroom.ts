@@ -2,32 +2,12 @@ import type { StackValidationPolicy } from "@pulumi/policy";
 import { withDefaults } from "../lib/config";
 import { clustersOf, NS } from "../lib/summary";
 
-/** RAM of Linode plans in MiB (Linode's `GET /linode/types`); a team adds its own with `planMemoryMb`. */
-const PLAN_MEMORY_MB: Readonly<Record<string, number>> = {
-    "g6-nanode-1": 1024,
-    "g6-standard-1": 2048,
-    "g6-standard-2": 4096,
-    "g6-standard-4": 8192,
-    "g6-standard-6": 16384,
-    "g6-standard-8": 32768,
-    "g6-standard-16": 65536,
-    "g6-dedicated-2": 4096,
-    "g6-dedicated-4": 8192,
-    "g6-dedicated-8": 16384,
-    "g6-dedicated-16": 32768,
-    "g6-dedicated-32": 65536,
-    "g7-highmem-1": 24576,
-    "g7-highmem-2": 49152,
-    "g7-highmem-4": 98304,
-    "g7-highmem-8": 196608,
-};
-
 export interface MemoryHeadroomConfig {
     /** Memory beyond maxmemory, as a share of the plan's RAM, in percent. */
     minHeadroomPercent: number;
     /** ... and at least this many MiB. */
     minHeadroomMb: number;
-    /** RAM of plans the built-in table lacks, in MiB, by plan id. */
+    /** RAM of plans the program's table (`topologySummary.planMemoryMb`) lacks, in MiB, by plan id. */
     planMemoryMb: Record<string, number>;
 }
 
@@ -65,19 +45,19 @@ export const memoryHeadroom: StackValidationPolicy = {
                 type: "object",
                 additionalProperties: { type: "integer", minimum: 1 },
                 default: DEFAULTS.planMemoryMb,
-                description: "RAM in MiB of plans the pack's table lacks, by plan id.",
+                description: "RAM in MiB of plans the program's table lacks, by plan id.",
             },
         },
     },
     validateStack: (args, reportViolation) => {
         const config = withDefaults(args.getConfig<Partial<MemoryHeadroomConfig>>(), DEFAULTS);
-        for (const { summary } of clustersOf(args))
+        for (const { summary } of clustersOf(args)) {
+            const known: Partial<Record<string, number>> = { ...summary.planMemoryMb, ...config.planMemoryMb };
             for (const node of summary.nodes) {
                 if (node.maxmemoryBytes === undefined) continue;
                 const instance = args.resources.find((r) => r.name === node.instance);
                 // The plan the Linode really gets; the summary's when the resource is not in the stack.
                 const plan = (instance?.props as { type?: string } | undefined)?.type ?? node.type;
-                const known: Partial<Record<string, number>> = { ...PLAN_MEMORY_MB, ...config.planMemoryMb };
                 const planMb = known[plan] ?? node.memoryMb;
                 const maxmemoryMb = Math.ceil(node.maxmemoryBytes / MiB);
                 const needMb = Math.max(config.minHeadroomMb, Math.ceil((planMb * config.minHeadroomPercent) / 100));
@@ -88,5 +68,6 @@ export const memoryHeadroom: StackValidationPolicy = {
                     instance?.urn,
                 );
             }
+        }
     },
 };

@@ -77,6 +77,7 @@ export function summary() {
         minReplicasToWrite: 1,
         minReplicasMaxLagSec: 10,
         linodeBackups: true,
+        planMemoryMb: { "g6-nanode-1": 1024, "g6-standard-1": 2048, "g6-standard-2": 4096 },
         nodes: [
             n("east-a", "us-east", ["redis", "sentinel"], "master", "g6-standard-2", 4096),
             n("east-b", "us-east", ["redis"], "replica", "g6-standard-2", 4096),

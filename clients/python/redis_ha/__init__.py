@@ -8,19 +8,8 @@ from .classify import Classification, classify_error, is_retryable
 from .client import SentinelClient
 from .config import options_from_document, options_from_file
 from .durable_write import DurableWriteResult
-from .errors import (
-    AuthenticationError,
-    CircuitOpenError,
-    ClientClosedError,
-    DeadlineExceededError,
-    InvalidOptionsError,
-    NotConnectedError,
-    OptionProblem,
-    OutcomeUnknownError,
-    PartiallyAppliedError,
-    RedisClientError,
-    WriteNotAcknowledgedError,
-)
+from .errors import *  # noqa: F403 (errors.__all__ names the error classes)
+from .errors import __all__ as _ERRORS
 from .metrics import ClientMetrics
 from .options import (
     BreakerOptions,
@@ -35,10 +24,8 @@ from .options import (
 from .stale_cache import ReadResult, StaleCache
 
 __all__ = [
-    "AuthenticationError", "BreakerOptions", "CLOSED", "CircuitBreaker", "CircuitOpenError", "Classification",
-    "ClientClosedError", "ClientMetrics", "ClientOptions", "DeadlineExceededError", "DurableWriteResult", "HALF_OPEN",
-    "InvalidOptionsError", "MetricsOptions", "NotConnectedError", "OPEN", "OptionProblem", "OutcomeUnknownError",
-    "PartiallyAppliedError", "ReadResult", "RedisClientError", "RetryOptions", "SentinelClient", "SentinelEndpoint",
-    "ServerAuth", "StaleCache", "StaleCacheOptions", "Timeouts", "WriteNotAcknowledgedError", "classify_error",
-    "is_retryable", "options_from_document", "options_from_file",
+    *_ERRORS, "BreakerOptions", "CLOSED", "CircuitBreaker", "Classification", "ClientMetrics", "ClientOptions",
+    "DurableWriteResult", "HALF_OPEN", "MetricsOptions", "OPEN", "ReadResult", "RetryOptions", "SentinelClient",
+    "SentinelEndpoint", "ServerAuth", "StaleCache", "StaleCacheOptions", "Timeouts", "classify_error", "is_retryable",
+    "options_from_document", "options_from_file",
 ]

@@ -14,6 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+#: What the package exports from here (redis_ha/__init__.py re-exports exactly these).
+__all__ = [
+    "AuthenticationError", "CircuitOpenError", "ClientClosedError", "DeadlineExceededError", "InvalidOptionsError",
+    "NotConnectedError", "OptionProblem", "OutcomeUnknownError", "PartiallyAppliedError", "RedisClientError",
+    "WriteNotAcknowledgedError",
+]
+
 NOT_EXECUTED = "not-executed"
 UNKNOWN = "unknown"
 FAILED = "failed"
