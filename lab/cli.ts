@@ -280,11 +280,24 @@ async function main(argv: string[]): Promise<number> {
         .addOption(addressingOpt())
         .option("--backup", "turn backup.enabled on until `down`, with the bucket on the lab's own S3 server")
         .option("--show-secrets", "print the passwords (hidden otherwise)")
+        .option("--tls", "turn tls on until `down`: TLS on every link and ACL users (docs/security.md)")
         .action(
             action(
-                async (o: { stack: string; addressing?: AddressingMode; backup?: boolean; showSecrets?: boolean }) => {
+                async (o: {
+                    stack: string;
+                    addressing?: AddressingMode;
+                    backup?: boolean;
+                    showSecrets?: boolean;
+                    tls?: boolean;
+                }) => {
                     showSecrets = Boolean(o.showSecrets);
-                    printUp(await up(o.stack, { addressing: o.addressing, ...(o.backup ? { backup: true } : {}) }));
+                    printUp(
+                        await up(o.stack, {
+                            addressing: o.addressing,
+                            ...(o.backup ? { backup: true } : {}),
+                            ...(o.tls ? { tls: true } : {}),
+                        }),
+                    );
                 },
             ),
         );

@@ -75,6 +75,11 @@ export interface LabStackOptions {
      * (lab/s3.ts); remembered until `lab down` like `addressing`. @default the stack's own value
      */
     backup?: boolean;
+    /**
+     * Sets `tls` for this lab run (TLS on every link and ACL users, docs/security.md); remembered until `lab down`
+     * like `addressing`. @default the stack's own value
+     */
+    tls?: boolean;
 }
 
 /** Where `up --addressing` remembers the override for the commands that follow. */
@@ -89,13 +94,15 @@ function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
         : {};
     const addressing = opts.addressing ?? saved.addressing;
     const backup = opts.backup ?? saved.backup;
-    if (opts.addressing !== undefined || opts.backup !== undefined) {
+    const tls = opts.tls ?? saved.tls;
+    if (opts.addressing !== undefined || opts.backup !== undefined || opts.tls !== undefined) {
         mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
-        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup }));
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, tls }));
     }
     const values = { ...config.values };
     if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
     if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
+    if (tls !== undefined) values[`${CONFIG_NAMESPACE}:tls`] = String(tls);
     return { ...config, values };
 }
 
