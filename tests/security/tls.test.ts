@@ -14,7 +14,7 @@ import {
 } from "../../cloud-init";
 import { createSentinelClient } from "../../client";
 import { resourceNames } from "../../components/names";
-import { runUnderMocks, type MockRun } from "../../engine/mockRun";
+import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun";
 import { programConfigWith } from "../helpers";
 
 /**
@@ -118,6 +118,40 @@ describe("tls: rendered configuration", () => {
         for (const n of run.topology.nodes) expect(names).toContain(resourceNames.tlsNodeCert(n.name));
         for (const user of ["admin", "replication", "sentinel", "exporter", "app"])
             for (const g of [1, 2]) expect(names).toContain(resourceNames.aclPassword(user, g));
+    });
+});
+
+describe("tls with addressing: ephemeral", () => {
+    it("issues certificates for the Linodes' own addresses and delivers them in the bootstrap step, not in user-data", async () => {
+        const addresses = { "dev-a": "198.51.100.21", "dev-b": "198.51.100.22", "dev-c": "198.51.100.23" };
+        const eph = await runUnderMocks({
+            stack: "dev",
+            config: programConfigWith("dev", { tls: true, addressing: "ephemeral" }),
+            addresses,
+        });
+        for (const [node, address] of Object.entries(addresses)) {
+            expect(files(eph, node).map((f) => f.path)).not.toContain(PATHS.tlsKey);
+            const step = eph.resources.find((r) => r.name === resourceNames.bootstrapStep(node));
+            const stdin = String(unwrapSecrets(step?.inputs.stdin));
+            const delivered = new Map(
+                stdin
+                    .trim()
+                    .split("\n")
+                    .map((l) => l.split(" "))
+                    .map(([, , path, , owner, data]) => [
+                        path,
+                        { owner, text: Buffer.from(data, "base64").toString() },
+                    ]),
+            );
+            expect(delivered.get(PATHS.tlsKey)?.owner).toBe("redis:redis");
+            expect(delivered.get(PATHS.aclFile)?.text).toMatch(/^user default off/);
+            const cert = delivered.get(PATHS.tlsCert)?.text ?? "";
+            const text = spawnSync("openssl", ["x509", "-noout", "-ext", "subjectAltName"], {
+                input: cert,
+                encoding: "utf8",
+            }).stdout;
+            expect(text).toContain(`IP Address:${address}`);
+        }
     });
 });
 
