@@ -89,6 +89,20 @@ export function stackOutputs({ cluster, topology }: Deployment): Record<string, 
         sentinelPassword: cluster.sentinelPassword,
         // Read back by the next deployment, which refuses to change them (components/creationSettings.ts).
         [CREATION_SETTINGS_OUTPUT]: cluster.creationSettings,
+        // tls: each ACL user's name and current password (secret), the CA clients trust, certificate end dates.
+        ...(cluster.aclPasswords
+            ? {
+                  users: pulumi.secret(
+                      cluster.aclPasswords.apply((p) =>
+                          Object.fromEntries(
+                              Object.entries(p).map(([user, v]) => [user, { username: user, password: v.current }]),
+                          ),
+                      ),
+                  ),
+              }
+            : {}),
+        ...(cluster.caCertificate ? { caCertificate: cluster.caCertificate } : {}),
+        ...(cluster.certificatesValidUntil ? { certificatesValidUntil: cluster.certificatesValidUntil } : {}),
         // The monitoring node's address, Prometheus and Alertmanager URLs (monitoringEnabled only).
         ...(cluster.monitoring ? { monitoring: cluster.monitoring } : {}),
     };

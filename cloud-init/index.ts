@@ -15,3 +15,4 @@ export * from "./monitoringExporters";
 export * from "./monitoringRules";
 export * from "./monitoringServer";
 export * from "./monitoringDashboard";
+export * from "./acl";

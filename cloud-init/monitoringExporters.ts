@@ -90,8 +90,17 @@ function redisExporterArgs(t: Topology, kind: "redis" | "sentinel"): string {
     const port = kind === "redis" ? t.ports.redis : t.ports.sentinel;
     return [
         EXPORTER_BINARIES.redis,
-        `-redis.addr redis://127.0.0.1:${port}`,
+        `-redis.addr ${t.security.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
         `-redis.password-file ${EXPORTER_PATHS.credentialsDir}/${kind}.json`,
+        // tls: the ACL user `exporter`, with copies of the node's certificate that exporter-credentials makes.
+        ...(t.security.tls
+            ? [
+                  "-redis.user exporter",
+                  `-tls-ca-cert-file ${EXPORTER_PATHS.credentialsDir}/ca.crt`,
+                  `-tls-client-cert-file ${EXPORTER_PATHS.credentialsDir}/node.crt`,
+                  `-tls-client-key-file ${EXPORTER_PATHS.credentialsDir}/node.key`,
+              ]
+            : []),
         `-web.listen-address :${t.monitoring.ports[kind]}`,
     ].join(" ");
 }

@@ -46,6 +46,14 @@ export const PATHS = {
     seedScript: "/usr/local/lib/redis-ha/redis-seed",
     /** Written once the seed is installed: later starts of Redis skip the seed. */
     seedMarker: "/var/lib/redis-ha/seeded",
+    /** tls: the cluster's CA, this node's certificate and key (owner redis, the key 0640). */
+    tlsCa: "/etc/redis/tls/ca.crt",
+    tlsCert: "/etc/redis/tls/node.crt",
+    tlsKey: "/etc/redis/tls/node.key",
+    /** tls: the ACL users of a Redis node (`aclfile`), passwords as hashes only. */
+    aclFile: "/etc/redis/users.acl",
+    /** tls: the current passwords the node's own tools use, one file per user (owner redis, 0640). */
+    secretsDir: "/etc/redis/secrets",
 } as const;
 
 export type NodePaths = { readonly [K in keyof typeof PATHS]: string };
@@ -96,6 +104,11 @@ const SHELL_NAMES = {
     BACKUP_S3CFG: "backupS3cfg",
     BACKUP_METRICS_FILE: "backupMetrics",
     RESTORE_DIR: "restoreDir",
+    TLS_CA: "tlsCa",
+    TLS_CERT: "tlsCert",
+    TLS_KEY: "tlsKey",
+    ACL_FILE: "aclFile",
+    SECRETS_DIR: "secretsDir",
 } as const satisfies Record<string, keyof typeof PATHS>;
 
 /** paths.sh: the node's paths as shell variables. `paths` is replaced only by tests that run the scripts elsewhere. */

@@ -1,7 +1,48 @@
 import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
-import { addressOf, nodeOf } from "./inputs";
-import { renderConfig, type Directive } from "./confSyntax";
+import { addressOf, nodeOf, securityOf } from "./inputs";
+import { renderConfig, type Directive, type Section } from "./confSyntax";
+import { PATHS } from "./paths";
+
+/**
+ * TLS directives shared by redis.conf and sentinel.conf: TLS only (`port 0`), the node's certificate for serving and,
+ * as Redis uses `tls-cert-file` as its client certificate too, for replication and Sentinel links (`tls-replication`).
+ */
+export function tlsDirectives(t: Topology, port: number): Directive[] {
+    return [
+        ["port", 0],
+        ["tls-port", port],
+        ["tls-cert-file", PATHS.tlsCert],
+        ["tls-key-file", PATHS.tlsKey],
+        ["tls-ca-cert-file", PATHS.tlsCa],
+        ["tls-auth-clients", t.security.tlsAuthClients],
+        ["tls-replication", "yes"],
+        ["tls-protocols", "TLSv1.2 TLSv1.3"],
+    ];
+}
+
+function authSection(input: RenderInput): Section {
+    const { topology: t } = input;
+    if (!t.security.tls)
+        return {
+            comment:
+                "Authentication. The same password on every Redis node, so any node can replicate from a promoted one.",
+            directives: [
+                ["requirepass", input.secrets.redisPassword],
+                ["masterauth", input.secrets.redisPassword],
+            ],
+        };
+    const { acl } = securityOf(input);
+    return {
+        comment:
+            "Authentication: ACL users in their own file (Sentinel's CONFIG REWRITE leaves it alone); replicas log in as\nthe replication user.",
+        directives: [
+            ["aclfile", PATHS.aclFile],
+            ["masteruser", "replication"],
+            ["masterauth", acl.replication.current],
+        ],
+    };
+}
 
 /**
  * The Redis settings that can change on a running node (CONFIG SET) and that a stack config change rolls out one node
@@ -36,12 +77,13 @@ export function renderRedisConf(input: RenderInput): string {
         ],
         [
             {
-                comment:
-                    "Network. Every node is reached on its own address; the Cloud Firewall limits who may connect.",
+                comment: t.security.tls
+                    ? "Network: TLS only. Every node is reached on its own address; the Cloud Firewall limits who may connect."
+                    : "Network. Every node is reached on its own address; the Cloud Firewall limits who may connect.",
                 directives: [
                     ["bind", "*", "-::*"],
                     ["protected-mode", "yes"],
-                    ["port", t.ports.redis],
+                    ...(t.security.tls ? tlsDirectives(t, t.ports.redis) : [["port", t.ports.redis] as Directive]),
                     ["tcp-backlog", 511],
                     ["tcp-keepalive", 60],
                     ["timeout", 0],
@@ -61,14 +103,7 @@ export function renderRedisConf(input: RenderInput): string {
                     ["databases", 16],
                 ],
             },
-            {
-                comment:
-                    "Authentication. The same password on every Redis node, so any node can replicate from a promoted one.",
-                directives: [
-                    ["requirepass", input.secrets.redisPassword],
-                    ["masterauth", input.secrets.redisPassword],
-                ],
-            },
+            authSection(input),
             {
                 comment:
                     "Persistence (live). AOF everysec plus RDB snapshots; a crashed master is held back by redis-start-guard\nuntil Sentinel has promoted a replica, so it never serves older data than its replicas acknowledged.",

@@ -1,7 +1,41 @@
 import type { NodePlan, Topology } from "../topology";
 import type { RenderInput } from "./inputs";
-import { addressOf, nodeOf } from "./inputs";
-import { renderConfig, type Directive } from "./confSyntax";
+import { addressOf, nodeOf, securityOf } from "./inputs";
+import { renderConfig, type Directive, type Section } from "./confSyntax";
+import { aclUserLines, sentinelUserRules } from "./acl";
+import { tlsDirectives } from "./redisConf";
+
+/** [how clients and Sentinels log in to this Sentinel, how it logs in to the Redis nodes (after `monitor`)]. */
+function sentinelAuth(input: RenderInput): [Section, Directive[]] {
+    const m = input.topology.masterName;
+    if (!input.topology.security.tls)
+        return [
+            {
+                comment: "Authentication: clients and other Sentinels need this password to talk to this Sentinel.",
+                directives: [
+                    ["requirepass", input.secrets.sentinelPassword],
+                    ["sentinel", "sentinel-pass", input.secrets.sentinelPassword],
+                ],
+            },
+            [["sentinel", "auth-pass", m, input.secrets.redisPassword]],
+        ];
+    const { acl } = securityOf(input);
+    return [
+        {
+            comment:
+                "ACL users of this Sentinel (passwords as hashes): clients log in as app, other Sentinels as sentinel.",
+            directives: [
+                ...aclUserLines(sentinelUserRules(), acl),
+                ["sentinel", "sentinel-user", "sentinel"],
+                ["sentinel", "sentinel-pass", acl.sentinel.current],
+            ],
+        },
+        [
+            ["sentinel", "auth-user", m, "sentinel"],
+            ["sentinel", "auth-pass", m, acl.sentinel.current],
+        ],
+    ];
+}
 
 /** Sentinel settings that `SENTINEL SET` changes on a running Sentinel. */
 export function liveSentinelSettings(t: Topology, node: NodePlan): Directive[] {
@@ -24,6 +58,7 @@ export function renderSentinelConf(input: RenderInput): string {
     const m = t.masterName;
     const live = new Map(liveSentinelSettings(t, node).map(([k, ...v]) => [k, v]));
     const option = (name: string): Directive => ["sentinel", name, m, ...(live.get(name) ?? [])];
+    const auth = sentinelAuth(input);
     return renderConfig(
         [
             `sentinel.conf of ${node.label} (${node.region}), rendered by redis-ha for stack ${t.stack}.`,
@@ -35,7 +70,9 @@ export function renderSentinelConf(input: RenderInput): string {
                 directives: [
                     ["bind", "*", "-::*"],
                     ["protected-mode", "no"],
-                    ["port", t.ports.sentinel],
+                    ...(t.security.tls
+                        ? tlsDirectives(t, t.ports.sentinel)
+                        : [["port", t.ports.sentinel] as Directive]),
                     ["sentinel", "announce-ip", addressOf(input, node.name)],
                     ["sentinel", "announce-port", t.ports.sentinel],
                     ["sentinel", "resolve-hostnames", "no"],
@@ -52,18 +89,12 @@ export function renderSentinelConf(input: RenderInput): string {
                     ["dir", "/var/lib/redis"],
                 ],
             },
-            {
-                comment: "Authentication: clients and other Sentinels need this password to talk to this Sentinel.",
-                directives: [
-                    ["requirepass", input.secrets.sentinelPassword],
-                    ["sentinel", "sentinel-pass", input.secrets.sentinelPassword],
-                ],
-            },
+            auth[0],
             {
                 comment: `The monitored master: ${t.preferredMaster} starts as master; quorum ${t.sentinel.quorum} of ${t.sentinel.count} Sentinels.`,
                 directives: [
                     ["sentinel", "monitor", m, addressOf(input, t.preferredMaster), t.ports.redis, t.sentinel.quorum],
-                    ["sentinel", "auth-pass", m, input.secrets.redisPassword],
+                    ...auth[1],
                     option("down-after-milliseconds"),
                     option("failover-timeout"),
                     option("parallel-syncs"),

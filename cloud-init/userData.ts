@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
 import { BACKUP_S3_PACKAGE, backupFiles, backupRank } from "./backup";
-import { addressOf, nodeOf, type RenderInput } from "./inputs";
+import { renderAclFile } from "./acl";
+import { addressOf, nodeOf, securityOf, type RenderInput } from "./inputs";
 import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
@@ -118,8 +119,13 @@ export function renderNodeEnv(input: RenderInput): string {
         ["MASTER_NAME", t.masterName],
         ["PRIMARY_REGION", t.primaryRegion],
         ...liveNodeEnv(t, node, input.addresses),
-        ["REDIS_PASSWORD", input.secrets.redisPassword],
-        ["SENTINEL_PASSWORD", input.secrets.sentinelPassword],
+        // tls: the scripts log in as ACL users with the password files of PATHS.secretsDir; node.env holds none.
+        ...(t.security.tls
+            ? [["TLS", 1] as [string, number]]
+            : [
+                  ["REDIS_PASSWORD", input.secrets.redisPassword] as [string, string],
+                  ["SENTINEL_PASSWORD", input.secrets.sentinelPassword] as [string, string],
+              ]),
     ];
     return `# Rendered by redis-ha. Read by the scripts in ${PATHS.scriptsDir}.\n${shellAssignments(vars)}`;
 }
@@ -169,10 +175,38 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     return files;
 }
 
-/** redis.conf and sentinel.conf of a node (owned by redis: Redis and Sentinel rewrite them). */
+/** The users whose current password the node's own tools read from PATHS.secretsDir (scripts: admin; exporters). */
+export const NODE_TOOL_USERS = ["admin", "exporter"] as const;
+
+/**
+ * tls: the node's certificate, key and CA, its ACL file (Redis nodes) and the password files of its own tools. Owner
+ * redis, mode 0640: Redis reads them under Debian's sandbox, root's scripts read them, nobody else does.
+ */
+export function secretFiles(input: RenderInput): WriteFile[] {
+    const { topology: t } = input;
+    if (!t.security.tls) return [];
+    const node = nodeOf(input);
+    const { acl, tls, node: own } = securityOf(input);
+    const file = (path: string, content: string): WriteFile => ({
+        path,
+        owner: "redis:redis",
+        permissions: "0640",
+        content,
+        defer: true,
+    });
+    return [
+        file(PATHS.tlsCa, tls.caCert),
+        file(PATHS.tlsCert, own.cert),
+        file(PATHS.tlsKey, own.key),
+        ...(node.runsRedis ? [file(PATHS.aclFile, renderAclFile(t, acl))] : []),
+        ...NODE_TOOL_USERS.map((u) => file(`${PATHS.secretsDir}/${u}`, `${acl[u].current}\n`)),
+    ];
+}
+
+/** redis.conf and sentinel.conf of a node (owned by redis: Redis and Sentinel rewrite them), and its secret files. */
 export function serviceConfigs(input: RenderInput): WriteFile[] {
     const node = nodeOf(input);
-    const files: WriteFile[] = [];
+    const files: WriteFile[] = [...secretFiles(input)];
     if (node.runsRedis)
         files.push({
             path: PATHS.redisConf,

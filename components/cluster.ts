@@ -2,8 +2,9 @@ import * as linode from "@pulumi/linode";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { encodeUserData, renderUserData } from "../cloud-init";
+import { encodeUserData, renderUserData, type AclPasswords } from "../cloud-init";
 import { clusterTags, firewallLabel, type Topology } from "../topology";
+import { AclUsers } from "./acl";
 import { BackupStorage } from "./backup";
 import { AddressBootstrap } from "./bootstrap";
 import { PostDeployChecks } from "./checks";
@@ -16,6 +17,7 @@ import { publicIpv4, RedisNode } from "./redisNode";
 import { ResizeRollout, type ResizeStep } from "./resize";
 import { RegionNetwork } from "./regionNetwork";
 import { SettingsRollout } from "./rollout";
+import { ClusterCertificates } from "./tls";
 import { topologySummary, type TopologySummary } from "./summary";
 import { checkedSettingsHash, failoverSettingsHash } from "./triggers";
 
@@ -65,6 +67,12 @@ export class RedisCluster extends pulumi.ComponentResource {
     public readonly nodes: pulumi.Output<Record<string, NodeOutput>>;
     public readonly redisPassword: pulumi.Output<string>;
     public readonly sentinelPassword: pulumi.Output<string>;
+    /** tls: every ACL user's passwords (secret); undefined without tls. */
+    public readonly aclPasswords?: pulumi.Output<AclPasswords>;
+    /** tls: the cluster's CA certificate (PEM), which clients trust. */
+    public readonly caCertificate?: pulumi.Output<string>;
+    /** tls: when each node's certificate ends, by node name. */
+    public readonly certificatesValidUntil?: pulumi.Output<Record<string, string>>;
     /**
      * The checks' private key: root on every node. Kept off the public surface so nobody exports it as a stack output
      * (whoever reads outputs would get root); users who need a shell bring their own key in `authorizedKeys`.
@@ -88,8 +96,15 @@ export class RedisCluster extends pulumi.ComponentResource {
         super("redis-ha:cluster:RedisCluster", name, {}, opts);
         const { topology: t } = args;
 
+        // tls: ACL users, each with its own generated passwords; clients log in as `app` on Redis and on Sentinel.
+        const acl = t.security.tls
+            ? new AclUsers(clusterChildren.acl(name), { topology: t }, { parent: this })
+            : undefined;
+        this.aclPasswords = acl?.passwords;
+        const appPassword = acl ? pulumi.secret(acl.passwords.apply((p) => p.app.current)) : undefined;
         const password = (purpose: "redis" | "sentinel", given?: pulumi.Input<string>) =>
-            isGiven(given)
+            appPassword ??
+            (isGiven(given)
                 ? pulumi.secret(given)
                 : // The provider marks `result` secret, but only the engine applies that: say it here as well.
                   pulumi.secret(
@@ -98,7 +113,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                           { length: 32, special: false },
                           { parent: this },
                       ).result,
-                  );
+                  ));
         this.redisPassword = password("redis", args.redisPassword);
         this.sentinelPassword = password("sentinel", args.sentinelPassword);
 
@@ -192,6 +207,18 @@ export class RedisCluster extends pulumi.ComponentResource {
                   .all([backup.bucket, backup.region, backup.endpoint])
                   .apply(([bucket, region, endpoint]) => ({ bucket, region, endpoint, nodes: [...t.backup.nodes] }))
             : undefined;
+        // tls: the certificates name each node's address, so with ephemeral addressing they come after the Linodes
+        // (their files then reach the nodes in the bootstrap step, not in user-data).
+        const certificatesFor = () =>
+            t.security.tls
+                ? new ClusterCertificates(clusterChildren.tls(name), { topology: t, addresses }, { parent: this })
+                : undefined;
+        let certificates = reserved ? certificatesFor() : undefined;
+        const security = () =>
+            pulumi.all([acl?.passwords, certificates?.material]).apply(([passwords, material]) => ({
+                ...(passwords ? { acl: passwords } : {}),
+                ...(material ? { tls: material } : {}),
+            }));
         // With ephemeral addressing `addresses` is still empty here: user-data names no address (renderUserData).
         const rendered = pulumi.all([
             pulumi.all(addresses),
@@ -199,6 +226,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             this.sentinelPassword,
             backupTarget,
             seedTarget,
+            security(),
         ]);
         const nodes: Record<string, RedisNode> = {};
         const resizes = args.resizes ?? [];
@@ -225,7 +253,7 @@ export class RedisCluster extends pulumi.ComponentResource {
         for (const n of creationOrder) {
             const userData = pulumi
                 .all([rendered, hostKeys.privateKeys[n.name], hostKeys.publicKeys[n.name]])
-                .apply(([[addrs, redisPassword, sentinelPassword, target, seed], privateKey, publicKey]) =>
+                .apply(([[addrs, redisPassword, sentinelPassword, target, seed, sec], privateKey, publicKey]) =>
                     encodeUserData(
                         renderUserData({
                             topology: t,
@@ -236,6 +264,7 @@ export class RedisCluster extends pulumi.ComponentResource {
                                 sentinelPassword,
                                 ...(target ? { backup: target } : {}),
                                 ...(seed && n.name === t.preferredMaster ? { seed } : {}),
+                                ...sec,
                             },
                             hostKey: { privateKey, publicKey },
                         }),
@@ -260,16 +289,20 @@ export class RedisCluster extends pulumi.ComponentResource {
 
         if (!reserved) for (const n of t.nodes) addresses[n.name] = nodes[n.name].address;
         if (!reserved) monitoringServer = monitoringFor();
+        if (!reserved) certificates = certificatesFor();
+        this.certificatesValidUntil = certificates?.validUntil;
+        this.caCertificate = certificates?.caCert;
         const firewall = reservedFirewall ?? firewallFor(t.nodes.map((n) => nodes[n.name].instanceId));
         this.firewallId = firewall.id.apply(Number);
 
         const instanceIds = Object.fromEntries(t.nodes.map((n) => [n.name, nodes[n.name].instanceId]));
         const secrets = pulumi
-            .all([this.redisPassword, this.sentinelPassword, backupTarget])
-            .apply(([redisPassword, sentinelPassword, target]) => ({
+            .all([this.redisPassword, this.sentinelPassword, backupTarget, security()])
+            .apply(([redisPassword, sentinelPassword, target, sec]) => ({
                 redisPassword,
                 sentinelPassword,
                 ...(target ? { backup: target } : {}),
+                ...sec,
             }));
         new PostDeployChecks(
             clusterChildren.checks(name),
@@ -366,6 +399,7 @@ export class RedisCluster extends pulumi.ComponentResource {
             hostKeys: this.hostKeys,
             topologySummary: this.topologySummary,
             ...(this.backup ? { backup: this.backup } : {}),
+            ...(this.caCertificate ? { caCertificate: this.caCertificate } : {}),
         });
     }
 }
@@ -406,8 +440,21 @@ export function connectionSnippet(t: Topology, sentinels: readonly { host: strin
         `  sentinels: [`,
         list.replace(/^ {4}/gm, "    "),
         `  ],`,
-        `  password: process.env.REDIS_PASSWORD,          // pulumi stack output --show-secrets redisPassword`,
-        `  sentinelPassword: process.env.SENTINEL_PASSWORD, // pulumi stack output --show-secrets sentinelPassword`,
+        ...(t.security.tls
+            ? [
+                  `  // TLS on every link: tls reaches the Redis connections only with enableTLSForSentinelMode.`,
+                  `  username: "app",`,
+                  `  password: process.env.REDIS_PASSWORD,          // pulumi stack output --show-secrets users (app)`,
+                  `  sentinelUsername: "app",`,
+                  `  sentinelPassword: process.env.REDIS_PASSWORD,`,
+                  `  enableTLSForSentinelMode: true,`,
+                  `  tls: { ca: process.env.REDIS_CA },             // pulumi stack output caCertificate`,
+                  `  sentinelTLS: { ca: process.env.REDIS_CA },`,
+              ]
+            : [
+                  `  password: process.env.REDIS_PASSWORD,          // pulumi stack output --show-secrets redisPassword`,
+                  `  sentinelPassword: process.env.SENTINEL_PASSWORD, // pulumi stack output --show-secrets sentinelPassword`,
+              ]),
         `  failoverDetector: true,`,
         `});`,
     ].join("\n");

@@ -29,6 +29,22 @@ export const clusterChildren = {
     resize: (cluster: string) => `${cluster}-resize`,
     monitoring: (cluster: string) => `${cluster}-monitoring`,
     backup: (cluster: string) => `${cluster}-backup`,
+    tls: (cluster: string) => `${cluster}-tls`,
+    acl: (cluster: string) => `${cluster}-acl`,
+} as const;
+
+/** Children of `ClusterCertificates` (tls), given its name. */
+export const tlsChildren = {
+    caKey: (tls: string) => `${tls}-ca-key`,
+    ca: (tls: string) => `${tls}-ca`,
+    nodeKey: (tls: string, node: string) => `${tls}-${node}-key`,
+    nodeRequest: (tls: string, node: string) => `${tls}-${node}-csr`,
+    nodeCert: (tls: string, node: string) => `${tls}-${node}-cert`,
+} as const;
+
+/** Children of `AclUsers`, given its name: a password per user and generation (`credentialsGeneration`). */
+export const aclChildren = {
+    password: (acl: string, user: string, generation: number) => `${acl}-${user}-g${String(generation)}`,
 } as const;
 
 /** Children of `MonitoringServer`, given its name. */
@@ -125,4 +141,9 @@ export const resourceNames = {
     monitoring: clusterChildren.monitoring(CLUSTER_RESOURCE),
     monitoringFirewall: monitoringChildren.firewall(clusterChildren.monitoring(CLUSTER_RESOURCE)),
     monitoringInstance: monitoringChildren.instance(clusterChildren.monitoring(CLUSTER_RESOURCE)),
+    tls: clusterChildren.tls(CLUSTER_RESOURCE),
+    tlsCa: tlsChildren.ca(clusterChildren.tls(CLUSTER_RESOURCE)),
+    tlsNodeCert: (node: string) => tlsChildren.nodeCert(clusterChildren.tls(CLUSTER_RESOURCE), node),
+    aclPassword: (user: string, generation: number) =>
+        aclChildren.password(clusterChildren.acl(CLUSTER_RESOURCE), user, generation),
 } as const;

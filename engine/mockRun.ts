@@ -8,6 +8,7 @@ import { sshFingerprintSha256, type HostKeyPair } from "../cloud-init/sshKeys";
 import { resourceNames } from "../components/names";
 import { LINODE_REGIONS, type LinodeRegion } from "../topology/linodeRegions";
 import { CONFIG_NAMESPACE, topologyFromConfig, type ProblemHandling, type Topology } from "../topology";
+import { mockTlsState, TLS_TYPES } from "./mockTls";
 import { changedInputs, inputsWithIgnoredKept, operationFor, unwrapSecrets, type Operation } from "./rules";
 import { stackProgramConfig, type ProgramConfig } from "./stackFile";
 
@@ -68,6 +69,13 @@ export interface MockRunOptions {
      * `endpoint` `http://host:port` means a plain-HTTP server (cloud-init/backup.ts).
      */
     readonly objectStorage?: { readonly endpoint: string; readonly accessKey: string; readonly secretKey: string };
+    /**
+     * Where the real TLS keys and certificates the mocks make are kept between runs (the lab's stack directory); kept
+     * in memory only when absent.
+     */
+    readonly tlsCacheDir?: string;
+    /** Mixed into the generated passwords' stand-ins, so that each lab stack has its own; none when absent. */
+    readonly passwordSeed?: string;
     /** What `linode.getRegion` answers; Linode's recorded regions (topology/linodeRegions.ts) when absent. */
     readonly regions?: readonly LinodeRegion[];
     /**
@@ -224,9 +232,18 @@ export async function runUnderMocks(options: MockRunOptions): Promise<MockRun> {
                         : name === resourceNames.password("sentinel")
                           ? options.passwords?.sentinel
                           : undefined;
-                return { ...inputs, result: given ?? mockPassword(name, Number(inputs.length)) };
+                return {
+                    ...inputs,
+                    result: given ?? mockPassword(`${options.passwordSeed ?? ""}${name}`, Number(inputs.length)),
+                };
             }
-            case "tls:index/privateKey:PrivateKey": {
+            case TLS_TYPES.selfSignedCert:
+            case TLS_TYPES.certRequest:
+            case TLS_TYPES.locallySignedCert:
+                return mockTlsState(type, name, inputs, options.tlsCacheDir);
+            case TLS_TYPES.privateKey: {
+                // The cluster CA's and the nodes' TLS keys (ECDSA): real keys, so the lab serves TLS with them.
+                if (inputs.algorithm === "ECDSA") return mockTlsState(type, name, inputs, options.tlsCacheDir);
                 const hostOf = topology.nodes.find((n) => name === resourceNames.hostKey(n.name))?.name;
                 if (hostOf !== undefined) {
                     const k = options.hostKeys?.[hostOf] ?? placeholderHostKey(hostOf);

@@ -4,6 +4,10 @@
  *   REDIS_SENTINELS=10.0.0.1:26379,10.0.1.1:26379 REDIS_MASTER_NAME=mymaster REDIS_PASSWORD=... \
  *   REDIS_SENTINEL_PASSWORD=... REDIS_REGION=eu-central npx tsx examples/app.ts
  *
+ * A cluster with `tls: true`: the app user on Redis and Sentinel, over TLS with the cluster's CA
+ *   (pulumi stack output caCertificate > ca.pem; the password: pulumi stack output --show-secrets users):
+ *   REDIS_USERNAME=app REDIS_SENTINEL_USERNAME=app REDIS_PASSWORD=... REDIS_SENTINEL_PASSWORD=... REDIS_CA_FILE=ca.pem
+ *
  *   curl -XPOST localhost:8080/counter   # INCR, acknowledged by ≥ 1 replica (WAIT), or an error
  *   curl localhost:8080/counter          # read; served stale (marked) while Redis is unreachable
  *   curl localhost:8080/health           # 200 / 503 JSON
@@ -12,6 +16,7 @@
  * Prints what the client sees during a failover (Sentinel's announcements, reconnects, retries,
  * breaker changes, stale reads).
  */
+import { readFileSync } from "node:fs";
 import { createServer, IncomingMessage, ServerResponse } from "node:http";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { createSentinelClient, parseEndpointList, RedisClientError, WriteNotAcknowledgedError } from "../client";
@@ -21,6 +26,8 @@ if (!env.REDIS_SENTINELS) {
     console.error("REDIS_SENTINELS is required, e.g. REDIS_SENTINELS=10.0.0.1:26379,10.0.1.1:26379 (own region first)");
     process.exit(2);
 }
+// TLS to Redis and Sentinel alike when the cluster's CA is given (the client sets enableTLSForSentinelMode).
+const tls = env.REDIS_CA_FILE ? { tls: { ca: readFileSync(env.REDIS_CA_FILE, "utf8") } } : {};
 const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
@@ -28,8 +35,8 @@ const client = createSentinelClient({
     sentinels: parseEndpointList(env.REDIS_SENTINELS),
     masterName: env.REDIS_MASTER_NAME ?? "mymaster",
     region: env.REDIS_REGION,
-    redis: { password: env.REDIS_PASSWORD, username: env.REDIS_USERNAME },
-    sentinel: { password: env.REDIS_SENTINEL_PASSWORD },
+    redis: { password: env.REDIS_PASSWORD, username: env.REDIS_USERNAME, ...tls },
+    sentinel: { password: env.REDIS_SENTINEL_PASSWORD, username: env.REDIS_SENTINEL_USERNAME, ...tls },
     readFrom: env.REDIS_LOCAL_REPLICAS ? "replica" : "master",
     localReplicas: env.REDIS_LOCAL_REPLICAS ? parseEndpointList(env.REDIS_LOCAL_REPLICAS, 6379) : [],
     metrics: { registry },

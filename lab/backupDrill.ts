@@ -4,7 +4,8 @@ import { PATHS } from "../cloud-init";
 import { LabError } from "./errors";
 import { labNode } from "./labCluster";
 import { ssh } from "./ssh";
-import type { LabStack } from "./stack";
+import { loginOptions } from "./probe";
+import { labLogin, type LabStack } from "./stack";
 import { makeLabBucket, startLabS3 } from "./s3";
 
 /** What `lab backup-drill --json` reports. */
@@ -163,7 +164,7 @@ export async function backupDrill(
         const master = new Redis({
             host: labNode(s, masterName).address,
             port: s.topology.ports.redis,
-            password: s.credentials.redisPassword,
+            ...loginOptions(labLogin(s, "redis")),
             lazyConnect: true,
         });
         try {
@@ -174,7 +175,7 @@ export async function backupDrill(
             // Every replica holds it before the backup (the backup node backs up what it has).
             await onNode(
                 backupNode,
-                `for i in $(seq 600); do [ "$(REDISCLI_AUTH=$(. ${PATHS.nodeEnv}; echo "$REDIS_PASSWORD") redis-cli --no-auth-warning DBSIZE)" = ${String(data.size)} ] && exit 0; sleep 0.1; done; exit 1`,
+                `for i in $(seq 600); do [ "$(. ${PATHS.scriptsDir}/lib.sh; rcli 127.0.0.1 "$REDIS_PORT" DBSIZE)" = ${String(data.size)} ] && exit 0; sleep 0.1; done; exit 1`,
             );
 
             // Every duration is measured on the node (no SSH in it), the same way for the backup and the plain put.
@@ -225,7 +226,7 @@ export async function backupDrill(
             await master.flushall();
             await onNode(
                 backupNode,
-                `for i in $(seq 600); do [ "$(REDISCLI_AUTH=$(. ${PATHS.nodeEnv}; echo "$REDIS_PASSWORD") redis-cli --no-auth-warning DBSIZE)" = 0 ] && exit 0; sleep 0.1; done; exit 1`,
+                `for i in $(seq 600); do [ "$(. ${PATHS.scriptsDir}/lib.sh; rcli 127.0.0.1 "$REDIS_PORT" DBSIZE)" = 0 ] && exit 0; sleep 0.1; done; exit 1`,
             );
 
             log(`restore: redis-restore on ${backupNode}`);

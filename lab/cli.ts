@@ -170,11 +170,29 @@ function connectionInfo(s: LabStack) {
                 sentinelPort: t.ports.sentinel,
             };
         }),
-        redisPassword: s.credentials.redisPassword,
-        sentinelPassword: s.credentials.sentinelPassword,
+        // Passwords only with --show-secrets (a terminal's scrollback and CI logs keep what is printed).
+        redisPassword: showSecrets ? s.credentials.redisPassword : HIDDEN,
+        sentinelPassword: showSecrets ? s.credentials.sentinelPassword : HIDDEN,
+        ...(s.credentials.users
+            ? {
+                  users: Object.fromEntries(
+                      Object.entries(s.credentials.users).map(([k, u]) => [
+                          k,
+                          { username: u.username, password: showSecrets ? u.password : HIDDEN },
+                      ]),
+                  ),
+                  redisUsername: "app",
+                  sentinelUsername: "app",
+                  caCertificate: s.credentials.caCert,
+              }
+            : {}),
         sshKey: s.credentials.keyFile,
     };
 }
+
+/** What the lab prints instead of a password without --show-secrets. */
+const HIDDEN = "[secret: --show-secrets]";
+let showSecrets = false;
 
 function printUp(s: LabStack): void {
     const c = connectionInfo(s);
@@ -187,7 +205,11 @@ function printUp(s: LabStack): void {
     console.log(
         `\nConnect (ioredis):\n  new Redis({ name: "${c.masterName}", sentinels: ${JSON.stringify(c.sentinels)},`,
     );
-    console.log(`    password: "${c.redisPassword}", sentinelPassword: "${c.sentinelPassword}" })`);
+    if (c.caCertificate)
+        console.log(
+            `    username: "app", password: "${c.redisPassword}", sentinelUsername: "app", sentinelPassword: "${c.sentinelPassword}",\n    enableTLSForSentinelMode: true, tls: { ca }, sentinelTLS: { ca } })   (ca: lab up --json | caCertificate)`,
+        );
+    else console.log(`    password: "${c.redisPassword}", sentinelPassword: "${c.sentinelPassword}" })`);
     console.log(`\nSSH: npm run lab -- ssh ${s.nodes[0].name}    Tear down: npm run lab -- down`);
 }
 
@@ -339,10 +361,27 @@ async function main(argv: string[]): Promise<number> {
         .addOption(jsonOpt())
         .addOption(addressingOpt())
         .option("--backup", "turn backup.enabled on until `down`, with the bucket on the lab's own S3 server")
+        .option("--show-secrets", "print the passwords (hidden otherwise)")
+        .option("--tls", "turn tls on until `down`: TLS on every link and ACL users (docs/security.md)")
         .action(
-            action(async (o: { stack: string; addressing?: AddressingMode; backup?: boolean }) => {
-                printUp(await up(o.stack, { addressing: o.addressing, ...(o.backup ? { backup: true } : {}) }));
-            }),
+            action(
+                async (o: {
+                    stack: string;
+                    addressing?: AddressingMode;
+                    backup?: boolean;
+                    showSecrets?: boolean;
+                    tls?: boolean;
+                }) => {
+                    showSecrets = Boolean(o.showSecrets);
+                    printUp(
+                        await up(o.stack, {
+                            addressing: o.addressing,
+                            ...(o.backup ? { backup: true } : {}),
+                            ...(o.tls ? { tls: true } : {}),
+                        }),
+                    );
+                },
+            ),
         );
     program
         .command("status")

@@ -29,10 +29,10 @@ import {
 import type { NetnsWriterConfig, NetnsWriterResult } from "./netnsWriter";
 import { execInNode } from "./nodes";
 import { nodeNetns } from "./paths";
-import { ckquorum, info, withRedis } from "./probe";
+import { ckquorum, info, loginOptions, withRedis } from "./probe";
 import { startPythonWriter } from "./pythonWriter";
 import { ssh } from "./ssh";
-import type { LabStack } from "./stack";
+import { labLogin, type LabStack } from "./stack";
 
 /** Scenarios in which Sentinel must elect a new master. */
 const FAILOVER_SCENARIOS = [
@@ -274,7 +274,7 @@ function watchSwitch(s: LabStack): {
         const sub = new Redis({
             host: e.host,
             port: e.port,
-            password: s.credentials.sentinelPassword,
+            ...loginOptions(labLogin(s, "sentinel")),
             connectTimeout: 1000,
             retryStrategy: () => 500,
             maxRetriesPerRequest: null,
@@ -324,8 +324,9 @@ function startWriter(
         sentinels: sentinels.map(({ host, port }) => ({ host, port })),
         masterName: s.topology.masterName,
         region: primary,
-        redis: { password: s.credentials.redisPassword },
-        sentinel: { password: s.credentials.sentinelPassword },
+        // The application's own ACL user over TLS (tls), or the shared passwords.
+        redis: labLogin(s, "redis", "app"),
+        sentinel: labLogin(s, "sentinel", "app"),
         staleCache: false,
         metrics: false,
         connectionName: "redis-ha-drill",
@@ -508,7 +509,7 @@ async function readBack(s: LabStack, master: string, keys: string[]): Promise<nu
     const missing = await withRedis(
         host,
         Number(port),
-        s.credentials.redisPassword,
+        labLogin(s, "redis"),
         async (r) => (await missingWrites(r, keys)).length,
         READ_BACK_TIMEOUT_MS,
     );
@@ -700,7 +701,7 @@ async function oneRun(
                 budget,
                 async () => {
                     const views = await Promise.all(
-                        expected.map((n) => info(labNode(s, n).address, t.ports.redis, s.credentials.redisPassword)),
+                        expected.map((n) => info(labNode(s, n).address, t.ports.redis, labLogin(s, "redis"))),
                     );
                     return views.every(
                         (i) =>
@@ -731,7 +732,7 @@ async function oneRun(
         const cutOffLost = cutOffResult ? await readBack(s, newMaster, cutOffResult.acks) : 0;
         const drLost = drResult ? await readBack(s, newMaster, drResult.acks) : 0;
         const quorum = await Promise.all(
-            sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, s.credentials.sentinelPassword, t.masterName)),
+            sentinelEndpoints(s).map((e) => ckquorum(e.host, e.port, labLogin(s, "sentinel"), t.masterName)),
         );
         const switchAt = sw.after(faultAt);
         const switchedTo = sw.toAfter(faultAt);

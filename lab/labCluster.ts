@@ -1,8 +1,9 @@
+import { PATHS } from "../cloud-init";
 import { execInNode } from "./nodes";
 import { info, sentinelMaster, ckquorum } from "./probe";
 import { LabError } from "./errors";
 import type { LabNodeSpec } from "./nodes";
-import type { LabStack } from "./stack";
+import { labLogin, type LabStack } from "./stack";
 
 export interface NodeStatus {
     name: string;
@@ -55,7 +56,7 @@ export function nodeByAddress(s: LabStack, address: string): string | undefined 
 export async function redisStatus(s: LabStack): Promise<NodeStatus[]> {
     return Promise.all(
         redisNodes(s).map(async (n) => {
-            const i = await info(n.address, s.topology.ports.redis, s.credentials.redisPassword);
+            const i = await info(n.address, s.topology.ports.redis, labLogin(s, "redis"));
             if (!i)
                 return { name: n.name, region: n.region, address: n.address, role: "unreachable", replication: "-" };
             const role = i.role === "slave" ? "replica" : i.role;
@@ -86,7 +87,7 @@ export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
             const m = await sentinelMaster(
                 n.address,
                 s.topology.ports.sentinel,
-                s.credentials.sentinelPassword,
+                labLogin(s, "sentinel"),
                 s.topology.masterName,
             );
             return {
@@ -96,7 +97,7 @@ export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
                 ckquorum: await ckquorum(
                     n.address,
                     s.topology.ports.sentinel,
-                    s.credentials.sentinelPassword,
+                    labLogin(s, "sentinel"),
                     s.topology.masterName,
                 ),
             };
@@ -108,7 +109,7 @@ export async function sentinelStatus(s: LabStack): Promise<SentinelStatus[]> {
 export async function agreedMaster(s: LabStack): Promise<string | undefined> {
     const views = await Promise.all(
         sentinelNodes(s).map((n) =>
-            sentinelMaster(n.address, s.topology.ports.sentinel, s.credentials.sentinelPassword, s.topology.masterName),
+            sentinelMaster(n.address, s.topology.ports.sentinel, labLogin(s, "sentinel"), s.topology.masterName),
         ),
     );
     const answered = views.filter((v): v is string => v !== undefined);
@@ -125,15 +126,8 @@ export async function countMastersInside(s: LabStack): Promise<number> {
         redisNodes(s).map((n) =>
             execInNode(
                 n.name,
-                [
-                    "redis-cli",
-                    "--no-auth-warning",
-                    "-a",
-                    s.credentials.redisPassword,
-                    "-p",
-                    String(s.topology.ports.redis),
-                    "ROLE",
-                ],
+                // The node's own lib.sh: its login (TLS and admin, or the shared password), never in argv.
+                ["bash", "-c", `. ${PATHS.scriptsDir}/lib.sh && rcli 127.0.0.1 "$REDIS_PORT" ROLE`],
                 {
                     allowFailure: true,
                     timeoutMs: 2000,

@@ -1,4 +1,14 @@
 import Redis from "ioredis";
+import type { LabLogin } from "./stack";
+
+/** A login: a shared password, or an ACL user over TLS. */
+export type Login = LabLogin | string;
+
+function loginOptions(login: Login) {
+    return typeof login === "string"
+        ? { password: login }
+        : { username: login.username, password: login.password, tls: login.tls };
+}
 
 /**
  * Short-lived, fail-fast connections from the host to lab Redis and Sentinel processes, for status, the drill's
@@ -7,14 +17,14 @@ import Redis from "ioredis";
 export async function withRedis<T>(
     host: string,
     port: number,
-    password: string,
+    login: Login,
     fn: (r: Redis) => Promise<T>,
     timeoutMs = 1500,
 ): Promise<T | undefined> {
     const r = new Redis({
         host,
         port,
-        password,
+        ...loginOptions(login),
         lazyConnect: true,
         connectTimeout: timeoutMs,
         commandTimeout: timeoutMs,
@@ -34,6 +44,9 @@ export async function withRedis<T>(
     }
 }
 
+/** ioredis options of a login (a shared password, or an ACL user over TLS). */
+export { loginOptions };
+
 export function parseInfo(text: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const line of text.split(/\r?\n/)) {
@@ -46,11 +59,11 @@ export function parseInfo(text: string): Record<string, string> {
 export async function info(
     host: string,
     port: number,
-    password: string,
+    login: Login,
     section = "replication",
     timeoutMs = 1500,
 ): Promise<Record<string, string> | undefined> {
-    const text = await withRedis(host, port, password, (r) => r.info(section), timeoutMs);
+    const text = await withRedis(host, port, login, (r) => r.info(section), timeoutMs);
     return text === undefined ? undefined : parseInfo(text);
 }
 
@@ -58,20 +71,20 @@ export async function info(
 export async function sentinelMaster(
     host: string,
     port: number,
-    password: string,
+    login: Login,
     masterName: string,
 ): Promise<string | undefined> {
     const reply = await withRedis(
         host,
         port,
-        password,
+        login,
         (r) => r.call("SENTINEL", "get-master-addr-by-name", masterName) as Promise<string[] | null>,
     );
     return reply ? `${reply[0]}:${reply[1]}` : undefined;
 }
 
-export async function ckquorum(host: string, port: number, password: string, masterName: string): Promise<string> {
-    const reply = await withRedis(host, port, password, async (r) => {
+export async function ckquorum(host: string, port: number, login: Login, masterName: string): Promise<string> {
+    const reply = await withRedis(host, port, login, async (r) => {
         try {
             return String(await r.call("SENTINEL", "CKQUORUM", masterName));
         } catch (e) {

@@ -62,6 +62,10 @@ export function startPythonWriter(s: LabStack, o: PythonWriterOptions) {
         sentinels: sentinelEndpoints(s),
         redisPassword: s.credentials.redisPassword,
         sentinelPassword: s.credentials.sentinelPassword,
+        // tls: the app user on Redis and Sentinel, over TLS with the stack's CA.
+        ...(s.credentials.caCert
+            ? { redisUsername: "app", sentinelUsername: "app", caCertificate: s.credentials.caCert }
+            : {}),
     };
     child.stdin.write(JSON.stringify(document) + "\n");
     return {

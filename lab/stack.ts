@@ -20,9 +20,20 @@ export function stackDir(stack: string): string {
     return path.join(STATE_ROOT, "stacks", stack);
 }
 
+/** How a lab tool logs in to a node: as an ACL user over TLS with the stack's CA (tls), or with a shared password. */
+export interface LabLogin {
+    username?: string;
+    password: string;
+    tls?: { ca: string };
+}
+
 export interface LabCredentials {
+    /** Without tls the shared passwords; with tls the app user's password (what the stack outputs give clients). */
     redisPassword: string;
     sentinelPassword: string;
+    /** tls: every ACL user's name and password (the `users` stack output) and the CA (`caCertificate`). */
+    users?: Readonly<Record<string, { username: string; password: string }>>;
+    caCert?: string;
     /** Private key file of the stack's SSH key (what `pulumi up` generates with @pulumi/tls). */
     keyFile: string;
     publicKey: string;
@@ -69,6 +80,11 @@ export interface LabStackOptions {
      * backup from the lab's S3 server at boot; remembered until `lab down`. @default the stack's own value
      */
     seedFrom?: string;
+    /**
+     * Sets `tls` for this lab run (TLS on every link and ACL users, docs/security.md); remembered until `lab down`
+     * like `addressing`. @default the stack's own value
+     */
+    tls?: boolean;
 }
 
 /** Where `up --addressing` remembers the override for the commands that follow. */
@@ -85,14 +101,21 @@ export function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
     const addressing = opts.addressing ?? saved.addressing;
     const backup = opts.backup ?? saved.backup;
     const seedFrom = opts.seedFrom ?? saved.seedFrom;
-    if (opts.addressing !== undefined || opts.backup !== undefined || opts.seedFrom !== undefined) {
+    const tls = opts.tls ?? saved.tls;
+    if (
+        opts.addressing !== undefined ||
+        opts.backup !== undefined ||
+        opts.seedFrom !== undefined ||
+        opts.tls !== undefined
+    ) {
         mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
-        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom }));
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom, tls }));
     }
     const values = { ...config.values };
     if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
     if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
     if (seedFrom !== undefined) values[`${CONFIG_NAMESPACE}:backup.seedFrom`] = seedFrom;
+    if (tls !== undefined) values[`${CONFIG_NAMESPACE}:tls`] = String(tls);
     return { ...config, values };
 }
 
@@ -136,6 +159,10 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
         config,
         addresses,
         passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
+        // tls: the CA and node certificates are real and kept with the stack's other credentials until `lab down`;
+        // the ACL users' generated passwords are this stack's own.
+        tlsCacheDir: path.join(stackDir(stack), "tls"),
+        passwordSeed: credentials.redisPassword,
         checksKey: key,
         // Only a stack with backup.enabled declares the bucket: then it lives on the lab's own S3 server.
         objectStorage: labObjectStorage(network.hostAddress),
@@ -176,14 +203,36 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
                   };
               })
             : [];
+    const users = mocked.stackOutputs.users as LabCredentials["users"];
+    const caCert = mocked.stackOutputs.caCertificate as string | undefined;
     return {
         stack,
         topology,
         network,
         nodes,
-        credentials,
+        credentials:
+            users && caCert
+                ? {
+                      ...credentials,
+                      redisPassword: users.app.password,
+                      sentinelPassword: users.app.password,
+                      users,
+                      caCert,
+                  }
+                : credentials,
         knownHostsFile,
         packages: allPackages(topology),
         bootstrap,
     };
+}
+
+/**
+ * How a lab tool logs in to a node's Redis or Sentinel as `user`: the operator's probes as admin, the drill's writers
+ * as app (the application's user). Without tls, the service's shared password.
+ */
+export function labLogin(s: LabStack, service: "redis" | "sentinel", user: "admin" | "app" = "admin"): LabLogin {
+    const { users, caCert } = s.credentials;
+    if (!users || !caCert)
+        return { password: service === "redis" ? s.credentials.redisPassword : s.credentials.sentinelPassword };
+    return { username: users[user].username, password: users[user].password, tls: { ca: caCert } };
 }

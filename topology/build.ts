@@ -133,6 +133,13 @@ export function buildTopology(
         startGuardWaitSec: startGuardWaitSec(config),
         dr: planDr(config, nodes),
         monitoring: planMonitoring(config, cluster),
+        security: {
+            tls: config.tls,
+            tlsAuthClients: config.tlsAuthClients,
+            certValidityDays: config.tlsCertValidityDays,
+            app: { keyPatterns: [...config.appKeyPatterns], commands: [...config.appCommands] },
+            generation: config.credentialsGeneration,
+        },
     };
 }
 

@@ -1,5 +1,5 @@
 import type { MonitoringPlan } from "./monitoring";
-import type { AddressingMode, FailoverDrillMode, NodeRole } from "./schema";
+import type { AddressingMode, FailoverDrillMode, NodeRole, TlsAuthClients } from "./schema";
 
 /** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
 export type InitialRole = "master" | "replica" | "sentinel-only";
@@ -114,6 +114,22 @@ export interface BackupPlan {
     readonly seed?: { readonly bucket: string; readonly key: string };
 }
 
+/** TLS on every link and ACL users instead of shared passwords (docs/security.md). */
+export interface SecurityPlan {
+    /** Redis and Sentinel serve TLS only (`port 0`), replication and Sentinel links included, with ACL users. */
+    readonly tls: boolean;
+    readonly tlsAuthClients: TlsAuthClients;
+    /** Validity of a node certificate; it is renewed 30 days before it ends (one `pulumi up`). */
+    readonly certValidityDays: number;
+    /** The `app` user's key patterns (`~<pattern>`) and command rules (`+@all`, `-@admin`, `+get`). */
+    readonly app: { readonly keyPatterns: readonly string[]; readonly commands: readonly string[] };
+    /**
+     * The password generation clients and nodes use. Every node also accepts the generations before and after it, so
+     * raising it by one rotates every password without a moment in which a node refuses another's password.
+     */
+    readonly generation: number;
+}
+
 /** The whole deployment as plain, validated data. Everything else (resources, user-data, lab, checks) reads this. */
 export interface Topology {
     readonly project: string;
@@ -152,4 +168,5 @@ export interface Topology {
     readonly dr: DrPlan;
     /** Exporters, who may scrape them, alert thresholds and the optional monitoring node (topology/monitoring.ts). */
     readonly monitoring: MonitoringPlan;
+    readonly security: SecurityPlan;
 }

@@ -22,6 +22,10 @@ export const MAXMEMORY_POLICIES = [
     "volatile-ttl",
 ] as const;
 
+/** `tls-auth-clients`: yes = every client presents a certificate of the cluster's CA; optional = may present one. */
+export const TLS_AUTH_CLIENTS = ["yes", "optional", "no"] as const;
+export type TlsAuthClients = (typeof TLS_AUTH_CLIENTS)[number];
+
 export const FAILOVER_DRILL_MODES = ["onCreate", "always", "never"] as const;
 export type FailoverDrillMode = (typeof FAILOVER_DRILL_MODES)[number];
 
@@ -283,6 +287,29 @@ export const StackConfigSchema = z.strictObject({
             .regex(/^[^\n]+$/, { error: "must be one line" })
             .optional(),
     ),
+    // Encryption and ACL users (docs/security.md).
+    tls: z.boolean({ error: "must be true or false" }).default(false),
+    tlsAuthClients: z
+        .enum(TLS_AUTH_CLIENTS, { error: `must be one of ${TLS_AUTH_CLIENTS.join(", ")}` })
+        .default("optional"),
+    tlsCertValidityDays: int("days a node certificate is valid, 30-825", 30, 825).default(365),
+    appKeyPatterns: z
+        .array(z.string().regex(/^[!-~]+$/, { error: "must be a Redis key pattern without spaces, such as app:*" }), {
+            error: 'must be a list of key patterns such as ["app:*"]',
+        })
+        .min(1, { error: 'must list at least one key pattern, such as ["*"]' })
+        .default(["*"]),
+    appCommands: z
+        .array(
+            z.string().regex(/^[+-](@[a-z]+|[a-z]+(\|[a-z-]+)?)$/, {
+                error: "must be an ACL command rule such as +@all, -@admin or +get",
+            }),
+            { error: 'must be a list of ACL command rules such as ["+@all"]' },
+        )
+        .default(["+@all"]),
+    credentialsGeneration: int("the password generation; raise it by one to rotate every password", 1, 1000000).default(
+        1,
+    ),
 });
 
 /** The Pulumi config namespace of this project (the `name` in Pulumi.yaml). */
@@ -312,6 +339,7 @@ export const STRING_KEYS: ReadonlySet<string> = new Set([
     "monitoringEmailFrom",
     "monitoringSmtpSmarthost",
     "monitoringSmtpPassword",
+    "tlsAuthClients",
     "backup.schedule",
     "backup.region",
     "backup.seedFrom",

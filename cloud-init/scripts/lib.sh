@@ -7,12 +7,24 @@ lib_dir=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=/dev/null # rendered per node (cloud-init/userData.ts), holds passwords
 . "$NODE_ENV_FILE"
 
+# How the scripts log in. TLS=1 (stack config `tls: true`): over TLS with this node's certificate, as the ACL user
+# `admin`, whose password is read from its file (owner redis, 0640) at every call, so a rotated password is used at
+# once. Otherwise the shared passwords of node.env. Either way the password travels in the environment
+# (REDISCLI_AUTH), never in argv, where `ps` would show it.
+if [ "${TLS:-0}" = 1 ]; then
+    CLI_TLS=(--tls --cacert "$TLS_CA" --cert "$TLS_CERT" --key "$TLS_KEY" --user admin)
+else
+    CLI_TLS=()
+fi
+# secret_of USER           the current password of an ACL user, from its file (tls only).
+secret_of() { tr -d '\n' <"$SECRETS_DIR/$1"; }
+redis_secret() { if [ "${TLS:-0}" = 1 ]; then secret_of admin; else printf '%s' "$REDIS_PASSWORD"; fi; }
+sentinel_secret() { if [ "${TLS:-0}" = 1 ]; then secret_of admin; else printf '%s' "$SENTINEL_PASSWORD"; fi; }
 # rcli HOST PORT ARGS...   redis-cli against a Redis node; gives up after RCLI_TIMEOUT seconds (default 3), so a hung
-#                          node never stalls a caller (a deploy, a check, a restart); the password travels in the
-#                          environment, never in argv.
-rcli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$REDIS_PASSWORD" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning -h "$h" -p "$p" --raw "$@"; }
+#                          node never stalls a caller (a deploy, a check, a restart).
+rcli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(redis_secret)" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"; }
 # scli HOST PORT ARGS...   the same against a Sentinel.
-scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$SENTINEL_PASSWORD" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning -h "$h" -p "$p" --raw "$@"; }
+scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(sentinel_secret)" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"; }
 # info_field TEXT NAME     one field of an INFO reply.
 info_field() { printf '%s\n' "$1" | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2; exit}'; }
 # sentinel_views           "sentinel-address master-address:port" per configured Sentinel, in $SENTINELS order;

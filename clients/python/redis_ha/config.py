@@ -63,7 +63,7 @@ def options_from_document(doc: Union[str, bytes, Mapping[str, Any]], **overrides
     master = doc.get("masterName")
     if not isinstance(master, str):
         problems.append(OptionProblem("document.masterName", f"must be the monitored master's name, got {master!r}"))
-    for key in ("redisPassword", "sentinelPassword"):
+    for key in ("redisPassword", "sentinelPassword", "redisUsername", "sentinelUsername", "caCertificate"):
         v = doc.get(key)
         if v is not None and not isinstance(v, str):
             problems.append(OptionProblem(f"document.{key}", f"must be a string (stack outputs need --show-secrets), got {v!r}"))
@@ -77,11 +77,15 @@ def options_from_document(doc: Union[str, bytes, Mapping[str, Any]], **overrides
             replicas = r
     if problems:
         raise InvalidOptionsError(problems)
+    # tls: the cluster's CA (stack output caCertificate) verifies every node's certificate; redis-py picks its
+    # SSL connection classes (Sentinel-managed included) from ssl=True.
+    ca = doc.get("caCertificate")
+    ssl = {"ssl": True, "ssl_ca_data": ca, "ssl_cert_reqs": "required"} if ca else None
     opts = ClientOptions(
         sentinels=tuple(sentinels),
         master_name=str(master),
-        redis=ServerAuth(password=doc.get("redisPassword")),
-        sentinel=ServerAuth(password=doc.get("sentinelPassword")),
+        redis=ServerAuth(username=doc.get("redisUsername"), password=doc.get("redisPassword"), ssl=ssl),
+        sentinel=ServerAuth(username=doc.get("sentinelUsername"), password=doc.get("sentinelPassword"), ssl=ssl),
         **({"durable_replicas": replicas} if replicas is not None else {}),
     )
     return replace(opts, **overrides)

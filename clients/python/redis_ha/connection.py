@@ -128,6 +128,10 @@ class HAConnection(redis.Connection):
                 pass
 
 
+class HASSLConnection(HAConnection, redis.SSLConnection):
+    """HAConnection over TLS (stack config ``tls: true``): SSLConnection takes the ``ssl_*`` keyword arguments."""
+
+
 class _PinnedPool:
     """The minimal pool interface redis.Redis and Pipeline use (4.3.4: get_connection, release, get_encoder,
     connection_kwargs), always handing out one connection."""
@@ -352,7 +356,9 @@ class MasterPool:
         kwargs["socket_timeout"] = guard.timeout()
         with self._cond:
             epoch = self.epoch
-        conn = HAConnection(self, epoch, host=target[0], port=target[1], **kwargs)
+        # ``ssl`` picks the class (redis.Redis does the same with it); the ``ssl_*`` arguments go to SSLConnection.
+        cls = HASSLConnection if kwargs.pop("ssl", False) else HAConnection
+        conn = cls(self, epoch, host=target[0], port=target[1], **kwargs)
         with self._cond:
             # Registered before the handshake: a switch then also wakes an AUTH blocked on a hung master.
             self._all.add(conn)
