@@ -202,7 +202,7 @@ export function alertRules(t: Topology): AlertRule[] {
             for: "0s",
             severity: "warning",
             summary: "Last successful backup on {{ $labels.node }} is too old",
-            description: `The backup job on {{ $labels.node }} last succeeded more than ${String(th.backupMaxAgeSec / 3600)} h ago (monitoringBackupMaxAgeHours).`,
+            description: `The backup job on {{ $labels.node }} last succeeded more than ${String(th.backupMaxAgeSec / 3600)} h ago (monitoringBackupMaxAgeHours; by default twice the longest gap between runs of backup.schedule).`,
         },
         {
             alert: "RedisHaNodeDiskFull",

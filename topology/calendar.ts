@@ -86,3 +86,84 @@ export function isCalendarEvent(text: string): boolean {
     if (rest.length === 2) return date(rest[0]) && time(rest[1]);
     return false;
 }
+
+/** What the shorthands stand for (systemd.time(7)). */
+const SHORTHAND_FORMS: Readonly<Partial<Record<string, string>>> = {
+    minutely: "*-*-* *:*:00",
+    hourly: "*-*-* *:00:00",
+    daily: "*-*-* 00:00:00",
+    monthly: "*-*-01 00:00:00",
+    weekly: "Mon *-*-* 00:00:00",
+    yearly: "*-01-01 00:00:00",
+    annually: "*-01-01 00:00:00",
+    quarterly: "*-01,04,07,10-01 00:00:00",
+    semiannually: "*-01,07-01 00:00:00",
+};
+
+/** The values of one field (already checked by `field`) within [min, max]. */
+function values(text: string, min: number, max: number): Set<number> {
+    const out = new Set<number>();
+    const step = (from: number, by: number) => {
+        for (let v = from; v <= max; v += by) out.add(v);
+    };
+    const star = /^\*\/(\d+)$/.exec(text);
+    if (text === "*") step(min, 1);
+    else if (star) step(min, Number(star[1]));
+    else
+        for (const part of text.split(",")) {
+            const rep = /^(\d+)\/(\d+)$/.exec(part);
+            const range = /^(\d+)\.\.(\d+)$/.exec(part);
+            if (rep) step(Number(rep[1]), Number(rep[2]));
+            else if (range) for (let v = Number(range[1]); v <= Number(range[2]); v++) out.add(v);
+            else out.add(Number(part));
+        }
+    return out;
+}
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * The longest time between two consecutive runs of an accepted calendar event (see `isCalendarEvent`), in seconds,
+ * over four years from `from` (every weekday, month length and a leap year), to the minute (a schedule that runs
+ * several times within a minute counts as once a minute). Undefined when it runs fewer than twice in that time (a
+ * fixed date). What "a backup is overdue" means: the alert waits twice this.
+ */
+export function calendarMaxGapSec(text: string, from = Date.UTC(2027, 0, 1)): number | undefined {
+    if (!isCalendarEvent(text)) return undefined;
+    const words = (SHORTHAND_FORMS[text] ?? text).split(" ");
+    const days = /^[A-Za-z]/.test(words[0]) ? words.shift() : undefined;
+    const dateText = words.length === 2 ? (words.shift() ?? "") : "*-*-*";
+    const [hourText, minuteText] = (words[0] ?? "").split(":");
+    const weekdaySet = new Set<number>();
+    for (const part of (days ?? "mon..sun").toLowerCase().split(",")) {
+        const ends = part.split("..").map((d) => WEEKDAYS.indexOf(d.slice(0, 3)));
+        for (let d = ends[0]; d <= ends[ends.length - 1]; d++) weekdaySet.add((d + 1) % 7); // JavaScript's getUTCDay: Sunday is 0
+    }
+    const dateParts = dateText.split("-");
+    const [yearText, monthText, dayText] = dateParts.length === 3 ? dateParts : ["*", ...dateParts];
+    const years = values(yearText, 1970, 2199);
+    const months = values(monthText, 1, 12);
+    const monthDays = values(dayText, 1, 31);
+    const minutesOfDay = [...values(hourText, 0, 23)]
+        .flatMap((h) => [...values(minuteText, 0, 59)].map((m) => h * 60 + m))
+        .sort((a, b) => a - b);
+    let last: number | undefined;
+    let widest = 0;
+    for (let day = from; day < from + 4 * 366 * DAY_MS; day += DAY_MS) {
+        const d = new Date(day);
+        if (
+            !years.has(d.getUTCFullYear()) ||
+            !months.has(d.getUTCMonth() + 1) ||
+            !monthDays.has(d.getUTCDate()) ||
+            !weekdaySet.has(d.getUTCDay())
+        )
+            continue;
+        for (const m of minutesOfDay) {
+            const at = day + m * MINUTE_MS;
+            if (last !== undefined) widest = Math.max(widest, at - last);
+            last = at;
+        }
+    }
+    return widest > 0 ? widest / 1000 : undefined;
+}

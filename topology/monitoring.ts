@@ -1,3 +1,4 @@
+import { calendarMaxGapSec } from "./calendar";
 import { coveredAddresses, parseCidr, prefixSize } from "./cidr";
 import type { ConfigProblem } from "./errors";
 import { FIREWALL_LABEL_MAX, labelProblem } from "./labels";
@@ -98,7 +99,7 @@ export function planMonitoring(config: StackConfig, cluster: string): Monitoring
             replicationLagSec: config.minReplicasMaxLagSec,
             minReplicasToWrite: config.minReplicasToWrite,
             memoryPercent: config.monitoringMemoryPercent,
-            backupMaxAgeSec: config.monitoringBackupMaxAgeHours * 3600,
+            backupMaxAgeSec: backupMaxAgeSec(config),
             failoverBudgetSec: Math.ceil((config.downAfterMs + config.failoverTimeoutMs) / 1000),
         },
         ...(config.monitoringEnabled
@@ -119,6 +120,15 @@ export function planMonitoring(config: StackConfig, cluster: string): Monitoring
             : {}),
     };
 }
+
+/** A backup is overdue after `monitoringBackupMaxAgeHours`, or by default once two runs of its schedule were missed. */
+function backupMaxAgeSec(config: StackConfig): number {
+    if (config.monitoringBackupMaxAgeHours > 0) return config.monitoringBackupMaxAgeHours * 3600;
+    // A schedule fixed to a single date has no period: two days, the daily default's threshold.
+    return 2 * (calendarMaxGapSec(config.backup.schedule) ?? DAY_SEC);
+}
+
+const DAY_SEC = 86_400;
 
 /**
  * Monitoring keys that only make sense together: email needs its three keys, a monitoring node needs a receiver

@@ -254,11 +254,12 @@ export const StackConfigSchema = z.strictObject({
         .default("g6-standard-1"),
     monitoringScrapeIntervalSec: int("seconds between scrapes, 5-300", 5, 300).default(15),
     monitoringMemoryPercent: int("percent of maxmemory that raises the memory alert, 50-99", 50, 99).default(90),
+    // 0: twice the longest gap between two runs of backup.schedule (topology/monitoring.ts).
     monitoringBackupMaxAgeHours: int(
-        "hours after the last good backup that raise the backup alert, 1-720",
-        1,
+        "hours after the last good backup that raise the backup alert, 1-720, or 0 for twice the backup schedule",
+        0,
         720,
-    ).default(48),
+    ).default(0),
     monitoringWebhookUrl: z.preprocess(
         emptyIsUnset,
         z

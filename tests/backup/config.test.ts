@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import {
+    calendarMaxGapSec,
     ConfigError,
     isCalendarEvent,
     parseStackConfig,
@@ -161,5 +162,24 @@ describe("backup.schedule syntax", () => {
             const r = spawnSync("systemd-analyze", ["calendar", s], { encoding: "utf8" });
             expect(`${s}: ${String(r.status)}`).not.toBe(`${s}: 0`);
         }
+    });
+
+    // The backup alert waits twice the longest gap between runs: the gaps systemd's own next elapses show.
+    (analyze ? it : it.skip)("computes the longest gap between runs as systemd-analyze's next elapses show it", () => {
+        const measured = GOOD.filter((s) => calendarMaxGapSec(s) !== undefined).map((s) => {
+            const r = spawnSync("systemd-analyze", ["calendar", "--iterations=60", s], {
+                encoding: "utf8",
+                env: { ...process.env, TZ: "UTC" },
+            });
+            const times = [...r.stdout.matchAll(/(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) UTC/g)].map((m) =>
+                Date.parse(`${m[1].replace(" ", "T")}Z`),
+            );
+            const widest = Math.max(...times.slice(1).map((t, i) => (t - times[i]) / 1000));
+            return `${s}: ${String(widest)}`;
+        });
+        expect(measured).toHaveLength(GOOD.length - 1); // all but the one fixed to a past year
+        expect(measured).toEqual(
+            GOOD.filter((s) => calendarMaxGapSec(s) !== undefined).map((s) => `${s}: ${String(calendarMaxGapSec(s))}`),
+        );
     });
 });

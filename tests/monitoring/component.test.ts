@@ -109,18 +109,19 @@ describe("monitoring node (mocks)", () => {
                 (s) => `${j.job_name} ${s.targets.join()} ${s.labels.node} ${s.labels.region} ${s.labels.role}`,
             ),
         );
+        // Every node's node exporter, every Redis node's and every Sentinel's, at the node's address (the mocks give
+        // the nodes 192.0.2.10, .11, ... in the topology's order).
+        const address = (name: string) => `192.0.2.${String(10 + on.topology.nodes.findIndex((n) => n.name === name))}`;
+        const job = (kind: string, port: number, role?: string) =>
+            on.topology.nodes
+                .filter((n) => role === undefined || n.roles.includes(role as never))
+                .map((n) => `${kind} ${address(n.name)}:${String(port)} ${n.name} ${n.region} ${n.roles.join(",")}`);
         expect(targets).toEqual([
-            "node 192.0.2.10:9100 east-a us-east redis,sentinel",
-            "node 192.0.2.11:9100 east-b us-east redis",
-            "node 192.0.2.12:9100 ord-a us-ord redis,sentinel",
-            "node 192.0.2.13:9100 witness us-central sentinel",
-            "redis 192.0.2.10:9121 east-a us-east redis,sentinel",
-            "redis 192.0.2.11:9121 east-b us-east redis",
-            "redis 192.0.2.12:9121 ord-a us-ord redis,sentinel",
-            "sentinel 192.0.2.10:9355 east-a us-east redis,sentinel",
-            "sentinel 192.0.2.12:9355 ord-a us-ord redis,sentinel",
-            "sentinel 192.0.2.13:9355 witness us-central sentinel",
+            ...job("node", 9100),
+            ...job("redis", 9121, "redis"),
+            ...job("sentinel", 9355, "sentinel"),
         ]);
+        expect(targets).toContain("sentinel 192.0.2.10:9355 east-a us-east redis,sentinel");
         for (const j of prom.scrape_configs)
             for (const s of j.static_configs) expect(s.labels.cluster).toBe("redis-prod");
     });

@@ -64,9 +64,9 @@ const BAD: [string, Record<string, unknown>, string][] = [
         "redis-ha:monitoringMemoryPercent: must be at most 99 (percent of maxmemory that raises the memory alert, 50-99)",
     ],
     [
-        "a backup age of 0",
-        { monitoringBackupMaxAgeHours: 0 },
-        "redis-ha:monitoringBackupMaxAgeHours: must be at least 1 (hours after the last good backup that raise the backup alert, 1-720)",
+        "a negative backup age",
+        { monitoringBackupMaxAgeHours: -1 },
+        "redis-ha:monitoringBackupMaxAgeHours: must be at least 0 (hours after the last good backup that raise the backup alert, 1-720, or 0 for twice the backup schedule)",
     ],
     [
         "a webhook that is not a URL",
@@ -103,6 +103,15 @@ const BAD: [string, Record<string, unknown>, string][] = [
 describe("monitoring config", () => {
     it.each(BAD)("refuses %s with one line", (_what, changes, line) => {
         expect(problemsOf(changes)).toEqual([line]);
+    });
+
+    it("raises the backup alert after two missed runs of backup.schedule, or after monitoringBackupMaxAgeHours", () => {
+        const maxAge = (changes: Record<string, unknown>) =>
+            build(changes).monitoring.thresholds.backupMaxAgeSec / 3600;
+        expect(maxAge({})).toBe(48);
+        expect(maxAge({ "backup.schedule": "Mon,Thu *-*-* 03:30" })).toBe(2 * 96);
+        expect(maxAge({ "backup.schedule": "*-*-* 0/6:00" })).toBe(12);
+        expect(maxAge({ "backup.schedule": "*-*-* 0/6:00", monitoringBackupMaxAgeHours: 30 })).toBe(30);
     });
 
     it("plans exporters for every stack and a monitoring node only when enabled", () => {
