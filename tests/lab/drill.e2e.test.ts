@@ -125,11 +125,8 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     // region rejoins as replicas and the master comes home by itself. region-loss-lagging first stops the DR
     // region's Redis for a moment, so only same-region replicas can acknowledge: the region-durability writer still
     // loses nothing; the plain WAIT 1 writer beside it is measured, not asserted. About two minutes each (most of it
-    // the fail-back hold-down); timings printed. CI runs region-loss only, to keep the lab tier's time:
-    // region-loss-lagging runs with RHL_REGION_LAGGING=1 (or `npm run lab -- drill --stack prod --scenario
-    // region-loss-lagging --json`), as a benchmark before a release (docs/dr.md).
-    const regionScenarios =
-        process.env.RHL_REGION_LAGGING === "1" ? ["region-loss", "region-loss-lagging"] : ["region-loss"];
+    // the fail-back hold-down); timings printed.
+    const regionScenarios = ["region-loss", "region-loss-lagging"];
     if (stack === "prod")
         it.each(regionScenarios)("survives %s with writes continuing and nothing lost", (scenario) => {
             const started = Date.now();
