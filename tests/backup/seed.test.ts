@@ -245,9 +245,11 @@ describeTier("redis-seed (real redis-server and a local S3 server)", missing)("r
         expect(s3cmd("put", join(work, "sha256"), `s3://${BUCKET}/${KEY}.sha256`).status).toBe(0);
     });
     afterAll(async () => {
+        // SIGKILL: on SIGTERM a Redis with save points writes a final RDB, and when that fails (its directory is
+        // removed just below) Redis 7 refuses to exit.
         for (const pid of pids)
             try {
-                process.kill(pid);
+                process.kill(pid, "SIGKILL");
             } catch {
                 // already gone
             }
