@@ -4,6 +4,7 @@ import { PATHS } from "./paths";
 import { shellAssignments } from "./shell";
 import { renderUnit } from "./units";
 import type { WriteFile } from "./userData";
+import { rootFile } from "./rootFile";
 
 /** Debian package of the S3 client the backup and restore scripts use. */
 export const BACKUP_S3_PACKAGE = "s3cmd";
@@ -109,16 +110,10 @@ export function backupFiles(input: RenderInput): WriteFile[] {
     const target = input.secrets.backup;
     if (!t.backup.enabled || backupRank(t, node.name) === undefined) return [];
     if (!target) throw new Error(`node ${node.name} takes backups but no backup bucket was given to render`);
-    const root = (path: string, content: string, permissions: string): WriteFile => ({
-        path,
-        owner: "root:root",
-        permissions,
-        content,
-    });
     return [
-        root(PATHS.backupEnv, renderBackupEnv(t, node.name, target), "0600"),
-        root(PATHS.backupS3cfg, renderS3cmdConfig(target), "0600"),
-        root(PATHS.backupUnit, renderBackupService(), "0644"),
-        root(PATHS.backupTimer, renderBackupTimer(t), "0644"),
+        rootFile(PATHS.backupEnv, renderBackupEnv(t, node.name, target), "0600"),
+        rootFile(PATHS.backupS3cfg, renderS3cmdConfig(target), "0600"),
+        rootFile(PATHS.backupUnit, renderBackupService(), "0644"),
+        rootFile(PATHS.backupTimer, renderBackupTimer(t), "0644"),
     ];
 }

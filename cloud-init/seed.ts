@@ -7,6 +7,7 @@ import { FIRST_MASTER_SCRIPTS, PATHS } from "./paths";
 import { shellAssignments } from "./shell";
 import { renderUnit } from "./units";
 import type { WriteFile } from "./userData";
+import { rootFile } from "./rootFile";
 
 /** Unit name of the seed (`backup.seedFrom`). */
 export const SEED_SERVICE = "redis-ha-seed.service";
@@ -76,16 +77,10 @@ export function seedFiles(input: RenderInput): WriteFile[] {
     // The settings rollout renders without the seed's key: a seed is for a new Linode's first boot, never delivered to
     // a running node.
     if (!seedsFromBackup(t, node.name) || !target) return [];
-    const root = (path: string, content: string, permissions: string): WriteFile => ({
-        path,
-        owner: "root:root",
-        permissions,
-        content,
-    });
     return [
-        root(PATHS.seedEnv, renderSeedEnv(t), "0600"),
-        root(PATHS.seedScript, seedScript(), "0755"),
-        root(PATHS.seedS3cfg, renderS3cmdConfig(target), "0600"),
-        root(PATHS.seedUnit, renderSeedService(), "0644"),
+        rootFile(PATHS.seedEnv, renderSeedEnv(t), "0600"),
+        rootFile(PATHS.seedScript, seedScript(), "0755"),
+        rootFile(PATHS.seedS3cfg, renderS3cmdConfig(target), "0600"),
+        rootFile(PATHS.seedUnit, renderSeedService(), "0644"),
     ];
 }

@@ -21,6 +21,7 @@ import {
     renderSysctl,
     renderTuningUnit,
 } from "./units";
+import { rootFile } from "./rootFile";
 
 export interface WriteFile {
     readonly path: string;
@@ -140,35 +141,32 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
     const ephemeral = input.topology.addressing === "ephemeral";
     const dropIn = { afterBootstrap: ephemeral };
     const homing = node.runsSentinel && drillRunner(input.topology).name === node.name;
-    const root = (path: string, content: string, permissions = "0644"): WriteFile => ({
-        path,
-        owner: "root:root",
-        permissions,
-        content,
-    });
     const files: WriteFile[] = [
         // Keeps Debian's maintainer scripts from starting redis-server/redis-sentinel with their default configs while
         // packages install (Debian's default Sentinels find each other and can rewrite replicas to 127.0.0.1).
         // runcmd removes it once our configs are in place.
-        root(
+        rootFile(
             PATHS.policyRcD,
             "#!/bin/sh\n# Installed by redis-ha for the first boot only; removed by runcmd.\nexit 101\n",
             "0755",
         ),
         // Ephemeral addressing: node.env names the peers, which do not exist yet; the bootstrap writes it.
-        ...(ephemeral ? [] : [root(PATHS.nodeEnv, renderNodeEnv(input), "0600")]),
+        ...(ephemeral ? [] : [rootFile(PATHS.nodeEnv, renderNodeEnv(input), "0600")]),
         ...NODE_SCRIPTS.map((s) =>
-            root(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
+            rootFile(`${PATHS.scriptsDir}/${s}`, nodeScript(s), s.endsWith(".sh") ? "0644" : "0755"),
         ),
-        root(`${PATHS.scriptsDir}/${PATHS_LIB}`, renderPathsLib()),
-        root(PATHS.sysctl, renderSysctl()),
-        root(PATHS.tuningUnit, renderTuningUnit()),
+        rootFile(`${PATHS.scriptsDir}/${PATHS_LIB}`, renderPathsLib()),
+        rootFile(PATHS.sysctl, renderSysctl()),
+        rootFile(PATHS.tuningUnit, renderTuningUnit()),
     ];
-    files.push(...exporterFiles(input.topology, node).map((f) => root(f.path, f.content)));
+    files.push(...exporterFiles(input.topology, node).map((f) => rootFile(f.path, f.content)));
     if (node.runsRedis)
-        files.push(root(PATHS.redisDropIn, renderRedisDropIn(dropIn)), root(PATHS.fenceUnit, renderFenceUnit(dropIn)));
-    if (node.runsSentinel) files.push(root(PATHS.sentinelDropIn, renderSentinelDropIn({ ...dropIn, homing })));
-    if (homing) files.push(root(PATHS.homingUnit, renderHomingUnit(dropIn)));
+        files.push(
+            rootFile(PATHS.redisDropIn, renderRedisDropIn(dropIn)),
+            rootFile(PATHS.fenceUnit, renderFenceUnit(dropIn)),
+        );
+    if (node.runsSentinel) files.push(rootFile(PATHS.sentinelDropIn, renderSentinelDropIn({ ...dropIn, homing })));
+    if (homing) files.push(rootFile(PATHS.homingUnit, renderHomingUnit(dropIn)));
     files.push(...backupFiles(input));
     files.push(...seedFiles(input));
     if (!ephemeral) files.push(...serviceConfigs(input));

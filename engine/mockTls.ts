@@ -57,11 +57,17 @@ function compute(type: string, inputs: Record<string, unknown>): Record<string, 
     };
     const hours = Number(inputs.validityPeriodHours ?? 8760);
     const days = String(Math.max(1, Math.floor(hours / 24)));
+    /** Runs `openssl` writing cert.pem, and returns the certificate as @pulumi/tls reports it. */
+    const certificate = (args: string[]) => {
+        openssl([...args, "-out", "cert.pem"], dir);
+        return { certPem: readFileSync(join(dir, "cert.pem"), "utf8"), validityEndTime: endTime(hours) };
+    };
     try {
         switch (type) {
             case TLS_TYPES.selfSignedCert: {
-                openssl(
-                    [
+                return {
+                    ...inputs,
+                    ...certificate([
                         "req",
                         "-x509",
                         "-new",
@@ -75,15 +81,7 @@ function compute(type: string, inputs: Record<string, unknown>): Record<string, 
                         "basicConstraints=critical,CA:TRUE",
                         "-addext",
                         "keyUsage=critical,keyCertSign,cRLSign",
-                        "-out",
-                        "cert.pem",
-                    ],
-                    dir,
-                );
-                return {
-                    ...inputs,
-                    certPem: readFileSync(join(dir, "cert.pem"), "utf8"),
-                    validityEndTime: endTime(hours),
+                    ]),
                 };
             }
             case TLS_TYPES.certRequest: {
@@ -121,8 +119,9 @@ function compute(type: string, inputs: Record<string, unknown>): Record<string, 
                     ...(ku.length ? [`keyUsage=critical,${ku.join(",")}`] : []),
                     ...(eku.length ? [`extendedKeyUsage=${eku.join(",")}`] : []),
                 ];
-                openssl(
-                    [
+                return {
+                    ...inputs,
+                    ...certificate([
                         "x509",
                         "-req",
                         "-in",
@@ -139,15 +138,7 @@ function compute(type: string, inputs: Record<string, unknown>): Record<string, 
                         "copy",
                         "-extfile",
                         file("ext.cnf", `${ext.join("\n")}\n`),
-                        "-out",
-                        "cert.pem",
-                    ],
-                    dir,
-                );
-                return {
-                    ...inputs,
-                    certPem: readFileSync(join(dir, "cert.pem"), "utf8"),
-                    validityEndTime: endTime(hours),
+                    ]),
                     readyForRenewal: false,
                 };
             }
