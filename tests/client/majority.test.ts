@@ -10,13 +10,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSentinelClient, type FailoverEvent, type SentinelClient } from "../../client";
 import type { NodeAddress } from "../../client/testing/cluster";
 import {
     REDIS_SENTINEL_BIN,
+    probablyFreePort,
     REDIS_SERVER_BIN,
     startLoopbackCluster,
     type LoopbackCluster,
@@ -29,20 +29,6 @@ jest.setTimeout(60_000);
 
 const HOST = "127.0.0.1";
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = createServer();
-        srv.once("error", reject);
-        srv.listen(0, HOST, () => {
-            const a = srv.address();
-            srv.close(() => {
-                if (a && typeof a === "object") resolve(a.port);
-                else reject(new Error("no port"));
-            });
-        });
-    });
-}
-
 interface Island {
     readonly redis: NodeAddress;
     readonly sentinel: NodeAddress;
@@ -52,8 +38,8 @@ interface Island {
 /** The cut-off side: a fenced master and a Sentinel that knows only it (same names and passwords as `c`). */
 async function startIsland(c: LoopbackCluster): Promise<Island> {
     const dir = mkdtempSync(join(tmpdir(), "redis-ha-island-"));
-    const redis = { host: HOST, port: await freePort() };
-    const sentinel = { host: HOST, port: await freePort() };
+    const redis = { host: HOST, port: await probablyFreePort() };
+    const sentinel = { host: HOST, port: await probablyFreePort() };
     const redisConf = join(dir, "redis.conf");
     const sentinelConf = join(dir, "sentinel.conf");
     writeFileSync(
