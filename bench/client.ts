@@ -9,7 +9,9 @@
  * 1. Throughput and p50/p99 latency, client vs plain ioredis (defaults), same master, interleaved
  *    rounds, at 1 and 64 commands in flight: on loopback, then (loopback cluster only) with the
  *    master behind a proxy that adds BENCH_DELAY_MS (default 1) to every round trip. Ratios
- *    client/plain per round, medians over rounds.
+ *    client/plain per round, medians over rounds. On loopback, the same two sides also run over TLS
+ *    (a second loopback cluster whose Redis nodes serve TLS, certificates made with OpenSSL) in the
+ *    same rounds: client/plain over TLS, and TLS/plaintext for each.
  * 2. A master crash (SIGKILL) and a master hang (SIGSTOP past the failover, then SIGCONT), with
  *    three writers running at once through the same fault: this client, this client with ioredis'
  *    own failover detector, and plain ioredis with default options. Each does `SET k k` then
@@ -20,8 +22,10 @@
  *
  * Prints numbers; asserts nothing. Env: BENCH_SECONDS (per side and round, default 0.5),
  * BENCH_ROUNDS (default 9), BENCH_DELAY_MS (default 1; 0 skips the proxied run), BENCH_FAULTS=0 (throughput only, skip the fault scenarios),
+ * BENCH_TLS=0 (skip the TLS sides),
  * BENCH_PLAIN_COMMAND_TIMEOUT=1000 (plain ioredis with the client's commandTimeout, see plainIoredis).
  */
+import type { ConnectionOptions } from "node:tls";
 import Redis from "ioredis";
 import { createSentinelClient, SentinelClient, SentinelClientOptions } from "../client";
 import { ClusterHandle, NodeAddress, openCluster } from "../client/testing/cluster";
@@ -44,18 +48,22 @@ interface Target {
     masterName: string;
     password?: string;
     sentinelPassword?: string;
+    /** TLS to the Redis nodes (the Sentinels stay plaintext). */
+    tls?: ConnectionOptions;
 }
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 /** Added round trip of the proxied run, ms (BENCH_DELAY_MS=0 skips it). */
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 1);
+/** Loopback also over TLS (BENCH_TLS=0 skips it). */
+const TLS = process.env.BENCH_TLS !== "0";
 
 function clientOptions(t: Target, extra: Partial<SentinelClientOptions> = {}): SentinelClientOptions {
     return {
         sentinels: t.sentinels,
         masterName: t.masterName,
-        redis: { password: t.password },
+        redis: { password: t.password, ...(t.tls ? { tls: t.tls } : {}) },
         sentinel: { password: t.sentinelPassword },
         timeouts: { commandMs: 1000, deadlineMs: 15_000 },
         ...extra,
@@ -84,6 +92,8 @@ function plainIoredis(t: Target): Redis {
         name: t.masterName,
         password: t.password,
         sentinelPassword: t.sentinelPassword,
+        // ioredis applies `tls` to the Redis socket in Sentinel mode only with enableTLSForSentinelMode.
+        ...(t.tls ? { tls: t.tls, enableTLSForSentinelMode: true } : {}),
         // BENCH_PLAIN_COMMAND_TIMEOUT=ms: give plain ioredis the client's per-command timer too, to
         // separate its cost (one setTimeout per command inside ioredis) from the client's own.
         commandTimeout: process.env.BENCH_PLAIN_COMMAND_TIMEOUT
@@ -150,6 +160,7 @@ const median = (xs: number[]) =>
     );
 const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
+/** One workload: the same operation made by plain ioredis and by the client. */
 interface Workload {
     name: string;
     concurrency: number;
@@ -157,19 +168,9 @@ interface Workload {
     client: (i: number) => Promise<unknown>;
 }
 
-/**
- * Client against plain ioredis (defaults) on the same master: `ROUNDS` rounds of `SECONDS` each,
- * the two sides alternating (and which goes first alternating), so load from elsewhere on the
- * machine hits both alike. Every ratio is computed per round (client / plain of that round) and
- * the median over rounds is printed, with the range.
- */
-async function throughput(t: Target, network: string): Promise<void> {
-    const client = createSentinelClient(clientOptions(t));
-    const plain = plainIoredis(t);
-    await client.master.whenReady();
-    await untilReady(plain);
+function workloads(plain: Redis, client: SentinelClient): Workload[] {
     const value = "x".repeat(64);
-    const workloads: Workload[] = [
+    return [
         {
             name: "GET, 1 in flight",
             concurrency: 1,
@@ -207,44 +208,108 @@ async function throughput(t: Target, network: string): Promise<void> {
             client: (i) => client.durableWrite((p) => p.set(`d:${i % 1000}`, value), { replicas: 1, timeoutMs: 200 }),
         },
     ];
+}
+
+/** The two sides of one transport (plaintext, or TLS to a second cluster): plain ioredis and the client. */
+interface Transport {
+    name: string;
+    plain: Redis;
+    client: SentinelClient;
+    workloads: Workload[];
+}
+
+async function openTransport(t: Target, name: string): Promise<Transport> {
+    const client = createSentinelClient(clientOptions(t));
+    const plain = plainIoredis(t);
+    await client.master.whenReady();
+    await untilReady(plain);
+    return { name, plain, client, workloads: workloads(plain, client) };
+}
+
+async function closeTransport(x: Transport): Promise<void> {
+    await x.client.close();
+    x.plain.disconnect();
+}
+
+/** Figures of one side over the rounds. */
+type Rounds = RoundStats[];
+
+/** `a[k] / b[k]` of `f` per round: median and range. */
+function ratio(a: Rounds, b: Rounds, f: (x: RoundStats) => number): string {
+    const r = a.map((x, k) => f(x) / f(b[k]));
+    return `${median(r).toFixed(3)} (${range(r, 2)})`;
+}
+
+/**
+ * Client against plain ioredis (defaults) on the same master: `ROUNDS` rounds of `SECONDS` each,
+ * the sides alternating (and which goes first rotating), so load from elsewhere on the machine hits
+ * them alike. With `tls`, the same two sides over TLS to a second cluster join the rounds, so TLS
+ * and plaintext are compared in the same rounds too. Every ratio is computed per round and the
+ * median over rounds is printed, with the range.
+ */
+async function throughput(t: Target, network: string, tls?: Target): Promise<void> {
+    const transports = [await openTransport(t, "plaintext")];
+    if (tls) transports.push(await openTransport(tls, "TLS"));
     console.log(
-        `\n## Throughput and latency, ${network} (same master; ${ROUNDS} rounds of ${SECONDS} s per side, plain and client alternating)\n`,
+        `\n## Throughput and latency, ${network} (same master; ${ROUNDS} rounds of ${SECONDS} s per side, sides alternating)\n`,
     );
     console.log(
         "Ratios are client / plain ioredis per round; median over rounds, range in brackets. " +
             "Target: ops ratio ≥ 0.95, p99 ratio ≤ 1.10. CPU µs/op is this process's CPU per call (the proxy runs in its own process).\n",
     );
-    console.log(
-        "| workload | plain ops/s | client ops/s | ops ratio | plain p50 / p99 ms | client p50 / p99 ms | p99 ratio | CPU µs/op plain / client |",
-    );
-    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (const w of workloads) {
-        await run(w.plain, w.concurrency, 0.3); // warm-up
-        await run(w.client, w.concurrency, 0.3);
-        const p: RoundStats[] = [];
-        const c: RoundStats[] = [];
+    const header =
+        "| workload | plain ops/s | client ops/s | ops ratio | plain p50 / p99 ms | client p50 / p99 ms | p99 ratio | CPU µs/op plain / client |\n" +
+        "|---|---:|---:|---:|---:|---:|---:|---:|";
+    const m = (xs: Rounds, f: (x: RoundStats) => number) => median(xs.map(f));
+    const row = (name: string, p: Rounds, c: Rounds) =>
+        `| ${name} | ${m(p, (x) => x.opsPerSec).toFixed(0)} | ${m(c, (x) => x.opsPerSec).toFixed(0)} | ` +
+        `${ratio(c, p, (x) => x.opsPerSec)} | ` +
+        `${m(p, (x) => x.p50).toFixed(3)} / ${m(p, (x) => x.p99).toFixed(3)} | ` +
+        `${m(c, (x) => x.p50).toFixed(3)} / ${m(c, (x) => x.p99).toFixed(3)} | ` +
+        `${ratio(c, p, (x) => x.p99)} | ` +
+        `${m(p, (x) => x.cpuPerOp).toFixed(1)} / ${m(c, (x) => x.cpuPerOp).toFixed(1)} |`;
+    /** Per workload, per transport: [plain rounds, client rounds]. */
+    const results: Array<Array<[Rounds, Rounds]>> = [];
+    for (let w = 0; w < transports[0].workloads.length; w++) {
+        const sides = transports.flatMap((x) => [x.workloads[w].plain, x.workloads[w].client]);
+        const concurrency = transports[0].workloads[w].concurrency;
+        for (const side of sides) await run(side, concurrency, 0.3); // warm-up
+        const rounds: Rounds[] = sides.map(() => []);
         for (let k = 0; k < ROUNDS; k++) {
-            const plainFirst = k % 2 === 0;
-            const a = stats(await run(plainFirst ? w.plain : w.client, w.concurrency, SECONDS));
-            const b = stats(await run(plainFirst ? w.client : w.plain, w.concurrency, SECONDS));
-            p.push(plainFirst ? a : b);
-            c.push(plainFirst ? b : a);
+            // Rotate which side goes first, and reverse the order every other round.
+            const order = sides.map((_, j) => (j + k) % sides.length);
+            if (k % 2 === 1) order.reverse();
+            for (const j of order) rounds[j].push(stats(await run(sides[j], concurrency, SECONDS)));
         }
-        const opsRatio = c.map((x, k) => x.opsPerSec / p[k].opsPerSec);
-        const p99Ratio = c.map((x, k) => x.p99 / p[k].p99);
-        const m = (xs: RoundStats[], f: (x: RoundStats) => number) => median(xs.map(f));
-        console.log(
-            `| ${w.name} | ${m(p, (x) => x.opsPerSec).toFixed(0)} | ${m(c, (x) => x.opsPerSec).toFixed(0)} | ` +
-                `${median(opsRatio).toFixed(3)} (${range(opsRatio, 2)}) | ` +
-                `${m(p, (x) => x.p50).toFixed(3)} / ${m(p, (x) => x.p99).toFixed(3)} | ` +
-                `${m(c, (x) => x.p50).toFixed(3)} / ${m(c, (x) => x.p99).toFixed(3)} | ` +
-                `${median(p99Ratio).toFixed(3)} (${range(p99Ratio, 2)}) | ` +
-                `${m(p, (x) => x.cpuPerOp).toFixed(1)} / ${m(c, (x) => x.cpuPerOp).toFixed(1)} |`,
-        );
+        results.push(transports.map((_, x) => [rounds[2 * x], rounds[2 * x + 1]]));
     }
-    await alternating(workloads.filter((w) => w.concurrency === 1));
-    await client.close();
-    plain.disconnect();
+    for (const [x, tr] of transports.entries()) {
+        if (transports.length > 1) console.log(`\n### ${tr.name}\n`);
+        console.log(header);
+        for (const [w, wl] of tr.workloads.entries()) console.log(row(wl.name, results[w][x][0], results[w][x][1]));
+    }
+    if (transports.length > 1) {
+        console.log(
+            "\n### TLS against plaintext, same rounds (TLS / plaintext per round; ops < 1 and p99 > 1 are the cost of TLS)\n",
+        );
+        console.log(
+            "| workload | plain ioredis ops ratio | plain ioredis p99 ratio | client ops ratio | client p99 ratio |",
+        );
+        console.log("|---|---:|---:|---:|---:|");
+        for (const [w, wl] of transports[0].workloads.entries()) {
+            const [[pp, pc], [tp, tc]] = results[w];
+            console.log(
+                `| ${wl.name} | ${ratio(tp, pp, (x) => x.opsPerSec)} | ${ratio(tp, pp, (x) => x.p99)} | ` +
+                    `${ratio(tc, pc, (x) => x.opsPerSec)} | ${ratio(tc, pc, (x) => x.p99)} |`,
+            );
+        }
+    }
+    for (const tr of transports)
+        await alternating(
+            tr.workloads.filter((w) => w.concurrency === 1),
+            tr.name,
+        );
+    for (const tr of transports) await closeTransport(tr);
 }
 
 /**
@@ -252,9 +317,9 @@ async function throughput(t: Target, network: string): Promise<void> {
  * above: any disturbance lands on both sides within a millisecond. With one call in flight,
  * throughput is 1 / mean latency, so the ops ratio is plain mean / client mean.
  */
-async function alternating(workloads: Workload[]): Promise<void> {
+async function alternating(workloads: Workload[], transport: string): Promise<void> {
     console.log(
-        `\nSame workloads at 1 in flight, plain and client calls alternating one by one (${ROUNDS * SECONDS} s each):\n`,
+        `\nSame workloads at 1 in flight, ${transport}, plain and client calls alternating one by one (${(ROUNDS * SECONDS).toFixed(1)} s each):\n`,
     );
     console.log("| workload | plain mean / p99 ms | client mean / p99 ms | ops ratio | p99 ratio |");
     console.log("|---|---:|---:|---:|---:|");
@@ -510,15 +575,28 @@ async function main(): Promise<void> {
     const c = await openCluster({ downAfterMs: 2000, failoverTimeoutMs: 5000 });
     try {
         console.log(`cluster: Redis ${c.nodes.map(addr).join(", ")}; Sentinels ${c.sentinels.map(addr).join(", ")}`);
-        await throughput(
-            {
-                sentinels: [...c.sentinels],
-                masterName: c.masterName,
-                password: c.password,
-                sentinelPassword: c.sentinelPassword,
-            },
-            "loopback",
-        );
+        const tlsCluster =
+            TLS && !process.env.REDIS_HA_CLUSTER_MODULE ? await startLoopbackCluster({ tls: true }) : undefined;
+        try {
+            await throughput(
+                {
+                    sentinels: [...c.sentinels],
+                    masterName: c.masterName,
+                    password: c.password,
+                    sentinelPassword: c.sentinelPassword,
+                },
+                tlsCluster ? "loopback, plaintext and TLS (a second loopback cluster serving TLS)" : "loopback",
+                tlsCluster && {
+                    sentinels: [...tlsCluster.sentinels],
+                    masterName: tlsCluster.masterName,
+                    password: tlsCluster.password,
+                    sentinelPassword: tlsCluster.sentinelPassword,
+                    tls: tlsCluster.redisTls,
+                },
+            );
+        } finally {
+            await tlsCluster?.close();
+        }
         if (DELAY_MS > 0 && !process.env.REDIS_HA_CLUSTER_MODULE) await throughputDelayed(DELAY_MS);
         if (process.env.BENCH_FAULTS !== "0") {
             await faultScenario(c, "crash");
