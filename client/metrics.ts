@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { CallDurations } from "./callDurations";
 import type { ErrorClass } from "./classify";
 import type { MetricsOptions } from "./options";
 import type { BreakerState } from "./policies";
@@ -36,7 +37,7 @@ export class ClientMetrics {
     private readonly retries: Counter<"class">;
     private readonly breaker: Gauge;
     private readonly failovers: Counter;
-    private readonly duration: Histogram<"op">;
+    private readonly duration: CallDurations;
     private readonly ready: Gauge<"role">;
 
     constructor(options: MetricsOptions = {}) {
@@ -100,13 +101,13 @@ export class ClientMetrics {
         this.duration = get(
             "command_duration_seconds",
             () =>
-                new Histogram({
-                    name: `${prefix}command_duration_seconds`,
-                    help: "Duration of Redis client calls, retries and waiting for a master included.",
-                    labelNames: ["op"] as const,
-                    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-                    registers,
-                }),
+                new CallDurations(
+                    `${prefix}command_duration_seconds`,
+                    "Duration of Redis client calls, retries and waiting for a master included.",
+                    "op",
+                    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+                    this.registry,
+                ),
         );
         this.ready = get(
             "connection_ready",
@@ -139,7 +140,7 @@ export class ClientMetrics {
         const byOutcome = (this.pendingCalls[op] ??= {});
         const c = (byOutcome[outcome] ??= { child: this.commands.labels({ op, outcome }), n: 0 });
         c.n += 1;
-        const d = (this.durationChildren[op] ??= this.duration.labels({ op }));
+        const d = (this.durationChildren[op] ??= this.duration.series(op));
         d.observe(seconds);
     }
 

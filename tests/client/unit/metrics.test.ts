@@ -1,5 +1,6 @@
 /* eslint-disable @typescript-eslint/no-non-null-assertion -- test fakes implement async APIs without awaiting; a missing value fails the test where it is used */
-import { Registry } from "prom-client";
+import { Histogram, Registry } from "prom-client";
+import { CallDurations } from "../../../client/callDurations";
 import { ClientMetrics } from "../../../client/metrics";
 
 async function values(registry: Registry, name: string) {
@@ -90,5 +91,40 @@ describe("ClientMetrics call counts", () => {
         expect(await values(registry, "redis_client_commands_total")).toEqual([
             expect.objectContaining({ labels: { op: "write", outcome: "success" }, value: 3 }),
         ]);
+    });
+
+    test("call durations export what prom-client's Histogram exports for the same observations", async () => {
+        const buckets = [0.0005, 0.001, 0.01, 0.1, 1];
+        const observed: Array<[string, number]> = [
+            ["read", 0.0002],
+            ["read", 0.0005],
+            ["read", 0.0007],
+            ["write", 0.05],
+            ["write", 3],
+            ["read", 1],
+            ["durable_write", 0.001],
+        ];
+        const theirs = new Registry();
+        const h = new Histogram({ name: "d_seconds", help: "h", labelNames: ["op"], buckets, registers: [theirs] });
+        const ours = new Registry();
+        const d = new CallDurations("d_seconds", "h", "op", buckets, ours);
+        for (const [op, v] of observed) {
+            h.labels({ op }).observe(v);
+            d.series(op).observe(v);
+        }
+        expect(await ours.metrics()).toBe(await theirs.metrics());
+        // prom-client adds an empty `exemplar` to each value.
+        const json = async (r: Registry) =>
+            (await r.getMetricsAsJSON()).map((m) => ({
+                ...m,
+                values: m.values.map((v) => ({
+                    labels: v.labels,
+                    value: v.value,
+                    metricName: (v as { metricName?: string }).metricName,
+                })),
+            }));
+        expect(await json(ours)).toEqual(await json(theirs));
+        ours.resetMetrics();
+        expect(await ours.metrics()).toContain('d_seconds_count{op="read"} 0');
     });
 });
