@@ -17,7 +17,7 @@ import { FailoverEvent, FailoverWatcher } from "./failoverWatcher";
 import { collectHealth, createHealthHandler, HealthReport } from "./health";
 import { CallKind, ClientMetrics } from "./metrics";
 import { ResolvedOptions, resolveOptions, SentinelClientOptions } from "./options";
-import { BreakerState, CallPolicies, CallState } from "./policies";
+import { BreakerState, CallOptions, CallPolicies, CallState } from "./policies";
 import { ReadResult, StaleCache } from "./staleCache";
 
 /** Options of one call (`run`, `read`, `write`, `readThrough`). */
@@ -81,6 +81,10 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
 
     private readonly policies: CallPolicies;
     private readonly metrics: ClientMetrics | undefined;
+    /** Metrics recorders of each kind of call (undefined with `metrics: false`). */
+    private readonly settled: Record<CallKind, SettledRecorder | undefined>;
+    /** Call options of `read`/`write`/`run` called without options: the usual case, no object per call. */
+    private readonly defaultCalls: Record<"read" | "write", CallOptions>;
     private readonly cache: StaleCache | undefined;
     private readonly watcher: FailoverWatcher;
     private closed = false;
@@ -91,6 +95,16 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         const opts = (this.options = resolveOptions(options));
         this.metrics = opts.metrics === false ? undefined : new ClientMetrics(opts.metrics);
         this.metricsRegistry = this.metrics?.registry;
+        const m = this.metrics;
+        this.settled = {
+            read: m && recorder(m, "read"),
+            write: m && recorder(m, "write"),
+            durable_write: m && recorder(m, "durable_write"),
+        };
+        this.defaultCalls = {
+            read: { idempotent: true, deadlineMs: opts.timeouts.deadlineMs, onSettled: this.settled.read },
+            write: { idempotent: false, deadlineMs: opts.timeouts.deadlineMs, onSettled: this.settled.write },
+        };
         this.cache =
             opts.staleCache === false ? undefined : new StaleCache(opts.staleCache.maxEntries, opts.staleCache.ttlMs);
         this.policies = new CallPolicies(opts.retry, opts.breaker, {
@@ -199,22 +213,25 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
      * await client.run((r) => r.set("k", "v"), { idempotent: true });   // retried
      * ```
      */
-    run<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions = {}): Promise<T> {
+    run<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions = NO_OPTIONS): Promise<T> {
         return this.call(fn, options, options.kind ?? "write");
     }
 
     /** `run` for reads: idempotent, and sent to a replica when `readFrom` is `"replica"`. */
-    read<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = {}): Promise<T> {
+    read<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind"> = NO_OPTIONS): Promise<T> {
         return this.call(fn, options, "read");
     }
 
     /** `run` for writes: master only, not idempotent unless said so. */
-    write<T>(fn: (redis: Redis) => Promise<T>, options: Omit<RunOptions, "kind" | "readFrom"> = {}): Promise<T> {
+    write<T>(
+        fn: (redis: Redis) => Promise<T>,
+        options: Omit<RunOptions, "kind" | "readFrom"> = NO_OPTIONS,
+    ): Promise<T> {
         return this.call(fn, options, "write");
     }
 
     private call<T>(fn: (redis: Redis) => Promise<T>, options: RunOptions, kind: "read" | "write"): Promise<T> {
-        return this.execute(fn, options, kind, this.metrics && this.observer(this.metrics, kind));
+        return this.execute(fn, options, kind, this.settled[kind]);
     }
 
     /**
@@ -300,7 +317,7 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         const call = {
             idempotent: options.idempotent ?? false,
             deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs,
-            onSettled: this.metrics && this.observer(this.metrics, "durable_write"),
+            onSettled: this.settled.durable_write,
         };
         return this.policies.execute(
             (signal, state) =>
@@ -320,12 +337,18 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         fn: (redis: Redis) => Promise<T>,
         options: RunOptions,
         kind: "read" | "write",
-        onSettled?: (ok: boolean, error: unknown) => void,
+        onSettled?: SettledRecorder,
     ): Promise<T> {
-        const idempotent = options.idempotent ?? kind === "read";
-        const deadlineMs = options.deadlineMs ?? this.options.timeouts.deadlineMs;
         const replica =
             kind === "read" && (options.readFrom ?? this.options.readFrom) === "replica" ? this.replica : undefined;
+        const call =
+            options === NO_OPTIONS && onSettled === this.settled[kind]
+                ? this.defaultCalls[kind]
+                : {
+                      idempotent: options.idempotent ?? kind === "read",
+                      deadlineMs: options.deadlineMs ?? this.options.timeouts.deadlineMs,
+                      onSettled,
+                  };
         return this.policies.execute(
             (signal, state) => {
                 const conn = replica?.isReady() ? replica : this.master;
@@ -333,24 +356,9 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
                 if (conn.isReady()) return sendOn(conn, fn, state, signal);
                 return conn.whenReady(signal).then(() => sendOn(conn, fn, state, signal));
             },
-            { idempotent, deadlineMs, onSettled },
+            call,
             new CallState(),
         );
-    }
-
-    /** Records the outcome and duration of a call starting now, when it settles (see `CallOptions.onSettled`). */
-    private observer(metrics: ClientMetrics, op: CallKind): (ok: boolean, error: unknown) => void {
-        const started = performance.now();
-        return (ok, err) => {
-            const seconds = (performance.now() - started) / 1000;
-            if (ok) {
-                metrics.call(op, "success", seconds);
-                return;
-            }
-            const cls = classifyError(err);
-            metrics.error(cls.errorClass);
-            metrics.call(op, cls.errorClass === "circuit_open" ? "rejected" : "error", seconds);
-        };
     }
 
     /** Health report: see {@link HealthReport}. */
@@ -377,6 +385,24 @@ export class SentinelClient extends EventEmitter<SentinelClientEvents> {
         this.watcher.close();
         await Promise.all([this.master.close(), this.replica?.close()]);
     }
+}
+
+/** Records a call's outcome and duration in the metrics (see `CallOptions.onSettled`). */
+type SettledRecorder = (ok: boolean, error: unknown, seconds: number) => void;
+
+/** Default options of `run`/`read`/`write`: recognised by identity, so such calls share one options object. */
+const NO_OPTIONS: RunOptions = Object.freeze({});
+
+function recorder(metrics: ClientMetrics, op: CallKind): SettledRecorder {
+    return (ok, err, seconds) => {
+        if (ok) {
+            metrics.call(op, "success", seconds);
+            return;
+        }
+        const cls = classifyError(err);
+        metrics.error(cls.errorClass);
+        metrics.call(op, cls.errorClass === "circuit_open" ? "rejected" : "error", seconds);
+    };
 }
 
 /**

@@ -20,9 +20,10 @@ export interface CallOptions {
     readonly deadlineMs: number;
     /**
      * Told once, as the caller is told, how the call ended (metrics): `ok` with no error, or the
-     * error the caller gets. Called synchronously, so no promise hop is added to the call.
+     * error the caller gets, and the seconds since `execute` was called. Called synchronously, so no
+     * promise hop is added to the call; one function for every call (no closure per call).
      */
-    readonly onSettled?: (ok: boolean, error: unknown) => void;
+    readonly onSettled?: (ok: boolean, error: unknown, seconds: number) => void;
 }
 
 /** Per-call bookkeeping the attempt function updates, read when the call fails. */
@@ -105,7 +106,7 @@ export class CallPolicies {
         const admission = this.breaker.admit();
         if (admission === Admission.Refused) {
             const err = new CircuitOpenError();
-            call.onSettled?.(false, err);
+            call.onSettled?.(false, err, 0);
             return Promise.reject(err);
         }
         return new Promise<T>((resolve, reject) => {
@@ -218,6 +219,8 @@ function breakerResult(err: unknown): CallResult {
 /** One call's settlement: at most once, by its result or by its deadline, reported to the breaker. */
 class CallDeadline extends DeadlineWaiter {
     private settled = false;
+    /** When the call started, for `onSettled` (no clock read without it). */
+    private readonly started: number;
     constructor(
         private readonly breaker: CircuitBreaker,
         private readonly admission: Admission,
@@ -226,6 +229,11 @@ class CallDeadline extends DeadlineWaiter {
         private readonly reject: (err: unknown) => void,
     ) {
         super();
+        this.started = call.onSettled ? performance.now() : 0;
+    }
+
+    private seconds(): number {
+        return (performance.now() - this.started) / 1000;
     }
 
     succeed<T>(value: T, resolve: (value: T) => void): void {
@@ -233,7 +241,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, CallResult.Success);
-        this.call.onSettled?.(true, undefined);
+        this.call.onSettled?.(true, undefined, this.seconds());
         resolve(value);
     }
 
@@ -242,7 +250,7 @@ class CallDeadline extends DeadlineWaiter {
         if (this.settled) return;
         this.settled = true;
         this.breaker.record(this.admission, breakerResult(err));
-        this.call.onSettled?.(false, err);
+        this.call.onSettled?.(false, err, this.seconds());
         this.reject(err);
     }
 
@@ -252,7 +260,7 @@ class CallDeadline extends DeadlineWaiter {
         this.settled = true;
         const err = deadlineError(this.call, this.state);
         this.breaker.record(this.admission, CallResult.Unavailable);
-        this.call.onSettled?.(false, err);
+        this.call.onSettled?.(false, err, this.seconds());
         this.reject(err);
     }
 }
