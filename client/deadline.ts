@@ -46,11 +46,12 @@ class DeadlineSlots {
     constructor(private readonly granularityMs: number) {}
 
     /**
-     * Registers `w` to expire about `ms` from now (never earlier; up to `granularityMs` later).
-     * Returns the signal that aborts at that time.
+     * Registers `w` to expire about `ms` after `now` (`performance.now()`, read by the caller when it
+     * reads the clock anyway; never earlier, up to `granularityMs` later). Returns the signal that
+     * aborts at that time.
      */
-    join(ms: number, w: DeadlineWaiter): AbortSignal {
-        const at = Math.ceil((Date.now() + ms) / this.granularityMs) * this.granularityMs;
+    join(ms: number, w: DeadlineWaiter, now: number): AbortSignal {
+        const at = Math.ceil((now + ms) / this.granularityMs) * this.granularityMs;
         let slot = at === this.lastAt ? this.last : this.slots.get(at);
         if (!slot) {
             const ctrl = new AbortController();
@@ -60,7 +61,7 @@ class DeadlineSlots {
                 size: 0,
                 timer: setTimeout(() => {
                     this.expire(at, s);
-                }, at - Date.now()),
+                }, at - now),
             };
             slot = s;
             this.slots.set(at, slot);
@@ -99,7 +100,7 @@ class DeadlineSlots {
 const SLOT_MS = 5;
 const slots = new DeadlineSlots(SLOT_MS);
 
-/** Joins the shared deadline slot `ms` from now: see {@link DeadlineWaiter}. */
-export function joinDeadline(ms: number, w: DeadlineWaiter): AbortSignal {
-    return slots.join(ms, w);
+/** Joins the shared deadline slot `ms` after `now` (`performance.now()`): see {@link DeadlineWaiter}. */
+export function joinDeadline(ms: number, w: DeadlineWaiter, now = performance.now()): AbortSignal {
+    return slots.join(ms, w, now);
 }

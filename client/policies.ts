@@ -111,7 +111,7 @@ export class CallPolicies {
         }
         return new Promise<T>((resolve, reject) => {
             const d = new CallDeadline(this.breaker, admission, call, state, reject);
-            const signal = joinDeadline(call.deadlineMs, d);
+            const signal = joinDeadline(call.deadlineMs, d, d.started);
             let first: Promise<T>;
             try {
                 first = attempt(signal, state);
@@ -219,8 +219,8 @@ function breakerResult(err: unknown): CallResult {
 /** One call's settlement: at most once, by its result or by its deadline, reported to the breaker. */
 class CallDeadline extends DeadlineWaiter {
     private settled = false;
-    /** When the call started, for `onSettled` (no clock read without it). */
-    private readonly started: number;
+    /** When the call started (`performance.now()`): its deadline and its duration count from here, one clock read. */
+    readonly started = performance.now();
     constructor(
         private readonly breaker: CircuitBreaker,
         private readonly admission: Admission,
@@ -229,7 +229,6 @@ class CallDeadline extends DeadlineWaiter {
         private readonly reject: (err: unknown) => void,
     ) {
         super();
-        this.started = call.onSettled ? performance.now() : 0;
     }
 
     private seconds(): number {
