@@ -34,7 +34,7 @@ async function replicasOf(c: ClusterHandle, master: NodeAddress): Promise<NodeAd
     return list.map((x) => ({ host: x[0], port: Number(x[1]) }));
 }
 
-/** Guard grace of the test client: `timeouts.failoverFenceMs` (default 5000). */
+/** The guard's grace (`timeouts.failoverFenceMs`, its default) in (a') and (b). */
 const GRACE_MS = 5000;
 
 /**
@@ -93,10 +93,14 @@ const resumed = async (writes: DurableWriteLoad, n: number, timeoutMs = 30_000) 
 describeWithServers("durableWrite 'attached': a replica forgotten while writes wait", () => {
     let c: ClusterHandle;
     let client: SentinelClient;
+    /** Opens the test's client; `graceMs` is its `timeouts.failoverFenceMs`, the guard's grace. */
+    const openClient = async (graceMs = GRACE_MS) => {
+        const options = testClientOptions(c, { metrics: false });
+        client = createSentinelClient({ ...options, timeouts: { ...options.timeouts, failoverFenceMs: graceMs } });
+        await client.master.whenReady();
+    };
     beforeEach(async () => {
         c = await openCluster();
-        client = createSentinelClient(testClientOptions(c, { metrics: false }));
-        await client.master.whenReady();
     });
     afterEach(async () => {
         await (client as SentinelClient | undefined)?.close();
@@ -105,13 +109,15 @@ describeWithServers("durableWrite 'attached': a replica forgotten while writes w
 
     test("(a) a replica cut off from the master, then promoted while writes wait: 0 acknowledged writes lost", async () => {
         const cutOff = await prepareCutOff(c);
+        // A grace long enough that the promotion surely comes inside it, even on a loaded machine.
+        await openClient(20_000);
         const writes = startDurableWrites(client, { prefix: "cut", writers: 4, idempotent: true });
         try {
             await resumed(writes, 200);
             const ackedBefore = writes.acks.length;
             await cutOff.cut();
             const cutAt = Date.now();
-            // Well inside the guard's grace: writes wait for the cut-off replica.
+            // Inside the guard's grace: writes wait for the cut-off replica.
             await sleep(1000);
             const ackedDuringCut = writes.acks.length - ackedBefore;
             await cutOff.promote(client);
@@ -132,6 +138,7 @@ describeWithServers("durableWrite 'attached': a replica forgotten while writes w
 
     test("(a') writes in flight when a cut-off replica is forgotten (after the grace) are not acknowledged; the writes sent afterwards are the stated window", async () => {
         const cutOff = await prepareCutOff(c);
+        await openClient();
         // Not idempotent, so that the caller sees the unknown outcome instead of a retry; a deadline past the grace.
         const writes = startDurableWrites(client, { prefix: "late", writers: 4, deadlineMs: 15_000 });
         try {
@@ -174,6 +181,7 @@ describeWithServers("durableWrite 'attached': a replica forgotten while writes w
         const master = await masterFromSentinels(c);
         if (!master) throw new Error("no master");
         const [crashed] = await replicasOf(c, master);
+        await openClient();
         const writes = startDurableWrites(client, { prefix: "crash", writers: 4, idempotent: false });
         try {
             await resumed(writes, 200);
