@@ -388,8 +388,11 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
         ...durability,
     };
     const tsx = path.join(__dirname, "..", "node_modules", ".bin", "tsx");
+    // Its own process group: tsx runs the writer in a child node process, so killing only the process we start
+    // would leave the writer running after the drill.
     const child = spawn("ip", ["netns", "exec", nodeNetns(node), tsx, path.join(__dirname, "netnsWriter.ts")], {
         stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
     });
     let out = "";
     let err = "";
@@ -422,7 +425,14 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
                 throw new LabError(`drill: the writer inside ${node}'s network exited ${String(code)}`, err + out);
             return JSON.parse(last) as NetnsWriterResult;
         },
-        kill: () => child.kill("SIGKILL"),
+        kill: () => {
+            if (state.exit !== undefined || child.pid === undefined) return;
+            try {
+                process.kill(-child.pid, "SIGKILL");
+            } catch {
+                // The group is already gone (ESRCH): nothing left to end.
+            }
+        },
     };
 }
 
