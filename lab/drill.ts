@@ -382,8 +382,8 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
         sentinels: sentinelEndpoints(s),
         masterName: s.topology.masterName,
         region,
-        redisPassword: s.credentials.redisPassword,
-        sentinelPassword: s.credentials.sentinelPassword,
+        redis: labLogin(s, "redis", "app"),
+        sentinel: labLogin(s, "sentinel", "app"),
         prefix,
         ...durability,
     };
@@ -439,16 +439,11 @@ async function sampleWrites(s: LabStack): Promise<WriteSample[]> {
         redisNodes(s).map(async (n) => {
             const r = await execInNode(
                 n.name,
+                // The node's own lib.sh: its login (TLS and admin, or the shared password), never in argv.
                 [
-                    "redis-cli",
-                    "--no-auth-warning",
-                    "-a",
-                    s.credentials.redisPassword,
-                    "-p",
-                    String(s.topology.ports.redis),
-                    "INFO",
-                    "replication",
-                    "commandstats",
+                    "bash",
+                    "-c",
+                    `. ${PATHS.scriptsDir}/lib.sh && rcli 127.0.0.1 "$REDIS_PORT" INFO replication commandstats`,
                 ],
                 { allowFailure: true, timeoutMs: 2000 },
             ).catch(() => undefined);
