@@ -388,8 +388,11 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
         ...durability,
     };
     const tsx = path.join(__dirname, "..", "node_modules", ".bin", "tsx");
+    // Its own process group: tsx runs the writer as its child, and a kill must reach both (a SIGKILL to tsx alone
+    // leaves the writer running, orphaned, writing into the next drill).
     const child = spawn("ip", ["netns", "exec", nodeNetns(node), tsx, path.join(__dirname, "netnsWriter.ts")], {
         stdio: ["pipe", "pipe", "pipe"],
+        detached: true,
     });
     let out = "";
     let err = "";
@@ -422,7 +425,15 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
                 throw new LabError(`drill: the writer inside ${node}'s network exited ${String(code)}`, err + out);
             return JSON.parse(last) as NetnsWriterResult;
         },
-        kill: () => child.kill("SIGKILL"),
+        kill: () => {
+            if (child.pid !== undefined && state.exit === undefined) {
+                try {
+                    process.kill(-child.pid, "SIGKILL");
+                } catch {
+                    // Already gone.
+                }
+            }
+        },
     };
 }
 
