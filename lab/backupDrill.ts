@@ -276,7 +276,8 @@ async function dbsizeOn(s: LabStack, node: string): Promise<number> {
     const r = await ssh(
         s,
         node,
-        [`REDISCLI_AUTH=$(. ${PATHS.nodeEnv}; echo "$REDIS_PASSWORD") redis-cli --no-auth-warning DBSIZE`],
+        // The node's own lib.sh: its login (TLS and admin, or the shared password), never in argv.
+        [`. ${PATHS.scriptsDir}/lib.sh && rcli 127.0.0.1 "$REDIS_PORT" DBSIZE`],
         30_000,
     );
     return Number(r.stdout.trim());
@@ -312,7 +313,7 @@ async function seedPhase(
     const master = new Redis({
         host: labNode(s, first).address,
         port: s.topology.ports.redis,
-        password: s.credentials.redisPassword,
+        ...loginOptions(labLogin(s, "redis")),
         lazyConnect: true,
     });
     try {

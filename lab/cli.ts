@@ -362,7 +362,8 @@ async function main(argv: string[]): Promise<number> {
         .addOption(addressingOpt())
         .option("--backup", "turn backup.enabled on until `down`, with the bucket on the lab's own S3 server")
         .option("--show-secrets", "print the passwords (hidden otherwise)")
-        .option("--tls", "turn tls on until `down`: TLS on every link and ACL users (docs/security.md)")
+        .option("--tls", "tls on until `down` (the default): TLS on every link and ACL users (docs/security.md)")
+        .option("--no-tls", "tls off until `down`: the shared passwords in clear text (to compare)")
         .action(
             action(
                 async (o: {
@@ -377,7 +378,7 @@ async function main(argv: string[]): Promise<number> {
                         await up(o.stack, {
                             addressing: o.addressing,
                             ...(o.backup ? { backup: true } : {}),
-                            ...(o.tls ? { tls: true } : {}),
+                            ...(o.tls !== undefined ? { tls: o.tls } : {}),
                         }),
                     );
                 },

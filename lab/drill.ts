@@ -382,14 +382,14 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
         sentinels: sentinelEndpoints(s),
         masterName: s.topology.masterName,
         region,
-        redisPassword: s.credentials.redisPassword,
-        sentinelPassword: s.credentials.sentinelPassword,
+        redis: labLogin(s, "redis", "app"),
+        sentinel: labLogin(s, "sentinel", "app"),
         prefix,
         ...durability,
     };
     const tsx = path.join(__dirname, "..", "node_modules", ".bin", "tsx");
-    // Its own process group: tsx runs the writer in a child node process, so killing only the process we start
-    // would leave the writer running after the drill.
+    // Its own process group: tsx runs the writer as its child, and a kill must reach both (a SIGKILL to tsx alone
+    // leaves the writer running, orphaned, writing into the next drill).
     const child = spawn("ip", ["netns", "exec", nodeNetns(node), tsx, path.join(__dirname, "netnsWriter.ts")], {
         stdio: ["pipe", "pipe", "pipe"],
         detached: true,
@@ -426,11 +426,12 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
             return JSON.parse(last) as NetnsWriterResult;
         },
         kill: () => {
-            if (state.exit !== undefined || child.pid === undefined) return;
-            try {
-                process.kill(-child.pid, "SIGKILL");
-            } catch {
-                // The group is already gone (ESRCH): nothing left to end.
+            if (child.pid !== undefined && state.exit === undefined) {
+                try {
+                    process.kill(-child.pid, "SIGKILL");
+                } catch {
+                    // Already gone.
+                }
             }
         },
     };
@@ -449,16 +450,11 @@ async function sampleWrites(s: LabStack): Promise<WriteSample[]> {
         redisNodes(s).map(async (n) => {
             const r = await execInNode(
                 n.name,
+                // The node's own lib.sh: its login (TLS and admin, or the shared password), never in argv.
                 [
-                    "redis-cli",
-                    "--no-auth-warning",
-                    "-a",
-                    s.credentials.redisPassword,
-                    "-p",
-                    String(s.topology.ports.redis),
-                    "INFO",
-                    "replication",
-                    "commandstats",
+                    "bash",
+                    "-c",
+                    `. ${PATHS.scriptsDir}/lib.sh && rcli 127.0.0.1 "$REDIS_PORT" INFO replication commandstats`,
                 ],
                 { allowFailure: true, timeoutMs: 2000 },
             ).catch(() => undefined);

@@ -7,14 +7,16 @@
 import { createSentinelClient } from "../client";
 import type { Durability } from "../client";
 import { errorsByName, startDurableWrites } from "../client/testing/durableWrites";
+import type { LabLogin } from "./stack";
 
 export interface NetnsWriterConfig {
     sentinels: { host: string; port: number; region: string }[];
     masterName: string;
     /** The region the writer runs in: its Sentinels are asked first. */
     region: string;
-    redisPassword: string;
-    sentinelPassword: string;
+    /** The application's login: the app ACL user over TLS with the stack's CA (tls), or the shared passwords. */
+    redis: LabLogin;
+    sentinel: LabLogin;
     prefix: string;
     durability: Durability;
     replicas: number;
@@ -39,8 +41,8 @@ async function main(): Promise<void> {
         sentinels: config.sentinels,
         masterName: config.masterName,
         region: config.region,
-        redis: { password: config.redisPassword },
-        sentinel: { password: config.sentinelPassword },
+        redis: config.redis,
+        sentinel: config.sentinel,
         staleCache: false,
         metrics: false,
         connectionName: "redis-ha-drill-netns",

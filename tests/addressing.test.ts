@@ -51,6 +51,12 @@ const ofType = (run: MockRun, type: string) => run.resources.filter((r) => r.typ
 const input = (r: RecordedResource, key: string) => unwrapSecrets(r.inputs[key]);
 const stdinOf = (run: MockRun, node: string) => String(input(resourceNamed(run, names.bootstrapStep(node)), "stdin"));
 /** The files a bootstrap stdin carries, decoded: path -> content. */
+/** Each ACL user's password, from the `users` stack output (tls). */
+function userPasswords(r: MockRun): Record<string, string> {
+    const users = r.stackOutputs.users as Record<string, { password: string }>;
+    return Object.fromEntries(Object.entries(users).map(([k, u]) => [k, u.password]));
+}
+
 function decoded(stdin: string): Map<string, string> {
     return new Map(
         stdin
@@ -103,6 +109,7 @@ describe("addressing: ephemeral (prod under mocks)", () => {
             expect(paths).toContain(`${PATHS.scriptsDir}/bootstrap-node`);
             expect(userData).not.toContain(String(ephemeral.stackOutputs.redisPassword));
             expect(userData).not.toContain(String(ephemeral.stackOutputs.sentinelPassword));
+            for (const u of Object.values(userPasswords(ephemeral))) expect(userData).not.toContain(u);
             const { runcmd } = parse(userData) as { runcmd: unknown[] };
             expect(JSON.stringify(runcmd)).not.toMatch(/redis-server|redis-sentinel|node-ready/);
             // The drop-ins hold Redis and Sentinel until the bootstrap has written node.env, across reboots too.
@@ -114,7 +121,8 @@ describe("addressing: ephemeral (prod under mocks)", () => {
         }
         // Reserved user-data does name the peers and start the services (the checks above can fail).
         expect(reserved.userData["east-b"]).toContain(ASSIGNED["east-a"]);
-        expect(reserved.userData["east-b"]).toContain(String(reserved.stackOutputs.redisPassword));
+        // (tls, the default: redis.conf's masterauth is the replication user's password.)
+        expect(reserved.userData["east-b"]).toContain(userPasswords(reserved).replication);
         expect(JSON.stringify((parse(reserved.userData["east-b"]) as { runcmd: unknown[] }).runcmd)).toMatch(
             /redis-server/,
         );
@@ -292,8 +300,9 @@ describe("switching the mode on a running cluster", () => {
 });
 
 describe("both modes run the same node configuration", () => {
-    const t = topologyFromConfig(ephemeralConfig.values, "redis-ha", "prod");
-    const tReserved = topologyFromConfig(configWith("prod", {}), "redis-ha", "prod");
+    // The shared-password rendering (`tls: false`): the secret inputs here are the shared passwords.
+    const t = topologyFromConfig({ ...ephemeralConfig.values, "redis-ha:tls": "false" }, "redis-ha", "prod");
+    const tReserved = topologyFromConfig(configWith("prod", { tls: false }), "redis-ha", "prod");
     const secrets = { redisPassword: "redis-password-0123456789", sentinelPassword: "sentinel-password-0123456789" };
     const inputFor = (topology: typeof t, node: string): RenderInput => ({
         topology,

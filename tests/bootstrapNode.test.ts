@@ -23,7 +23,8 @@ import { topologyFromConfig } from "../topology";
 import { describeTier, firstMissing } from "./tiers";
 
 const SCRIPTS_DIR = join(__dirname, "..", "cloud-init", "scripts");
-const t = topologyFromConfig(configWith("dev", { addressing: "ephemeral" }), "redis-ha", "dev");
+// tls: false: the bootstrap mechanics with shared passwords (the TLS secrets come from the program, under mocks).
+const t = topologyFromConfig(configWith("dev", { addressing: "ephemeral", tls: false }), "redis-ha", "dev");
 const secrets = { redisPassword: "redis-pw-0123456789", sentinelPassword: "sentinel-pw-0123456789" };
 const ADDRESSES = { "dev-a": "127.0.0.11", "dev-b": "127.0.0.12", "dev-c": "127.0.0.13" };
 const SENTINEL = t.ports.sentinel;

@@ -19,7 +19,9 @@ import { readStackConfig } from "../engine/stackFile";
 import { topologyFromConfig } from "../topology";
 import { itTier } from "./tiers";
 
-const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
+// The shared-password rendering (`tls: false`); the TLS and ACL rendering is tests/security/tls.test.ts's.
+const PLAIN = { "redis-ha:tls": "false" };
+const t = topologyFromConfig({ ...readStackConfig("prod"), ...PLAIN }, "redis-ha", "prod");
 const addresses = {
     "east-a": "192.0.2.10",
     "east-b": "192.0.2.11",
@@ -70,7 +72,11 @@ describe("redis.conf", () => {
     });
 
     it("turns RDB snapshots off with an empty save list", () => {
-        const noRdb = topologyFromConfig({ ...readStackConfig("prod"), "redis-ha:save": "[]" }, "redis-ha", "prod");
+        const noRdb = topologyFromConfig(
+            { ...readStackConfig("prod"), ...PLAIN, "redis-ha:save": "[]" },
+            "redis-ha",
+            "prod",
+        );
         const text =
             filesInUserData(renderUserData({ topology: noRdb, node: "east-a", addresses, secrets })).find(
                 (f) => f.path === PATHS.redisConf,
@@ -206,7 +212,7 @@ describe("failover drill runner", () => {
         expect(runner.runsSentinel).toBe(true);
         expect(runner.region).toBe(t.primaryRegion);
         const sentinelsElsewhere = topologyFromConfig(
-            { ...readStackConfig("prod"), "redis-ha:primaryRegion": "us-ord" },
+            { ...readStackConfig("prod"), ...PLAIN, "redis-ha:primaryRegion": "us-ord" },
             "redis-ha",
             "prod",
         );

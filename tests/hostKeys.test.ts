@@ -129,7 +129,8 @@ describe("host keys (prod under mocks)", () => {
 });
 
 describe("user-data with a host key", () => {
-    const t = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
+    // The shared-password rendering (`tls: false`): the host key is what this block is about.
+    const t = topologyFromConfig({ ...readStackConfig("prod"), "redis-ha:tls": "false" }, "redis-ha", "prod");
     const addresses = {
         "east-a": "192.0.2.10",
         "east-b": "192.0.2.11",

@@ -34,6 +34,8 @@ import { describeTier, firstMissing, itTier } from "./tiers";
 
 const SCRIPTS_DIR = join(__dirname, "..", "cloud-init", "scripts");
 const secrets = { redisPassword: "redis-pw-0123456789", sentinelPassword: "sentinel-pw-0123456789" };
+/** tls (the default): the scripts log in as admin with the password from its file. */
+const ADMIN_PASSWORD = "admin-pw-0123456789";
 const dev = topologyFromConfig(readStackConfig("dev"), "redis-ha", "dev");
 // Loopback addresses only: even a stub that failed to shadow the real redis-cli would send nothing off this machine.
 const ADDRESSES = { "dev-a": "127.0.0.11", "dev-b": "127.0.0.12", "dev-c": "127.0.0.13" };
@@ -52,7 +54,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
     -h) host=$2; shift 2 ;;
     -p) port=$2; shift 2 ;;
-    --raw | --no-auth-warning) shift ;;
+    --raw | --no-auth-warning | --tls) shift ;;
+    --cacert | --cert | --key | --user) shift 2 ;;
     *) args+=("$1"); shift ;;
     esac
 done
@@ -73,7 +76,7 @@ class FakeNode {
 
     constructor(topology: Topology = dev, node = "dev-a") {
         const bin = join(this.dir, "bin");
-        for (const d of ["bin", "stub", "replies", "state"]) mkdirSync(join(this.dir, d));
+        for (const d of ["bin", "stub", "replies", "state", "secrets"]) mkdirSync(join(this.dir, d));
         for (const s of NODE_SCRIPTS) copyFileSync(join(SCRIPTS_DIR, s), join(bin, s));
         this.paths = {
             ...PATHS,
@@ -84,7 +87,9 @@ class FakeNode {
             stateDir: join(this.dir, "state"),
             redisState: join(this.dir, "state", "redis-server.state"),
             lastHandover: join(this.dir, "state", "last-handover"),
+            secretsDir: join(this.dir, "secrets"),
         };
+        writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
         writeFileSync(join(bin, PATHS_LIB), renderPathsLib(this.paths));
         writeFileSync(this.paths.nodeEnv, renderNodeEnv({ topology, node, addresses: ADDRESSES, secrets }));
         writeFileSync(this.paths.redisConf, "port 6379\nreplicaof 127.0.0.99 6379\n");
@@ -200,14 +205,14 @@ describeScripts("node scripts", () => {
             expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: want });
         });
 
-        it("passes the Sentinel password in the environment, never in argv", () => {
+        it("passes the admin password (tls) in the environment, never in argv", () => {
             const n = node().views({ "dev-a": m, "dev-b": m, "dev-c": m });
             n.lib("agreed_master");
             const calls = n.calls();
             expect(calls).toHaveLength(3);
             for (const c of calls) {
-                expect(c.auth).toBe(secrets.sentinelPassword);
-                expect(c.call).not.toContain(secrets.sentinelPassword);
+                expect(c.auth).toBe(ADMIN_PASSWORD);
+                expect(c.call).not.toContain(ADMIN_PASSWORD);
             }
         });
     });

@@ -84,13 +84,14 @@ describe("resource graph (prod)", () => {
             const conn = r.inputs.connection as Record<string, unknown>;
             expect(isSecret(conn) || isSecret(conn.privateKey)).toBe(true);
         }
-        expect(prod.secretStackOutputs).toEqual(["redisPassword", "sentinelPassword"]);
+        expect(prod.secretStackOutputs).toEqual(["redisPassword", "sentinelPassword", "users"]);
     });
 
     it("marks passwords given in config secret too", async () => {
         const run = await runUnderMocks({
             stack: "prod",
-            config: programConfigWith("prod", { redisPassword: "given-password-0123456789" }),
+            // The shared password given in config is the `tls: false` world's (with tls every user's is generated).
+            config: programConfigWith("prod", { tls: false, redisPassword: "given-password-0123456789" }),
         });
         expect(run.secretStackOutputs).toContain("redisPassword");
         expect(run.userData["east-a"]).toContain("requirepass given-password-0123456789");
@@ -341,6 +342,8 @@ describe("a checks key given in config", () => {
 describe("stack outputs", () => {
     it("never export the checks' private key (whoever reads outputs would be root on every node)", () => {
         expect(Object.keys(prod.stackOutputs).sort()).toEqual([
+            "caCertificate",
+            "certificatesValidUntil",
             "connectionSnippet",
             "creationSettings",
             "hostKeys",
@@ -350,6 +353,7 @@ describe("stack outputs", () => {
             "regionSafeReplicas",
             "sentinelPassword",
             "sentinels",
+            "users",
         ]);
         expect(JSON.stringify(prod.stackOutputs)).not.toMatch(/PRIVATE KEY/);
     });

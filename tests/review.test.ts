@@ -27,6 +27,17 @@ describe("npm run review", () => {
         for (const n of nodes) {
             expect(readFileSync(join(out, n, "user-data"), "utf8")).toMatch(/^#cloud-config\n/);
             expect(existsSync(join(out, n, "files", PATHS.nodeEnv))).toBe(true);
+            // TLS by default: no plaintext port on any Redis or Sentinel, and no password in node.env (the secret
+            // files are checked against every generated password in tests/security/tls.test.ts).
+            for (const conf of [PATHS.redisConf, PATHS.sentinelConf]) {
+                const file = join(out, n, "files", conf);
+                if (!existsSync(file)) continue;
+                const text = readFileSync(file, "utf8");
+                expect(text).toMatch(/^port 0$/m);
+                expect(text).toMatch(/^tls-port \d+$/m);
+                expect(text).not.toMatch(/^requirepass /m);
+            }
+            expect(readFileSync(join(out, n, "files", PATHS.nodeEnv), "utf8")).not.toMatch(/PASSWORD/);
         }
         rmSync(out, { recursive: true });
     });

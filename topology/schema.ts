@@ -289,7 +289,7 @@ export const StackConfigSchema = z.strictObject({
             .optional(),
     ),
     // Encryption and ACL users (docs/security.md).
-    tls: z.boolean({ error: "must be true or false" }).default(false),
+    tls: z.boolean({ error: "must be true or false" }).default(true),
     tlsAuthClients: z
         .enum(TLS_AUTH_CLIENTS, { error: `must be one of ${TLS_AUTH_CLIENTS.join(", ")}` })
         .default("optional"),

@@ -28,8 +28,9 @@ import { topologyFromConfig, type Topology } from "../../topology";
 import { configWith } from "../helpers";
 
 const secrets = { redisPassword: "redis-pw-0123456789", sentinelPassword: "sentinel-pw-0123456789" };
+// The shared-password exporters (`tls: false`); with TLS they log in as the exporter user (tests/security/tls.test.ts).
 const prod = (changes: Record<string, unknown> = {}) =>
-    topologyFromConfig(configWith("prod", changes), "redis-ha", "prod");
+    topologyFromConfig(configWith("prod", { tls: false, ...changes }), "redis-ha", "prod");
 const addressesOf = (t: Topology) => Object.fromEntries(t.nodes.map((n, i) => [n.name, `192.0.2.${String(i + 10)}`]));
 const userData = (t: Topology, node: string) =>
     renderUserData({ topology: t, node, addresses: addressesOf(t), secrets });

@@ -25,7 +25,8 @@ import { programConfigWith } from "../helpers";
 let run: MockRun;
 let local: MockRun;
 beforeAll(async () => {
-    run = await runUnderMocks({ stack: "prod", config: programConfigWith("prod", { tls: true }) });
+    // prod as shipped: tls is the default.
+    run = await runUnderMocks({ stack: "prod", config: programConfigWith("prod", {}) });
     const dev = programConfigWith("dev", { tls: true, tlsAuthClients: "yes" });
     local = await runUnderMocks({
         stack: "dev",
@@ -45,6 +46,7 @@ const users = (r: MockRun) =>
 
 describe("tls: rendered configuration", () => {
     it("serves Redis and Sentinel over TLS only, replication and Sentinel links included", () => {
+        expect(run.topology.security.tls).toBe(true);
         for (const n of run.topology.nodes) {
             for (const path of [
                 ...(n.runsRedis ? [PATHS.redisConf] : []),

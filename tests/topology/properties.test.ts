@@ -65,7 +65,15 @@ const plausibleStack = fc
                 roles: ["redis"],
                 ...(unpromotable && i === extraRedis - 1 ? { promotable: false } : {}),
             });
-        return { nodes, primaryRegion: "us-east", quorum, minReplicasToWrite, adminCidrs: ["203.0.113.0/24"] };
+        // tls: false: the renders below use shared passwords (the TLS material is the program's, under mocks).
+        return {
+            nodes,
+            primaryRegion: "us-east",
+            quorum,
+            minReplicasToWrite,
+            adminCidrs: ["203.0.113.0/24"],
+            tls: false,
+        };
     });
 
 /** The flat map the CLI hands the program: strings as they are, everything else as JSON. */
