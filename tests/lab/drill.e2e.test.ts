@@ -26,6 +26,16 @@ function lab(...args: string[]) {
     return labCli(args, { allowFailure: args.includes("drill") });
 }
 
+/** `lab drill ... --json`: its report, or a failure that shows what the drill said (its stderr, its last words). */
+function drill(...args: string[]): DrillReport & { exitCode: number | null } {
+    const r = lab("drill", ...args, "--json");
+    if (/^lab: /m.test(r.stderr) || !r.stdout.trimStart().startsWith("{"))
+        throw new Error(
+            `lab drill ${args.join(" ")} failed:\n${r.stderr.slice(-4000)}\nstdout: ${r.stdout.slice(0, 500)}`,
+        );
+    return { ...(JSON.parse(r.stdout) as DrillReport), exitCode: r.status };
+}
+
 /** What `lab up --json` and `lab status --json` print (the parts asserted here). */
 interface UpOutput {
     stack: string;
@@ -72,9 +82,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     });
 
     it("survives a master crash with no acknowledged write lost", () => {
-        const r = lab("drill", "--stack", stack, "--scenario", "master-crash", "--json");
-        expect(r.stderr).not.toMatch(/^lab: /m);
-        const report = JSON.parse(r.stdout) as DrillReport;
+        const report = drill("--stack", stack, "--scenario", "master-crash");
         // Timings are benchmark figures: printed, never asserted.
         process.stdout.write(
             `[${stack}] master-crash: handover ${String(report.handover)} to ${String(report.perRun[0].switchedTo)} (master after ${report.perRun[0].newMaster}), switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
@@ -89,7 +97,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         expect(report.perRun[0].switchedTo).not.toBeNull();
         expect(report.perRun[0].switchedTo).not.toBe(report.perRun[0].oldMaster);
         expect(report.correct).toBe(true);
-        expect(r.status).toBe(0);
+        expect(report.exitCode).toBe(0);
     });
 
     // Every other scenario, through the application client: nothing acknowledged is lost, and the only errors that
@@ -106,8 +114,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         it.each(scenarios)(
             "survives %s with the client: nothing lost, no avoidable error reaching the application",
             (scenario) => {
-                const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
-                const report = JSON.parse(r.stdout) as DrillReport;
+                const report = drill("--stack", stack, "--scenario", scenario);
                 const errors = report.perRun[0].writerErrors;
                 process.stdout.write(
                     `[${stack}] ${scenario}: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
@@ -130,9 +137,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     if (stack === "prod")
         it.each(regionScenarios)("survives %s with writes continuing and nothing lost", (scenario) => {
             const started = Date.now();
-            const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
-            expect(r.stderr).not.toMatch(/^lab: /m);
-            const report = JSON.parse(r.stdout) as DrillReport;
+            const report = drill("--stack", stack, "--scenario", scenario);
             const run = report.perRun[0];
             process.stdout.write(
                 `[${stack}] ${scenario} (${Math.round((Date.now() - started) / 1000)} s): ${report.durability}; switch ${JSON.stringify(report.switchMs)} ms, ` +
@@ -165,9 +170,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     // Asserted: nothing lost, one writable master; the rto (target <= 1000 ms), the errors the application saw
     // (target 0) and which path promoted the replica are printed.
     it.each(["master-stop", "master-reboot"])("survives %s: nothing lost, one writable master", (scenario) => {
-        const r = lab("drill", "--stack", stack, "--scenario", scenario, "--json");
-        expect(r.stderr).not.toMatch(/^lab: /m);
-        const report = JSON.parse(r.stdout) as DrillReport;
+        const report = drill("--stack", stack, "--scenario", scenario);
         process.stdout.write(
             `[${stack}] ${scenario}: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, ` +
                 `rto ${JSON.stringify(report.rtoMs)} ms, ${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, ` +
@@ -183,9 +186,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     // The Python client (clients/python) as the drill's writer: the same correctness assertions.
     if (stack === "dev") {
         it.each(["master-crash", "master-hang"])("survives %s with the Python client writing", (scenario) => {
-            const r = lab("drill", "--stack", stack, "--scenario", scenario, "--writer", "python", "--json");
-            expect(r.stderr).not.toMatch(/^lab: /m);
-            const report = JSON.parse(r.stdout) as DrillReport;
+            const report = drill("--stack", stack, "--scenario", scenario, "--writer", "python");
             process.stdout.write(
                 `[${stack}] ${scenario}, Python writer: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
                     `${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
