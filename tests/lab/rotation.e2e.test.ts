@@ -80,12 +80,16 @@ async function ask(host: string, port: number, login: LabLogin, args: string[]):
         enableOfflineQueue: false,
         retryStrategy: () => null,
     });
-    r.on("error", () => undefined);
+    // A refused AUTH reaches the error event; connect() itself only says the connection closed.
+    let refused: Error | undefined;
+    r.on("error", (e: Error) => {
+        refused ??= e;
+    });
     try {
         await r.connect();
         return String(await r.call(args[0], ...args.slice(1)));
     } catch (e) {
-        return e instanceof Error ? e.message : String(e);
+        return refused?.message ?? (e instanceof Error ? e.message : String(e));
     } finally {
         r.disconnect();
     }
