@@ -3,7 +3,7 @@ import { classifyError } from "./classify";
 import type { ManagedConnection } from "./connection";
 import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "./errors";
 import type { CallState } from "./policies";
-import { parseMasterRole } from "./replicaGuard";
+import { cannotLackWrites, MasterRole, parseMasterRole } from "./replicaGuard";
 
 /** Default `WAIT` replicas of a durable write. */
 export const DEFAULT_DURABLE_REPLICAS = 1;
@@ -16,7 +16,9 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 200;
  * - `"attached"`: every replica attached to the master and acknowledging (as the last `ROLE` showed
  *   it), and at least `replicas`. Whatever replica a failover promotes has the write, even a failover
  *   this client never heard of that promotes a replica while the old master still takes writes
- *   (`SENTINEL FAILOVER` run elsewhere, a partition). Costs the slowest replica's round trip.
+ *   (`SENTINEL FAILOVER` run elsewhere, a partition). Costs the slowest replica's round trip. The set
+ *   of replicas is fixed when the write goes out: one forgotten while the write waits must be proven
+ *   unable to lack it (see `verifyForgotten`), or the write fails with an unknown outcome.
  * - `"count"`: `replicas` replicas (plain `WAIT replicas`). Cheaper with far replicas, but in that
  *   same failover the others can acknowledge a write the promoted replica never got, and it is lost.
  * - `"region"`: `replicas` is the stack's region-safe count (its `regionSafeReplicas` output: the
@@ -116,6 +118,14 @@ async function attempt(
         return regionBasis === undefined ? demand.replicas : Math.min(demand.replicas, regionBasis);
     };
     let replicas = required();
+    // "attached": the replicas this write must reach, frozen as it goes out. The count above follows the guard
+    // down when it forgets one while the write waits (so a crash does not fail every waiting write), and each
+    // forgotten member is then asked whether it can lack the write before the write resolves.
+    const basis =
+        demand.durability === "attached" && conn.address !== null
+            ? conn.replicaGuard.expected(conn.address)
+            : new Set<string>();
+    const sentAt = conn.replicaGuard.clock();
     const redis = conn.redis;
     const stream = redis.stream;
     const epoch = conn.epoch;
@@ -176,6 +186,9 @@ async function attempt(
 
     let acknowledged = Number(waitValue);
     state.applied = { acknowledged, required: replicas };
+    // The master's offset right after our write (ROLE follows it in the pipeline): a replica acked at or past it holds it.
+    const writeOffset = masterRoleOf(replies[userCount + 1])?.offset;
+    let lastRole = masterRoleOf(replies[userCount + 1]);
     replicas = judgeAcknowledgement(conn, acknowledged, replicas, required, replies[userCount + 1]);
     while (acknowledged < replicas) {
         if (aborted(signal)) throw new WriteNotAcknowledgedError(replicas, acknowledged, "timeout");
@@ -197,9 +210,62 @@ async function attempt(
         // WAIT's count is of replicas at our offset now; with "attached", replicas may have been forgotten since.
         acknowledged = Number(more);
         state.applied = { acknowledged, required: replicas };
+        lastRole = masterRoleOf(again[1]);
         replicas = judgeAcknowledgement(conn, acknowledged, replicas, required, again[1]);
     }
+    await verifyForgotten(conn, basis, { writeOffset, lastRole, sentAt, replicas, acknowledged });
     return { acknowledged, results, epoch };
+}
+
+function masterRoleOf(reply: [Error | null, unknown] | undefined): MasterRole | null {
+    return reply && !reply[0] ? parseMasterRole(reply[1]) : null;
+}
+
+/**
+ * The last step of an `"attached"` acknowledgement: every replica that was expected when the write went out
+ * (`basis`) and that the guard has forgotten since (the count no longer waited for it) must be proven unable to
+ * lack the write, or the write fails with `"replicas-unverified"` (outcome unknown: an idempotent write is sent
+ * again, and the new attempt expects only the replicas left). Proof: the last `ROLE` lists it acked at or past
+ * the write's offset; or, asked now, it streams from this master or loads its snapshot, or nothing listens at its
+ * address (the process is gone). A replica alive but cut off from the master, or that does not answer, is exactly
+ * the one a failover on the far side of a partition promotes: not proven. Costs nothing unless a replica was
+ * forgotten while the write waited; then one `ROLE` per forgotten replica, shared by the writes waiting with it.
+ */
+async function verifyForgotten(
+    conn: ManagedConnection,
+    basis: ReadonlySet<string>,
+    at: {
+        readonly writeOffset: number | undefined;
+        readonly lastRole: MasterRole | null;
+        readonly sentAt: number;
+        readonly replicas: number;
+        readonly acknowledged: number;
+    },
+): Promise<void> {
+    const master = conn.address;
+    if (basis.size === 0 || master === null) return;
+    const expected = conn.replicaGuard.expected(master);
+    for (const replica of basis) {
+        if (expected.has(replica)) continue; // counted by WAIT, trusted by the guard
+        const listed = at.lastRole?.replicas.find((r) => r.address === replica);
+        if (listed && at.writeOffset !== undefined && listed.offset >= at.writeOffset) continue;
+        const state = await conn.replicaGuard.ask(replica, at.sentAt);
+        if (cannotLackWrites(state, master)) continue;
+        if (state.kind === "master" || (state.kind === "replica-of" && state.master !== master)) {
+            conn.leaveSuspectedMaster(replica);
+        }
+        const said =
+            state.kind === "unreachable"
+                ? "does not answer"
+                : state.kind === "master"
+                  ? "is a master"
+                  : state.master === master
+                    ? `is cut off from the master (link ${state.link})`
+                    : `follows ${state.master}`;
+        throw new WriteNotAcknowledgedError(at.replicas, at.acknowledged, "replicas-unverified", {
+            cause: new Error(`replica ${replica} was forgotten while the write waited and ${said}`),
+        });
+    }
 }
 
 /**

@@ -20,9 +20,39 @@ export function parseMasterRole(reply: unknown): MasterRole | null {
 
 /** What a replica that left the master says about itself. */
 export type ReplicaState =
-    | { readonly kind: "replica-of"; readonly master: string }
+    | {
+          readonly kind: "replica-of";
+          readonly master: string;
+          /**
+           * Its link to that master, as its `ROLE` says: `"connected"` (streaming) or `"sync"` (loading a
+           * snapshot taken from it) mean it holds, or is fetching, everything the master applied; `"connect"`,
+           * `"connecting"`, `"handshake"` mean it is cut off from it (and Sentinel may still promote it).
+           */
+          readonly link: string;
+      }
     | { readonly kind: "master" }
-    | { readonly kind: "unreachable" };
+    | {
+          readonly kind: "unreachable";
+          /** Nothing listens at its address (connection refused): the process is gone, not merely cut off. */
+          readonly refused?: boolean;
+      };
+
+/**
+ * True when `state` proves that the replica cannot be promoted without the writes `master` applied so far: it
+ * streams from `master` or loads a snapshot of it (it gets them unless promoted before it has), or its process is
+ * gone (connection refused; a restarted process comes back as a replica and resyncs). Alive and cut off from the
+ * master, unreachable by timeout (a partition looks the same), or following another master proves nothing.
+ */
+export function cannotLackWrites(state: ReplicaState, master: string): boolean {
+    return state.kind === "unreachable" ? state.refused === true : streamsFrom(state, master);
+}
+
+/** A replica of `master` whose link to it is up (streaming) or loading its snapshot. */
+function streamsFrom(state: ReplicaState, master: string): boolean {
+    return (
+        state.kind === "replica-of" && state.master === master && (state.link === "connected" || state.link === "sync")
+    );
+}
 
 /** Asks `address` (`host:port`) for its `ROLE` on a short-lived connection. */
 export type RoleProbe = (address: string) => Promise<ReplicaState>;
@@ -43,10 +73,18 @@ export interface GuardRefusal {
  * So an acknowledgement counts only while every replica this client has seen on this master is still
  * attached and acknowledging. A replica that left is asked for its `ROLE`:
  *
- * - a replica of this master (restarting, resyncing): forgotten until it attaches again;
+ * - a replica of this master streaming from it or loading its snapshot (resyncing): forgotten until it
+ *   attaches again (it gets every write the master applied);
  * - a master, or a replica of another master: a failover is under way; no acknowledgement on this
  *   master counts until that replica is attached to it again (or the client has moved to the new master);
- * - unreachable: acknowledgements are refused for `graceMs`, then it is forgotten (a crashed replica).
+ * - a replica of this master cut off from it (link down), or unreachable: acknowledgements are refused for
+ *   `graceMs`, then it is forgotten (a crashed replica; or one cut off for longer than that, which Sentinel
+ *   could still promote: the window client/README.md states). It is never forgotten at once while alive and
+ *   cut off: that is exactly the replica a failover on the far side of a partition promotes.
+ *
+ * Forgetting changes what later writes wait for, never what a write already sent needs: durableWrite
+ * freezes {@link ReplicaGuard.expected} as the write goes out and asks each forgotten member again
+ * ({@link ReplicaGuard.ask}) before it resolves.
  */
 export class ReplicaGuard {
     private master: string | null = null;
@@ -59,6 +97,8 @@ export class ReplicaGuard {
      * expected again until that offset moves.
      */
     private readonly forgotten = new Map<string, number>();
+    /** The latest fresh `ROLE` asked of each replica by {@link ask}, shared by the writes waiting at the same time. */
+    private readonly asked = new Map<string, { at: number; answer: Promise<ReplicaState> }>();
 
     constructor(
         private readonly probe: RoleProbe,
@@ -115,6 +155,28 @@ export class ReplicaGuard {
         return master === this.master ? this.seen.size : 0;
     }
 
+    /** The replicas {@link expectedReplicas} counts, by address (a copy). */
+    expected(master: string): ReadonlySet<string> {
+        return new Set(master === this.master ? this.seen.keys() : []);
+    }
+
+    /**
+     * The replica's state asked now: a probe started at or after `notBefore` (this clock) is shared, so the writes
+     * that waited together ask once. Never a cached answer from before `notBefore`.
+     */
+    ask(address: string, notBefore: number): Promise<ReplicaState> {
+        const last = this.asked.get(address);
+        if (last && last.at >= notBefore) return last.answer;
+        const answer = this.probe(address).catch((): ReplicaState => ({ kind: "unreachable" }));
+        this.asked.set(address, { at: this.now(), answer });
+        return answer;
+    }
+
+    /** This guard's clock (the one {@link ask}'s `notBefore` is on). */
+    clock(): number {
+        return this.now();
+    }
+
     /** True once a replica that left this master said it is a master or follows another one. */
     failoverSuspected(master: string): boolean {
         if (master !== this.master) return false;
@@ -141,8 +203,10 @@ export class ReplicaGuard {
         const state = g.state;
         if (state === "asking") return "left the master";
         if (isElsewhere(state, master)) return "was promoted or follows another master";
-        if (state.kind === "replica-of" || now - g.since > this.graceMs) {
-            // Resyncing with this master, or crashed long enough ago: no longer expected.
+        if (streamsFrom(state, master) || now - g.since > this.graceMs) {
+            // Streaming or resyncing from this master, or gone (or cut off) for longer than the grace: no longer
+            // expected by the writes sent from now on. A refused connection waits out the grace too: the process
+            // may be restarting, and comes back with older data.
             this.seen.delete(address);
             this.gone.delete(address);
             return null;
@@ -166,14 +230,18 @@ export function roleProbe(opts: ResolvedOptions): RoleProbe {
                 opts.timeouts.healthMs,
             ),
         );
-        conn.on("error", () => undefined);
+        let refused = false;
+        conn.on("error", (err: NodeJS.ErrnoException) => {
+            if (err.code === "ECONNREFUSED") refused = true;
+        });
         try {
             await conn.connect();
             const role = (await conn.call("ROLE")) as unknown[];
             if (role[0] === "master") return { kind: "master" };
-            return { kind: "replica-of", master: `${String(role[1])}:${String(role[2])}` };
-        } catch {
-            return { kind: "unreachable" };
+            return { kind: "replica-of", master: `${String(role[1])}:${String(role[2])}`, link: String(role[3]) };
+        } catch (err) {
+            refused ||= (err as NodeJS.ErrnoException | null)?.code === "ECONNREFUSED";
+            return { kind: "unreachable", refused };
         } finally {
             if (conn.status !== "end") conn.disconnect();
         }

@@ -214,7 +214,8 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
 
             // The post-deploy drill: a controlled failover, a probe write, the old master rejoining, fail-back home.
             const drill = await runCheck(s, runner, "failover-drill");
-            expect({ code: drill.code, output: drill.stdout + drill.stderr }).toMatchObject({ code: 0 });
+            // Compared as one string, so that a failure shows the script's own lines (which step, each Sentinel's view).
+            expect(`exit ${String(drill.code)}\n${drill.stdout}${drill.stderr}`).toMatch(/^exit 0\n/);
             expect(drill.stderr).toBe("");
             const promoted = redisNames.filter((n) => n !== home).map((n) => `${address(n)}:${redisPort}`);
             expect(promoted).toContain(/Sentinels agree: (\S+) is master/.exec(drill.stdout)?.[1]);

@@ -21,7 +21,7 @@ from redis import exceptions as rx
 from .classify import SCRIPT_MARK, classify_error
 from .connection import HAConnection, MasterPool, addr, build_pipeline
 from .errors import NOT_EXECUTED, NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError
-from .replica_guard import ReplicaGuard, parse_master_role
+from .replica_guard import MasterRole, ReplicaGuard, cannot_lack_writes, parse_master_role
 from .state import DeadlinePassed, Guard
 
 #: Default WAIT timeout of one round, ms.
@@ -78,6 +78,11 @@ def attempt(
             return max(demand, replica_guard.expected_replicas(master_text))
 
         replicas = required()
+        # "attached": the replicas this write must reach, frozen as it goes out. The count follows the guard down
+        # when it forgets one while the write waits (a crash does not fail every waiting write); each forgotten
+        # member is then asked whether it can lack the write before the write resolves (_verify_forgotten).
+        basis = replica_guard.expected(master_text) if durability == "attached" and master_text else set()
+        sent_at = replica_guard.clock()
         fences = pool.fences.get(master, 0)
         sock = conn._sock
 
@@ -153,6 +158,9 @@ def attempt(
             raise WriteNotAcknowledgedError(replicas, 0, reason, wait_err)
         acknowledged = int(wait_val)
         state.applied = (acknowledged, replicas)
+        # The master's offset right after our write (ROLE follows it): a replica acked at or past it holds it.
+        last_role = None if role_err is not None else parse_master_role(role_val)
+        write_offset = last_role.offset if last_role is not None else None
         replicas = _judge(pool, conn, replica_guard, acknowledged, replicas, required, role_err, role_val)
         while acknowledged < replicas:
             if guard.remaining() <= 0:
@@ -179,14 +187,59 @@ def attempt(
             # WAIT counts replicas at our offset now; with "attached", replicas may have been forgotten since.
             acknowledged = int(more)
             state.applied = (acknowledged, replicas)
+            last_role = None if role_err is not None else parse_master_role(role_val)
             replicas = _judge(pool, conn, replica_guard, acknowledged, replicas, required, role_err, role_val)
         reusable = True
+        _verify_forgotten(pool, conn, replica_guard, basis, write_offset, last_role, sent_at, replicas, acknowledged)
         return DurableWriteResult(acknowledged=acknowledged, results=results, epoch=epoch)
     except (rx.TimeoutError, rx.ReadOnlyError):
         pool.suspect()
         raise
     finally:
         pool.release(conn, reusable)
+
+
+def _verify_forgotten(
+    pool: MasterPool,
+    conn: HAConnection,
+    replica_guard: ReplicaGuard,
+    basis: set,
+    write_offset: Optional[int],
+    last_role: Optional[MasterRole],
+    sent_at: float,
+    replicas: int,
+    acknowledged: int,
+) -> None:
+    """The last step of an "attached" acknowledgement (client/durableWrite.ts verifyForgotten): every replica that
+    was expected when the write went out and that the guard has forgotten since must be proven unable to lack the
+    write (the last ROLE lists it acked past the write's offset; or, asked now, it streams from this master or loads
+    its snapshot, or nothing listens at its address), or the write fails "replicas-unverified" (outcome unknown:
+    an idempotent write is sent again, expecting only the replicas left)."""
+    master = addr(conn.address)
+    if not basis or master is None:
+        return
+    expected = replica_guard.expected(master)
+    for replica in sorted(basis):
+        if replica in expected:
+            continue  # counted by WAIT, trusted by the guard
+        listed = next((off for a, off in last_role.replicas if a == replica), None) if last_role else None
+        if listed is not None and write_offset is not None and listed >= write_offset:
+            continue
+        st = replica_guard.ask(replica, sent_at)
+        if cannot_lack_writes(st, master):
+            continue
+        if st[0] == "master" or (st[0] == "replica-of" and st[1] != master):
+            pool.fence(conn.address, pool.opts.timeouts.failover_fence_ms)
+            pool.suspect()
+        said = (
+            "does not answer" if st[0] == "unreachable"
+            else "is a master" if st[0] == "master"
+            else f"is cut off from the master (link {st[2] if len(st) > 2 else 'unknown'})" if st[1] == master
+            else f"follows {st[1]}"
+        )
+        raise WriteNotAcknowledgedError(
+            replicas, acknowledged, "replicas-unverified", Exception(f"replica {replica} was forgotten while the write waited and {said}")
+        )
 
 
 def _wait_ms(timeout_ms: int, guard: Guard) -> int:

@@ -1,15 +1,18 @@
 """Whether a WAIT acknowledgement on a master can be trusted, from the ROLE reply sent on the same connection
 right after WAIT. The same rules as client/replicaGuard.ts (read its doc comment for the why): every replica this
 client has seen on this master must still be attached and acknowledging; one that left is asked its ROLE:
-a replica of this master (restarting) is forgotten until it returns; a master or a replica of another master
-refuses every acknowledgement on this master; unreachable refuses them for ``grace_ms``, then is forgotten."""
+a replica of this master streaming from it or loading its snapshot (resyncing) is forgotten until it returns; a
+master or a replica of another master refuses every acknowledgement on this master; a replica of this master cut
+off from it (link down: alive, and promotable on the far side of a partition) or unreachable refuses them for
+``grace_ms``, then is forgotten. Forgetting changes what later writes wait for, never what a write already sent
+needs: durable_write freezes ``expected()`` as the write goes out and asks each forgotten member again (``ask``)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import redis
 
@@ -38,9 +41,26 @@ def parse_master_role(reply: Any) -> Optional[MasterRole]:
     return MasterRole(offset=int(reply[1]), replicas=reps)
 
 
-# What a replica that left says about itself: ("replica-of", "host:port") | ("master", None) | ("unreachable", None)
-ReplicaState = Tuple[str, Optional[str]]
+# What a replica that left says about itself: ("replica-of", "host:port", link) with link its ROLE link state
+# ("connected", "sync", "connect", "connecting", "handshake") | ("master", None) | ("unreachable", None) |
+# ("unreachable", "refused") when nothing listens at its address (the process is gone, not merely cut off).
+ReplicaState = Tuple[Any, ...]
 RoleProbe = Callable[[str], ReplicaState]
+
+
+def _streams_from(state: ReplicaState, master: str) -> bool:
+    """A replica of ``master`` whose link to it is up (streaming) or loading its snapshot."""
+    return state[0] == "replica-of" and state[1] == master and len(state) > 2 and state[2] in ("connected", "sync")
+
+
+def cannot_lack_writes(state: ReplicaState, master: str) -> bool:
+    """True when ``state`` proves that the replica cannot be promoted without the writes ``master`` applied so far:
+    it streams from ``master`` or loads its snapshot, or its process is gone (connection refused). Alive and cut off
+    from the master, unreachable by timeout (a partition looks the same), or following another master proves
+    nothing (client/replicaGuard.ts cannotLackWrites)."""
+    if state[0] == "unreachable":
+        return state[1] == "refused"
+    return _streams_from(state, master)
 
 
 @dataclass(frozen=True)
@@ -68,6 +88,8 @@ class ReplicaGuard:
         #: Replicas forgotten while the master still lists them (a host that died keeps its link until
         #: repl-timeout), with the acked offset they were forgotten at: not expected again until it moves.
         self._forgotten: Dict[str, int] = {}
+        #: The latest fresh ROLE asked of each replica by ask(), shared by the writes waiting at the same time.
+        self._asked: Dict[str, Dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def check(self, master: str, role: MasterRole) -> Optional[GuardRefusal]:
@@ -114,6 +136,36 @@ class ReplicaGuard:
         with self._lock:
             return len(self._seen) if master == self._master else 0
 
+    def expected(self, master: str) -> Set[str]:
+        """The replicas expected_replicas counts, by address (a copy)."""
+        with self._lock:
+            return set(self._seen) if master == self._master else set()
+
+    def clock(self) -> float:
+        """This guard's clock (the one ask's ``not_before`` is on)."""
+        return self._now()
+
+    def ask(self, address: str, not_before: float) -> ReplicaState:
+        """The replica's state asked now: a probe started at or after ``not_before`` is shared, so the writes that
+        waited together ask once. Never an answer from before ``not_before``."""
+        with self._lock:
+            last = self._asked.get(address)
+            mine = last is None or last["at"] < not_before
+            if mine:
+                last = {"at": self._now(), "done": threading.Event(), "state": ("unreachable", None)}
+                self._asked[address] = last
+        assert last is not None
+        if mine:
+            try:
+                last["state"] = self._probe(address)
+            except Exception:  # noqa: BLE001
+                last["state"] = ("unreachable", None)
+            finally:
+                last["done"].set()
+        else:
+            last["done"].wait(10)
+        return last["state"]
+
     def failover_suspected(self, master: str) -> bool:
         with self._lock:
             if master != self._master:
@@ -142,7 +194,9 @@ class ReplicaGuard:
             return "left the master"
         if _elsewhere(st, master):
             return "was promoted or follows another master"
-        if st[0] == "replica-of" or (now - g["since"]) * 1000 > self._grace_ms:
+        # Streaming or resyncing from this master, or gone (or cut off) for longer than the grace. A refused
+        # connection waits out the grace too: the process may be restarting, and comes back with older data.
+        if _streams_from(st, master) or (now - g["since"]) * 1000 > self._grace_ms:
             self._seen.pop(a, None)
             self._gone.pop(a, None)
             return None
@@ -163,9 +217,10 @@ def role_probe(opts: ClientOptions) -> RoleProbe:
             role = r.execute_command("ROLE")
             if _t(role[0]) == "master":
                 return ("master", None)
-            return ("replica-of", f"{_t(role[1])}:{_t(role[2])}")
-        except Exception:  # noqa: BLE001
-            return ("unreachable", None)
+            return ("replica-of", f"{_t(role[1])}:{_t(role[2])}", _t(role[3]))
+        except Exception as e:  # noqa: BLE001
+            refused = isinstance(e.__context__, ConnectionRefusedError) or "Connection refused" in str(e)
+            return ("unreachable", "refused" if refused else None)
         finally:
             r.connection_pool.disconnect()
 

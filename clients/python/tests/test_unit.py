@@ -31,7 +31,7 @@ from redis_ha import breaker as br
 from redis_ha.classify import SCRIPT_MARK
 from redis_ha.options import resolve_options
 from redis_ha.policies import CallPolicies, deadline_error
-from redis_ha.replica_guard import MasterRole, ReplicaGuard, parse_master_role
+from redis_ha.replica_guard import MasterRole, ReplicaGuard, cannot_lack_writes, parse_master_role
 from redis_ha.state import CallState
 from redis_ha.watcher import parse_switch_master, parse_try_failover
 from redis_ha.connection import MasterPool, judge_answers
@@ -303,12 +303,46 @@ class ReplicaGuardTest(unittest.TestCase):
         self.assertTrue(g.failover_suspected("m:1"))
         self.assertEqual(g.check("m:1", one).why, "was promoted or follows another master")  # type: ignore[union-attr]
 
-    def test_restarting_replica_is_forgotten(self) -> None:
-        g = ReplicaGuard(lambda a: ("replica-of", "m:1"), 2000, 5000, now=Clock())
+    def test_resyncing_replica_is_forgotten(self) -> None:
+        g = ReplicaGuard(lambda a: ("replica-of", "m:1", "sync"), 2000, 5000, now=Clock())
         g.check("m:1", MasterRole(1, [("r1:1", 1), ("r2:1", 1)]))
         self.assertIsNotNone(g.check("m:1", MasterRole(2, [("r1:1", 2)])))
         answered(g, "r2:1")
         self.assertIsNone(g.check("m:1", MasterRole(3, [("r1:1", 3)])))
+        self.assertEqual(g.expected("m:1"), {"r1:1"})
+
+    def test_replica_cut_off_from_the_master_waits_the_grace(self) -> None:
+        clock = Clock()
+        g = ReplicaGuard(lambda a: ("replica-of", "m:1", "connect"), 2000, 5000, now=clock)
+        g.check("m:1", MasterRole(1, [("r1:1", 1), ("r2:1", 1)]))
+        self.assertIsNotNone(g.check("m:1", MasterRole(2, [("r1:1", 2)])))
+        answered(g, "r2:1")
+        clock.t += 4.0
+        self.assertEqual(g.check("m:1", MasterRole(3, [("r1:1", 3)])).why, "left the master")  # type: ignore[union-attr]
+        self.assertEqual(g.expected_replicas("m:1"), 2)
+        clock.t += 1.1
+        self.assertIsNone(g.check("m:1", MasterRole(4, [("r1:1", 4)])))
+        self.assertEqual(g.expected_replicas("m:1"), 1)
+
+    def test_ask_is_fresh_and_shared(self) -> None:
+        clock = Clock()
+        asked = []
+        g = ReplicaGuard(lambda a: (asked.append(a), ("unreachable", "refused"))[1], 2000, 5000, now=clock)
+        clock.t = 1.0
+        self.assertEqual(g.ask("r1:1", 1.0), ("unreachable", "refused"))
+        g.ask("r1:1", 0.5)
+        self.assertEqual(asked, ["r1:1"])
+        g.ask("r1:1", 1.5)
+        self.assertEqual(asked, ["r1:1", "r1:1"])
+
+    def test_cannot_lack_writes(self) -> None:
+        self.assertTrue(cannot_lack_writes(("replica-of", "m:1", "connected"), "m:1"))
+        self.assertTrue(cannot_lack_writes(("replica-of", "m:1", "sync"), "m:1"))
+        self.assertTrue(cannot_lack_writes(("unreachable", "refused"), "m:1"))
+        self.assertFalse(cannot_lack_writes(("replica-of", "m:1", "connecting"), "m:1"))
+        self.assertFalse(cannot_lack_writes(("replica-of", "o:1", "connected"), "m:1"))
+        self.assertFalse(cannot_lack_writes(("unreachable", None), "m:1"))
+        self.assertFalse(cannot_lack_writes(("master", None), "m:1"))
 
     def test_expected_replicas_and_a_dead_host_still_listed(self) -> None:
         clock = Clock()

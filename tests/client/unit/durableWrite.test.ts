@@ -5,7 +5,7 @@ import { durableWriteAttempt } from "../../../client/durableWrite";
 import { classifyError } from "../../../client/classify";
 import { NotConnectedError, PartiallyAppliedError, WriteNotAcknowledgedError } from "../../../client/errors";
 import { CallState } from "../../../client/policies";
-import { parseMasterRole, ReplicaGuard } from "../../../client/replicaGuard";
+import { parseMasterRole, ReplicaGuard, ReplicaState } from "../../../client/replicaGuard";
 
 type Reply = [Error | null, unknown];
 
@@ -416,24 +416,66 @@ describe("durableWriteAttempt", () => {
             expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1", "2"]);
         });
 
-        test("a replica whose host died (still listed, no longer acknowledging) stops holding writes after the grace", async () => {
-            let now = 0;
-            const f = fakeConnection([[null, "OK"], [null, 1], roleReply(5000, { 6380: 5000, 6381: 100 })], [1]);
+        /**
+         * A guard that has seen R1 (6381) and R2 (6380) on the master, then R1 stop acknowledging (still listed: its host
+         * died or it is cut off) and be asked, its grace not yet over; `answer` is what R1 says when asked.
+         */
+        function withSilentReplica(answer: ReplicaState, waits: Array<number | (() => number)> = []) {
+            const clock = { now: 0 };
+            const f = fakeConnection([[null, "OK"], [null, 1], roleReply(5000, { 6380: 5000, 6381: 100 })], waits);
             const guard = new ReplicaGuard(
-                async () => ({ kind: "unreachable" }),
+                async () => answer,
                 2000,
                 5000,
-                () => now,
+                () => clock.now,
             );
             guard.check(f.conn.address, masterRole(roleReply(100, { 6380: 100, 6381: 100 })));
             f.conn.replicaGuard = guard;
-            now = 10_000; // R1 has not acknowledged for 10 s: stalled, asked (unreachable), grace not yet over
+            clock.now = 10_000; // R1 has not acknowledged for 10 s: stalled, asked, grace not yet over
             guard.check(f.conn.address, masterRole(roleReply(4000, { 6380: 4000, 6381: 100 })));
+            return { f, guard, clock };
+        }
+
+        test("a replica forgotten after the grace is not waited for by the writes sent afterwards", async () => {
+            const { f, guard, clock } = withSilentReplica({ kind: "unreachable" });
             await new Promise((r) => setImmediate(r));
-            now = 20_000; // grace over: forgotten while still listed
+            clock.now = 20_000; // grace over: forgotten while still listed
+            guard.check(f.conn.address, masterRole(roleReply(4500, { 6380: 4500, 6381: 100 })));
             const r = await setK(f, "attached");
             expect(r.acknowledged).toBe(1);
+            expect(f.sent.filter((c) => c[0] === "wait").map((c) => c[1])).toEqual(["1"]);
+        });
+
+        test("a write sent while R1 was expected, R1 forgotten while it waits and not answering: unknown outcome, not acknowledged", async () => {
+            // The hole the frozen set closes: R1 may be alive on the far side of a partition, and promoted there.
+            const { f, guard, clock } = withSilentReplica({ kind: "unreachable" });
+            await new Promise((r) => setImmediate(r));
+            clock.now = 20_000; // grace over while our write waits: the count drops to 1, R2 alone acknowledges
+            const err = await setK(f, "attached").catch((e: unknown) => e);
+            expect(err).toBeInstanceOf(WriteNotAcknowledgedError);
+            expect(err).toMatchObject({ reason: "replicas-unverified", outcome: "unknown" });
+            expect(String((err as Error).cause)).toMatch(
+                /127\.0\.0\.1:6381 was forgotten while the write waited and does not answer/,
+            );
             expect(guard.expectedReplicas(f.conn.address)).toBe(1);
+        });
+
+        test.each<[string, ReplicaState]>([
+            ["its process is gone (connection refused)", { kind: "unreachable", refused: true }],
+            ["it streams from this master again", { kind: "replica-of", master: "127.0.0.1:6379", link: "connected" }],
+            ["it loads a snapshot of this master", { kind: "replica-of", master: "127.0.0.1:6379", link: "sync" }],
+        ])("R1 forgotten while the write waits, and %s: acknowledged by R2", async (_what, answer) => {
+            const { f, clock } = withSilentReplica(answer);
+            await new Promise((r) => setImmediate(r));
+            clock.now = 20_000;
+            await expect(setK(f, "attached")).resolves.toMatchObject({ acknowledged: 1 });
+        });
+
+        test("R1 forgotten while the write waits and cut off from the master (link down): unknown outcome", async () => {
+            const { f, clock } = withSilentReplica({ kind: "replica-of", master: "127.0.0.1:6379", link: "connect" });
+            await new Promise((r) => setImmediate(r));
+            clock.now = 20_000;
+            await expect(setK(f, "attached")).rejects.toMatchObject({ reason: "replicas-unverified" });
         });
     });
     describe('durability "region"', () => {

@@ -1,4 +1,10 @@
-import { MasterRole, parseMasterRole, ReplicaGuard, ReplicaState } from "../../../client/replicaGuard";
+import {
+    cannotLackWrites,
+    MasterRole,
+    parseMasterRole,
+    ReplicaGuard,
+    ReplicaState,
+} from "../../../client/replicaGuard";
 
 const M = "10.0.0.1:6379";
 const R1 = "10.0.0.2:6379";
@@ -61,12 +67,46 @@ describe("ReplicaGuard", () => {
         expect(guard.failoverSuspected(M)).toBe(false);
     });
 
-    test("a replica that left but still follows this master (restarting) is forgotten once it says so", async () => {
-        const { guard } = setup({ [R1]: { kind: "replica-of", master: M } });
+    test("a replica that left but is resyncing from this master (its snapshot) is forgotten once it says so", async () => {
+        const { guard } = setup({ [R1]: { kind: "replica-of", master: M, link: "sync" } });
         guard.check(M, role(100, { [R1]: 100, [R2]: 100 }));
         expect(guard.check(M, role(200, { [R2]: 200 }))).not.toBeNull();
         await settle();
         expect(guard.check(M, role(300, { [R2]: 300 }))).toBeNull();
+        expect(guard.expected(M)).toEqual(new Set([R2]));
+    });
+
+    test("a replica alive but cut off from this master (link down) is not forgotten before the grace: Sentinel may promote it", async () => {
+        const { guard, advance } = setup({ [R1]: { kind: "replica-of", master: M, link: "connect" } });
+        guard.check(M, role(100, { [R1]: 100, [R2]: 100 }));
+        expect(guard.check(M, role(200, { [R2]: 200 }))).not.toBeNull();
+        await settle();
+        advance(4000);
+        expect(guard.check(M, role(300, { [R2]: 300 }))).toEqual({ replica: R1, why: "left the master" });
+        expect(guard.expectedReplicas(M)).toBe(2);
+        advance(1001);
+        expect(guard.check(M, role(400, { [R2]: 400 }))).toBeNull();
+        expect(guard.expectedReplicas(M)).toBe(1);
+    });
+
+    test("ask: a fresh ROLE, shared by the writes that wait together, never one from before they were sent", async () => {
+        const { guard, asked, advance } = setup({ [R1]: { kind: "unreachable", refused: true } });
+        advance(100);
+        await expect(guard.ask(R1, 100)).resolves.toEqual({ kind: "unreachable", refused: true });
+        await guard.ask(R1, 50);
+        expect(asked).toEqual([R1]);
+        await guard.ask(R1, 101);
+        expect(asked).toEqual([R1, R1]);
+    });
+
+    test("cannotLackWrites: streaming or syncing from this master, or a gone process; nothing else", () => {
+        expect(cannotLackWrites({ kind: "replica-of", master: M, link: "connected" }, M)).toBe(true);
+        expect(cannotLackWrites({ kind: "replica-of", master: M, link: "sync" }, M)).toBe(true);
+        expect(cannotLackWrites({ kind: "unreachable", refused: true }, M)).toBe(true);
+        expect(cannotLackWrites({ kind: "replica-of", master: M, link: "connecting" }, M)).toBe(false);
+        expect(cannotLackWrites({ kind: "replica-of", master: R2, link: "connected" }, M)).toBe(false);
+        expect(cannotLackWrites({ kind: "unreachable" }, M)).toBe(false);
+        expect(cannotLackWrites({ kind: "master" }, M)).toBe(false);
     });
 
     test("an unreachable replica that left refuses acknowledgements for the grace period, then is forgotten", async () => {
