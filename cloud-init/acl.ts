@@ -140,6 +140,11 @@ export function sentinelUserRules(): Readonly<Record<Exclude<AclUser, "replicati
     };
 }
 
+/** Every password a user is accepted with, as ACL hash rules (`#<sha256>`), in generation order. */
+export function acceptedHashRules(passwords: AclPasswords, user: AclUser): string[] {
+    return [...new Set(passwords[user].accepted)].map(passwordHashRule);
+}
+
 /** `user <name> on #<hash>... <rules>` lines; passwords only as hashes. */
 export function aclUserLines(
     rules: Readonly<Partial<Record<AclUser, readonly string[]>>>,
@@ -151,8 +156,17 @@ export function aclUserLines(
     for (const user of ACL_USERS) {
         const r = rules[user];
         if (!r) continue;
-        const hashes = [...new Set(passwords[user].accepted)].map(passwordHashRule);
-        lines.push(["user", user, "on", "resetpass", ...hashes, "resetkeys", "resetchannels", "-@all", ...r]);
+        lines.push([
+            "user",
+            user,
+            "on",
+            "resetpass",
+            ...acceptedHashRules(passwords, user),
+            "resetkeys",
+            "resetchannels",
+            "-@all",
+            ...r,
+        ]);
     }
     return lines;
 }

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { liveSettingsText, PATHS, type NodeSecrets } from "../cloud-init";
+import { liveSecretsText, liveSettingsText, PATHS, type NodeSecrets } from "../cloud-init";
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { rolloutChildren } from "./names";
@@ -28,9 +28,11 @@ export interface SettingsRolloutArgs {
 /**
  * Brings running nodes to the current configuration one at a time: replicas and Sentinel-only nodes first, the
  * preferred master last, each step starting only after the previous one succeeded. Each step runs the node's
- * `apply-settings` with the node's live settings (CONFIG SET + CONFIG REWRITE, SENTINEL SET, node.env) and the current
- * scripts, units and authorized keys (components/nodeFiles.ts); it rewrites only files that differ and restarts a
- * service only when one of its own units changed, so a settings change restarts nothing and moves no data.
+ * `apply-settings` with the node's live settings (CONFIG SET + CONFIG REWRITE, SENTINEL SET, node.env), the current
+ * scripts, units and authorized keys (components/nodeFiles.ts) and, with tls, its secret material (ACL password
+ * hashes, the passwords it sends, its tools' password files, its certificate: `liveSecretsText`); it rewrites only
+ * what differs and restarts a service only when one of its own units changed (or Sentinel, for a new certificate),
+ * so a settings change or a password rotation restarts nothing and moves no data.
  *
  * Engine rule this relies on: the Linode's user-data, keys and image are ignored inputs, and the engine keeps an
  * ignored input's OLD value even when it replaces the Linode. A created or replaced node therefore boots from the
@@ -55,7 +57,10 @@ export class SettingsRollout extends pulumi.ComponentResource {
                     fileLines(deliveredFiles({ topology: t, node: node.name, addresses, secrets }, keys)) +
                     // After the files: a package's units start with the drop-ins already in place.
                     packageLines({ topology: t, node: node.name, addresses, secrets }) +
-                    liveSettingsText(t, node, addresses),
+                    liveSettingsText(t, node, addresses) +
+                    // Last: a node whose apply-settings predates these lines has applied everything else when it
+                    // stops at the first one, and runs them with the script just delivered at the next `pulumi up`.
+                    liveSecretsText({ topology: t, node: node.name, addresses, secrets }),
             );
             const step: command.remote.Command = new command.remote.Command(
                 rolloutChildren.step(name, node.name),
@@ -63,7 +68,9 @@ export class SettingsRollout extends pulumi.ComponentResource {
                     connection: sshConnection(args.addresses[node.name], args.privateKey, args.hostKeys[node.name]),
                     create: `${PATHS.scriptsDir}/apply-settings`,
                     stdin,
-                    // A digest (not secret: the passwords only render files that are not delivered) and the instance.
+                    // A digest of everything delivered, the secret material included, so a rotated password,
+                    // certificate or key re-runs the step; and the instance. Not secret: a sha256 prefix of a text
+                    // holding 32-character random passwords and private keys gives none of them away.
                     triggers: [pulumi.unsecret(stdin).apply(digest), args.instanceIds[node.name]],
                 },
                 {

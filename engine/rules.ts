@@ -36,6 +36,30 @@ const REPLACING_INPUTS: Readonly<Record<string, readonly string[] | "all">> = {
     "linode:index/placementGroup:PlacementGroup": ["region", "placementGroupType", "placementGroupPolicy"],
     "random:index/randomPassword:RandomPassword": "all",
     "tls:index/privateKey:PrivateKey": "all",
+    // terraform-provider-tls: every input of a certificate or request replaces it (a new certificate), except
+    // early_renewal_hours, which only moves when the next `up` re-issues it.
+    "tls:index/certRequest:CertRequest": "all",
+    "tls:index/selfSignedCert:SelfSignedCert": [
+        "privateKeyPem",
+        "subject",
+        "validityPeriodHours",
+        "allowedUses",
+        "isCaCertificate",
+        "dnsNames",
+        "ipAddresses",
+        "uris",
+        "setSubjectKeyId",
+        "setAuthorityKeyId",
+    ],
+    "tls:index/locallySignedCert:LocallySignedCert": [
+        "certRequestPem",
+        "caPrivateKeyPem",
+        "caCertPem",
+        "validityPeriodHours",
+        "allowedUses",
+        "isCaCertificate",
+        "setSubjectKeyId",
+    ],
     "command:remote:Command": ["triggers"],
 };
 

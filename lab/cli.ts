@@ -37,7 +37,7 @@ function currentStack(): string | undefined {
 }
 
 /** The stack that is up, checked against what the command names. */
-async function upStack(stack: string): Promise<LabStack> {
+async function upStack(stack: string, opts: LabStackOptions = {}): Promise<LabStack> {
     const current = currentStack();
     if (current !== stack)
         throw new LabError(
@@ -45,7 +45,7 @@ async function upStack(stack: string): Promise<LabStack> {
                 ? `stack ${current} is up, not ${stack}; use --stack ${current}`
                 : `the lab is not up; run: npm run lab -- up --stack ${stack}`,
         );
-    return prepareLabStack(stack);
+    return prepareLabStack(stack, opts);
 }
 
 function isUpToDate(s: LabStack): boolean {
@@ -73,6 +73,37 @@ async function runBootstrap(s: LabStack): Promise<void> {
         if (r.code !== 0) throw new LabError(`bootstrap failed on ${step.node}`, r.stdout + r.stderr);
         progress(`${step.node}: ${r.stdout.trim().split("\n").at(-1) ?? "bootstrapped"}`);
     }
+}
+
+/** One node's step of `rollout`: how long it took and what apply-settings changed. */
+interface RolloutStep {
+    node: string;
+    ms: number;
+    applied: string[];
+}
+
+/**
+ * `rollout`: the settings rollout as `pulumi up` runs it on a running cluster (components/rollout.ts): each node's
+ * `apply-settings` over SSH with the stdin the program declares, one node at a time in the program's order (replicas
+ * first, the preferred master last); a failed step stops the rest. `set` changes stack config first, as `pulumi config
+ * set` would (a rotation: `credentialsGeneration`, `tlsCertValidityDays`); the nodes keep their user-data.
+ */
+async function rollout(stack: string, set: Readonly<Record<string, string>>): Promise<RolloutStep[]> {
+    const s = await upStack(stack, Object.keys(set).length > 0 ? { set } : {});
+    const steps: RolloutStep[] = [];
+    for (const step of s.rollout) {
+        const t0 = Date.now();
+        const r = await run(sshArgv(s, step.node, [step.command]), {
+            input: step.stdin,
+            allowFailure: true,
+            timeoutMs: 300_000,
+        });
+        if (r.code !== 0) throw new LabError(`rollout failed on ${step.node}`, r.stdout + r.stderr);
+        const applied = r.stdout.trim().split("\n").filter(Boolean);
+        steps.push({ node: step.node, ms: Date.now() - t0, applied });
+        progress(`${step.node}: ${String(applied.length)} change(s) in ${String(Date.now() - t0)} ms`);
+    }
+    return steps;
 }
 
 /** `up`: idempotent; boots every node from its exact user-data and waits until the cluster is healthy. */
@@ -566,6 +597,30 @@ async function main(argv: string[]): Promise<number> {
             action(async (o: { stack: string; mb: number; skipSeed?: boolean }) =>
                 backupRestore(o.stack, o.mb, !o.skipSeed),
             ),
+        );
+    program
+        .command("rollout")
+        .description("run the settings rollout on the running stack, one node at a time, as `pulumi up` does")
+        .addOption(stackOpt())
+        .addOption(jsonOpt())
+        .option(
+            "--set <key=value>",
+            "set a stack config key first (remembered until `down`), e.g. credentialsGeneration=2; repeatable",
+            (v: string, all: Record<string, string>) => {
+                const m = /^([A-Za-z][\w.]*)=(.*)$/.exec(v);
+                if (!m) throw new LabError(`--set ${v}: expected key=value, e.g. credentialsGeneration=2`);
+                return { ...all, [m[1]]: m[2] };
+            },
+            {},
+        )
+        .action(
+            action(async (o: { stack: string; set: Record<string, string> }) => {
+                const steps = await rollout(o.stack, o.set);
+                if (json) console.log(JSON.stringify({ stack: o.stack, set: o.set, steps }, null, 2));
+                else
+                    for (const x of steps)
+                        console.log(`${x.node.padEnd(10)} ${String(x.ms).padStart(6)} ms  ${x.applied.join("; ")}`);
+            }),
         );
     program
         .command("down")

@@ -5,7 +5,8 @@ import path from "node:path";
 import { allPackages } from "../cloud-init";
 import { bootstrapOrder } from "../components/bootstrap";
 import { resourceNames } from "../components/names";
-import { resourceNamed, runUnderMocks, unwrapSecrets } from "../engine/mockRun";
+import { isDeepStrictEqual } from "node:util";
+import { resourceNamed, runUnderMocks, unwrapSecrets, type MockRun } from "../engine/mockRun";
 import { stackProgramConfig, type ProgramConfig } from "../engine/stackFile";
 import { CONFIG_NAMESPACE, topologyFromConfig, type AddressingMode, type Topology } from "../topology";
 import { run } from "./exec";
@@ -54,6 +55,11 @@ export interface LabStack {
      * it (the command over SSH with its stdin); empty with reserved addresses.
      */
     bootstrap: LabBootstrapStep[];
+    /**
+     * The settings rollout the program declares (components/rollout.ts), in its order (replicas first, the preferred
+     * master last), each step as `pulumi up` runs it: `apply-settings` over SSH with its (secret) stdin.
+     */
+    rollout: LabBootstrapStep[];
 }
 
 export interface LabBootstrapStep {
@@ -85,6 +91,12 @@ export interface LabStackOptions {
      * like `addressing`. @default the stack's own value
      */
     tls?: boolean;
+    /**
+     * Stack config keys (without the project prefix) set for this lab run, as `pulumi config set <key> <value>` would
+     * (`lab rollout --set credentialsGeneration=2`); merged into the ones set before and remembered until `lab down`.
+     * The running nodes keep the user-data they booted from, as Linodes keep theirs (an ignored input).
+     */
+    set?: Readonly<Record<string, string>>;
 }
 
 /** Where `up --addressing` remembers the override for the commands that follow. */
@@ -93,7 +105,7 @@ function overridesFile(stack: string): string {
 }
 
 /** The configuration the program gets in this lab run: the stack file, Pulumi.yaml's defaults, the lab's overrides. */
-export function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
+export function labConfig(stack: string, opts: LabStackOptions, { withSet = true } = {}): ProgramConfig {
     const config = stackProgramConfig(stack);
     const saved: LabStackOptions = existsSync(overridesFile(stack))
         ? (JSON.parse(readFileSync(overridesFile(stack), "utf8")) as LabStackOptions)
@@ -102,20 +114,23 @@ export function labConfig(stack: string, opts: LabStackOptions): ProgramConfig {
     const backup = opts.backup ?? saved.backup;
     const seedFrom = opts.seedFrom ?? saved.seedFrom;
     const tls = opts.tls ?? saved.tls;
+    const set = { ...saved.set, ...opts.set };
     if (
         opts.addressing !== undefined ||
         opts.backup !== undefined ||
         opts.seedFrom !== undefined ||
-        opts.tls !== undefined
+        opts.tls !== undefined ||
+        opts.set !== undefined
     ) {
         mkdirSync(stackDir(stack), { recursive: true, mode: 0o700 });
-        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom, tls }));
+        writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom, tls, set }));
     }
     const values = { ...config.values };
     if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
     if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
     if (seedFrom !== undefined) values[`${CONFIG_NAMESPACE}:backup.seedFrom`] = seedFrom;
     if (tls !== undefined) values[`${CONFIG_NAMESPACE}:tls`] = String(tls);
+    if (withSet) for (const [key, value] of Object.entries(set)) values[`${CONFIG_NAMESPACE}:${key}`] = value;
     return { ...config, values };
 }
 
@@ -154,23 +169,31 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
     const addresses = Object.fromEntries(network.nodes.map((n) => [n.name, n.address]));
     const credentials = await ensureCredentials(stack);
     const key = { privateKey: readFileSync(credentials.keyFile, "utf8"), publicKey: credentials.publicKey };
-    const mocked = await runUnderMocks({
-        stack,
-        config,
-        addresses,
-        passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
-        // tls: the CA and node certificates are real and kept with the stack's other credentials until `lab down`;
-        // the ACL users' generated passwords are this stack's own.
-        tlsCacheDir: path.join(stackDir(stack), "tls"),
-        passwordSeed: credentials.redisPassword,
-        checksKey: key,
-        // Only a stack with backup.enabled declares the bucket: then it lives on the lab's own S3 server.
-        objectStorage: labObjectStorage(network.hostAddress),
-        hostKeys: await ensureHostKeys(
-            stackDir(stack),
-            topology.nodes.map((n) => n.name),
-        ),
-    });
+    const deploy = async (programConfig: ProgramConfig, previous?: MockRun) =>
+        runUnderMocks({
+            stack,
+            config: programConfig,
+            ...(previous ? { previous } : {}),
+            addresses,
+            passwords: { redis: credentials.redisPassword, sentinel: credentials.sentinelPassword },
+            // tls: the CA and node certificates are real and kept with the stack's other credentials until `lab down`;
+            // the ACL users' generated passwords are this stack's own.
+            tlsCacheDir: path.join(stackDir(stack), "tls"),
+            passwordSeed: credentials.redisPassword,
+            checksKey: key,
+            // Only a stack with backup.enabled declares the bucket: then it lives on the lab's own S3 server.
+            objectStorage: labObjectStorage(network.hostAddress),
+            hostKeys: await ensureHostKeys(
+                stackDir(stack),
+                topology.nodes.map((n) => n.name),
+            ),
+        });
+    // `set` keys change a deployed stack: the program runs as an update of the deployment without them, so the nodes
+    // keep the user-data and keys they booted from (ignored inputs) and only the rollout carries the change.
+    const created = labConfig(stack, {}, { withSet: false });
+    const mocked = isDeepStrictEqual(created.values, config.values)
+        ? await deploy(config)
+        : await deploy(config, await deploy(created));
     const knownHostsFile = writeKnownHosts(
         stackDir(stack),
         network.nodes.map((n) => ({
@@ -203,6 +226,16 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
                   };
               })
             : [];
+    const rollout = [...topology.nodes]
+        .sort((a, b) => a.rolloutOrder - b.rolloutOrder)
+        .map((n) => {
+            const step = resourceNamed(mocked, resourceNames.settingsStep(n.name));
+            return {
+                node: n.name,
+                command: String(unwrapSecrets(step.inputs.create)),
+                stdin: String(unwrapSecrets(step.inputs.stdin)),
+            };
+        });
     const users = mocked.stackOutputs.users as LabCredentials["users"];
     const caCert = mocked.stackOutputs.caCertificate as string | undefined;
     return {
@@ -223,6 +256,7 @@ export async function prepareLabStack(stack: string, opts: LabStackOptions = {})
         knownHostsFile,
         packages: allPackages(topology),
         bootstrap,
+        rollout,
     };
 }
 
