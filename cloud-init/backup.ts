@@ -52,6 +52,7 @@ export function renderBackupEnv(t: Topology, node: string, target: BackupTarget)
         ["BACKUP_RANK", rank],
         ["BACKUP_FIRST_NODE", t.backup.nodes[0] ?? ""],
         ["BACKUP_ALLOW_MASTER", t.backup.allowMaster ? 1 : 0],
+        ["BACKUP_RDB_COMPRESSION", t.backup.compress ? "yes" : "no"],
         ["BGSAVE_DEADLINE_SEC", BGSAVE_DEADLINE_SEC],
     ];
     return `# Rendered by redis-ha: the backup plan as this node takes part in it (topology/backup.ts).\n${shellAssignments(vars)}`;

@@ -160,11 +160,13 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         const m = client(master);
         const pipeline = m.pipeline();
         for (let i = 0; i < 2000; i++) pipeline.set(`k:${String(i)}`, `v${String(i)}`);
+        // One value LZF would shrink: the backup's snapshot must hold it as it is (backup.compress false).
+        pipeline.set("big", "a".repeat(20_000));
         pipeline.hset("h", { a: "1", b: "2" }).rpush("l", "x", "y", "z").sadd("s", "p", "q").zadd("z", 1, "one");
         await pipeline.exec();
         for (const n of [replica, other]) {
             const c = client(n);
-            await waitFor("replication", async () => (await c.dbsize()) === 2004);
+            await waitFor("replication", async () => (await c.dbsize()) === 2005);
         }
     }, 60_000);
 
@@ -198,7 +200,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(objects().filter((k) => k.startsWith(`${PREFIX}/east-b/`))).toHaveLength(2);
     });
 
-    it("takes a verified backup on a replica: RDB and SHA-256 under the final key, nothing left incoming, metrics", () => {
+    it("takes a verified backup on a replica: RDB and SHA-256 under the final key, nothing left incoming, metrics", async () => {
         const n = node("ord-a", replica);
         const started = Date.now();
         const r = n.run("redis-backup");
@@ -216,6 +218,10 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         const sum = s3cmd("get", `s3://${BUCKET}/${sumKey}`, "-").stdout;
         const sha = createHash("sha256").update(readFileSync(body)).digest("hex");
         expect(sum).toBe(`${sha}  ${rdbKey.split("/").pop() ?? ""}\n`);
+        expect(readFileSync(body).includes("a".repeat(20_000))).toBe(true);
+        expect(r.stdout).toMatch(/ compression=no bgsave_ms=\d+ /);
+        // The replica's own setting is back once the snapshot is taken.
+        expect(await client(replica).config("GET", "rdbcompression")).toEqual(["rdbcompression", "yes"]);
         const metrics = readFileSync(n.paths.backupMetrics, "utf8");
         const size = readFileSync(body).length;
         expect(metrics).toContain(
@@ -233,10 +239,11 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
             join(bin, "s3cmd"),
             [
                 "#!/bin/bash",
-                "# s3cmd -c CFG --no-progress --acl-private --multipart-chunk-size-mb=N put FILE URI",
-                'if [ "${6:-}" = put ] && [[ "${8:-}" == *.rdb ]]; then',
-                `    changed=$(mktemp); ${change} "$7" >"$changed"`,
-                '    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$changed" "$8"',
+                "# s3cmd -c CFG --no-progress --acl-private --multipart-chunk-size-mb=N put RDB RDB.sha256 DIR/",
+                'if [ "${6:-}" = put ] && [[ "${7:-}" == *.rdb ]]; then',
+                // The same base name in a directory of its own: s3cmd names the object after it.
+                `    changed="$(mktemp -d)/$(basename "$7")"; ${change} "$7" >"$changed"`,
+                '    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$changed" "${@:8}"',
                 "fi",
                 'exec /usr/bin/s3cmd "$@"',
                 "",
@@ -324,10 +331,10 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         process.stdout.write(`restore into the loopback cluster: ${String(Date.now() - started)} ms\n${r.stdout}`);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
-        expect(r.stdout).toMatch(/restored redis-prod\/ord-a\/\d{8}T\d{6}Z\.rdb: 2004 keys on master/);
+        expect(r.stdout).toMatch(/restored redis-prod\/ord-a\/\d{8}T\d{6}Z\.rdb: 2005 keys on master/);
         for (const x of [master, replica, other]) {
             const c = client(x);
-            await waitFor("the restored dataset", async () => (await c.dbsize()) === 2004);
+            await waitFor("the restored dataset", async () => (await c.dbsize()) === 2005);
             expect(await c.get("k:1999")).toBe("v1999");
             expect(await c.hgetall("h")).toEqual({ a: "1", b: "2" });
             expect(await c.lrange("l", 0, -1)).toEqual(["x", "y", "z"]);
