@@ -1,6 +1,6 @@
 /**
  * redis-backup and redis-restore run by bash against real servers on 127.0.0.1: a loopback Redis + Sentinel cluster
- * (client/testing) and a local S3-compatible server (s3rver, from npm) driven by the real s3cmd. Covers a backup,
+ * (client/testing) and a local S3-compatible server (s3rver, from npm) driven by the real rclone and s3cmd. Covers a backup,
  * the master-skip and stand-in rules, a failed upload leaving no final object, a restore refusing a backup whose
  * checksum does not match, and a full restore into the running cluster after FLUSHALL.
  */
@@ -36,6 +36,7 @@ const missing = firstMissing([
         "redis-server, redis-sentinel, redis-cli missing",
     ],
     [has("s3cmd"), "s3cmd missing (apt-get install s3cmd)"],
+    [has("rclone"), "rclone missing (apt-get install rclone)"],
 ]);
 
 const topology = topologyFromConfig(configWith("prod", { "backup.enabled": true }), "redis-ha", "prod");
@@ -231,31 +232,43 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(Math.abs(Number(ts?.[1]) - Date.now() / 1000)).toBeLessThan(60);
     });
 
-    /** A directory whose s3cmd changes the RDB it uploads (`change` gets the file and writes the bytes to send). */
-    const badS3cmd = (name: string, change: string) => {
+    it("uploads an RDB above BACKUP_SINGLE_MB in parts and verifies it the same way", () => {
+        const r = node("ord-a", replica).run("redis-backup", [], { BACKUP_SINGLE_MB: "0", BACKUP_PART_MB: "5" });
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        const key = /redis-backup: ok s3:\/\/[^/]+\/(\S+\.rdb) /.exec(r.stdout)?.[1] ?? "";
+        expect(objects()).toEqual(expect.arrayContaining([key, `${key}.sha256`]));
+    });
+
+    /** A directory whose rclone changes the RDB it uploads (`change` gets the file and writes the bytes to send). */
+    const badRclone = (name: string, change: string) => {
         const bin = join(work, name);
         mkdirSync(bin, { recursive: true });
         writeFileSync(
-            join(bin, "s3cmd"),
+            join(bin, "rclone"),
             [
                 "#!/bin/bash",
-                "# s3cmd -c CFG --no-progress --acl-private --multipart-chunk-size-mb=N put RDB RDB.sha256 DIR/",
-                'if [ "${6:-}" = put ] && [[ "${7:-}" == *.rdb ]]; then',
-                // The same base name in a directory of its own: s3cmd names the object after it.
-                `    changed="$(mktemp -d)/$(basename "$7")"; ${change} "$7" >"$changed"`,
-                '    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$changed" "${@:8}"',
-                "fi",
-                'exec /usr/bin/s3cmd "$@"',
+                "# rclone copy OPTIONS... STAGE_DIR backup:BUCKET/PREFIX/: the stage directory swapped for a changed copy.",
+                "args=()",
+                'for a in "$@"; do',
+                '    if [ -d "$a" ]; then',
+                '        copy=$(mktemp -d); cp "$a"/* "$copy"/',
+                `        for f in "$copy"/*.rdb; do ${change} "$a/$(basename "$f")" >"$f"; done`,
+                "        a=$copy",
+                "    fi",
+                '    args+=("$a")',
+                "done",
+                'exec /usr/bin/rclone "${args[@]}"',
                 "",
             ].join("\n"),
         );
-        chmodSync(join(bin, "s3cmd"), 0o755);
+        chmodSync(join(bin, "rclone"), 0o755);
         return { PATH: `${bin}:${process.env.PATH ?? ""}` };
     };
 
     it("exits non-zero with one line and leaves no final object when the upload is cut short", () => {
         // A client that stores only half of the file, as a dropped connection that the server took as complete would.
-        const env = badS3cmd("half", 'f() { head -c $(( $(stat -c %s "$1") / 2 )) "$1"; }; f');
+        const env = badRclone("half", 'f() { head -c $(( $(stat -c %s "$1") / 2 )) "$1"; }; f');
         const before = objects();
         const r = node("ord-a", replica).run("redis-backup", [], env);
         expect(r.status).toBe(1);
@@ -265,7 +278,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
 
     it("exits non-zero with one line and leaves no final object when the stored bytes differ (same size)", () => {
         // The first 16 bytes replaced: the server's checksum of what it stored is not the snapshot's.
-        const env = badS3cmd("flip", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f');
+        const env = badRclone("flip", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f');
         const before = objects();
         const r = node("ord-a", replica).run("redis-backup", [], env);
         expect(r.status).toBe(1);
