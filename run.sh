@@ -21,10 +21,10 @@ setup() {
     # The lab and the tests need these; `npm run lint` needs shellcheck; the Python client (clients/python) and its
     # tests need Debian's python3-redis, python3-tenacity, python3-prometheus-client (and python3-pytest to run them
     # with pytest); the monitoring tests need promtool and amtool (prometheus, prometheus-alertmanager) and the lab's
-    # alert test runs that Prometheus and Alertmanager; the backup tests drive s3cmd; the mocks make real certificates
-    # for the TLS tests with openssl.
+    # alert test runs that Prometheus and Alertmanager; the backup tests drive s3cmd and rclone; the mocks make real
+    # certificates for the TLS tests with openssl.
     for pkg in cloud-init redis-server redis-sentinel redis-tools systemd-container mmdebstrap dpkg-dev openssh-client iproute2 util-linux shellcheck \
-        python3 python3-redis python3-tenacity python3-prometheus-client python3-pytest prometheus prometheus-alertmanager s3cmd openssl; do
+        python3 python3-redis python3-tenacity python3-prometheus-client python3-pytest prometheus prometheus-alertmanager s3cmd rclone openssl; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
     done
     if [ "${#need[@]}" -gt 0 ]; then

@@ -6,8 +6,14 @@ import { renderUnit } from "./units";
 import type { WriteFile } from "./userData";
 import { rootFile } from "./rootFile";
 
-/** Debian package of the S3 client the backup and restore scripts use. */
+/** Debian package of the S3 client the backup, restore and seed scripts use. */
 export const BACKUP_S3_PACKAGE = "s3cmd";
+
+/**
+ * Debian package of the client that uploads the backup (backup nodes only): rclone sent the same 210 MB in one
+ * request in half the time s3cmd took in the lab (docs/backups.md). It reads s3cmd's configuration (redis-backup).
+ */
+export const BACKUP_UPLOAD_PACKAGE = "rclone";
 
 /** Seconds the backup waits for its BGSAVE to finish before it gives up. */
 export const BGSAVE_DEADLINE_SEC = 3600;
@@ -52,6 +58,7 @@ export function renderBackupEnv(t: Topology, node: string, target: BackupTarget)
         ["BACKUP_RANK", rank],
         ["BACKUP_FIRST_NODE", t.backup.nodes[0] ?? ""],
         ["BACKUP_ALLOW_MASTER", t.backup.allowMaster ? 1 : 0],
+        ["BACKUP_RDB_COMPRESSION", t.backup.compress ? "yes" : "no"],
         ["BGSAVE_DEADLINE_SEC", BGSAVE_DEADLINE_SEC],
     ];
     return `# Rendered by redis-ha: the backup plan as this node takes part in it (topology/backup.ts).\n${shellAssignments(vars)}`;

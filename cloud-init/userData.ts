@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { NodePlan, Topology } from "../topology";
-import { BACKUP_S3_PACKAGE, backupFiles, backupRank } from "./backup";
+import { BACKUP_S3_PACKAGE, BACKUP_UPLOAD_PACKAGE, backupFiles, backupRank } from "./backup";
 import { renderAclFile } from "./acl";
 import { addressOf, nodeOf, securityOf, type RenderInput } from "./inputs";
 import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
@@ -45,6 +45,7 @@ export function packagesFor(node: NodePlan, t?: Topology): string[] {
         "redis-tools",
         ...exporterPackages(node),
         ...(t && (backupNode(t, node) || seedsFromBackup(t, node.name)) ? [BACKUP_S3_PACKAGE] : []),
+        ...(t && backupNode(t, node) ? [BACKUP_UPLOAD_PACKAGE] : []),
     ];
 }
 

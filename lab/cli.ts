@@ -328,7 +328,7 @@ function printBackupReport(r: BackupDrillReport): void {
         [
             `backup-restore on ${r.stack}: ${r.correct ? "correct" : "NOT CORRECT"}`,
             `keys ${String(r.keys)}, restored ${String(r.keysRestored)}, mismatches ${String(r.mismatches)}, checksum ${r.checksumOk ? "ok" : "NOT OK"}`,
-            `backup ${String(r.backupBytes)} bytes in ${String(r.backupMs)} ms; plain s3cmd put ${String(r.rawUploadMs)} ms (${ratio} of raw throughput, target 0.8; same options ${String(r.rawUploadSameOptionsMs)} ms)`,
+            `backup ${String(r.backupBytes)} bytes in ${String(r.backupMs)} ms; plain s3cmd put ${String(r.rawUploadMs)} ms (${ratio} of raw throughput, target 0.8; in one request ${String(r.rawUploadSameOptionsMs)} ms)`,
             `restore ${String(r.restoreMs)} ms (target 60000)`,
             ...(r.seed
                 ? [

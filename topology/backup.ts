@@ -41,6 +41,7 @@ export function planBackup(
         enabled: config.backup.enabled,
         schedule: config.backup.schedule,
         retentionDays: config.backup.retentionDays,
+        compress: config.backup.compress,
         region: config.backup.region ?? dr,
         prefix: cluster,
         nodes: config.backup.enabled ? backupNodes : [],

@@ -112,6 +112,7 @@ const BackupObjectSchema = z.strictObject({
         })
         .default("*-*-* 03:30:00"),
     retentionDays: int("days a backup is kept, 1-3650", 1, 3650).default(14),
+    compress: z.boolean({ error: "must be true or false" }).default(false),
     // "" (Pulumi.yaml's default) means the DR region: topology/backup.ts.
     region: z.preprocess(
         emptyIsUnset,
@@ -128,6 +129,7 @@ export const BackupConfigSchema = BackupObjectSchema.default({
     enabled: false,
     schedule: "*-*-* 03:30:00",
     retentionDays: 14,
+    compress: false,
 });
 export type BackupConfig = z.output<typeof BackupConfigSchema>;
 

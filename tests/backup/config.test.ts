@@ -35,6 +35,7 @@ describe("backup.* keys", () => {
         [{ "backup.schedule": "*-*-* 25:00:00" }, /^redis-ha:backup\.schedule: must be a systemd calendar event/],
         [{ "backup.retentionDays": 0 }, /^redis-ha:backup\.retentionDays: must be at least 1 \(days a backup is kept/],
         [{ "backup.retentionDays": 1.5 }, /^redis-ha:backup\.retentionDays: must be a whole number/],
+        [{ "backup.compress": "lzf" }, /^redis-ha:backup\.compress: must be true or false$/],
         [{ "backup.region": "Chicago" }, /^redis-ha:backup\.region: must be a Linode region id such as us-east/],
         [{ "backup.color": "red" }, /^redis-ha:backup\.color: unknown key; remove it or correct its spelling/],
         // `pulumi config set --path backup.enabled true` stores an object; Pulumi.yaml's flat defaults would race it.
@@ -54,12 +55,14 @@ describe("backup.* keys", () => {
             "backup.enabled": true,
             "backup.schedule": "*-*-* 00/6:00:00",
             "backup.retentionDays": 30,
+            "backup.compress": true,
             "backup.region": "us-iad",
         });
         expect(t.backup).toEqual({
             enabled: true,
             schedule: "*-*-* 00/6:00:00",
             retentionDays: 30,
+            compress: true,
             region: "us-iad",
             prefix: "redis-prod",
             nodes: ["ord-a", "east-b"],

@@ -1,6 +1,6 @@
 /**
  * redis-backup and redis-restore run by bash against real servers on 127.0.0.1: a loopback Redis + Sentinel cluster
- * (client/testing) and a local S3-compatible server (s3rver, from npm) driven by the real s3cmd. Covers a backup,
+ * (client/testing) and a local S3-compatible server (s3rver, from npm) driven by the real rclone and s3cmd. Covers a backup,
  * the master-skip and stand-in rules, a failed upload leaving no final object, a restore refusing a backup whose
  * checksum does not match, and a full restore into the running cluster after FLUSHALL.
  */
@@ -36,6 +36,7 @@ const missing = firstMissing([
         "redis-server, redis-sentinel, redis-cli missing",
     ],
     [has("s3cmd"), "s3cmd missing (apt-get install s3cmd)"],
+    [has("rclone"), "rclone missing (apt-get install rclone)"],
 ]);
 
 const topology = topologyFromConfig(configWith("prod", { "backup.enabled": true }), "redis-ha", "prod");
@@ -160,11 +161,13 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         const m = client(master);
         const pipeline = m.pipeline();
         for (let i = 0; i < 2000; i++) pipeline.set(`k:${String(i)}`, `v${String(i)}`);
+        // One value LZF would shrink: the backup's snapshot must hold it as it is (backup.compress false).
+        pipeline.set("big", "a".repeat(20_000));
         pipeline.hset("h", { a: "1", b: "2" }).rpush("l", "x", "y", "z").sadd("s", "p", "q").zadd("z", 1, "one");
         await pipeline.exec();
         for (const n of [replica, other]) {
             const c = client(n);
-            await waitFor("replication", async () => (await c.dbsize()) === 2004);
+            await waitFor("replication", async () => (await c.dbsize()) === 2005);
         }
     }, 60_000);
 
@@ -198,7 +201,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(objects().filter((k) => k.startsWith(`${PREFIX}/east-b/`))).toHaveLength(2);
     });
 
-    it("takes a verified backup on a replica: RDB and SHA-256 under the final key, nothing left incoming, metrics", () => {
+    it("takes a verified backup on a replica: RDB and SHA-256 under the final key, nothing left incoming, metrics", async () => {
         const n = node("ord-a", replica);
         const started = Date.now();
         const r = n.run("redis-backup");
@@ -216,6 +219,10 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         const sum = s3cmd("get", `s3://${BUCKET}/${sumKey}`, "-").stdout;
         const sha = createHash("sha256").update(readFileSync(body)).digest("hex");
         expect(sum).toBe(`${sha}  ${rdbKey.split("/").pop() ?? ""}\n`);
+        expect(readFileSync(body).includes("a".repeat(20_000))).toBe(true);
+        expect(r.stdout).toMatch(/ compression=no bgsave_ms=\d+ /);
+        // The replica's own setting is back once the snapshot is taken.
+        expect(await client(replica).config("GET", "rdbcompression")).toEqual(["rdbcompression", "yes"]);
         const metrics = readFileSync(n.paths.backupMetrics, "utf8");
         const size = readFileSync(body).length;
         expect(metrics).toContain(
@@ -225,30 +232,43 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(Math.abs(Number(ts?.[1]) - Date.now() / 1000)).toBeLessThan(60);
     });
 
-    /** A directory whose s3cmd changes the RDB it uploads (`change` gets the file and writes the bytes to send). */
-    const badS3cmd = (name: string, change: string) => {
+    it("uploads an RDB above BACKUP_SINGLE_MB in parts and verifies it the same way", () => {
+        const r = node("ord-a", replica).run("redis-backup", [], { BACKUP_SINGLE_MB: "0", BACKUP_PART_MB: "5" });
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        const key = /redis-backup: ok s3:\/\/[^/]+\/(\S+\.rdb) /.exec(r.stdout)?.[1] ?? "";
+        expect(objects()).toEqual(expect.arrayContaining([key, `${key}.sha256`]));
+    });
+
+    /** A directory whose rclone changes the RDB it uploads (`change` gets the file and writes the bytes to send). */
+    const badRclone = (name: string, change: string) => {
         const bin = join(work, name);
         mkdirSync(bin, { recursive: true });
         writeFileSync(
-            join(bin, "s3cmd"),
+            join(bin, "rclone"),
             [
                 "#!/bin/bash",
-                "# s3cmd -c CFG --no-progress --acl-private --multipart-chunk-size-mb=N put FILE URI",
-                'if [ "${6:-}" = put ] && [[ "${8:-}" == *.rdb ]]; then',
-                `    changed=$(mktemp); ${change} "$7" >"$changed"`,
-                '    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$changed" "$8"',
-                "fi",
-                'exec /usr/bin/s3cmd "$@"',
+                "# rclone copy OPTIONS... STAGE_DIR backup:BUCKET/PREFIX/: the stage directory swapped for a changed copy.",
+                "args=()",
+                'for a in "$@"; do',
+                '    if [ -d "$a" ]; then',
+                '        copy=$(mktemp -d); cp "$a"/* "$copy"/',
+                `        for f in "$copy"/*.rdb; do ${change} "$a/$(basename "$f")" >"$f"; done`,
+                "        a=$copy",
+                "    fi",
+                '    args+=("$a")',
+                "done",
+                'exec /usr/bin/rclone "${args[@]}"',
                 "",
             ].join("\n"),
         );
-        chmodSync(join(bin, "s3cmd"), 0o755);
+        chmodSync(join(bin, "rclone"), 0o755);
         return { PATH: `${bin}:${process.env.PATH ?? ""}` };
     };
 
     it("exits non-zero with one line and leaves no final object when the upload is cut short", () => {
         // A client that stores only half of the file, as a dropped connection that the server took as complete would.
-        const env = badS3cmd("half", 'f() { head -c $(( $(stat -c %s "$1") / 2 )) "$1"; }; f');
+        const env = badRclone("half", 'f() { head -c $(( $(stat -c %s "$1") / 2 )) "$1"; }; f');
         const before = objects();
         const r = node("ord-a", replica).run("redis-backup", [], env);
         expect(r.status).toBe(1);
@@ -258,7 +278,7 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
 
     it("exits non-zero with one line and leaves no final object when the stored bytes differ (same size)", () => {
         // The first 16 bytes replaced: the server's checksum of what it stored is not the snapshot's.
-        const env = badS3cmd("flip", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f');
+        const env = badRclone("flip", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f');
         const before = objects();
         const r = node("ord-a", replica).run("redis-backup", [], env);
         expect(r.status).toBe(1);
@@ -324,10 +344,10 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         process.stdout.write(`restore into the loopback cluster: ${String(Date.now() - started)} ms\n${r.stdout}`);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
-        expect(r.stdout).toMatch(/restored redis-prod\/ord-a\/\d{8}T\d{6}Z\.rdb: 2004 keys on master/);
+        expect(r.stdout).toMatch(/restored redis-prod\/ord-a\/\d{8}T\d{6}Z\.rdb: 2005 keys on master/);
         for (const x of [master, replica, other]) {
             const c = client(x);
-            await waitFor("the restored dataset", async () => (await c.dbsize()) === 2004);
+            await waitFor("the restored dataset", async () => (await c.dbsize()) === 2005);
             expect(await c.get("k:1999")).toBe("v1999");
             expect(await c.hgetall("h")).toEqual({ a: "1", b: "2" });
             expect(await c.lrange("l", 0, -1)).toEqual(["x", "y", "z"]);

@@ -121,6 +121,7 @@ describe("backup storage under mocks (prod, backup.enabled)", () => {
             expect(byPath.get(PATHS.backupTimer)?.content).toContain("OnCalendar=*-*-* 03:30:00");
             const doc = parse(run.userData[node]) as { packages: string[]; runcmd: unknown[] };
             expect(doc.packages).toContain("s3cmd");
+            expect(doc.packages).toContain("rclone");
             expect(doc.runcmd).toContainEqual(["systemctl", "enable", "--now", "redis-ha-backup.timer"]);
         }
         expect(filesInUserData(run.userData["east-b"]).find((f) => f.path === PATHS.nodeEnv)?.content).toContain(
@@ -129,7 +130,9 @@ describe("backup storage under mocks (prod, backup.enabled)", () => {
         for (const node of ["east-a", "witness"]) {
             const paths = filesInUserData(run.userData[node]).map((f) => f.path);
             for (const p of [PATHS.backupS3cfg, PATHS.backupEnv, PATHS.backupTimer]) expect(paths).not.toContain(p);
-            expect((parse(run.userData[node]) as { packages: string[] }).packages).not.toContain("s3cmd");
+            const { packages } = parse(run.userData[node]) as { packages: string[] };
+            expect(packages).not.toContain("s3cmd");
+            expect(packages).not.toContain("rclone");
         }
     });
 

@@ -37,7 +37,7 @@ describeBackup("backup-restore drill (prod)", () => {
             `backup-restore drill: ${JSON.stringify(report)}\n` +
                 `backup ${String(report.backupMs)} ms vs plain put ${String(report.rawUploadMs)} ms ` +
                 `(${(report.rawUploadMs / report.backupMs).toFixed(2)} of raw throughput, target 0.8; ` +
-                `same options ${String(report.rawUploadSameOptionsMs)} ms), restore ${String(report.restoreMs)} ms ` +
+                `in one request ${String(report.rawUploadSameOptionsMs)} ms), restore ${String(report.restoreMs)} ms ` +
                 `(target 60000), seeded cluster ${String(report.seed?.seedMs)} ms with its boot, ` +
                 `whole drill with boots ${String(Date.now() - started)} ms\n${r.stderr.slice(-2000)}`,
         );
