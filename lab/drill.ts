@@ -697,10 +697,11 @@ async function oneRun(
         );
         let rejoined: boolean | null = null;
         if (failover || scenario === "replica-crash") {
-            // A region scenario proves the whole lost region rejoined, and the DR master it had (fenced, still saying
-            // master until Sentinel demotes it, about 10 s after the fail-back) is a replica again: every Redis node.
-            // Otherwise the node the fault hit.
-            const returning = regional ? redisNodes(s).map((n) => n.name) : [faultNode];
+            // Every Redis node must be a replica of the new master again: the node the fault hit, and in a
+            // multi-region stack a master that redis-homing failed back from (a region loss's DR master, or the DR
+            // replica a planned handover picked), which is fenced and still says master until Sentinel demotes it
+            // about 10 s after the fail-back.
+            const returning = redisNodes(s).map((n) => n.name);
             const expected = returning.filter((n) => labNode(s, n).address !== newMaster.split(":")[0]);
             rejoined = await waitFor(
                 `${expected.join(", ")} to rejoin as replicas`,
