@@ -9,7 +9,6 @@ import {
     rmSync,
     writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXPORTER_UNITS, filesInUserData, passwordHashRule, PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
@@ -19,6 +18,7 @@ import { resourceNames } from "../../components/names";
 import { resourceNamed, runUnderMocks, unwrapSecrets, isSecret, type MockRun } from "../../engine/mockRun";
 import { withRedis } from "../../lab/probe";
 import { programConfigWith } from "../helpers";
+import { probablyFreePort } from "../../client/testing/loopbackCluster";
 
 /**
  * Rotation (issue 13 item 5, docs/security.md "Rotation"): a raised `credentialsGeneration` or a re-issued certificate
@@ -117,20 +117,6 @@ describe("rotation under the engine's rules (mocks)", () => {
 const SCRIPTS = join(__dirname, "..", "..", "cloud-init", "scripts");
 const REAL_CLI = spawnSync("bash", ["-c", "command -v redis-cli"], { encoding: "utf8" }).stdout.trim();
 const ADDRESSES = { "dev-a": "127.0.0.1", "dev-b": "127.0.0.1", "dev-c": "127.0.0.1" };
-
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const a = s.address();
-            const port = typeof a === "object" && a ? a.port : 0;
-            s.close(() => {
-                resolve(port);
-            });
-        });
-    });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -398,8 +384,13 @@ describe("apply-settings rotates every credential live on real servers (loopback
             g3: await mock(3, 200),
         };
         work = mkdtempSync(join(tmpdir(), "rotation-"));
-        a = { name: "dev-a", dir: join(work, "dev-a"), redisPort: await freePort(), sentinelPort: await freePort() };
-        b = { name: "dev-b", dir: join(work, "dev-b"), redisPort: await freePort() };
+        a = {
+            name: "dev-a",
+            dir: join(work, "dev-a"),
+            redisPort: await probablyFreePort(),
+            sentinelPort: await probablyFreePort(),
+        };
+        b = { name: "dev-b", dir: join(work, "dev-b"), redisPort: await probablyFreePort() };
         nodeDirs.push(a, b);
         layOut(runs.g1, a, a.redisPort);
         layOut(runs.g1, b, a.redisPort);

@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -16,6 +15,7 @@ import { createSentinelClient } from "../../client";
 import { resourceNames } from "../../components/names";
 import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun";
 import { programConfigWith } from "../helpers";
+import { probablyFreePort } from "../../client/testing/loopbackCluster";
 
 /**
  * `tls: true`: the rendered configuration serves TLS only with ACL users, no password lies outside the secret files,
@@ -159,20 +159,6 @@ describe("tls with addressing: ephemeral", () => {
 
 // ---- real servers on loopback, started from the rendered files ----------------------------------------------------
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = createServer();
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const a = s.address();
-            const port = typeof a === "object" && a ? a.port : 0;
-            s.close(() => {
-                resolve(port);
-            });
-        });
-    });
-}
-
 interface Started {
     proc: ChildProcess;
     dir: string;
@@ -209,7 +195,7 @@ async function startFromRendered(node: string, kind: "redis" | "sentinel", maste
     const dir = join(work, `${node}-${kind}`);
     mkdirSync(dir, { recursive: true });
     writeNodeFiles(local, node, dir);
-    const port = await freePort();
+    const port = await probablyFreePort();
     const conf = join(dir, "etc", kind === "redis" ? "redis.conf" : "sentinel.conf");
     writeFileSync(conf, localize(readFileSync(conf, "utf8"), dir, { self: port, master: port === 0 ? 0 : master }));
     const bin = kind === "redis" ? "redis-server" : "redis-sentinel";
@@ -483,7 +469,7 @@ describe("tls: real servers from the rendered files refuse what they must", () =
         const dir = join(work, "intruder");
         mkdirSync(dir);
         writeNodeFiles(local, "dev-c", dir);
-        const port = await freePort();
+        const port = await probablyFreePort();
         const conf = join(dir, "etc", "redis.conf");
         const text = localize(readFileSync(conf, "utf8"), dir, { self: port, master: master.port }).replace(
             /^masterauth .*$/m,
