@@ -44,7 +44,9 @@ export class ClusterCertificates extends pulumi.ComponentResource {
                 isCaCertificate: true,
                 validityPeriodHours: CA_VALIDITY_HOURS,
                 allowedUses: ["cert_signing", "crl_signing"],
-                subject: { commonName: `${t.cluster} redis-ha CA`, organization: "redis-ha" },
+                // Subjects name nothing that config can rename (clusterName is a label): a changed subject would
+                // replace the CA and every certificate, and nodes trust one CA at a time.
+                subject: { commonName: "redis-ha CA", organization: "redis-ha" },
             },
             { parent: this },
         );
@@ -60,7 +62,7 @@ export class ClusterCertificates extends pulumi.ComponentResource {
                 tlsChildren.nodeRequest(name, n.name),
                 {
                     privateKeyPem: key.privateKeyPem,
-                    subject: { commonName: n.label, organization: "redis-ha" },
+                    subject: { commonName: n.name, organization: "redis-ha" },
                     ipAddresses: [args.addresses[n.name], "127.0.0.1"],
                 },
                 { parent: this },

@@ -2,22 +2,38 @@ import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun
 import { programConfigWith } from "../helpers";
 
 // The CLI passes Pulumi.yaml's declared default ("") for every secret key the stack does not set: the program must
-// take that as "absent" and generate the passwords and the checks key.
+// take that as "absent" and generate the passwords and the checks key. Both credential models: the shared passwords
+// (tls: false) and the ACL users' (tls, the default).
+const runs: Record<"shared" | "acl", MockRun> = {} as Record<"shared" | "acl", MockRun>;
 let run: MockRun;
 beforeAll(async () => {
-    run = await runUnderMocks({
-        stack: "prod",
-        config: programConfigWith("prod", { redisPassword: "", sentinelPassword: "", checksPrivateKey: "" }),
-    });
+    const empty = { redisPassword: "", sentinelPassword: "", checksPrivateKey: "" };
+    runs.shared = await runUnderMocks({ stack: "prod", config: programConfigWith("prod", { ...empty, tls: false }) });
+    runs.acl = await runUnderMocks({ stack: "prod", config: programConfigWith("prod", empty) });
+    run = runs.acl;
 });
 
 describe('secrets passed as the declared default ""', () => {
-    it("renders generated passwords, never an empty one", () => {
-        for (const text of Object.values(run.userData)) {
+    it("renders generated shared passwords, never an empty one (tls: false)", () => {
+        for (const text of Object.values(runs.shared.userData)) {
             expect(text).not.toMatch(/requirepass ""|masterauth ""|auth-pass \S+ ""|requirepass\s*$/m);
             expect(text).toMatch(/requirepass "?[A-Za-z0-9]{32,}/);
         }
-        expect(run.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword")).toHaveLength(2);
+        expect(
+            runs.shared.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword"),
+        ).toHaveLength(2);
+    });
+
+    it("renders generated ACL users' passwords, never an empty one (tls)", () => {
+        for (const text of Object.values(runs.acl.userData)) {
+            expect(text).not.toMatch(/masterauth ""|auth-pass \S+ ""|masterauth\s*$|sentinel-pass ""/m);
+            if (text.includes("path: /etc/redis/redis.conf")) expect(text).toMatch(/masterauth "?[A-Za-z0-9]{32,}/);
+            if (text.includes("path: /etc/redis/sentinel.conf"))
+                expect(text).toMatch(/sentinel auth-pass \S+ "?[A-Za-z0-9]{32,}/);
+        }
+        expect(
+            runs.acl.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword").length,
+        ).toBeGreaterThan(0);
     });
 
     it("installs the generated checks key on every Linode and uses a non-empty private key on every connection", () => {
