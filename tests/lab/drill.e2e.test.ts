@@ -166,26 +166,31 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
             expect(report.correct).toBe(true);
         });
 
-    // Issue 12: the master stopped or rebooted on purpose hands over to a caught-up replica before it goes down.
+    // The master stopped or rebooted on purpose hands over to a caught-up replica before it goes down.
     // Asserted: nothing lost, one writable master; the rto (target <= 1000 ms), the errors the application saw
-    // (target 0) and which path promoted the replica are printed.
-    it.each(["master-stop", "master-reboot"])("survives %s: nothing lost, one writable master", (scenario) => {
-        const report = drill("--stack", stack, "--scenario", scenario);
-        process.stdout.write(
-            `[${stack}] ${scenario}: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, ` +
-                `rto ${JSON.stringify(report.rtoMs)} ms, ${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, ` +
-                `errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
-        );
-        expect(report.ackedWrites).toBeGreaterThan(100);
-        expect(report.lostAckedWrites).toBe(0);
-        expect(report.perRun[0].mastersAfter).toBe(1);
-        expect(report.oldMasterRejoinedAsReplica).toBe(true);
-        expect(report.correct).toBe(true);
-    });
+    // (target 0) and which path promoted the replica are printed. On prod only in CI (the same scripts as dev, plus a
+    // handover that may pick the DR region and be brought home by redis-homing): the suite's time budget.
+    const plannedScenarios = stack === "prod" ? ["master-stop", "master-reboot"] : [];
+    if (plannedScenarios.length > 0)
+        it.each(plannedScenarios)("survives %s: nothing lost, one writable master", (scenario) => {
+            const report = drill("--stack", stack, "--scenario", scenario);
+            process.stdout.write(
+                `[${stack}] ${scenario}: handover ${String(report.handover)}, switch ${JSON.stringify(report.switchMs)} ms, ` +
+                    `rto ${JSON.stringify(report.rtoMs)} ms, ${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, ` +
+                    `errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
+            );
+            expect(report.ackedWrites).toBeGreaterThan(100);
+            expect(report.lostAckedWrites).toBe(0);
+            expect(report.perRun[0].mastersAfter).toBe(1);
+            expect(report.oldMasterRejoinedAsReplica).toBe(true);
+            expect(report.correct).toBe(true);
+        });
 
-    // The Python client (clients/python) as the drill's writer: the same correctness assertions.
+    // The Python client (clients/python) as the drill's writer: the same correctness assertions. A crash in CI (its
+    // hang, redis-py's replay case, is asserted against real servers by the Python suite; `--writer python` runs any
+    // scenario in the lab).
     if (stack === "dev") {
-        it.each(["master-crash", "master-hang"])("survives %s with the Python client writing", (scenario) => {
+        it.each(["master-crash"])("survives %s with the Python client writing", (scenario) => {
             const report = drill("--stack", stack, "--scenario", scenario, "--writer", "python");
             process.stdout.write(
                 `[${stack}] ${scenario}, Python writer: switch ${JSON.stringify(report.switchMs)} ms, rto ${JSON.stringify(report.rtoMs)} ms, ` +
