@@ -14,7 +14,15 @@ export interface CreationSettings {
      * replaced in parallel, destroy every node's data at once.
      */
     readonly addressing: AddressingMode;
+    /** TLS and ACL users: nodes take their listeners, users and certificates from user-data. */
+    readonly tls: boolean;
 }
+
+/**
+ * What a record written before a key existed implies for it: a cluster deployed before `tls` was a key (or when it
+ * defaulted to false) runs plaintext, so the default `true` is refused on it rather than silently half-applied.
+ */
+const BEFORE_THE_KEY: Partial<CreationSettings> = { addressing: "reserved", tls: false };
 
 /** The stack output that records them, read back by the next deployment. */
 export const CREATION_SETTINGS_OUTPUT = "creationSettings";
@@ -25,11 +33,15 @@ export function creationSettingsOf(t: Topology): CreationSettings {
         sentinelPort: t.ports.sentinel,
         masterName: t.masterName,
         addressing: t.addressing,
+        tls: t.security.tls,
     };
 }
 
 /** One line per creation-time key whose value differs from the deployed one. */
-export function creationSettingChanges(deployed: Partial<CreationSettings>, wanted: CreationSettings): ConfigProblem[] {
+export function creationSettingChanges(recorded: Partial<CreationSettings>, wanted: CreationSettings): ConfigProblem[] {
+    // A stack never deployed records nothing and takes any value.
+    const deployed: Partial<CreationSettings> =
+        Object.keys(recorded).length > 0 ? { ...BEFORE_THE_KEY, ...recorded } : recorded;
     return (Object.keys(wanted) as (keyof CreationSettings)[])
         .filter((k) => deployed[k] !== undefined && deployed[k] !== wanted[k])
         .map((k) => ({

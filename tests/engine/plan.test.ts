@@ -1,3 +1,4 @@
+import { creationSettingChanges } from "../../components/creationSettings";
 import { createHash } from "node:crypto";
 import { filesInUserData, NODE_SCRIPTS, nodeScript, PATHS } from "../../cloud-init";
 import { resourceNames as names } from "../../components/names";
@@ -170,6 +171,7 @@ describe("creation-time keys on a running cluster", () => {
         ["redisPort", 6380],
         ["sentinelPort", 26380],
         ["masterName", "cache"],
+        ["tls", false],
     ])("refuses a change of %s with one line naming the key", async (key, value) => {
         await expect(update({ [key]: value })).rejects.toThrow(
             new RegExp(
@@ -185,12 +187,28 @@ describe("creation-time keys on a running cluster", () => {
             sentinelPort: 26379,
             masterName: "mymaster",
             addressing: "reserved",
+            tls: true,
         });
         expect(prod.stackOutputs.creationSettings).toEqual({
             redisPort: 6379,
             sentinelPort: 26379,
             masterName: "mymaster",
             addressing: "reserved",
+            tls: true,
         });
+    });
+
+    it("refuses the tls default on a cluster recorded before the key existed (it runs plaintext)", () => {
+        const before = {
+            redisPort: 6379,
+            sentinelPort: 26379,
+            masterName: "mymaster",
+            addressing: "reserved" as const,
+        };
+        const refused = creationSettingChanges(before, { ...before, tls: true });
+        expect(refused.map((p) => p.key)).toEqual(["redis-ha:tls"]);
+        expect(refused[0].message).toMatch(/^is false on the running cluster and cannot change to true/);
+        expect(creationSettingChanges(before, { ...before, tls: false })).toEqual([]);
+        expect(creationSettingChanges({}, { ...before, tls: true })).toEqual([]);
     });
 });
