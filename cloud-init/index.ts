@@ -16,3 +16,4 @@ export * from "./monitoringRules";
 export * from "./monitoringServer";
 export * from "./monitoringDashboard";
 export * from "./acl";
+export * from "./hosts";

@@ -3,6 +3,7 @@ import type { ExporterKind, MonitoringServerPlan, Topology } from "../topology";
 import { exporterKinds } from "./monitoringExporters";
 import { renderAlertRules, RULES_FILE_NAME } from "./monitoringRules";
 import { renderUnit } from "./units";
+import { hostFiles, LOCK_ROOT_PASSWORD, UNATTENDED_UPGRADES_PACKAGE } from "./hosts";
 
 /**
  * The monitoring node: Prometheus and Alertmanager from Debian's packages, configured by cloud-init from the same
@@ -19,7 +20,7 @@ export const MONITORING_PATHS = {
     alertmanagerDropIn: "/etc/systemd/system/prometheus-alertmanager.service.d/10-redis-ha.conf",
 } as const;
 
-export const MONITORING_PACKAGES = ["prometheus", "prometheus-alertmanager"] as const;
+export const MONITORING_PACKAGES = ["prometheus", "prometheus-alertmanager", UNATTENDED_UPGRADES_PACKAGE] as const;
 
 /** Credentials of the Alertmanager receivers; the program hands them over as Pulumi secrets. */
 export interface ReceiverSecrets {
@@ -213,13 +214,18 @@ export function renderMonitoringUserData(input: MonitoringUserDataInput): string
     const { topology: t } = input;
     const server = t.monitoring.server;
     if (!server) throw new Error("monitoring is not enabled (monitoringEnabled: false)");
+    const upgradeHour = t.securityUpgrades.monitoringHourUtc;
+    if (upgradeHour === undefined) throw new Error("no upgrade slot for the monitoring node");
     const root = (path: string, content: string) => ({ path, owner: "root:root", permissions: "0644", content });
     const doc = {
         package_update: true,
         package_upgrade: false,
         packages: [...MONITORING_PACKAGES],
+        // The same host hardening as the Redis nodes (cloud-init/hosts.ts): keys only, no root password, security
+        // upgrades in a slot after every cluster node's.
         ssh_pwauth: false,
         write_files: [
+            ...hostFiles(t.securityUpgrades, upgradeHour).map((f) => root(f.path, f.content)),
             root(MONITORING_PATHS.prometheusConfig, renderPrometheusConfig(t, input.addresses)),
             root(MONITORING_PATHS.rules, renderAlertRules(t)),
             root(MONITORING_PATHS.prometheusDropIn, renderPrometheusDropIn(server)),
@@ -235,6 +241,7 @@ export function renderMonitoringUserData(input: MonitoringUserDataInput): string
         ],
         runcmd: [
             "set -eu",
+            [...LOCK_ROOT_PASSWORD],
             ["systemctl", "daemon-reload"],
             ["systemctl", "enable", "prometheus.service", "prometheus-alertmanager.service"],
             ["systemctl", "restart", "prometheus-alertmanager.service", "prometheus.service"],

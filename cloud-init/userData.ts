@@ -22,6 +22,7 @@ import {
     renderTuningUnit,
 } from "./units";
 import { rootFile } from "./rootFile";
+import { hostFiles, LOCK_ROOT_PASSWORD, UNATTENDED_UPGRADES_PACKAGE } from "./hosts";
 
 export interface WriteFile {
     readonly path: string;
@@ -43,6 +44,8 @@ export function packagesFor(node: NodePlan, t?: Topology): string[] {
         ...(node.runsRedis ? ["redis-server"] : []),
         ...(node.runsSentinel ? ["redis-sentinel"] : []),
         "redis-tools",
+        // Installed whether securityUpgrades.enabled or not: the key switches the daily run, live (cloud-init/hosts.ts).
+        UNATTENDED_UPGRADES_PACKAGE,
         ...exporterPackages(node),
         ...(t && (backupNode(t, node) || seedsFromBackup(t, node.name)) ? [BACKUP_S3_PACKAGE] : []),
         ...(t && backupNode(t, node) ? [BACKUP_UPLOAD_PACKAGE] : []),
@@ -51,6 +54,13 @@ export function packagesFor(node: NodePlan, t?: Topology): string[] {
 
 export function allPackages(t: Topology): string[] {
     return [...new Set(t.nodes.flatMap((n) => packagesFor(n, t)))].sort();
+}
+
+/** The node's unattended-upgrade hour (topology/hosts.ts plans one per node). */
+function upgradeHourOf(t: Topology, node: NodePlan): number {
+    const hour = t.securityUpgrades.nodeHourUtc[node.name];
+    if (hour === undefined) throw new Error(`no upgrade slot for node ${node.name}`);
+    return hour;
 }
 
 /** Does this node carry the backup job (backups on, and the plan names it)? */
@@ -159,6 +169,9 @@ export function writeFilesFor(input: RenderInput): WriteFile[] {
         rootFile(`${PATHS.scriptsDir}/${PATHS_LIB}`, renderPathsLib()),
         rootFile(PATHS.sysctl, renderSysctl()),
         rootFile(PATHS.tuningUnit, renderTuningUnit()),
+        ...hostFiles(input.topology.securityUpgrades, upgradeHourOf(input.topology, node)).map((f) =>
+            rootFile(f.path, f.content),
+        ),
     ];
     files.push(...exporterFiles(input.topology, node).map((f) => rootFile(f.path, f.content)));
     if (node.runsRedis)
@@ -232,6 +245,7 @@ function runcmd(t: Topology, node: NodePlan): (string | string[])[] {
     ];
     const prepare: (string | string[])[] = [
         "set -eu",
+        [...LOCK_ROOT_PASSWORD],
         ["rm", "-f", PATHS.policyRcD],
         ["systemctl", "daemon-reload"],
         ["systemctl", "enable", "--now", "redis-ha-tuning.service"],

@@ -45,3 +45,14 @@ export function packageLines(input: RenderInput): string {
         .map((p) => `package ${p}\n`)
         .join("");
 }
+
+/** Users that log in by key only: their password is removed on every node (docs/security.md, "Hosts"). */
+export const KEY_ONLY_USERS = ["root"] as const;
+
+/**
+ * `apply-settings` input lines removing a password: Linode gives root a random one at creation, and a node created
+ * before this release still has it (first boot removes it on newer nodes, cloud-init/hosts.ts).
+ */
+export function lockPasswordLines(): string {
+    return KEY_ONLY_USERS.map((u) => `lock-password ${u}\n`).join("");
+}

@@ -5,7 +5,7 @@ import { liveSecretsText, liveSettingsText, PATHS, type NodeSecrets } from "../c
 import type { Topology } from "../topology";
 import { COMMAND_TIMEOUTS, sshConnection } from "./connection";
 import { rolloutChildren } from "./names";
-import { deliveredFiles, fileLines, packageLines } from "./nodeFiles";
+import { deliveredFiles, fileLines, lockPasswordLines, packageLines } from "./nodeFiles";
 
 export interface SettingsRolloutArgs {
     topology: Topology;
@@ -60,7 +60,9 @@ export class SettingsRollout extends pulumi.ComponentResource {
                     liveSettingsText(t, node, addresses) +
                     // Last: a node whose apply-settings predates these lines has applied everything else when it
                     // stops at the first one, and runs them with the script just delivered at the next `pulumi up`.
-                    liveSecretsText({ topology: t, node: node.name, addresses, secrets }),
+                    liveSecretsText({ topology: t, node: node.name, addresses, secrets }) +
+                    // After the secrets, for the same reason (an apply-settings older than the line stops there).
+                    lockPasswordLines(),
             );
             const step: command.remote.Command = new command.remote.Command(
                 rolloutChildren.step(name, node.name),

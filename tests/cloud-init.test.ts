@@ -118,11 +118,19 @@ describe("user-data", () => {
         const ud = renderUserData(input("east-a"));
         expect(ud.startsWith("#cloud-config\n")).toBe(true);
         const exporters = ["prometheus-node-exporter", "prometheus-redis-exporter"];
-        expect(doc("east-a").packages).toEqual(["redis-server", "redis-sentinel", "redis-tools", ...exporters]);
-        expect(doc("witness").packages).toEqual(["redis-sentinel", "redis-tools", ...exporters]);
+        const host = ["unattended-upgrades"];
+        expect(doc("east-a").packages).toEqual([
+            "redis-server",
+            "redis-sentinel",
+            "redis-tools",
+            ...host,
+            ...exporters,
+        ]);
+        expect(doc("witness").packages).toEqual(["redis-sentinel", "redis-tools", ...host, ...exporters]);
         const runcmd = doc("east-a").runcmd.map((c: string | string[]) => (Array.isArray(c) ? c.join(" ") : c));
         expect(runcmd).toEqual([
             "set -eu",
+            "usermod --password ! root",
             `rm -f ${PATHS.policyRcD}`,
             "systemctl daemon-reload",
             "systemctl enable --now redis-ha-tuning.service",

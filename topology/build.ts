@@ -4,6 +4,7 @@ import type { Topology } from "./model";
 import { planMonitoring, validateMonitoring } from "./monitoring";
 import { planDr, planNodes, planRedis, planRegions, planSentinel, preferredMaster, startGuardWaitSec } from "./plan";
 import { planBackup, validateBackup } from "./backup";
+import { planSecurityUpgrades, validateSecurityUpgrades } from "./hosts";
 import { CONFIG_NAMESPACE, KEY_GROUPS, STRING_KEYS, StackConfigSchema, type StackConfig } from "./schema";
 import { validateStackConfig } from "./validate";
 
@@ -102,6 +103,7 @@ export function buildTopology(
         ...validateStackConfig(config, cluster),
         ...validateMonitoring(config, cluster),
         ...validateBackup(config),
+        ...validateSecurityUpgrades(config),
     ];
     const master = preferredMaster(config);
     if (!master || (problems.length > 0 && problemHandling === "refuse")) throw new ConfigError(problems);
@@ -133,6 +135,7 @@ export function buildTopology(
         startGuardWaitSec: startGuardWaitSec(config),
         dr: planDr(config, nodes),
         monitoring: planMonitoring(config, cluster),
+        securityUpgrades: planSecurityUpgrades(config, nodes),
         security: {
             tls: config.tls,
             tlsAuthClients: config.tlsAuthClients,

@@ -4,6 +4,7 @@ export * from "./build";
 export * from "./calendar";
 export * from "./cidr";
 export * from "./errors";
+export * from "./hosts";
 export * from "./labels";
 export * from "./linodeRegions";
 export * from "./linodeTypes";

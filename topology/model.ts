@@ -1,4 +1,5 @@
 import type { MonitoringPlan } from "./monitoring";
+import type { SecurityUpgradesPlan } from "./hosts";
 import type { AddressingMode, FailoverDrillMode, NodeRole, TlsAuthClients } from "./schema";
 
 /** Where a node starts out. Sentinel moves the master later; this is only the bootstrap state. */
@@ -174,4 +175,6 @@ export interface Topology {
     /** Exporters, who may scrape them, alert thresholds and the optional monitoring node (topology/monitoring.ts). */
     readonly monitoring: MonitoringPlan;
     readonly security: SecurityPlan;
+    /** Unattended security upgrades and each node's slot (topology/hosts.ts). */
+    readonly securityUpgrades: SecurityUpgradesPlan;
 }

@@ -133,9 +133,21 @@ export const BackupConfigSchema = BackupObjectSchema.default({
 });
 export type BackupConfig = z.output<typeof BackupConfigSchema>;
 
+/**
+ * Unattended security upgrades on every node (`securityUpgrades.<key>`; topology/hosts.ts plans the slots, docs/security.md
+ * "Hosts"). Live: the settings rollout delivers the apt configuration and the timer's slot to running nodes.
+ */
+const SecurityUpgradesObjectSchema = z.strictObject({
+    enabled: z.boolean({ error: "must be true or false" }).default(true),
+    startHourUtc: int("the UTC hour of the first node's upgrade slot, 0-23", 0, 23).default(3),
+});
+export const SecurityUpgradesConfigSchema = SecurityUpgradesObjectSchema.default({ enabled: true, startHourUtc: 3 });
+export type SecurityUpgradesConfig = z.output<typeof SecurityUpgradesConfigSchema>;
+
 /** Groups of keys that Pulumi.yaml declares flat as `<group>.<key>` (the CLI's typed config has no objects). */
 export const KEY_GROUPS: Readonly<Record<string, readonly string[]>> = {
     backup: Object.keys(BackupObjectSchema.shape),
+    securityUpgrades: Object.keys(SecurityUpgradesObjectSchema.shape),
 };
 
 export const StackConfigSchema = z.strictObject({
@@ -310,6 +322,7 @@ export const StackConfigSchema = z.strictObject({
             { error: 'must be a list of ACL command rules such as ["+@all"]' },
         )
         .default(["+@all"]),
+    securityUpgrades: SecurityUpgradesConfigSchema,
     credentialsGeneration: int("the password generation; raise it by one to rotate every password", 1, 1000000).default(
         1,
     ),

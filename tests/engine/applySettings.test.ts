@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import {
     chmodSync,
     copyFileSync,
+    existsSync,
     mkdirSync,
     mkdtempSync,
     readFileSync,
@@ -11,8 +12,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
-import { fileLines } from "../../components/nodeFiles";
+import { HOST_PATHS, PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
+import { fileLines, lockPasswordLines } from "../../components/nodeFiles";
 
 /**
  * `apply-settings`' file delivery run for real by bash: node.env points at a sandbox and `systemctl` is a stand-in
@@ -91,5 +92,59 @@ describe("apply-settings: file delivery", () => {
         });
         expect(r.status).toBe(2);
         expect(r.stderr.trim()).toBe("apply-settings: bad file line 'etc/passwd'");
+    });
+});
+
+describe("apply-settings: host hardening", () => {
+    const timerDropIn = { path: HOST_PATHS.upgradeTimerDropIn, permissions: "0644", content: "[Timer]\nOnCalendar=\n" };
+    const sshd = { path: HOST_PATHS.sshdConfig, permissions: "0644", content: "PasswordAuthentication no\n" };
+
+    it("restarts the upgrade timer with its new slot and reloads sshd for its settings, once each", () => {
+        const first = apply([timerDropIn, sshd]);
+        expect(first.stderr).toBe("");
+        expect(first.status).toBe(0);
+        expect(first.systemctl).toEqual([
+            "daemon-reload",
+            "enable apt-daily-upgrade.timer",
+            "restart apt-daily-upgrade.timer",
+            "reload ssh.service",
+        ]);
+        expect(apply([timerDropIn, sshd]).systemctl).toEqual([]);
+        expect(
+            apply([{ ...timerDropIn, content: "[Timer]\nOnCalendar=*-*-* 05:00:00 UTC\n" }, sshd]).systemctl,
+        ).toEqual(["daemon-reload", "enable apt-daily-upgrade.timer", "restart apt-daily-upgrade.timer"]);
+    });
+
+    /** `lock-password` with getent answering `field` for root's password, and usermod recording its calls. */
+    function lock(field: string) {
+        writeFileSync(join(dir, "bin", "getent"), `#!/bin/bash --norc\necho "root:${field}:20000:0:99999:7:::"\n`);
+        writeFileSync(join(dir, "bin", "usermod"), `#!/bin/bash --norc\necho "$*" >>"${dir}/usermod.log"\n`);
+        chmodSync(join(dir, "bin", "getent"), 0o755);
+        chmodSync(join(dir, "bin", "usermod"), 0o755);
+        rmSync(join(dir, "usermod.log"), { force: true });
+        const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+            input: lockPasswordLines(),
+            encoding: "utf8",
+            env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+        });
+        const calls = existsSync(join(dir, "usermod.log")) ? readFileSync(join(dir, "usermod.log"), "utf8") : "";
+        return { status: r.status, stderr: r.stderr, calls: calls.trim() };
+    }
+
+    it("removes a root password (Linode's hash, or an empty one) and leaves a password-less root alone", () => {
+        expect(lock("$y$j9T$salt$hash")).toEqual({ status: 0, stderr: "", calls: "--password ! root" });
+        expect(lock("")).toEqual({ status: 0, stderr: "", calls: "--password ! root" });
+        expect(lock("!")).toEqual({ status: 0, stderr: "", calls: "" });
+        expect(lock("*")).toEqual({ status: 0, stderr: "", calls: "" });
+    });
+
+    it("refuses a bad user name", () => {
+        const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+            input: "lock-password Root;x\n",
+            encoding: "utf8",
+            env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+        });
+        expect(r.status).toBe(2);
+        expect(r.stderr.trim()).toBe("apply-settings: bad lock-password line 'Root;x'");
     });
 });
