@@ -25,7 +25,10 @@ export interface SecurityUpgradesPlan {
 }
 
 /** The slots: hour `startHourUtc + i` (mod 24) for the i-th node in node order, then the monitoring node. */
-export function planSecurityUpgrades(config: StackConfig, nodes: readonly NodePlan[]): SecurityUpgradesPlan {
+export function planSecurityUpgrades(
+    config: StackConfig,
+    nodes: readonly Pick<NodePlan, "name">[],
+): SecurityUpgradesPlan {
     const { enabled, startHourUtc } = config.securityUpgrades;
     const hour = (i: number) => (startHourUtc + i) % SLOTS_PER_DAY;
     return {

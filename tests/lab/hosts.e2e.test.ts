@@ -1,6 +1,8 @@
 /**
  * In the lab (dev stack): every node boots with the host key the program generated and published, lab SSH pins it
- * and refuses any other key, and the resize handover (`failover-drill handover`, the step a plan change runs before
+ * and refuses any other key; the hosts are hardened as issue 13 item 3 asks (SSH by key only, root without a password,
+ * unattended security upgrades in one slot per node that a rollout moves live, Redis and Sentinel as `redis` with
+ * Debian's sandboxing intact, nothing listening on a public address the firewall does not open); and the resize handover (`failover-drill handover`, the step a plan change runs before
  * taking a master down) moves mastership by a controlled failover to the node it names, and does nothing on a node
  * that is not the master. The lab cannot resize a machine; the order of resizes is tested under mocks
  * (tests/resize.test.ts).
@@ -12,7 +14,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { publicKeyLine } from "../../cloud-init";
+import { exporterKinds, publicKeyLine, SECURITY_ORIGINS } from "../../cloud-init";
+import { firewallInbounds } from "../../components/firewall";
 import { redisStatus } from "../../lab/labCluster";
 import { LAB_TOOLS } from "../../lab/preflight";
 import { runCheck, ssh, sshArgv } from "../../lab/ssh";
@@ -20,6 +23,59 @@ import { prepareLabStack, type LabStack } from "../../lab/stack";
 import { describeLab, labCli } from "./labTier";
 
 const describeHosts = describeLab("lab dev: host keys and the resize handover", LAB_TOOLS);
+
+/**
+ * The sandboxing directives of a systemd service (systemd.exec(5), systemd.resource-control(5)) whose effective values
+ * must equal those of Debian's packaged unit: a drop-in may add hooks and a restart policy, never loosen these.
+ */
+const SANDBOX_PROPERTIES = [
+    "User",
+    "Group",
+    "DynamicUser",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "PrivateUsers",
+    "PrivateNetwork",
+    "NoNewPrivileges",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "ProtectKernelLogs",
+    "ProtectControlGroups",
+    "ProtectClock",
+    "ProtectHostname",
+    "ProtectProc",
+    "ProcSubset",
+    "RestrictRealtime",
+    "RestrictNamespaces",
+    "RestrictSUIDSGID",
+    "RestrictAddressFamilies",
+    "LockPersonality",
+    "MemoryDenyWriteExecute",
+    "CapabilityBoundingSet",
+    "AmbientCapabilities",
+    "SystemCallFilter",
+    "SystemCallArchitectures",
+    "ReadWritePaths",
+    "ReadOnlyPaths",
+    "InaccessiblePaths",
+    "NoExecPaths",
+    "ExecPaths",
+    "UMask",
+    "DevicePolicy",
+    "RemoveIPC",
+];
+
+/** `Key=value` lines of `systemctl show` as a map. */
+function showMap(text: string): Record<string, string> {
+    return Object.fromEntries(
+        text
+            .split("\n")
+            .filter((l) => l.includes("="))
+            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+}
 jest.setTimeout(900_000);
 
 function lab(...args: string[]) {
@@ -70,6 +126,205 @@ describeHosts("lab dev: host keys and the resize handover", () => {
         const r = spawnSync(file, args, { encoding: "utf8", timeout: 30_000 });
         expect(r.status).toBe(255);
         expect(r.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+    });
+
+    it("logs in by key only: sshd refuses passwords, and root has none", async () => {
+        for (const n of s.nodes) {
+            const t = await ssh(s, n.name, ["sshd", "-T"]);
+            expect({ node: n.name, code: t.code }).toEqual({ node: n.name, code: 0 });
+            const cfg = new Map(t.stdout.split("\n").map((l) => [l.split(" ")[0], l.split(" ").slice(1).join(" ")]));
+            expect({
+                node: n.name,
+                passwordauthentication: cfg.get("passwordauthentication"),
+                kbdinteractiveauthentication: cfg.get("kbdinteractiveauthentication"),
+                permitemptypasswords: cfg.get("permitemptypasswords"),
+                pubkeyauthentication: cfg.get("pubkeyauthentication"),
+            }).toEqual({
+                node: n.name,
+                passwordauthentication: "no",
+                kbdinteractiveauthentication: "no",
+                permitemptypasswords: "no",
+                pubkeyauthentication: "yes",
+            });
+            // sshd -T prints prohibit-password under its old name.
+            expect(cfg.get("permitrootlogin")).toMatch(/^(without-password|prohibit-password)$/);
+            // No password at all: `!`/`*` alone, not a `!` in front of Linode's hash.
+            const shadow = await ssh(s, n.name, ["getent", "shadow", "root"]);
+            expect(`${n.name} ${shadow.stdout.split(":")[1] ?? "?"}`).toMatch(new RegExp(`^${n.name} [!*]+$`));
+            const status = await ssh(s, n.name, ["passwd", "-S", "root"]);
+            expect(`${n.name} ${status.stdout.split(" ")[1] ?? "?"}`).toBe(`${n.name} L`);
+        }
+        // What a client is offered: publickey and nothing else.
+        const [file, ...args] = sshArgv(s, s.nodes[0].name, ["true"]);
+        const tryPassword = spawnSync(
+            file,
+            [
+                ...args.slice(0, -2),
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password,keyboard-interactive",
+                ...args.slice(-2),
+            ],
+            { encoding: "utf8", timeout: 30_000 },
+        );
+        expect(tryPassword.status).toBe(255);
+        expect(tryPassword.stderr).toMatch(/Permission denied \(publickey\)/);
+    });
+
+    it("runs unattended security upgrades from Debian's security archive only, no reboot, one node per hour", async () => {
+        const plan = s.topology.securityUpgrades;
+        const slots = new Map<string, string>();
+        for (const n of s.nodes) {
+            const dump = (await ssh(s, n.name, ["apt-config", "dump"])).stdout;
+            expect(dump).toContain('APT::Periodic::Update-Package-Lists "1";');
+            expect(dump).toContain('APT::Periodic::Unattended-Upgrade "1";');
+            expect(dump).toContain('Unattended-Upgrade::Automatic-Reboot "false";');
+            // Our origins replace Debian's list (which also names the point release, label=Debian).
+            const origins = dump
+                .split("\n")
+                .filter((l) => l.startsWith("Unattended-Upgrade::Origins-Pattern:: "))
+                .map((l) => l.replace(/^Unattended-Upgrade::Origins-Pattern:: "(.*)";$/, "$1"));
+            expect({ node: n.name, origins }).toEqual({ node: n.name, origins: [...SECURITY_ORIGINS] });
+
+            const t0 = Date.now();
+            const dry = await ssh(s, n.name, ["unattended-upgrade", "--dry-run", "-d"]);
+            console.log(`${n.name}: unattended-upgrade --dry-run took ${String(Date.now() - t0)} ms`);
+            expect(`${n.name} exit ${String(dry.code)}\n${dry.stderr}`).toMatch(new RegExp(`^${n.name} exit 0\n`));
+            expect(dry.stdout + dry.stderr).toContain(
+                "Allowed origins are: origin=Debian,codename=bookworm,label=Debian-Security, origin=Debian,codename=bookworm-security,label=Debian-Security",
+            );
+
+            const timer = showMap(
+                (
+                    await ssh(s, n.name, [
+                        "systemctl show apt-daily-upgrade.timer -p TimersCalendar -p RandomizedDelayUSec -p ActiveState -p UnitFileState",
+                    ])
+                ).stdout,
+            );
+            const hour = String(plan.nodeHourUtc[n.name]).padStart(2, "0");
+            // Debian's 06:00 is cleared: exactly one calendar, this node's hour, in UTC.
+            expect(`${n.name} ${timer.TimersCalendar}`).toMatch(
+                new RegExp(`^${n.name} \\{ OnCalendar=\\*-\\*-\\* ${hour}:00:00 UTC ; next_elapse=[^}]* \\}$`),
+            );
+            expect({
+                node: n.name,
+                d: timer.RandomizedDelayUSec,
+                a: timer.ActiveState,
+                f: timer.UnitFileState,
+            }).toEqual({
+                node: n.name,
+                d: "0",
+                a: "active",
+                f: "enabled",
+            });
+            slots.set(n.name, hour);
+        }
+        const redisSlots = s.topology.nodes.filter((n) => n.runsRedis).map((n) => slots.get(n.name));
+        expect(new Set(redisSlots).size).toBe(redisSlots.length);
+        console.log(`upgrade slots (UTC): ${[...slots].map(([n, h]) => `${n} ${h}:00`).join(", ")}`);
+    });
+
+    it("moves every node's upgrade slot with the settings rollout (securityUpgrades is live)", () => {
+        const start = s.topology.securityUpgrades.startHourUtc;
+        const moved = (start + 8) % 24;
+        const t0 = Date.now();
+        const out = JSON.parse(
+            lab("rollout", "--stack", "dev", "--json", "--set", `securityUpgrades.startHourUtc=${String(moved)}`)
+                .stdout,
+        ) as { steps: { node: string; applied: string[] }[] };
+        console.log(`rollout of securityUpgrades.startHourUtc=${String(moved)}: ${String(Date.now() - t0)} ms`);
+        for (const step of out.steps)
+            expect(step.applied).toContain("enabling and restarting apt-daily-upgrade.timer (its unit changed)");
+        return Promise.all(
+            s.topology.nodes.map(async (n, i) => {
+                const cal = (await ssh(s, n.name, ["systemctl show apt-daily-upgrade.timer -p TimersCalendar"])).stdout;
+                expect(`${n.name} ${cal}`).toContain(
+                    `${n.name} TimersCalendar={ OnCalendar=*-*-* ${String((moved + i) % 24).padStart(2, "0")}:00:00 UTC ;`,
+                );
+            }),
+        );
+    });
+
+    it("runs Redis and Sentinel as redis, with every sandboxing property of Debian's units", async () => {
+        for (const n of s.topology.nodes) {
+            const units = [...(n.runsRedis ? ["redis-server"] : []), ...(n.runsSentinel ? ["redis-sentinel"] : [])];
+            for (const unit of units) {
+                const user = await ssh(s, n.name, [
+                    `ps -o user= -p "$(systemctl show -p MainPID --value ${unit}.service)"`,
+                ]);
+                expect(`${n.name} ${unit} ${user.stdout.trim()}`).toBe(`${n.name} ${unit} redis`);
+                // Debian's packaged unit alone, under another name (drop-ins attach by name), as systemd reads it.
+                const probe = `rhl-debian-${unit}.service`;
+                const props = SANDBOX_PROPERTIES.map((p) => `-p ${p}`).join(" ");
+                const r = await ssh(s, n.name, [
+                    `set -e; cp /lib/systemd/system/${unit}.service /run/systemd/system/${probe}; systemctl daemon-reload;` +
+                        ` systemctl show ${probe} ${props}; echo ---; systemctl show ${unit}.service ${props};` +
+                        ` rm -f /run/systemd/system/${probe}; systemctl daemon-reload`,
+                ]);
+                expect(`${n.name} ${unit} exit ${String(r.code)} ${r.stderr}`).toBe(`${n.name} ${unit} exit 0 `);
+                const [debian, ours] = r.stdout.split("---\n").map(showMap);
+                expect({ node: n.name, unit, ...ours }).toEqual({ node: n.name, unit, ...debian });
+                // And Debian's units do sandbox: the comparison above is not between two empty sets.
+                expect({
+                    node: n.name,
+                    unit,
+                    u: ours.User,
+                    ps: ours.ProtectSystem,
+                    pt: ours.PrivateTmp,
+                    nnp: ours.NoNewPrivileges,
+                    ph: ours.ProtectHome,
+                }).toEqual({
+                    node: n.name,
+                    unit,
+                    u: "redis",
+                    ps: "strict",
+                    pt: "yes",
+                    nnp: "yes",
+                    ph: "yes",
+                });
+            }
+        }
+    });
+
+    it("listens on a non-loopback address only on ports the firewall opens for that node's services", async () => {
+        const t = s.topology;
+        const opened = new Set(
+            firewallInbounds(
+                t,
+                s.nodes.map((n) => n.address),
+                "192.0.2.1",
+            )
+                .filter((r) => r.protocol === "TCP")
+                .flatMap((r) => (typeof r.ports === "string" ? r.ports.split(",").map(Number) : [])),
+        );
+        const loopback = (addr: string) => /^(127\.|\[::1\]|::1|\[::ffff:127\.)/.test(addr);
+        for (const n of t.nodes) {
+            const own = new Set([
+                22,
+                ...(n.runsRedis ? [t.ports.redis] : []),
+                ...(n.runsSentinel ? [t.ports.sentinel] : []),
+                ...exporterKinds(n).map((k) => t.monitoring.ports[k]),
+            ]);
+            const tcp = (await ssh(s, n.name, ["ss", "-ltnH"])).stdout.trim().split("\n");
+            const udp = (await ssh(s, n.name, ["ss", "-lunH"])).stdout.trim().split("\n").filter(Boolean);
+            const exposed = tcp
+                .map((l) => l.trim().split(/\s+/)[3] ?? "")
+                .filter((local) => !loopback(local))
+                .map((local) => Number(local.slice(local.lastIndexOf(":") + 1)));
+            console.log(
+                `${n.name}: public TCP ${[...new Set(exposed)].sort((a, b) => a - b).join(", ")}; UDP: ${udp.length ? udp.join(" | ") : "none"}`,
+            );
+            expect({ node: n.name, exposed: [...new Set(exposed)].sort((a, b) => a - b) }).toEqual({
+                node: n.name,
+                exposed: [...own].sort((a, b) => a - b),
+            });
+            for (const port of exposed) expect(opened.has(port)).toBe(true);
+            expect({ node: n.name, udp: udp.filter((l) => !loopback(l.trim().split(/\s+/)[3] ?? "")) }).toEqual({
+                node: n.name,
+                udp: [],
+            });
+        }
     });
 
     it("hands mastership to the named node before a master goes down, and leaves a replica alone", async () => {
