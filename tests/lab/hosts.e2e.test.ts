@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { exporterKinds, publicKeyLine, SECURITY_ORIGINS } from "../../cloud-init";
+import { exporterKinds, PATHS, publicKeyLine, SECURITY_ORIGINS } from "../../cloud-init";
 import { firewallInbounds } from "../../components/firewall";
 import { redisStatus } from "../../lab/labCluster";
 import { LAB_TOOLS } from "../../lab/preflight";
@@ -357,5 +357,34 @@ describeHosts("lab dev: host keys and the resize handover", () => {
         const back = await runCheck(s, home, "failover-drill", ["failback-only"]);
         expect(`exit ${String(back.code)}\n${back.stdout}${back.stderr}`).toMatch(/^exit 0\n/);
         expect(await master(s)).toBe(home);
+    });
+
+    it("hands mastership over first when a package upgrade restarts the master's Redis", async () => {
+        // What unattended-upgrade runs for a redis-server fix: dpkg, whose postinst restarts redis-server.service
+        // (deb-systemd-invoke restart); a reinstall from the lab's repository takes the same path.
+        const home = s.topology.preferredMaster;
+        expect(await master(s)).toBe(home);
+        const t0 = Date.now();
+        const r = await ssh(
+            s,
+            home,
+            ["DEBIAN_FRONTEND=noninteractive apt-get install --reinstall -y -q -o Dpkg::Use-Pty=0 redis-server"],
+            300_000,
+        );
+        console.log(`reinstall of redis-server on the master took ${String(Date.now() - t0)} ms`);
+        expect(`exit ${String(r.code)}\n${r.stderr}`).toMatch(/^exit 0\n/);
+        const handover = await ssh(s, home, ["cat", PATHS.lastHandover]);
+        expect(handover.stdout).toMatch(/^planned \d+ /);
+        const moved = await master(s);
+        expect(moved).toBeDefined();
+        expect(moved).not.toBe(home);
+        // The restarted old master rejoins as a replica of the new one: one master throughout.
+        let roles = await redisStatus(s);
+        for (let i = 0; i < 60 && roles.find((n) => n.name === home)?.role !== "replica"; i++) {
+            await new Promise((done) => setTimeout(done, 1000));
+            roles = await redisStatus(s);
+        }
+        expect(roles.filter((n) => n.role === "master").map((n) => n.name)).toEqual([moved]);
+        expect(roles.find((n) => n.name === home)?.role).toBe("replica");
     });
 });
