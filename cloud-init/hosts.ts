@@ -14,7 +14,7 @@ export const HOST_PATHS = {
     upgradeTimerDropIn: "/etc/systemd/system/apt-daily-upgrade.timer.d/50-redis-ha.conf",
     /**
      * Debian 12's sshd_config includes sshd_config.d/*.conf at its top and sshd keeps the first value it reads, so
-     * this file decides, whatever the image's own sshd_config says (Linode's images have allowed root passwords).
+     * this file decides, whatever the image's own sshd_config says.
      */
     sshdConfig: "/etc/ssh/sshd_config.d/05-redis-ha.conf",
 } as const;
