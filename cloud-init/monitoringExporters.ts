@@ -78,10 +78,19 @@ export function renderAptPreferences(): string {
     ].join("\n");
 }
 
+/**
+ * Where the exporters listen: every address when someone may scrape them (`monitoringCidrs`, the monitoring node:
+ * the firewall opens their ports to exactly those), loopback only otherwise, so that no node listens on a public
+ * address the firewall does not open (docs/security.md, "Hosts"). Live: the rollout delivers the changed units.
+ */
+export function exporterListenHost(t: Topology): string {
+    return t.monitoring.cidrs.length > 0 || t.monitoring.server ? "" : "127.0.0.1";
+}
+
 function nodeExporterArgs(t: Topology): string {
     return [
         EXPORTER_BINARIES.node,
-        `--web.listen-address=:${t.monitoring.ports.node}`,
+        `--web.listen-address=${exporterListenHost(t)}:${t.monitoring.ports.node}`,
         `--collector.textfile.directory=${EXPORTER_PATHS.textfileDir}`,
     ].join(" ");
 }
@@ -101,7 +110,7 @@ function redisExporterArgs(t: Topology, kind: "redis" | "sentinel"): string {
                   `-tls-client-key-file ${EXPORTER_PATHS.credentialsDir}/node.key`,
               ]
             : []),
-        `-web.listen-address :${t.monitoring.ports[kind]}`,
+        `-web.listen-address ${exporterListenHost(t)}:${t.monitoring.ports[kind]}`,
     ].join(" ");
 }
 

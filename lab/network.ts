@@ -36,6 +36,8 @@ import { requireHost } from "./preflight";
  */
 
 export const LAB_PREFIX = "198.18.0.0/15";
+/** Every region's subnet (198.18.<region>.0/24), where the router, and so the lab's Prometheus, has an address. */
+export const LAB_REGIONS_CIDR = "198.18.0.0/16";
 const HOST_LEG = { host: "198.19.255.1", router: "198.19.255.2", prefixLen: 30 };
 export const ROUTER_NETNS = `${PREFIX}router`;
 export const HOST_LINK = `${PREFIX}host`;

@@ -11,7 +11,7 @@ import { stackProgramConfig, type ProgramConfig } from "../engine/stackFile";
 import { CONFIG_NAMESPACE, topologyFromConfig, type AddressingMode, type Topology } from "../topology";
 import { run } from "./exec";
 import { ensureHostKeys, writeKnownHosts } from "./hostKeys";
-import { planNetwork, type LabNetwork } from "./network";
+import { LAB_REGIONS_CIDR, planNetwork, type LabNetwork } from "./network";
 import type { LabNodeSpec } from "./nodes";
 import { STATE_ROOT } from "./paths";
 import { labObjectStorage } from "./s3";
@@ -126,6 +126,10 @@ export function labConfig(stack: string, opts: LabStackOptions, { withSet = true
         writeFileSync(overridesFile(stack), JSON.stringify({ addressing, backup, seedFrom, tls, set }));
     }
     const values = { ...config.values };
+    // The lab's Prometheus (lab/monitoring.ts) scrapes from the lab's router: the scraper a stack names in
+    // monitoringCidrs, without which the exporters listen on loopback only (cloud-init/monitoringExporters.ts).
+    const monitoringCidrs = `${CONFIG_NAMESPACE}:monitoringCidrs`;
+    if ((values[monitoringCidrs] ?? "[]") === "[]") values[monitoringCidrs] = JSON.stringify([LAB_REGIONS_CIDR]);
     if (addressing !== undefined) values[`${CONFIG_NAMESPACE}:addressing`] = addressing;
     if (backup !== undefined) values[`${CONFIG_NAMESPACE}:backup.enabled`] = String(backup);
     if (seedFrom !== undefined) values[`${CONFIG_NAMESPACE}:backup.seedFrom`] = seedFrom;

@@ -67,6 +67,22 @@ const SANDBOX_PROPERTIES = [
     "RemoveIPC",
 ];
 
+/** Ports of `ss -ltnH` (or `-lunH`) lines whose local address is not loopback, sorted, each once. */
+function publicTcpPorts(ss: string): number[] {
+    const ports = ss
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.trim().split(/\s+/)[3] ?? "")
+        .filter((local) => !isLoopback(local))
+        .map((local) => Number(local.slice(local.lastIndexOf(":") + 1)));
+    return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+function isLoopback(local: string): boolean {
+    return /^(127\.|\[::1\]|::1|\[::ffff:127\.)/.test(local);
+}
+
 /** `Key=value` lines of `systemctl show` as a map. */
 function showMap(text: string): Record<string, string> {
     return Object.fromEntries(
@@ -225,27 +241,6 @@ describeHosts("lab dev: host keys and the resize handover", () => {
         console.log(`upgrade slots (UTC): ${[...slots].map(([n, h]) => `${n} ${h}:00`).join(", ")}`);
     });
 
-    it("moves every node's upgrade slot with the settings rollout (securityUpgrades is live)", () => {
-        const start = s.topology.securityUpgrades.startHourUtc;
-        const moved = (start + 8) % 24;
-        const t0 = Date.now();
-        const out = JSON.parse(
-            lab("rollout", "--stack", "dev", "--json", "--set", `securityUpgrades.startHourUtc=${String(moved)}`)
-                .stdout,
-        ) as { steps: { node: string; applied: string[] }[] };
-        console.log(`rollout of securityUpgrades.startHourUtc=${String(moved)}: ${String(Date.now() - t0)} ms`);
-        for (const step of out.steps)
-            expect(step.applied).toContain("enabling and restarting apt-daily-upgrade.timer (its unit changed)");
-        return Promise.all(
-            s.topology.nodes.map(async (n, i) => {
-                const cal = (await ssh(s, n.name, ["systemctl show apt-daily-upgrade.timer -p TimersCalendar"])).stdout;
-                expect(`${n.name} ${cal}`).toContain(
-                    `${n.name} TimersCalendar={ OnCalendar=*-*-* ${String((moved + i) % 24).padStart(2, "0")}:00:00 UTC ;`,
-                );
-            }),
-        );
-    });
-
     it("runs Redis and Sentinel as redis, with every sandboxing property of Debian's units", async () => {
         for (const n of s.topology.nodes) {
             const units = [...(n.runsRedis ? ["redis-server"] : []), ...(n.runsSentinel ? ["redis-sentinel"] : [])];
@@ -289,40 +284,80 @@ describeHosts("lab dev: host keys and the resize handover", () => {
 
     it("listens on a non-loopback address only on ports the firewall opens for that node's services", async () => {
         const t = s.topology;
-        const opened = new Set(
-            firewallInbounds(
-                t,
-                s.nodes.map((n) => n.address),
-                "192.0.2.1",
-            )
-                .filter((r) => r.protocol === "TCP")
-                .flatMap((r) => (typeof r.ports === "string" ? r.ports.split(",").map(Number) : [])),
-        );
-        const loopback = (addr: string) => /^(127\.|\[::1\]|::1|\[::ffff:127\.)/.test(addr);
+        // The lab's stacks name the lab's scraper in monitoringCidrs (lab/stack.ts), so the exporter ports are open.
+        const opened = firewallInbounds(
+            t,
+            s.nodes.map((n) => n.address),
+        )
+            .filter((r) => r.protocol === "TCP")
+            .flatMap((r) => (typeof r.ports === "string" ? r.ports.split(",").map(Number) : []));
         for (const n of t.nodes) {
-            const own = new Set([
+            const own = [
                 22,
                 ...(n.runsRedis ? [t.ports.redis] : []),
                 ...(n.runsSentinel ? [t.ports.sentinel] : []),
                 ...exporterKinds(n).map((k) => t.monitoring.ports[k]),
-            ]);
-            const tcp = (await ssh(s, n.name, ["ss", "-ltnH"])).stdout.trim().split("\n");
-            const udp = (await ssh(s, n.name, ["ss", "-lunH"])).stdout.trim().split("\n").filter(Boolean);
-            const exposed = tcp
-                .map((l) => l.trim().split(/\s+/)[3] ?? "")
-                .filter((local) => !loopback(local))
-                .map((local) => Number(local.slice(local.lastIndexOf(":") + 1)));
-            console.log(
-                `${n.name}: public TCP ${[...new Set(exposed)].sort((a, b) => a - b).join(", ")}; UDP: ${udp.length ? udp.join(" | ") : "none"}`,
-            );
-            expect({ node: n.name, exposed: [...new Set(exposed)].sort((a, b) => a - b) }).toEqual({
+            ].sort((a, b) => a - b);
+            const exposed = publicTcpPorts((await ssh(s, n.name, ["ss", "-ltnH"])).stdout);
+            const udp = publicTcpPorts((await ssh(s, n.name, ["ss", "-lunH"])).stdout);
+            console.log(`${n.name}: public TCP ${exposed.join(", ")}; public UDP ${udp.join(", ") || "none"}`);
+            expect({ node: n.name, exposed }).toEqual({ node: n.name, exposed: own });
+            expect({ node: n.name, notOpened: exposed.filter((p) => !opened.includes(p)) }).toEqual({
                 node: n.name,
-                exposed: [...own].sort((a, b) => a - b),
+                notOpened: [],
             });
-            for (const port of exposed) expect(opened.has(port)).toBe(true);
-            expect({ node: n.name, udp: udp.filter((l) => !loopback(l.trim().split(/\s+/)[3] ?? "")) }).toEqual({
+            // The firewall opens no UDP port at all.
+            expect({ node: n.name, udp }).toEqual({ node: n.name, udp: [] });
+        }
+    });
+
+    it("moves the upgrade slots, and the exporters to loopback once nobody may scrape, with the settings rollout", async () => {
+        const t = s.topology;
+        const moved = (t.securityUpgrades.startHourUtc + 8) % 24;
+        const t0 = Date.now();
+        const out = JSON.parse(
+            lab(
+                "rollout",
+                "--stack",
+                "dev",
+                "--json",
+                "--set",
+                `securityUpgrades.startHourUtc=${String(moved)}`,
+                // The lab's own scraper gone: the firewall would open no exporter port.
+                "--set",
+                "monitoringCidrs=[]",
+            ).stdout,
+        ) as { steps: { node: string; applied: string[] }[] };
+        console.log(`rollout of a new start hour and no monitoringCidrs: ${String(Date.now() - t0)} ms`);
+        for (const step of out.steps)
+            expect(step.applied).toContain("enabling and restarting apt-daily-upgrade.timer (its unit changed)");
+        for (const [i, n] of t.nodes.entries()) {
+            const cal = (await ssh(s, n.name, ["systemctl show apt-daily-upgrade.timer -p TimersCalendar"])).stdout;
+            expect(`${n.name} ${cal}`).toContain(
+                `${n.name} TimersCalendar={ OnCalendar=*-*-* ${String((moved + i) % 24).padStart(2, "0")}:00:00 UTC ;`,
+            );
+            // The exporters restart on their changed units; give them a moment to listen again.
+            const expected = [
+                22,
+                ...(n.runsRedis ? [t.ports.redis] : []),
+                ...(n.runsSentinel ? [t.ports.sentinel] : []),
+            ];
+            const onLoopback = `127.0.0.1:${String(t.monitoring.ports.node)} `;
+            let listening = "";
+            for (let tries = 0; tries < 20; tries++) {
+                listening = (await ssh(s, n.name, ["ss", "-ltnH"])).stdout;
+                const done = publicTcpPorts(listening).join() === expected.sort((a, b) => a - b).join();
+                if (done && listening.includes(onLoopback)) break;
+                await new Promise((wake) => setTimeout(wake, 500));
+            }
+            expect({
                 node: n.name,
-                udp: [],
+                exposed: publicTcpPorts(listening),
+                nodeExporter: listening.includes(onLoopback),
+            }).toEqual({
+                node: n.name,
+                exposed: expected.sort((a, b) => a - b),
+                nodeExporter: true,
             });
         }
     });

@@ -80,15 +80,15 @@ describe("exporters in user-data", () => {
         };
         const both = file("east-a", EXPORTER_PATHS.redisExporterDropIn);
         expect(both).toContain(
-            `ExecStart=/usr/bin/prometheus-redis-exporter -redis.addr redis://127.0.0.1:${t.ports.redis} -redis.password-file ${PATHS.exporterCredentialsDir}/redis.json -web.listen-address :9121`,
+            `ExecStart=/usr/bin/prometheus-redis-exporter -redis.addr redis://127.0.0.1:${t.ports.redis} -redis.password-file ${PATHS.exporterCredentialsDir}/redis.json -web.listen-address 127.0.0.1:9121`,
         );
         expect(both).toContain(`ExecStartPre=+${PATHS.scriptsDir}/exporter-credentials redis`);
         expect(file("east-a", EXPORTER_PATHS.sentinelExporterUnit)).toContain(
-            `-redis.addr redis://127.0.0.1:${t.ports.sentinel} -redis.password-file ${PATHS.exporterCredentialsDir}/sentinel.json -web.listen-address :9355`,
+            `-redis.addr redis://127.0.0.1:${t.ports.sentinel} -redis.password-file ${PATHS.exporterCredentialsDir}/sentinel.json -web.listen-address 127.0.0.1:9355`,
         );
         // The witness runs Sentinel only: Debian's unit scrapes its Sentinel, on the Sentinel exporter's port.
         expect(file("witness", EXPORTER_PATHS.redisExporterDropIn)).toContain(
-            `-redis.addr redis://127.0.0.1:${t.ports.sentinel} -redis.password-file ${PATHS.exporterCredentialsDir}/sentinel.json -web.listen-address :9355`,
+            `-redis.addr redis://127.0.0.1:${t.ports.sentinel} -redis.password-file ${PATHS.exporterCredentialsDir}/sentinel.json -web.listen-address 127.0.0.1:9355`,
         );
         expect(file("east-a", EXPORTER_PATHS.nodeExporterDropIn)).toContain(
             `--collector.textfile.directory=${EXPORTER_PATHS.textfileDir}`,
@@ -96,6 +96,21 @@ describe("exporters in user-data", () => {
         for (const n of t.nodes)
             for (const f of filesInUserData(userData(t, n.name)).filter((x) => x.path.includes("exporter")))
                 for (const pw of Object.values(secrets)) expect(`${f.path}: ${f.content}`).not.toContain(pw);
+    });
+
+    it("listens on every address only when someone may scrape (monitoringCidrs or the monitoring node)", () => {
+        const listen = (model: Topology) =>
+            filesInUserData(userData(model, "east-a"))
+                .filter((f) => f.path.includes("exporter"))
+                .flatMap((f) => [...f.content.matchAll(/-?-web\.listen-address[= ](\S*)/g)].map((m) => m[1]));
+        // prod sets neither: the firewall opens no exporter port, so nothing listens beyond loopback.
+        expect(listen(t)).toEqual(["127.0.0.1:9100", "127.0.0.1:9121", "127.0.0.1:9355"]);
+        expect(listen(prod({ monitoringCidrs: ["198.51.100.7/32"] }))).toEqual([":9100", ":9121", ":9355"]);
+        expect(listen(prod({ monitoringEnabled: true, monitoringWebhookUrl: "https://hooks.example.com/x" }))).toEqual([
+            ":9100",
+            ":9121",
+            ":9355",
+        ]);
     });
 
     it("blocks the collectors package that the node exporter recommends", () => {
