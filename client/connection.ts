@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { Socket } from "node:net";
 import type Redis from "ioredis";
 import { classifyError } from "./classify";
 import { CommandTimer, TimedRedis } from "./commandTimer";
@@ -111,6 +112,8 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
     private fenceTimer: NodeJS.Timeout | undefined;
     /** Set by `+switch-master`: where the next connection attempt goes first (see {@link followSwitch}). */
     private announcedMaster: string | null = null;
+    /** The socket the connector is opening and where it goes (see {@link followSwitch}). */
+    private attempt: { readonly address: string; readonly stream: Socket } | undefined;
     /** Skip ioredis' reconnect backoff once: the socket was dropped because Sentinel named a new master. */
     private reconnectNow = false;
     private readonly commandMs: number;
@@ -156,6 +159,9 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
                 backoffOverrideMs: () => (this.authError ? authBackoffMs(this.authFailures) : undefined),
                 lastKnownMaster: () => this.address,
                 announcedMaster: () => this.takeAnnouncedMaster(),
+                connectingTo: (address, stream) => {
+                    this.connectingTo(address, stream);
+                },
             }),
             opts.timeouts.commandMs,
             () => {
@@ -332,10 +338,11 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             this.markDown(`Sentinel switched the master to ${to}`);
             this.reconnectNow = true;
             this.dropSocket();
-        } else if (status === "connecting" && this.role === "master" && stream?.connecting === true) {
-            // A TCP connect in progress, to the master Sentinel named before the switch: after a
-            // partition its SYNs go nowhere and it would hold the client for up to timeouts.connectMs.
-            // Abandon it; the next attempt goes straight to the announced master.
+        } else if (status === "connecting" && this.role === "master" && this.openingElsewhere(stream, to)) {
+            // A socket still being opened to the master Sentinel named before the switch: after a partition its SYNs
+            // go nowhere; with TLS, a hung master's kernel completes the TCP connect and the handshake never ends.
+            // Either would hold the client for up to timeouts.connectMs. Abandon it; the next attempt goes straight
+            // to the announced master.
             this.reconnectNow = true;
             this.dropSocket();
         } else if (status === "reconnecting" && this.role === "master") {
@@ -370,6 +377,17 @@ export class ManagedConnection extends EventEmitter<ConnectionEvents> {
             .finally(() => {
                 this.majorityCheck = undefined;
             });
+    }
+
+    /** The connector opened `stream` to `address`; ioredis reports 'connect' once TCP and any TLS handshake are done. */
+    private connectingTo(address: string, stream: Socket): void {
+        this.attempt = { address, stream };
+    }
+
+    /** ioredis' current socket is one the connector is still opening, to a master other than `to`. */
+    private openingElsewhere(stream: Redis["stream"] | undefined, to: string): boolean {
+        const a = this.attempt;
+        return a !== undefined && stream !== undefined && a.stream === stream && !stream.destroyed && a.address !== to;
     }
 
     /**

@@ -1,4 +1,4 @@
-import { createConnection } from "node:net";
+import { createConnection, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { SentinelConnector } from "ioredis";
 import type { RedisOptions, SentinelConnectionOptions } from "ioredis";
@@ -54,6 +54,11 @@ export interface ConnectionHooks {
      * or null; each call hands it out once. The next attempt connects straight to it.
      */
     announcedMaster?: () => string | null;
+    /**
+     * The connector opened a socket to `address` (`host:port`). ioredis reports 'connect' only once the TCP connect and,
+     * with TLS, the handshake are done; until then this is the attempt under way.
+     */
+    connectingTo?: (address: string, stream: Socket) => void;
 }
 
 /**
@@ -120,7 +125,7 @@ export function buildIoredisOptions(
     const lastKnown = hooks.lastKnownMaster;
     const fallback =
         role === "master" && opts.failoverDetection === "watcher" && lastKnown
-            ? lastKnownMasterConnector(lastKnown, hooks.announcedMaster)
+            ? lastKnownMasterConnector(lastKnown, hooks.announcedMaster, hooks.connectingTo)
             : undefined;
     const redisTls = opts.redis.tls === true ? {} : opts.redis.tls;
     const sentinelTls = opts.sentinel.tls === true ? {} : opts.sentinel.tls;
@@ -247,6 +252,7 @@ export function buildIoredisOptions(
 export function lastKnownMasterConnector(
     lastKnownMaster: () => string | null,
     announcedMaster: () => string | null = () => null,
+    connectingTo?: (address: string, stream: Socket) => void,
 ): NonNullable<RedisOptions["Connector"]> {
     return class MajorityMasterConnector extends SentinelConnector {
         // ioredis constructs a Connector with the client's whole options, Sentinel options included.
@@ -311,6 +317,7 @@ export function lastKnownMasterConnector(
             const stream =
                 o.enableTLSForSentinelMode && o.tls ? tlsConnect({ ...o.tls, ...target }) : createConnection(target);
             this.stream = stream;
+            connectingTo?.(address, stream);
             return stream;
         }
     };

@@ -650,6 +650,8 @@ async function oneRun(
             resumedAfterRestore = early === undefined;
         }
         const ackAfter = await waitFor("an acknowledged write after the fault", budget, ackedAfterFault);
+        // The writer's connection changes around the fault: what a slow resumption is read from.
+        if ("describe" in writer) log(`run ${run}: writer resumed: ${writer.describe()}`);
         if (scenario === "master-hang") {
             // A fault of fixed length on purpose: the old master stays hung a little after the new one took over.
             await sleep(HANG_AFTER_FAILOVER_MS);

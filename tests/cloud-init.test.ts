@@ -96,7 +96,7 @@ describe("sentinel.conf", () => {
                 `auth-pass mymaster ${secrets.redisPassword}`,
                 "down-after-milliseconds mymaster 5000",
                 "failover-timeout mymaster 10000",
-                "parallel-syncs mymaster 1",
+                "parallel-syncs mymaster 3",
                 `sentinel-pass ${secrets.sentinelPassword}`,
             ]),
         );
@@ -237,7 +237,7 @@ describe("live settings", () => {
     it("lists what apply-settings changes in place, per role, and the node.env entries that follow them", () => {
         const witness = liveSettingsText(t, node("witness"), addresses);
         expect(witness).toContain(
-            "sentinel quorum 2\nsentinel down-after-milliseconds 5000\nsentinel failover-timeout 10000\nsentinel parallel-syncs 1\n",
+            "sentinel quorum 2\nsentinel down-after-milliseconds 5000\nsentinel failover-timeout 10000\nsentinel parallel-syncs 3\n",
         );
         expect(witness).not.toMatch(/^redis /m);
         expect(witness).toMatch(/^env START_GUARD_WAIT_SEC 35$/m); // 5 s + 2 x 10 s + 10 s

@@ -37,7 +37,13 @@ export function nodeMemoryMb(config: StackConfig, n: NodeConfig): number | undef
     return n.memoryMb ?? LINODE_TYPE_MEMORY_MB[n.type ?? config.nodeType];
 }
 
-/** Sentinel count, quorum (0 in config means the majority) and timings. */
+/**
+ * Sentinel count, quorum (0 in config means the majority) and timings. `parallelSyncs` 0 means every replica at once:
+ * Sentinel reconfigures replicas in batches of `parallel-syncs` and sends the next batch only when one finishes or after
+ * 10 s. After a region loss it may pick an unreachable replica first (its link still looks up), so with 1 the surviving
+ * replica follows the new master 10 s late, and region-durable writes wait for it (measured in the lab). After a
+ * failover, replicas resync partially (PSYNC with the old replication ID), so all at once is cheap.
+ */
 export function planSentinel(config: StackConfig): SentinelPlan {
     const count = config.nodes.filter(runsSentinel).length;
     const majority = sentinelMajority(count);
@@ -47,7 +53,8 @@ export function planSentinel(config: StackConfig): SentinelPlan {
         majority,
         downAfterMs: config.downAfterMs,
         failoverTimeoutMs: config.failoverTimeoutMs,
-        parallelSyncs: config.parallelSyncs,
+        parallelSyncs:
+            config.parallelSyncs === 0 ? Math.max(1, config.nodes.filter(runsRedis).length - 1) : config.parallelSyncs,
     };
 }
 

@@ -189,7 +189,8 @@ export const StackConfigSchema = z.strictObject({
     quorum: int("Sentinels that must agree the master is down; 0 for the majority", 0, 99).default(0),
     downAfterMs: int("milliseconds, 1000-60000", 1000, 60000).default(5000),
     failoverTimeoutMs: int("milliseconds, 3000-900000", 3000, 900000).default(10000),
-    parallelSyncs: int("replicas resyncing at once, 1-16", 1, 16).default(1),
+    // 0 (Pulumi.yaml's default) means "every replica at once" (see planSentinel).
+    parallelSyncs: int("replicas reconfigured at once after a failover; 0 for all of them", 0, 16).default(0),
     appendonly: z.boolean({ error: "must be true or false" }).default(true),
     appendfsync: z.enum(["always", "everysec", "no"], { error: "must be always, everysec or no" }).default("everysec"),
     save: z

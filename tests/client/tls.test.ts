@@ -5,9 +5,9 @@
  */
 import { connect } from "node:net";
 import Redis from "ioredis";
-import { createSentinelClient } from "../../client";
+import { createSentinelClient, OutcomeUnknownError } from "../../client";
 import { LoopbackCluster, startLoopbackCluster } from "../../client/testing/loopbackCluster";
-import { addr, masterFromSentinels } from "../../client/testing/sentinelQueries";
+import { addr, masterFromSentinels, waitFor } from "../../client/testing/sentinelQueries";
 import { describeWithServers } from "./serverTier";
 import { testClientOptions } from "./testClient";
 
@@ -68,5 +68,56 @@ describeWithServers("loopback cluster over TLS", () => {
             });
         });
         expect(answer).not.toContain("PONG");
+    }, 60_000);
+});
+
+describeWithServers("loopback cluster over TLS: a hung master", () => {
+    let c: LoopbackCluster;
+    beforeAll(async () => {
+        c = await startLoopbackCluster({ tls: true, downAfterMs: 2000, failoverTimeoutMs: 5000 });
+    }, 60_000);
+    afterAll(async () => {
+        await c.close();
+    });
+
+    // A hung master's kernel still completes TCP connects, and the TLS handshake then never ends: ioredis stays
+    // "connecting" until it does. The client reconnects to the hung master while the Sentinels still name it; at
+    // +switch-master it must abandon that handshake instead of waiting out connectMs (set far beyond this test's wait).
+    test("the handshake with the hung master is abandoned at +switch-master: the client reaches the new master", async () => {
+        const client = createSentinelClient(
+            testClientOptions(c, {
+                redis: { password: c.password, tls: c.redisTls },
+                timeouts: {
+                    commandMs: 500,
+                    connectMs: 120_000,
+                    deadlineMs: 60_000,
+                    healthMs: 300,
+                    sentinelCommandMs: 500,
+                },
+            }),
+        );
+        const hung = c.nodes[0]; // the first master (its plaintext address: the fault helpers' handle on it)
+        try {
+            await client.write((r) => r.set("tls-hang:k", "before"));
+            const oldMaster = client.master.address;
+            await c.pause(hung);
+            // One write times out on the hung master, and the reconnect that follows opens a handshake with it.
+            const during = client.write((r) => r.set("tls-hang:k", "after")).catch((e: unknown) => e);
+            await waitFor(
+                "the Sentinels to promote a replica, and the client to reach it",
+                async () => {
+                    const now = await masterFromSentinels(c);
+                    return now !== null && addr(now) !== oldMaster && client.master.address === addr(now);
+                },
+                30_000,
+                100,
+            );
+            expect(await during).toBeInstanceOf(OutcomeUnknownError); // sent to the hung master
+            await client.write((r) => r.set("tls-hang:k", "moved"));
+            expect(await client.read((r) => r.get("tls-hang:k"))).toBe("moved");
+        } finally {
+            await c.resume(hung);
+            await client.close();
+        }
     }, 60_000);
 });

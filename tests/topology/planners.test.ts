@@ -33,16 +33,17 @@ describe("each planner alone", () => {
         expect(preferredMaster({ ...base, primaryRegion: "us-central" })).toBeUndefined();
     });
 
-    it("planSentinel turns quorum 0 into the majority and keeps a given quorum", () => {
+    it("planSentinel turns quorum 0 into the majority and parallelSyncs 0 into every replica, and keeps given values", () => {
         expect(planSentinel(base)).toEqual({
             count: 3,
             quorum: 2,
             majority: 2,
             downAfterMs: 5000,
             failoverTimeoutMs: 10000,
-            parallelSyncs: 1,
+            parallelSyncs: 3, // 0 in config: every replica of the 4 Redis nodes at once
         });
         expect(planSentinel({ ...base, quorum: 3 }).quorum).toBe(3);
+        expect(planSentinel({ ...base, parallelSyncs: 1 }).parallelSyncs).toBe(1);
     });
 
     it("replicaPriority: 100 for promotable Redis nodes, 0 for promotable: false, none without Redis", () => {

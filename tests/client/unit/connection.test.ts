@@ -113,28 +113,52 @@ describe("hung-server detection", () => {
 });
 
 describe("following +switch-master", () => {
-    test("a TCP connect in progress (to the master named before the switch) is abandoned, and the next attempt goes to the announced master", async () => {
-        const s = setup();
-        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
-        Object.assign(s.socket, { connecting: true });
-        s.conn.followSwitch("10.0.0.9:6379");
-        expect(s.socket.destroyed).toBe(1);
-        const hooks = s.conn as unknown as { takeAnnouncedMaster(): string | null }; // private: read as the connector does
-        expect(hooks.takeAnnouncedMaster()).toBe("10.0.0.9:6379");
-        expect(hooks.takeAnnouncedMaster()).toBeNull(); // handed out once
-        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
-        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
-        await s.conn.close();
-    });
+    /** Private hooks, called as the connector and the watcher call them. */
+    type Hooks = { takeAnnouncedMaster(): string | null; connectingTo(address: string, stream: unknown): void };
+    const hooksOf = (conn: ManagedConnection) => conn as unknown as Hooks; // private: read as the connector does
 
-    test("asking a Sentinel (no socket being connected) is left alone: the connector sends its answer to the announced master", async () => {
+    async function closeFake(conn: ManagedConnection) {
+        Object.defineProperty(conn.redis, "stream", { value: undefined, writable: true, configurable: true });
+        Object.defineProperty(conn.redis, "status", { value: "end", writable: true, configurable: true });
+        await conn.close();
+    }
+
+    // ioredis stays "connecting" until 'connect', which with TLS waits for the handshake too: a hung master's kernel
+    // completes the TCP connect, so the socket is no longer `connecting` while the handshake never ends.
+    test.each([
+        ["a TCP connect", true],
+        ["a TLS handshake", false],
+    ])(
+        "%s in progress to the master named before the switch is abandoned, and the next attempt goes to the announced master",
+        async (_what, tcpConnecting) => {
+            const s = setup();
+            Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+            Object.assign(s.socket, { connecting: tcpConnecting });
+            hooksOf(s.conn).connectingTo("10.0.0.1:6379", s.socket);
+            s.conn.followSwitch("10.0.0.9:6379");
+            expect(s.socket.destroyed).toBe(1);
+            expect(hooksOf(s.conn).takeAnnouncedMaster()).toBe("10.0.0.9:6379");
+            expect(hooksOf(s.conn).takeAnnouncedMaster()).toBeNull(); // handed out once
+            await closeFake(s.conn);
+        },
+    );
+
+    test("a socket being opened to the announced master itself is kept", async () => {
         const s = setup();
         Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
-        Object.assign(s.socket, { connecting: false });
+        hooksOf(s.conn).connectingTo("10.0.0.9:6379", s.socket);
         s.conn.followSwitch("10.0.0.9:6379");
         expect(s.socket.destroyed).toBe(0);
-        Object.defineProperty(s.conn.redis, "stream", { value: undefined, writable: true, configurable: true });
-        Object.defineProperty(s.conn.redis, "status", { value: "end", writable: true, configurable: true });
-        await s.conn.close();
+        await closeFake(s.conn);
+    });
+
+    test("asking a Sentinel (ioredis still holds the previous, closed socket) is left alone: the connector sends its answer to the announced master", async () => {
+        const s = setup();
+        Object.defineProperty(s.conn.redis, "status", { value: "connecting", writable: true, configurable: true });
+        hooksOf(s.conn).connectingTo("10.0.0.1:6379", { destroyed: true });
+        s.conn.followSwitch("10.0.0.9:6379");
+        expect(s.socket.destroyed).toBe(0);
+        expect(hooksOf(s.conn).takeAnnouncedMaster()).toBe("10.0.0.9:6379");
+        await closeFake(s.conn);
     });
 });
