@@ -28,14 +28,26 @@ scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(sentinel_secret)" timeout "$
 # info_field TEXT NAME     one field of an INFO reply.
 info_field() { printf '%s\n' "$1" | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2; exit}'; }
 # sentinel_views           "sentinel-address master-address:port" per configured Sentinel, in $SENTINELS order;
-#                          "unreachable" (with the reply, if any) when it gives no address.
+#                          "unreachable" (with the reply, if any) when it gives no address. Every Sentinel is asked at
+#                          once: a redis-cli call over TLS costs tens of ms (OpenSSL's start and the handshake), and the
+#                          start guard and the stop handover poll this while writes wait.
 sentinel_views() {
-    local s a
+    local s i=0 j dir
+    local -a pids=()
+    dir=$(mktemp -d) || return 1
     for s in $SENTINELS; do
-        a=$(scli "${s%:*}" "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
-        [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
-        echo "$s $a"
+        (
+            a=$(scli "${s%:*}" "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
+            [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
+            echo "$s $a" >"$dir/$i"
+        ) &
+        pids+=($!)
+        i=$((i + 1))
     done
+    # Only these children: a caller's own background jobs are not waited for.
+    [ "${#pids[@]}" -eq 0 ] || wait "${pids[@]}"
+    for ((j = 0; j < i; j++)); do cat "$dir/$j"; done
+    rm -rf "$dir"
 }
 # agreed_master            the master ("host:port") that a majority of the configured Sentinels name, or nothing.
 #
