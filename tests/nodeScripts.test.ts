@@ -205,6 +205,29 @@ describeScripts("node scripts", () => {
             expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: want });
         });
 
+        it("asks every Sentinel at once: each answers only once all three have been asked", () => {
+            const n = node();
+            const [host, port] = m.split(":");
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                // Asked one after another, the first would give up before the others were asked: no majority.
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `touch "$STUB_DIR/asked.${s}"
+for _ in $(seq 40); do
+    [ "$(ls "$STUB_DIR"/asked.* | wc -l)" -lt 3 ] || { printf '%s\\n%s\\n' ${host} ${port}; exit 0; }
+    sleep 0.05
+done
+exit 1
+`,
+                );
+            }
+            const r = n.lib("sentinel_views");
+            expect(r.stdout.trim().split("\n")).toEqual(
+                (["dev-a", "dev-b", "dev-c"] as const).map((s) => `${at(s, SENTINEL)} ${m}`),
+            );
+        });
+
         it("passes the admin password (tls) in the environment, never in argv", () => {
             const n = node().views({ "dev-a": m, "dev-b": m, "dev-c": m });
             n.lib("agreed_master");

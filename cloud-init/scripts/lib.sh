@@ -27,16 +27,35 @@ rcli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(redis_secret)" timeout "${RC
 scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(sentinel_secret)" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"; }
 # info_field TEXT NAME     one field of an INFO reply.
 info_field() { printf '%s\n' "$1" | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2; exit}'; }
-# sentinel_views           "sentinel-address master-address:port" per configured Sentinel, in $SENTINELS order;
-#                          "unreachable" (with the reply, if any) when it gives no address.
-sentinel_views() {
-    local s a
-    for s in $SENTINELS; do
-        a=$(scli "${s%:*}" "${s##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
-        [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
-        echo "$s $a"
+# at_once FN ARG...        runs `FN ARG` for every ARG at the same time and prints their outputs in ARG order. Over
+#                          TLS one redis-cli call costs tens of ms (OpenSSL's start and the handshake), and the start
+#                          guard's crash handover and the stop handover poll several nodes while writes wait.
+at_once() {
+    local fn=$1 a i=0 j dir
+    local -a pids=()
+    shift
+    dir=$(mktemp -d) || return 1
+    for a in "$@"; do
+        "$fn" "$a" >"$dir/$i" &
+        pids+=($!)
+        i=$((i + 1))
     done
+    # Only these children: a caller's own background jobs are not waited for.
+    [ "${#pids[@]}" -eq 0 ] || wait "${pids[@]}"
+    for ((j = 0; j < i; j++)); do cat "$dir/$j"; done
+    rm -rf "$dir"
 }
+# sentinel_view SENTINEL   "sentinel-address master-address:port", or "unreachable" (with the reply, if any) when it
+#                          gives no address.
+sentinel_view() {
+    local a
+    a=$(scli "${1%:*}" "${1##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
+    [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
+    echo "$1 $a"
+}
+# sentinel_views           sentinel_view of every configured Sentinel, asked at once, in $SENTINELS order.
+# shellcheck disable=SC2086 # $SENTINELS is a space-separated list
+sentinel_views() { at_once sentinel_view $SENTINELS; }
 # agreed_master            the master ("host:port") that a majority of the configured Sentinels name, or nothing.
 #
 # The one rule for "the master the Sentinels agree on" in these scripts. A majority of all configured Sentinels (not
