@@ -1,4 +1,5 @@
 import { programConfig, readStackConfig, type ProgramConfig } from "../engine/stackFile";
+import { ConfigError, topologyFromConfig } from "../topology";
 
 /** A stack file's config with some keys replaced (JSON-encoded like Pulumi does) or removed (undefined). */
 export function configWith(stack: string, changes: Record<string, unknown>): Record<string, string> {
@@ -14,6 +15,17 @@ export function configWith(stack: string, changes: Record<string, unknown>): Rec
 /** What the program receives from the CLI for a stack file changed like `configWith` does (defaults filled in). */
 export function programConfigWith(stack: string, changes: Record<string, unknown>): ProgramConfig {
     return programConfig(configWith(stack, changes));
+}
+
+/** The lines of the ConfigError a stack file changed like `configWith` does is refused with; fails if it is accepted. */
+export function configProblems(changes: Record<string, unknown>, stack = "prod"): string[] {
+    try {
+        topologyFromConfig(configWith(stack, changes), "redis-ha", stack);
+    } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).message.split("\n");
+    }
+    throw new Error("expected a ConfigError");
 }
 
 export const PROD_NODES = [

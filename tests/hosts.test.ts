@@ -17,14 +17,13 @@ import {
 import { deliveredFiles, lockPasswordLines } from "../components/nodeFiles";
 import { readStackConfig } from "../engine/stackFile";
 import {
-    ConfigError,
     parseStackConfig,
     planSecurityUpgrades,
     topologyFromConfig,
     validateSecurityUpgrades,
     type Topology,
 } from "../topology";
-import { configWith } from "./helpers";
+import { configProblems, configWith } from "./helpers";
 import { itTier } from "./tiers";
 
 /** Host hardening (issue 13 item 3): what the user-data of every node and of the monitoring node carries. */
@@ -44,16 +43,6 @@ const fileOf = (userData: string, path: string) => {
     if (!f) throw new Error(`no ${path} in user-data`);
     return f;
 };
-
-function problemsOf(changes: Record<string, unknown>): string[] {
-    try {
-        build(changes);
-    } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).message.split("\n");
-    }
-    throw new Error("expected a ConfigError");
-}
 
 describe("upgrade slots", () => {
     it("puts the nodes one hour apart in node order from startHourUtc, the monitoring node last", () => {
@@ -129,11 +118,11 @@ describe("securityUpgrades config", () => {
         ],
         [{ "securityUpgrades.enabled": "yes" }, "redis-ha:securityUpgrades.enabled: must be true or false"],
     ])("refuses %j with one line naming the key", (changes, message) => {
-        expect(problemsOf(changes)).toEqual([message]);
+        expect(configProblems(changes)).toEqual([message]);
     });
 
     it("refuses an unknown key of the group and the --path form", () => {
-        expect(problemsOf({ "securityUpgrades.startHour": 3 })).toEqual([
+        expect(configProblems({ "securityUpgrades.startHour": 3 })).toEqual([
             "redis-ha:securityUpgrades.startHour: unknown key; remove it or correct its spelling (see the README's configuration reference)",
         ]);
         expect(() => parseStackConfig(configWith("prod", { securityUpgrades: { enabled: false } }))).toThrow(

@@ -1,7 +1,6 @@
 import { spawnSync } from "node:child_process";
 import {
     calendarMaxGapSec,
-    ConfigError,
     isCalendarEvent,
     parseStackConfig,
     planBackup,
@@ -9,20 +8,10 @@ import {
     preferredMaster,
     topologyFromConfig,
 } from "../../topology";
-import { configWith, PROD_NODES } from "../helpers";
+import { configProblems, configWith, PROD_NODES } from "../helpers";
 
 const build = (changes: Record<string, unknown>, stack = "prod") =>
     topologyFromConfig(configWith(stack, changes), "redis-ha", stack);
-
-function problemsOf(changes: Record<string, unknown>): string[] {
-    try {
-        build(changes);
-    } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).message.split("\n");
-    }
-    throw new Error("expected a ConfigError");
-}
 
 describe("backup.* keys", () => {
     // [changes, the one line expected]
@@ -45,7 +34,7 @@ describe("backup.* keys", () => {
         ],
     ];
     it.each(BAD)("refuses %j with one line naming the key and the fix", (changes, expected) => {
-        const lines = problemsOf(changes);
+        const lines = configProblems(changes);
         expect(lines).toHaveLength(1);
         expect(lines[0]).toMatch(expected);
     });

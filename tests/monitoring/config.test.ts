@@ -1,17 +1,7 @@
-import { ConfigError, topologyFromConfig } from "../../topology";
-import { configWith } from "../helpers";
+import { topologyFromConfig } from "../../topology";
+import { configProblems, configWith } from "../helpers";
 
 const build = (changes: Record<string, unknown>) => topologyFromConfig(configWith("prod", changes), "redis-ha", "prod");
-
-function problemsOf(changes: Record<string, unknown>): string[] {
-    try {
-        build(changes);
-    } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).message.split("\n");
-    }
-    throw new Error("expected a ConfigError");
-}
 
 const hook = "https://hooks.example.com/T0/abc";
 const email = {
@@ -102,7 +92,7 @@ const BAD: [string, Record<string, unknown>, string][] = [
 
 describe("monitoring config", () => {
     it.each(BAD)("refuses %s with one line", (_what, changes, line) => {
-        expect(problemsOf(changes)).toEqual([line]);
+        expect(configProblems(changes)).toEqual([line]);
     });
 
     it("raises the backup alert after two missed runs of backup.schedule, or after monitoringBackupMaxAgeHours", () => {

@@ -3,23 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readStackConfig } from "../../engine/stackFile";
 import { ConfigError, parseStackConfig, secretGiven, topologyFromConfig } from "../../topology";
-import { configWith, PROD_NODES } from "../helpers";
+import { configProblems, configWith, PROD_NODES } from "../helpers";
 
 const build = (changes: Record<string, unknown>) => topologyFromConfig(configWith("prod", changes), "redis-ha", "prod");
 
-function problemsOf(changes: Record<string, unknown>): string[] {
-    try {
-        build(changes);
-    } catch (e) {
-        expect(e).toBeInstanceOf(ConfigError);
-        return (e as ConfigError).message.split("\n");
-    }
-    throw new Error("expected a ConfigError");
-}
-
 /** Exactly one problem, matching `expected`. */
 function expectOneProblem(changes: Record<string, unknown>, expected: RegExp): void {
-    const lines = problemsOf(changes);
+    const lines = configProblems(changes);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(expected);
 }
@@ -138,22 +128,22 @@ describe("CIDRs", () => {
 
 describe("values echoed into errors", () => {
     it("validates primaryRegion like any region and never echoes a newline", () => {
-        const lines = problemsOf({ primaryRegion: "us-east\nredis-ha:nodes: forged" });
+        const lines = configProblems({ primaryRegion: "us-east\nredis-ha:nodes: forged" });
         expect(lines).toEqual(["redis-ha:primaryRegion: must be a Linode region id such as us-east or eu-central"]);
     });
 
     it("quotes an unknown key it echoes, so a newline in it cannot forge a second line", () => {
-        expect(problemsOf({ "x\nredis-ha:nodes": "1" })).toEqual([
+        expect(configProblems({ "x\nredis-ha:nodes": "1" })).toEqual([
             'redis-ha:"x\\nredis-ha:nodes": unknown key; remove it or correct its spelling (see the README\'s configuration reference)',
         ]);
         const nodes = [{ ...PROD_NODES[0], "a b": 1 }, ...PROD_NODES.slice(1)];
-        expect(problemsOf({ nodes })).toEqual([
+        expect(configProblems({ nodes })).toEqual([
             'redis-ha:nodes[0]."a b": unknown key; remove it or correct its spelling (see the README\'s configuration reference)',
         ]);
     });
 
     it("echoes only values that passed their pattern, so an echoed region cannot carry a second line", () => {
-        expect(problemsOf({ primaryRegion: "eu-west" })).toEqual([
+        expect(configProblems({ primaryRegion: "eu-west" })).toEqual([
             "redis-ha:primaryRegion: region eu-west has no nodes; set it to one of us-east, us-ord, us-central",
         ]);
     });
@@ -176,7 +166,7 @@ describe("labels and tags Linode refuses", () => {
 
     it("refuses a region whose tag would exceed 50 characters", () => {
         const region = `us-${"a".repeat(45)}`;
-        const lines = problemsOf({
+        const lines = configProblems({
             nodes: PROD_NODES.map((n) => (n.name === "witness" ? { ...n, region } : n)),
         });
         expect(lines).toEqual([
