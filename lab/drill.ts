@@ -405,6 +405,8 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
             resolve(code);
         }),
     );
+    // A writer that exits without reading its config closes the pipe; its exit and stderr tell why, not the EPIPE.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(JSON.stringify(config));
     return {
         started: () => {

@@ -93,7 +93,11 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
                 ),
             );
         });
-        if (opts.input !== undefined && child.stdin) child.stdin.end(opts.input);
+        if (opts.input !== undefined && child.stdin) {
+            // A command that exits without reading its input closes the pipe; its exit status tells why, not the EPIPE.
+            child.stdin.on("error", () => undefined);
+            child.stdin.end(opts.input);
+        }
     });
 }
 

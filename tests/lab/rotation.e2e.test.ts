@@ -123,6 +123,8 @@ function fingerprint(script: string, args: readonly string[], input = ""): Promi
         child.on("close", () => {
             resolve(out.trim().replace(/^.*=/, ""));
         });
+        // A command that exits without reading its input closes the pipe; its exit status tells why, not the EPIPE.
+        child.stdin.on("error", () => undefined);
         child.stdin.end(input);
     });
 }

@@ -147,6 +147,8 @@ function exec(
             clearTimeout(timer);
             resolve({ status, stdout, stderr });
         });
+        // A command that exits without reading its input closes the pipe; its exit status tells why, not the EPIPE.
+        child.stdin.on("error", () => undefined);
         child.stdin.end(opts.input ?? "");
     });
 }
