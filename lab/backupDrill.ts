@@ -181,6 +181,15 @@ export async function backupDrill(
                 `for i in $(seq 600); do [ "$(. ${PATHS.scriptsDir}/lib.sh; rcli 127.0.0.1 "$REDIS_PORT" DBSIZE)" = ${String(data.size)} ] && exit 0; sleep 0.1; done; exit 1`,
             );
 
+            // The dataset just written grew every node's AOF past auto-aof-rewrite's threshold: let the backup node's
+            // rewrite finish first, or the backup's BGSAVE SCHEDULE waits for it and the drill times the rewrite.
+            await onNode(
+                backupNode,
+                `. ${PATHS.scriptsDir}/lib.sh; for i in $(seq 1200); do p=$(rcli 127.0.0.1 "$REDIS_PORT" INFO persistence | tr -d '\\r'); ` +
+                    `if [ -n "$p" ] && ! printf '%s\\n' "$p" | grep -qE '^(aof_rewrite_in_progress|aof_rewrite_scheduled|rdb_bgsave_in_progress):1'; ` +
+                    `then exit 0; fi; sleep 0.1; done; exit 1`,
+            );
+
             // Every duration is measured on the node (no SSH in it), the same way for the backup and the plain put.
             const timed = async (command: string) =>
                 Number(
