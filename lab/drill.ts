@@ -14,6 +14,7 @@ import {
     sentinelEndpoints,
 } from "./labCluster";
 import { DrillTimeoutError, LabError } from "./errors";
+import { typescriptArgv } from "./exec";
 import {
     crashRedis,
     crashSentinel,
@@ -387,13 +388,15 @@ function startNetnsWriter(s: LabStack, node: string, prefix: string, durability:
         prefix,
         ...durability,
     };
-    const tsx = path.join(__dirname, "..", "node_modules", ".bin", "tsx");
-    // Its own process group: tsx runs the writer as its child, and a kill must reach both (a SIGKILL to tsx alone
-    // leaves the writer running, orphaned, writing into the next drill).
-    const child = spawn("ip", ["netns", "exec", nodeNetns(node), tsx, path.join(__dirname, "netnsWriter.ts")], {
-        stdio: ["pipe", "pipe", "pipe"],
-        detached: true,
-    });
+    // Its own process group, so that a kill reaches whatever it started.
+    const child = spawn(
+        "ip",
+        ["netns", "exec", nodeNetns(node), ...typescriptArgv(path.join(__dirname, "netnsWriter.ts"))],
+        {
+            stdio: ["pipe", "pipe", "pipe"],
+            detached: true,
+        },
+    );
     let out = "";
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));

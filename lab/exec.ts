@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { pathToFileURL } from "node:url";
 import { LabError, oneLine } from "./errors";
 
 /**
@@ -118,4 +119,13 @@ function describe(argv: readonly string[]): string {
     // argument lists (package lists, nsenter flags) would bury the reason.
     const shown = argv.slice(0, 2).join(" ");
     return shown.length > 60 ? `${shown.slice(0, 60)}…` : argv.length > 2 ? `${shown} …` : shown;
+}
+
+/**
+ * The argv that runs a TypeScript file in Node with tsx's loader. Not the `tsx` command: it runs the script as its
+ * child and passes on a SIGTERM only if the child confirms it within 30 ms, else SIGKILLs it and exits 143, so a
+ * script busy on a loaded machine dies before its SIGTERM handler can report.
+ */
+export function typescriptArgv(file: string): string[] {
+    return [process.execPath, "--import", pathToFileURL(require.resolve("tsx")).href, file];
 }

@@ -3,10 +3,14 @@
  * No root needed; the end-to-end run is lab.e2e.test.ts.
  */
 import { writableOverlap } from "../../lab/drill";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parse } from "yaml";
 import { capabilityNames, setprivBoundingSet } from "../../lab/capabilities";
 import { InvalidNodeNameError, LabError } from "../../lab/errors";
-import { lastMeaningfulLine } from "../../lab/exec";
+import { lastMeaningfulLine, typescriptArgv } from "../../lab/exec";
 import { imageKey, normalizePackages } from "../../lab/image";
 import { findClash, HostNetState, LAB_PREFIX, planNetwork } from "../../lab/network";
 import { nspawnArgs } from "../../lab/nodes";
@@ -230,6 +234,32 @@ describe("command errors", () => {
     });
     it("keeps LabError messages on one line", () => {
         expect(new LabError("a\nb\n  c").message).toBe("a b c");
+    });
+});
+
+describe("TypeScript children (the drill's writers)", () => {
+    // A writer's event loop is busy for long stretches on a loaded machine; its SIGTERM handler must still run and
+    // print its report however late it gets to it.
+    const script = [
+        'process.once("SIGTERM", () => { process.stdout.write("report\\n", () => process.exit(0)); });',
+        "const busy = (ms: number): void => { const end = Date.now() + ms; while (Date.now() < end); };",
+        'process.stdout.write("started\\n");',
+        "setInterval(() => busy(300), 1);",
+    ].join("\n");
+
+    it("get a SIGTERM that a busy event loop handles late, and exit with their report", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rhl-ts-child-"));
+        const file = path.join(dir, "busy.ts");
+        fs.writeFileSync(file, script);
+        const [cmd, ...args] = typescriptArgv(file);
+        const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+        const exit = new Promise<number | null>((resolve) => child.on("close", resolve));
+        while (!out.includes("started")) await new Promise((r) => setTimeout(r, 20));
+        child.kill("SIGTERM");
+        expect({ code: await exit, out }).toEqual({ code: 0, out: "started\nreport\n" });
+        fs.rmSync(dir, { recursive: true, force: true });
     });
 });
 
