@@ -64,6 +64,7 @@ export const NODE_SCRIPTS = [
     "redis-start-guard",
     "redis-stop-record",
     "redis-stop-handover",
+    "sentinel-tune",
     "disable-thp",
     "apply-settings",
     "node-ready",

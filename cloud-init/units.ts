@@ -1,4 +1,5 @@
 import { PATHS } from "./paths";
+import { SENTINEL_DEBUG_TIMINGS } from "./sentinelConf";
 
 /** systemd unit text from sections of key/value pairs (repeated keys allowed, order kept). */
 export function renderUnit(
@@ -120,11 +121,18 @@ export function renderSentinelDropIn(opts: DropInOptions = {}): string {
                 ["StartLimitIntervalSec", "0"],
             ],
             Service: [
+                // '-': a Sentinel that cannot be tuned still runs, with its default timings.
+                [
+                    "ExecStartPost",
+                    `-+${PATHS.scriptsDir}/sentinel-tune ${SENTINEL_DEBUG_TIMINGS.map(([k, v]) => `${k} ${v}`).join(" ")}`,
+                ],
                 ["Restart", "always"],
                 ["RestartSec", "1s"],
             ],
         },
-        ["Rendered by redis-ha."],
+        [
+            "Rendered by redis-ha. sentinel-tune sets the Sentinel timings that sentinel.conf cannot hold (SENTINEL DEBUG).",
+        ],
     );
 }
 

@@ -4,7 +4,8 @@
  * bounded redis-cli calls, the paths read from the rendered paths.sh. The lab tier runs the same scripts for real.
  * Nothing here opens a socket: the stub answers every redis-cli call, and every address is on loopback.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import net from "node:net";
 import { createHash } from "node:crypto";
 import {
     chmodSync,
@@ -587,7 +588,16 @@ exit 1
                     ["INFO", "replication"],
                     "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n",
                 )
-                .reply(at("dev-b", REDIS), ["INFO", "replication"], replInfo(replicaOffset))
+                // dev-b follows dev-a until the failover, then is the master.
+                .replyScript(
+                    at("dev-b", REDIS),
+                    ["INFO", "replication"],
+                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf '# Replication\\r\\nrole:master\\r\\n'; ` +
+                        `else printf '%s' '${replInfo(replicaOffset)}'; fi\n`,
+                )
+                .reply(LOCAL_REDIS, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n")
+                .reply(LOCAL_REDIS, ["CONFIG", "SET", "repl-ping-replica-period", 86400], "OK\n")
+                .reply(LOCAL_REDIS, ["CONFIG", "SET", "repl-ping-replica-period", 10], "OK\n")
                 .reply(LOCAL_REDIS, ["CLIENT", "PAUSE", 6000, "WRITE"], "OK\n")
                 .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
             for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
@@ -609,7 +619,15 @@ exit 1
             const calls = n.calls().map((c) => c.call);
             const pause = calls.indexOf(`${LOCAL_REDIS} CLIENT PAUSE 6000 WRITE`);
             expect(pause).toBeGreaterThanOrEqual(0);
-            expect(calls.indexOf(`${LOCAL_SENTINEL} SENTINEL FAILOVER ${MASTER}`)).toBeGreaterThan(pause);
+            const failover = calls.indexOf(`${LOCAL_SENTINEL} SENTINEL FAILOVER ${MASTER}`);
+            expect(failover).toBeGreaterThan(pause);
+            // Replication PINGs held from before the pause until the replica follows the new master.
+            const held = calls.indexOf(`${LOCAL_REDIS} CONFIG SET repl-ping-replica-period 86400`);
+            const released = calls.indexOf(`${LOCAL_REDIS} CONFIG SET repl-ping-replica-period 10`);
+            expect(held).toBeGreaterThanOrEqual(0);
+            expect(held).toBeLessThan(pause);
+            expect(released).toBeGreaterThan(failover);
+            expect(calls.lastIndexOf(`${next} INFO replication`)).toBeLessThan(released);
             // Never unpaused: a held write must not run on the old master after the switch.
             expect(calls.filter((c) => c.includes("UNPAUSE") || c.includes("REPLICAOF"))).toEqual([]);
             expect(r.stderr).toMatch(
@@ -647,6 +665,111 @@ exit 1
         });
     });
 });
+
+const hasRedisServer = firstMissing([
+    [spawnSync("bash", ["-c", "command -v redis-server redis-cli"]).status === 0, "redis-server, redis-cli"],
+]);
+
+describeTier("lib.sh hold_pings against a real master and replica", hasRedisServer)(
+    "lib.sh hold_pings against a real master and replica",
+    () => {
+        // Clear text here (the lab runs the same calls over TLS); loopback ports of this test only.
+        const plain = topologyFromConfig({ ...readStackConfig("dev"), "redis-ha:tls": "false" }, "redis-ha", "dev");
+        const fake = new FakeNode(plain);
+        const master = { host: "127.0.0.1", port: 0 };
+        const servers: ReturnType<typeof spawn>[] = [];
+        const cli = (...args: string[]) =>
+            spawnSync("redis-cli", ["-h", master.host, "-p", String(master.port), "--no-auth-warning", ...args], {
+                encoding: "utf8",
+                env: { ...process.env, REDISCLI_AUTH: secrets.redisPassword },
+            }).stdout.trim();
+        const offset = () => Number(/master_repl_offset:(\d+)/.exec(cli("INFO", "replication"))?.[1] ?? NaN);
+        /** One script's life: hold_pings, then release_pings once told to (a line on its stdin). */
+        const holder = (at: string) => {
+            const child = spawn(
+                "bash",
+                [
+                    "-c",
+                    `. "$1/lib.sh" && hold_pings ${at} && echo held && read -r _ && release_pings && echo released`,
+                    "lib",
+                    fake.paths.scriptsDir,
+                ],
+                { stdio: ["pipe", "pipe", "inherit"] },
+            );
+            let out = "";
+            child.stdout.on("data", (c: Buffer) => (out += c.toString("utf8")));
+            const said = async (word: string) => {
+                for (let i = 0; i < 100 && !out.includes(word); i++) await sleep(50);
+                return out.includes(word);
+            };
+            return { said, release: () => child.stdin.end("\n") };
+        };
+        const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+        beforeAll(async () => {
+            const free = async () => {
+                const srv = net.createServer();
+                await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+                const port = (srv.address() as net.AddressInfo).port;
+                await new Promise((r) => srv.close(r));
+                return port;
+            };
+            master.port = await free();
+            const replicaPort = await free();
+            const common = [
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                secrets.redisPassword,
+            ];
+            // A PING every second while not held, so that a held period shows within a few seconds.
+            servers.push(
+                spawn("redis-server", ["--port", String(master.port), ...common, "--repl-ping-replica-period", "1"]),
+            );
+            servers.push(
+                spawn("redis-server", [
+                    "--port",
+                    String(replicaPort),
+                    ...common,
+                    "--replicaof",
+                    "127.0.0.1",
+                    String(master.port),
+                    "--masterauth",
+                    secrets.redisPassword,
+                ]),
+            );
+            for (let i = 0; i < 100 && !/connected_slaves:1/.test(cli("INFO", "replication")); i++) await sleep(100);
+        });
+        afterAll(() => {
+            for (const s of servers) s.kill("SIGKILL");
+            fake.remove();
+        });
+
+        it("holds the PINGs that move a paused master's offset, then gives its period back", async () => {
+            const at = `127.0.0.1:${String(master.port)}`;
+            expect(cli("INFO", "replication")).toMatch(/connected_slaves:1/);
+            expect(cli("CLIENT", "PAUSE", "60000", "WRITE")).toBe("OK");
+            const unheld = offset();
+            await sleep(2500);
+            expect(offset()).toBeGreaterThan(unheld); // the PINGs a pause alone lets through
+            const h = holder(at);
+            expect(await h.said("held")).toBe(true);
+            const held = offset();
+            await sleep(2500);
+            expect(offset()).toBe(held);
+            h.release();
+            expect(await h.said("released")).toBe(true);
+            expect(cli("CONFIG", "GET", "repl-ping-replica-period").split("\n")[1]).toBe("1");
+            await sleep(2500);
+            expect(offset()).toBeGreaterThan(held);
+            cli("CLIENT", "UNPAUSE");
+        }, 30_000);
+    },
+);
 
 describe("node scripts as shipped", () => {
     const scripts = readdirSync(SCRIPTS_DIR).sort();

@@ -2,7 +2,8 @@
  * In the lab (dev stack): every node boots with the host key the program generated and published, lab SSH pins it
  * and refuses any other key; the hosts are hardened as issue 13 item 3 asks (SSH by key only, root without a password,
  * unattended security upgrades in one slot per node that a rollout moves live, Redis and Sentinel as `redis` with
- * Debian's sandboxing intact, nothing listening on a public address the firewall does not open); and the resize handover (`failover-drill handover`, the step a plan change runs before
+ * Debian's sandboxing intact, nothing listening on a public address the firewall does not open); Sentinel's timings set
+ * at every start (SENTINEL DEBUG); and the resize handover (`failover-drill handover`, the step a plan change runs before
  * taking a master down) moves mastership by a controlled failover to the node it names, and does nothing on a node
  * that is not the master. The lab cannot resize a machine; the order of resizes is tested under mocks
  * (tests/resize.test.ts).
@@ -14,7 +15,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { exporterKinds, PATHS, publicKeyLine, SECURITY_ORIGINS } from "../../cloud-init";
+import { exporterKinds, PATHS, publicKeyLine, SECURITY_ORIGINS, SENTINEL_DEBUG_TIMINGS } from "../../cloud-init";
 import { firewallInbounds } from "../../components/firewall";
 import { redisStatus } from "../../lab/labCluster";
 import { LAB_TOOLS } from "../../lab/preflight";
@@ -280,6 +281,24 @@ describeHosts("lab dev: host keys and the resize handover", () => {
                 });
             }
         }
+    });
+
+    it("sets Sentinel's timings that sentinel.conf cannot hold at every start of Sentinel", async () => {
+        const timings = async (node: string) => {
+            const r = await ssh(s, node, [
+                `. ${PATHS.scriptsDir}/lib.sh && scli 127.0.0.1 "$SENTINEL_PORT" SENTINEL DEBUG`,
+            ]);
+            const words = r.stdout.trim().split("\n");
+            const got = new Map(words.flatMap((w, i) => (i % 2 === 0 ? [[w.toLowerCase(), words[i + 1]]] : [])));
+            return `${node} ${SENTINEL_DEBUG_TIMINGS.map(([k]) => `${k} ${got.get(k) ?? "?"}`).join(" ")}`;
+        };
+        const want = (node: string) => `${node} ${SENTINEL_DEBUG_TIMINGS.map(([k, v]) => `${k} ${v}`).join(" ")}`;
+        const sentinels = s.topology.nodes.filter((n) => n.runsSentinel).map((n) => n.name);
+        for (const n of sentinels) expect(await timings(n)).toBe(want(n));
+        // SENTINEL DEBUG does not survive a restart: the drop-in sets it again.
+        const [first] = sentinels;
+        expect((await ssh(s, first, ["systemctl restart redis-sentinel.service"])).code).toBe(0);
+        expect(await timings(first)).toBe(want(first));
     });
 
     it("listens on a non-loopback address only on ports the firewall opens for that node's services", async () => {
