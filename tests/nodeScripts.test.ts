@@ -75,7 +75,7 @@ class FakeNode {
     readonly dir = mkdtempSync(join(tmpdir(), "rha-node-scripts-"));
     readonly paths: NodePaths;
 
-    constructor(topology: Topology = dev, node = "dev-a") {
+    constructor(topology: Topology = dev, node = "dev-a", addresses: Readonly<Record<string, string>> = ADDRESSES) {
         const bin = join(this.dir, "bin");
         for (const d of ["bin", "stub", "replies", "state", "secrets"]) mkdirSync(join(this.dir, d));
         for (const s of NODE_SCRIPTS) copyFileSync(join(SCRIPTS_DIR, s), join(bin, s));
@@ -92,7 +92,7 @@ class FakeNode {
         };
         writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
         writeFileSync(join(bin, PATHS_LIB), renderPathsLib(this.paths));
-        writeFileSync(this.paths.nodeEnv, renderNodeEnv({ topology, node, addresses: ADDRESSES, secrets }));
+        writeFileSync(this.paths.nodeEnv, renderNodeEnv({ topology, node, addresses, secrets }));
         writeFileSync(this.paths.redisConf, "port 6379\nreplicaof 127.0.0.99 6379\n");
         writeFileSync(join(this.dir, "stub", "redis-cli"), STUB);
         chmodSync(join(this.dir, "stub", "redis-cli"), 0o755);
@@ -662,6 +662,102 @@ exit 1
             expect(r.code).toBe(0);
             expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL), at("dev-c", SENTINEL)]);
             expect(r.stderr).toMatch(/no Sentinel took SENTINEL FAILOVER; stopping without a handover/);
+        });
+
+        describe("in a stack with a DR region (prod)", () => {
+            const prod = topologyFromConfig(readStackConfig("prod"), "redis-ha", "prod");
+            const P = {
+                "east-a": "127.0.1.11",
+                "east-b": "127.0.1.12",
+                "ord-a": "127.0.2.11",
+                "ord-b": "127.0.2.12",
+                witness: "127.0.3.11",
+            };
+            const ep = (n: keyof typeof P, port: number) => `${P[n]}:${port}`;
+            const [R, S] = [prod.ports.redis, prod.ports.sentinel];
+            const local = { redis: `127.0.0.1:${R}`, sentinel: `127.0.0.1:${S}` };
+            const dr = [ep("ord-a", R), ep("ord-b", R)];
+            const failedOver = `grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"`;
+            /** east-a is master until a FAILOVER call, then east-b; every replica caught up at offset 100. */
+            const stoppingEastA = (sentinelSeesPriorities: boolean) => {
+                const n = new FakeNode(prod, "east-a", P);
+                nodes.push(n);
+                const follows = (m: string) =>
+                    `# Replication\\r\\nrole:slave\\r\\nmaster_host:${m}\\r\\nmaster_port:${R}\\r\\nmaster_link_status:up\\r\\nslave_repl_offset:100\\r\\n`;
+                n.reply(
+                    local.redis,
+                    ["INFO", "replication"],
+                    "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n",
+                )
+                    .reply(local.redis, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n")
+                    .reply(local.redis, ["CONFIG", "SET", "repl-ping-replica-period", 86400], "OK\n")
+                    .reply(local.redis, ["CONFIG", "SET", "repl-ping-replica-period", 10], "OK\n")
+                    .reply(local.redis, ["CLIENT", "PAUSE", 6000, "WRITE"], "OK\n")
+                    .reply(local.sentinel, ["SENTINEL", "FAILOVER", prod.masterName], "OK\n")
+                    .replyScript(
+                        ep("east-b", R),
+                        ["INFO", "replication"],
+                        `if ${failedOver}; then printf '# Replication\\r\\nrole:master\\r\\n'; else printf '${follows(P["east-a"])}'; fi\n`,
+                    );
+                for (const r of dr) {
+                    n.replyScript(
+                        r,
+                        ["INFO", "replication"],
+                        `if ${failedOver}; then printf '${follows(P["east-b"])}'; else printf '${follows(P["east-a"])}'; fi\n`,
+                    )
+                        .reply(r, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
+                        .reply(r, ["CONFIG", "SET", "replica-priority", 0], "OK\n")
+                        .reply(r, ["CONFIG", "SET", "replica-priority", 100], "OK\n")
+                        .reply(r, ["CONFIG", "REWRITE"], "OK\n");
+                }
+                const priorities = dr.map((r) => `name\n${r}\nslave-priority\n0\n`).join("");
+                n.reply(
+                    local.sentinel,
+                    ["SENTINEL", "REPLICAS", prod.masterName],
+                    sentinelSeesPriorities ? priorities : priorities.replaceAll("\n0\n", "\n100\n"),
+                );
+                for (const s of ["east-a", "ord-a", "witness"] as const) {
+                    n.replyScript(
+                        ep(s, S),
+                        ["SENTINEL", "get-master-addr-by-name", prod.masterName],
+                        `if ${failedOver}; then printf '%s\\n' ${P["east-b"]} ${R}; else printf '%s\\n' ${P["east-a"]} ${R}; fi\n`,
+                    );
+                }
+                return n;
+            };
+
+            it("keeps mastership in the primary region: DR replicas unpromotable from before the pause to the end", () => {
+                const n = stoppingEastA(true);
+                const r = n.run("redis-stop-handover", [], { env: stopEnv });
+                expect(r.stderr).toMatch(
+                    new RegExp(
+                        `${dr.join(" ")} unpromotable for this handover.*handed mastership to ${ep("east-b", R)}`,
+                        "s",
+                    ),
+                );
+                const calls = n.calls().map((c) => c.call);
+                const pause = calls.indexOf(`${local.redis} CLIENT PAUSE 6000 WRITE`);
+                const failover = calls.indexOf(`${local.sentinel} SENTINEL FAILOVER ${prod.masterName}`);
+                for (const d of dr) {
+                    expect(calls.indexOf(`${d} CONFIG SET replica-priority 0`)).toBeLessThan(pause);
+                    expect(calls.indexOf(`${d} CONFIG SET replica-priority 100`)).toBeGreaterThan(failover);
+                    // The file too: Sentinel's REPLICAOF is followed by CONFIG REWRITE, which would keep the 0.
+                    expect(calls.lastIndexOf(`${d} CONFIG REWRITE`)).toBeGreaterThan(
+                        calls.indexOf(`${d} CONFIG SET replica-priority 100`),
+                    );
+                }
+                expect(calls.indexOf(`${local.sentinel} SENTINEL REPLICAS ${prod.masterName}`)).toBeLessThan(pause);
+            });
+
+            it("hands over without the preference, priorities given back first, when the Sentinel does not see them", () => {
+                const n = stoppingEastA(false);
+                const r = n.run("redis-stop-handover", [], { env: stopEnv });
+                expect(r.stderr).toMatch(/could not make .* unpromotable in time; any caught-up replica may take over/);
+                expect(r.stderr).toMatch(/handed mastership to/);
+                const calls = n.calls().map((c) => c.call);
+                const pause = calls.indexOf(`${local.redis} CLIENT PAUSE 6000 WRITE`);
+                for (const d of dr) expect(calls.indexOf(`${d} CONFIG SET replica-priority 100`)).toBeLessThan(pause);
+            });
         });
     });
 });

@@ -95,3 +95,34 @@ release_pings() {
         echo "could not set repl-ping-replica-period back to $pings_period on $pings_held_on: run redis-cli CONFIG SET repl-ping-replica-period $pings_period there" >&2
     pings_held_on=""
 }
+# in_primary_region ADDRESS   is ADDRESS (host:port) one of the primary region's Redis nodes?
+in_primary_region() { [[ " $PRIMARY_REDIS_NODES " == *" $1 "* ]]; }
+# sentinel_replica_field SENTINEL REPLICA FIELD   one field of REPLICA (host:port) in SENTINEL's SENTINEL REPLICAS.
+sentinel_replica_field() {
+    scli "${1%:*}" "${1##*:}" SENTINEL REPLICAS "$MASTER_NAME" 2>/dev/null | tr -d '\r' |
+        awk -v want="$2" -v field="$3" 'key == "name" { name = $0 } key == field && name == want { print; exit } { key = $0 }'
+}
+# hold_unpromotable REPLICA...   replica-priority 0 on each (Sentinel then never promotes it) until
+# release_unpromotable           release_unpromotable gives each its priority back, the running value and the file
+#                                (Sentinel follows its REPLICAOF with CONFIG REWRITE, which would persist the 0).
+#                                hold_unpromotable returns 1 if a priority could not be read or set.
+declare -A held_priorities=()
+hold_unpromotable() {
+    local r p
+    for r in "$@"; do
+        p=$(rcli "${r%:*}" "${r##*:}" CONFIG GET replica-priority 2>/dev/null | sed -n 2p | tr -d '\r')
+        [[ "$p" =~ ^[0-9]+$ ]] || return 1
+        held_priorities[$r]=$p
+        [ "$(rcli "${r%:*}" "${r##*:}" CONFIG SET replica-priority 0 2>/dev/null | tr -d '\r')" = OK ] || return 1
+    done
+}
+release_unpromotable() {
+    local r
+    for r in "${!held_priorities[@]}"; do
+        if ! rcli "${r%:*}" "${r##*:}" CONFIG SET replica-priority "${held_priorities[$r]}" >/dev/null 2>&1 ||
+            ! rcli "${r%:*}" "${r##*:}" CONFIG REWRITE >/dev/null 2>&1; then
+            echo "WARNING: could not restore replica-priority ${held_priorities[$r]} on $r; set it by hand" >&2
+        fi
+        unset 'held_priorities[$r]'
+    done
+}
