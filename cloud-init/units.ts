@@ -117,7 +117,10 @@ export function renderSentinelDropIn(opts: DropInOptions = {}): string {
             Unit: [
                 ...bootstrapCondition(opts),
                 ["Wants", `redis-ha-tuning.service${opts.homing ? " redis-ha-homing.service" : ""}`],
-                ["After", "redis-ha-tuning.service redis-server.service"],
+                ["After", "redis-ha-tuning.service"],
+                // Started before Redis, so stopped after it: a reboot's stop handover (redis-stop-handover) asks this
+                // node's Sentinel first, and the start guard finds it up.
+                ["Before", "redis-server.service"],
                 ["StartLimitIntervalSec", "0"],
             ],
             Service: [

@@ -61,6 +61,9 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
     };
     const sentinelCount = topology.nodes.filter((n) => n.runsSentinel).length;
     const redisNames = topology.nodes.filter((n) => n.runsRedis).map((n) => n.name);
+    const primaryNodes = topology.nodes
+        .filter((n) => n.runsRedis && n.region === topology.primaryRegion)
+        .map((n) => n.name);
 
     afterAll(() => {
         lab("down");
@@ -167,10 +170,11 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
             expect(report.correct).toBe(true);
         });
 
-    // The master stopped or rebooted on purpose hands over to a caught-up replica before it goes down.
-    // Asserted: nothing lost, one writable master; the rto (target <= 1000 ms), the errors the application saw
-    // (target 0) and which path promoted the replica are printed. On prod only in CI (the same scripts as dev, plus a
-    // handover that may pick the DR region and be brought home by redis-homing): the suite's time budget.
+    // The master stopped or rebooted on purpose hands over to a caught-up replica before it goes down, in the primary
+    // region (the DR replicas are unpromotable for the handover). Asserted: the planned path, the new master in the
+    // primary region, nothing lost, one writable master; the rto (target <= 1000 ms) and the errors the application
+    // saw (target 0) are printed. On prod only in CI (the same scripts as dev, plus the region preference): the
+    // suite's time budget.
     const plannedScenarios = stack === "prod" ? ["master-stop", "master-reboot"] : [];
     if (plannedScenarios.length > 0)
         it.each(plannedScenarios)("survives %s: nothing lost, one writable master", (scenario) => {
@@ -180,6 +184,8 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
                     `rto ${JSON.stringify(report.rtoMs)} ms, ${report.ackedWrites} acknowledged, ${report.lostAckedWrites} lost, ` +
                     `errors seen by the writer ${JSON.stringify(report.perRun[0].writerErrors)}\n`,
             );
+            expect(report.handover).toBe("planned");
+            expect(report.perRun[0].switchedTo ?? "none").toMatch(new RegExp(`^(${primaryNodes.join("|")})$`));
             expect(report.ackedWrites).toBeGreaterThan(100);
             expect(report.lostAckedWrites).toBe(0);
             expect(report.perRun[0].mastersAfter).toBe(1);
