@@ -206,10 +206,10 @@ describe("TimedRedis against a server that reads and never answers (a hung serve
 
 /**
  * A server on its own thread (its own event loop), so it answers while this process's loop is stalled: one `+OK` per
- * command it parses.
+ * command it parses. It counts the replies it has handed to the kernel in the shared `workerData[0]`.
  */
 const ANSWERING_SERVER = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const net = require("node:net");
 const server = net.createServer((s) => {
     let buf = "";
@@ -225,7 +225,7 @@ const server = net.createServer((s) => {
                 at += h[0].length + Number(h[1]) + 2;
             }
             buf = buf.slice(at);
-            s.write("+OK\\r\\n");
+            s.write("+OK\\r\\n", () => Atomics.add(workerData, 0, 1));
         }
     });
 });
@@ -236,8 +236,9 @@ parentPort.on("message", () => server.close(() => process.exit(0)));
 describe("TimedRedis when this process stalls longer than the timeout (the server answered in time)", () => {
     let worker: Worker;
     let port: number;
+    const replies = new Int32Array(new SharedArrayBuffer(4));
     beforeAll(async () => {
-        worker = new Worker(ANSWERING_SERVER, { eval: true });
+        worker = new Worker(ANSWERING_SERVER, { eval: true, workerData: replies });
         port = await new Promise<number>((resolve) => worker.once("message", resolve));
     });
     afterAll(async () => {
@@ -263,6 +264,7 @@ describe("TimedRedis when this process stalls longer than the timeout (the serve
         await r.connect();
         expect(await r.set("k", "v")).toBe("OK");
         await new Promise((resolve) => setTimeout(resolve, 100)); // the timer is idle again
+        const before = Atomics.load(replies, 0);
         const reply = r.set("k", "v").then(
             (v) => v,
             (e: unknown) => (e as Error).message,
@@ -271,8 +273,9 @@ describe("TimedRedis when this process stalls longer than the timeout (the serve
         // and the next loop iteration runs the command timer's tick (timers phase) before it polls the socket.
         await new Promise<void>((resolve) =>
             setImmediate(() => {
+                // Past the timeout, and until the reply is on its way (a busy machine may be slow to run the server).
                 const until = Date.now() + timeoutMs + 300;
-                while (Date.now() < until) {
+                while (Date.now() < until || (Atomics.load(replies, 0) === before && Date.now() < until + 10_000)) {
                     // this thread does nothing else meanwhile
                 }
                 resolve();
