@@ -27,6 +27,14 @@ export const COMMAND_TIMER_TICK_MS = 25;
  * before a note at least `timeoutMs` old has waited at least `timeoutMs`: it is rejected with
  * ioredis' own "Command timed out" error (its reply, if one ever comes, is then ignored, as with
  * ioredis' timer). Per command this costs one counter increment.
+ *
+ * A verdict waits for the socket to be read: Node runs due timers before it polls its sockets, so
+ * after this process stalled (a long synchronous task, a GC pause) the first tick finds commands
+ * "unanswered" whose replies came in time and wait unread in the socket. Rejecting them then, and
+ * judging the server hung (ManagedConnection drops the socket), fails a healthy connection's
+ * calls: the lab's rotation test lost its master connection that way while it rendered the
+ * program in the writer's process (docs/security.md, "Rotation"). So a tick that finds commands
+ * due looks again from `setImmediate`, which runs after the poll phase has read every socket.
  */
 export class CommandTimer {
     /** Commands written to the queue so far. The oldest unanswered one is number `written - queue.length`. */
@@ -36,6 +44,8 @@ export class CommandTimer {
     /** Notes `[at, written]`, oldest first; the first is the newest one at least `timeoutMs` old, once there is one. */
     private notes: Array<readonly [number, number]> = [];
     private interval: NodeJS.Timeout | undefined;
+    /** The second look of a tick that found commands due, pending until the event loop has read its sockets. */
+    private secondLook: NodeJS.Immediate | undefined;
 
     constructor(
         private readonly queue: () => SentQueue,
@@ -58,8 +68,13 @@ export class CommandTimer {
         this.interval.unref();
     }
 
-    /** Rejects every queued command that has waited `timeoutMs`; stops while nothing is unanswered. */
-    tick(): void {
+    /**
+     * Rejects every queued command that has waited `timeoutMs`; stops while nothing is unanswered.
+     * `afterPoll`: this is the second look (see the class comment); a first look that finds commands due
+     * only schedules it.
+     */
+    tick(afterPoll = false): void {
+        if (!afterPoll && this.secondLook !== undefined) return;
         const q = this.queue();
         if (q.length === 0) {
             this.stop();
@@ -72,6 +87,13 @@ export class CommandTimer {
         while (notes.length >= 2 && notes[1][0] <= limit) notes.shift();
         const [at, writtenBy] = notes[0];
         if (at > limit || writtenBy <= this.rejectedBelow) return;
+        if (!afterPoll) {
+            this.secondLook = setImmediate(() => {
+                this.secondLook = undefined;
+                this.tick(true);
+            });
+            return;
+        }
         const oldest = this.written - q.length;
         for (let n = Math.max(oldest, this.rejectedBelow); n < writtenBy; n++) {
             q.peekAt(n - oldest)?.command.reject(new Error(COMMAND_TIMED_OUT));
@@ -82,7 +104,9 @@ export class CommandTimer {
 
     stop(): void {
         if (this.interval !== undefined) clearInterval(this.interval);
+        if (this.secondLook !== undefined) clearImmediate(this.secondLook);
         this.interval = undefined;
+        this.secondLook = undefined;
         this.notes = [];
     }
 }

@@ -1,4 +1,5 @@
 import { createServer, Server, Socket } from "node:net";
+import { Worker } from "node:worker_threads";
 import { COMMAND_TIMER_TICK_MS, CommandTimer, SentQueue, TimedRedis } from "../../../client/commandTimer";
 
 /** ioredis' command queue, reduced to what the timer reads: oldest first. */
@@ -200,5 +201,102 @@ describe("TimedRedis against a server that reads and never answers (a hung serve
         expect(calls).toEqual(["write", "writev 9"]);
         r.disconnect();
         await Promise.all(pending);
+    });
+});
+
+/**
+ * A server on its own thread (its own event loop), so it answers while this process's loop is stalled: one `+OK` per
+ * command it parses. It counts the replies it has handed to the kernel in the shared `workerData[0]`.
+ */
+const ANSWERING_SERVER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const net = require("node:net");
+const server = net.createServer((s) => {
+    let buf = "";
+    s.on("data", (d) => {
+        buf += d.toString("latin1");
+        for (;;) {
+            const m = /^\\*(\\d+)\\r\\n/.exec(buf);
+            if (!m) return;
+            let at = m[0].length;
+            for (let i = 0; i < Number(m[1]); i++) {
+                const h = /^\\$(\\d+)\\r\\n/.exec(buf.slice(at));
+                if (!h || buf.length < at + h[0].length + Number(h[1]) + 2) return;
+                at += h[0].length + Number(h[1]) + 2;
+            }
+            buf = buf.slice(at);
+            s.write("+OK\\r\\n", () => Atomics.add(workerData, 0, 1));
+        }
+    });
+});
+server.listen(0, "127.0.0.1", () => parentPort.postMessage(server.address().port));
+parentPort.on("message", () => server.close(() => process.exit(0)));
+`;
+
+describe("TimedRedis when this process stalls longer than the timeout (the server answered in time)", () => {
+    let worker: Worker;
+    let port: number;
+    const replies = new Int32Array(new SharedArrayBuffer(4));
+    beforeAll(async () => {
+        worker = new Worker(ANSWERING_SERVER, { eval: true, workerData: replies });
+        port = await new Promise<number>((resolve) => worker.once("message", resolve));
+    });
+    afterAll(async () => {
+        worker.postMessage("close");
+        await new Promise((resolve) => worker.once("exit", resolve));
+    });
+
+    test("the reply waiting unread in the socket is read before any verdict: no timeout, no hang judged", async () => {
+        const timeoutMs = 200;
+        let judged = 0;
+        const r = new TimedRedis(
+            {
+                host: "127.0.0.1",
+                port,
+                enableReadyCheck: false,
+                retryStrategy: () => null,
+                lazyConnect: true,
+                disableClientInfo: true,
+            },
+            timeoutMs,
+            () => (judged += 1),
+        );
+        await r.connect();
+        expect(await r.set("k", "v")).toBe("OK");
+        await new Promise((resolve) => setTimeout(resolve, 100)); // the timer is idle again
+        const before = Atomics.load(replies, 0);
+        const reply = r.set("k", "v").then(
+            (v) => v,
+            (e: unknown) => (e as Error).message,
+        );
+        // The stall, in a later callback as a long synchronous task would be: the server's reply arrives meanwhile,
+        // and the next loop iteration runs the command timer's tick (timers phase) before it polls the socket.
+        await new Promise<void>((resolve) =>
+            setImmediate(() => {
+                // Past the timeout, and until the reply is on its way (a busy machine may be slow to run the server).
+                const until = Date.now() + timeoutMs + 300;
+                while (Date.now() < until || (Atomics.load(replies, 0) === before && Date.now() < until + 10_000)) {
+                    // this thread does nothing else meanwhile
+                }
+                resolve();
+            }),
+        );
+        expect(await reply).toBe("OK");
+        expect(judged).toBe(0);
+        expect(r.status).toBe("ready");
+        r.disconnect();
+    });
+
+    test("a command still unanswered after the socket was read times out as before", async () => {
+        const q: SentQueue & { rejected: number } = {
+            length: 1,
+            rejected: 0,
+            peekAt: () => ({ command: { reject: () => (q.rejected += 1) } }),
+        };
+        const t = new CommandTimer(() => q, 50, 10);
+        t.noteWritten();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(q.rejected).toBe(1);
+        t.stop();
     });
 });
