@@ -12,6 +12,11 @@ export const PATHS = {
     redisState: "/var/lib/redis-ha/redis-server.state",
     /** `crash|planned|sentinel <epoch ms> <new master>`: which path last moved mastership off this node. */
     lastHandover: "/var/lib/redis-ha/last-handover",
+    /**
+     * The pid of a redis-server whose writes redis-stop-handover refuses while it hands mastership over: redis-fence
+     * keeps that process fenced, whichever Sentinels still name it.
+     */
+    handoverFence: "/var/lib/redis-ha/handover-fence",
     sysctl: "/etc/sysctl.d/60-redis-ha.conf",
     tuningUnit: "/etc/systemd/system/redis-ha-tuning.service",
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
@@ -99,6 +104,7 @@ const SHELL_NAMES = {
     STATE_DIR: "stateDir",
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
+    HANDOVER_FENCE_FILE: "handoverFence",
     FAILOVER_LOCK: "failoverLock",
     EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
     BACKUP_ENV_FILE: "backupEnv",

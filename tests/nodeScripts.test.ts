@@ -47,6 +47,12 @@ const MASTER = dev.masterName;
 /** Where a script reaches its own node's Redis and Sentinel. */
 const LOCAL_REDIS = `127.0.0.1:${REDIS}`;
 const LOCAL_SENTINEL = `127.0.0.1:${SENTINEL}`;
+const FENCED = dev.dr.fencedMinReplicas;
+/** CLIENT LIST lines of Redis 7.0: a client blocked in WAIT, and an idle one. */
+const BLOCKED_WAIT =
+    "id=3 addr=127.0.0.1:37974 laddr=127.0.0.1:6379 fd=8 name= age=0 idle=0 flags=b db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=20474 argv-mem=9 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=22305 events=r cmd=wait user=app redir=-1 resp=2";
+const IDLE_CLIENT =
+    "id=4 addr=127.0.0.1:37988 laddr=127.0.0.1:6379 fd=9 name= age=0 idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=26 qbuf-free=20448 argv-mem=10 multi-mem=0 rbs=16384 rbp=16384 obl=0 oll=0 omem=0 tot-mem=37658 events=r cmd=wait user=app redir=-1 resp=2";
 
 /** redis-cli's stand-in: the reply file for "host:port ARGS", a hang (until `timeout` kills it), or "refused". */
 const STUB = `#!/bin/bash
@@ -88,6 +94,7 @@ class FakeNode {
             stateDir: join(this.dir, "state"),
             redisState: join(this.dir, "state", "redis-server.state"),
             lastHandover: join(this.dir, "state", "last-handover"),
+            handoverFence: join(this.dir, "state", "handover-fence"),
             secretsDir: join(this.dir, "secrets"),
         };
         writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
@@ -598,6 +605,13 @@ exit 1
                 .reply(LOCAL_REDIS, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n")
                 .reply(LOCAL_REDIS, ["CONFIG", "SET", "repl-ping-replica-period", 86400], "OK\n")
                 .reply(LOCAL_REDIS, ["CONFIG", "SET", "repl-ping-replica-period", 10], "OK\n")
+                .reply(LOCAL_REDIS, ["CONFIG", "SET", "min-replicas-to-write", FENCED], "OK\n")
+                // One client blocked in WAIT on the first look, none after.
+                .replyScript(
+                    LOCAL_REDIS,
+                    ["CLIENT", "LIST"],
+                    `if [ "$(grep -c 'CLIENT LIST' "$STUB_DIR/calls")" -le 1 ]; then echo '${BLOCKED_WAIT}'; fi; echo '${IDLE_CLIENT}'\n`,
+                )
                 .reply(LOCAL_REDIS, ["CLIENT", "PAUSE", 6000, "WRITE"], "OK\n")
                 .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
             for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
@@ -612,20 +626,33 @@ exit 1
         };
         const stopEnv = { MAINPID: "4242", SERVICE_RESULT: "success" };
 
-        it("pauses writes, waits for the replica to reach the master's offset, fails over, keeps the pause", () => {
+        it("refuses writes, lets blocked WAITs end, pauses, waits for the replica to catch up, fails over, keeps both", () => {
             const n = stoppingMaster(100);
             const r = n.run("redis-stop-handover", [], { env: stopEnv });
             expect(r.code).toBe(0);
             const calls = n.calls().map((c) => c.call);
             const pause = calls.indexOf(`${LOCAL_REDIS} CLIENT PAUSE 6000 WRITE`);
             expect(pause).toBeGreaterThanOrEqual(0);
+            // Writes refused (NOREPLICAS, retried by clients) before the pause, which would hold them instead; kept
+            // so by redis-fence for this process (its pid in the file), never lifted here.
+            const refused = calls.indexOf(`${LOCAL_REDIS} CONFIG SET min-replicas-to-write ${FENCED}`);
+            expect(refused).toBeGreaterThanOrEqual(0);
+            expect(refused).toBeLessThan(pause);
+            expect(readFileSync(n.paths.handoverFence, "utf8")).toBe("4242\n");
+            expect(calls.filter((c) => c.includes("min-replicas-to-write"))).toHaveLength(1);
+            // The pause waits for the WAIT that was blocked (it would hold the replicas' acknowledgements).
+            const looks = calls.flatMap((c, i) => (c === `${LOCAL_REDIS} CLIENT LIST` ? [i] : []));
+            expect(looks.length).toBeGreaterThanOrEqual(2);
+            expect(looks[0]).toBeGreaterThan(refused);
+            expect(looks[1]).toBeLessThan(pause);
+            expect(r.stderr).toMatch(/writes refused \(NOREPLICAS\) for the handover; 0 WAIT\(s\) still blocked/);
             const failover = calls.indexOf(`${LOCAL_SENTINEL} SENTINEL FAILOVER ${MASTER}`);
             expect(failover).toBeGreaterThan(pause);
             // Replication PINGs held from before the pause until the replica follows the new master.
             const held = calls.indexOf(`${LOCAL_REDIS} CONFIG SET repl-ping-replica-period 86400`);
             const released = calls.indexOf(`${LOCAL_REDIS} CONFIG SET repl-ping-replica-period 10`);
             expect(held).toBeGreaterThanOrEqual(0);
-            expect(held).toBeLessThan(pause);
+            expect(held).toBeLessThan(calls.indexOf(`${LOCAL_REDIS} CONFIG SET min-replicas-to-write ${FENCED}`));
             expect(released).toBeGreaterThan(failover);
             expect(calls.lastIndexOf(`${next} INFO replication`)).toBeLessThan(released);
             // Never unpaused: a held write must not run on the old master after the switch.
@@ -692,6 +719,7 @@ exit 1
                     .reply(local.redis, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n")
                     .reply(local.redis, ["CONFIG", "SET", "repl-ping-replica-period", 86400], "OK\n")
                     .reply(local.redis, ["CONFIG", "SET", "repl-ping-replica-period", 10], "OK\n")
+                    .reply(local.redis, ["CONFIG", "SET", "min-replicas-to-write", prod.dr.fencedMinReplicas], "OK\n")
                     .reply(local.redis, ["CLIENT", "PAUSE", 6000, "WRITE"], "OK\n")
                     .reply(local.sentinel, ["SENTINEL", "FAILOVER", prod.masterName], "OK\n")
                     .replyScript(
@@ -766,8 +794,8 @@ const hasRedisServer = firstMissing([
     [spawnSync("bash", ["-c", "command -v redis-server redis-cli"]).status === 0, "redis-server, redis-cli"],
 ]);
 
-describeTier("lib.sh hold_pings against a real master and replica", hasRedisServer)(
-    "lib.sh hold_pings against a real master and replica",
+describeTier("the handover's primitives against a real master and replica", hasRedisServer)(
+    "the handover's primitives against a real master and replica",
     () => {
         // Clear text here (the lab runs the same calls over TLS); loopback ports of this test only.
         const plain = topologyFromConfig({ ...readStackConfig("dev"), "redis-ha:tls": "false" }, "redis-ha", "dev");
@@ -863,6 +891,37 @@ describeTier("lib.sh hold_pings against a real master and replica", hasRedisServ
             await sleep(2500);
             expect(offset()).toBeGreaterThan(held);
             cli("CLIENT", "UNPAUSE");
+        }, 30_000);
+
+        it("refuses a write at once while fenced and paused (NOREPLICAS, not held), and counts blocked WAITs", async () => {
+            const at = `127.0.0.1:${String(master.port)}`;
+            // Run as the scripts do, against the real redis-cli (FakeNode.lib puts its stub first).
+            const lib = (fn: string) =>
+                spawnSync("bash", ["-c", `. "$1/lib.sh" && ${fn}`, "lib", fake.paths.scriptsDir], {
+                    encoding: "utf8",
+                }).stdout.trim();
+            // A WAIT for more replicas than there are blocks for its timeout.
+            const waiter = spawn(
+                "redis-cli",
+                ["-h", "127.0.0.1", "-p", String(master.port), "--no-auth-warning", "WAIT", "5", "1500"],
+                { env: { ...process.env, REDISCLI_AUTH: secrets.redisPassword }, stdio: "ignore" },
+            );
+            await sleep(300);
+            expect(lib(`blocked_waits ${at}`)).toBe("1");
+            await new Promise((r) => waiter.once("exit", r));
+            expect(lib(`blocked_waits ${at}`)).toBe("0");
+            // redis-stop-handover's order: refuse, then pause. Redis checks min-replicas-to-write before the pause.
+            expect(cli("CONFIG", "SET", "min-replicas-to-write", String(FENCED))).toBe("OK");
+            expect(cli("CLIENT", "PAUSE", "10000", "WRITE")).toBe("OK");
+            try {
+                const started = Date.now();
+                expect(cli("SET", "k", "v")).toMatch(/^NOREPLICAS /);
+                expect(cli("INCR", "n")).toMatch(/^NOREPLICAS /);
+                expect(Date.now() - started).toBeLessThan(2000);
+            } finally {
+                cli("CLIENT", "UNPAUSE");
+                cli("CONFIG", "SET", "min-replicas-to-write", "0");
+            }
         }, 30_000);
     },
 );
@@ -960,6 +1019,24 @@ describe("node scripts as shipped", () => {
             const r = n.run("redis-fence", ["once"]);
             expect({ code: r.code, sets: sets(n) }).toEqual({ code: 0, sets: want });
             if (want[0] === fenced) expect(r.stderr).toMatch(/^redis-fence: fenced: /m);
+        });
+
+        it("keeps the master that redis-stop-handover is stopping fenced though every Sentinel names it", () => {
+            const handingOver = (pidInFile: string) => {
+                const n = fenceNode("master", fenced)
+                    .views({ "dev-a": self, "dev-b": self, "dev-c": self })
+                    .reply(LOCAL_REDIS, ["INFO", "server"], "# Server\r\nredis_version:7.0.15\r\nprocess_id:4242\r\n");
+                mkdirSync(n.paths.stateDir, { recursive: true });
+                writeFileSync(n.paths.handoverFence, `${pidInFile}\n`);
+                return n;
+            };
+            const stopping = handingOver("4242");
+            expect(stopping.run("redis-fence", ["once"]).code).toBe(0);
+            expect(sets(stopping)).toEqual([]); // stays fenced
+            // A Redis started after that handover (another pid) is not held by it: the fence is lifted.
+            const restarted = handingOver("4100");
+            restarted.run("redis-fence", ["once"]);
+            expect(sets(restarted)).toEqual([configured]);
         });
 
         it("does not fence a just-promoted master while the Sentinels that answer still name its predecessor", () => {

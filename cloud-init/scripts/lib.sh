@@ -95,6 +95,12 @@ release_pings() {
         echo "could not set repl-ping-replica-period back to $pings_period on $pings_held_on: run redis-cli CONFIG SET repl-ping-replica-period $pings_period there" >&2
     pings_held_on=""
 }
+# blocked_waits HOST:PORT   how many clients of that Redis are blocked in WAIT (0 when it does not answer).
+blocked_waits() {
+    local n
+    n=$(rcli "${1%:*}" "${1##*:}" CLIENT LIST 2>/dev/null | grep -c ' flags=[^ ]*b[^ ]* .* cmd=wait ')
+    echo "${n:-0}"
+}
 # in_primary_region ADDRESS   is ADDRESS (host:port) one of the primary region's Redis nodes?
 in_primary_region() { [[ " $PRIMARY_REDIS_NODES " == *" $1 "* ]]; }
 # sentinel_replica_field SENTINEL REPLICA FIELD   one field of REPLICA (host:port) in SENTINEL's SENTINEL REPLICAS.
