@@ -221,6 +221,10 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(sum).toBe(`${sha}  ${rdbKey.split("/").pop() ?? ""}\n`);
         expect(readFileSync(body).includes("a".repeat(20_000))).toBe(true);
         expect(r.stdout).toMatch(/ compression=no bgsave_ms=\d+ /);
+        // transfer_ms (what the lab drill compares with a plain put): from the snapshot on disk to a verified pair.
+        const ms = (name: string) => Number(new RegExp(` ${name}_ms=(\\d+)\\b`).exec(r.stdout)?.[1]);
+        expect(ms("transfer")).toBeGreaterThanOrEqual(ms("sha256") + ms("upload") + ms("verify"));
+        expect(ms("transfer")).toBeLessThan(ms("total"));
         // The replica's own setting is back once the snapshot is taken.
         expect(await client(replica).config("GET", "rdbcompression")).toEqual(["rdbcompression", "yes"]);
         const metrics = readFileSync(n.paths.backupMetrics, "utf8");
@@ -284,6 +288,22 @@ describeTier("backup scripts (real redis-server, Sentinel and a local S3 server)
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(
             /^redis-backup: uploaded object reads back with checksum [0-9a-f]{32}, expected [0-9a-f]{32}: not kept\n$/,
+        );
+        expect(objects()).toEqual(before);
+    });
+
+    it("exits non-zero with one line and leaves no final object when a multipart upload stores other bytes", () => {
+        // The multipart path reads back through s3cmd (the server's ETag, not rclone's MD5 in the metadata).
+        const env = {
+            ...badRclone("flip-parts", 'f() { head -c 16 /dev/zero; tail -c +17 "$1"; }; f'),
+            BACKUP_SINGLE_MB: "0",
+            BACKUP_PART_MB: "5",
+        };
+        const before = objects();
+        const r = node("ord-a", replica).run("redis-backup", [], env);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(
+            /^redis-backup: uploaded object reads back with checksum [0-9a-f]{32}(-\d+)?, expected [0-9a-f]{32}-\d+: not kept\n$/,
         );
         expect(objects()).toEqual(before);
     });
