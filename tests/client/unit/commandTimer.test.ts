@@ -2,6 +2,22 @@ import { createServer, Server, Socket } from "node:net";
 import { Worker } from "node:worker_threads";
 import { COMMAND_TIMER_TICK_MS, CommandTimer, SentQueue, TimedRedis } from "../../../client/commandTimer";
 
+/** A TimedRedis on loopback that connects when told and never reconnects. */
+function timedRedis(port: number, timeoutMs: number, onTimeout?: () => void): TimedRedis {
+    return new TimedRedis(
+        {
+            host: "127.0.0.1",
+            port,
+            enableReadyCheck: false,
+            retryStrategy: () => null,
+            lazyConnect: true,
+            disableClientInfo: true,
+        },
+        timeoutMs,
+        onTimeout,
+    );
+}
+
 /** ioredis' command queue, reduced to what the timer reads: oldest first. */
 class FakeQueue implements SentQueue {
     readonly items: Array<{ command: { name: string; reject(err: Error): void } }> = [];
@@ -174,17 +190,7 @@ describe("TimedRedis against a server that reads and never answers (a hung serve
 
     test("commands issued in one tick while others are in flight leave in one socket write", async () => {
         const port = (server.address() as { port: number }).port;
-        const r = new TimedRedis(
-            {
-                host: "127.0.0.1",
-                port,
-                enableReadyCheck: false,
-                retryStrategy: () => null,
-                lazyConnect: true,
-                disableClientInfo: true,
-            },
-            1000,
-        );
+        const r = timedRedis(port, 1000);
         await r.connect();
         const stream = r.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
         const calls: string[] = [];
@@ -249,18 +255,7 @@ describe("TimedRedis when this process stalls longer than the timeout (the serve
     test("the reply waiting unread in the socket is read before any verdict: no timeout, no hang judged", async () => {
         const timeoutMs = 200;
         let judged = 0;
-        const r = new TimedRedis(
-            {
-                host: "127.0.0.1",
-                port,
-                enableReadyCheck: false,
-                retryStrategy: () => null,
-                lazyConnect: true,
-                disableClientInfo: true,
-            },
-            timeoutMs,
-            () => (judged += 1),
-        );
+        const r = timedRedis(port, timeoutMs, () => (judged += 1));
         await r.connect();
         expect(await r.set("k", "v")).toBe("OK");
         await new Promise((resolve) => setTimeout(resolve, 100)); // the timer is idle again
