@@ -12,6 +12,7 @@ import {
     copyFileSync,
     existsSync,
     mkdirSync,
+    utimesSync,
     mkdtempSync,
     readdirSync,
     readFileSync,
@@ -1037,6 +1038,24 @@ describe("node scripts as shipped", () => {
             const restarted = handingOver("4100");
             restarted.run("redis-fence", ["once"]);
             expect(sets(restarted)).toEqual([configured]);
+        });
+
+        it("keeps that refusal when Redis does not say its pid in time, while the handover can still be running", () => {
+            const silent = (secondsAgo: number) => {
+                const n = fenceNode("master", fenced).views({ "dev-a": self, "dev-b": self, "dev-c": self });
+                mkdirSync(n.paths.stateDir, { recursive: true });
+                writeFileSync(n.paths.handoverFence, "4242\n");
+                const t = new Date(Date.now() - secondsAgo * 1000);
+                utimesSync(n.paths.handoverFence, t, t);
+                return n;
+            };
+            const busy = silent(0);
+            busy.run("redis-fence", ["once"]);
+            expect(sets(busy)).toEqual([]);
+            // Long after any handover could have ended, the usual rule applies.
+            const stale = silent(60);
+            stale.run("redis-fence", ["once"]);
+            expect(sets(stale)).toEqual([configured]);
         });
 
         it("does not fence a just-promoted master while the Sentinels that answer still name its predecessor", () => {
