@@ -14,7 +14,7 @@ export const PATHS = {
     lastHandover: "/var/lib/redis-ha/last-handover",
     /**
      * The pid of a redis-server whose writes redis-stop-handover refuses while it hands mastership over: redis-fence
-     * keeps that process fenced, whichever Sentinels still name it.
+     * keeps that process fenced, whichever Sentinels still name it. redis-stop-record removes it once Redis has ended.
      */
     handoverFence: "/var/lib/redis-ha/handover-fence",
     sysctl: "/etc/sysctl.d/60-redis-ha.conf",

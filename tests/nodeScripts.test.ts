@@ -664,6 +664,15 @@ exit 1
             expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^planned \\d+ ${next}\n$`));
         });
 
+        it("leaves no handover refusal behind once Redis has stopped (redis-stop-record)", () => {
+            const n = stoppingMaster(100);
+            n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(existsSync(n.paths.handoverFence)).toBe(true);
+            expect(n.run("redis-stop-record", [], { env: { SERVICE_RESULT: "success" } }).code).toBe(0);
+            expect(existsSync(n.paths.handoverFence)).toBe(false);
+            expect(readFileSync(n.paths.redisState, "utf8")).toBe("clean\n");
+        });
+
         it("stops without a failover when the replica does not catch up within the bound", () => {
             const n = stoppingMaster(90);
             const r = n.run("redis-stop-handover", [], { env: stopEnv });
