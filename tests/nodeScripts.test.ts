@@ -850,7 +850,10 @@ describeTier("the handover's primitives against a real master and replica", hasR
             };
             master.port = await free();
             const replicaPort = await free();
+            // --dir: a replica writes the RDB of its full sync there even with --save "".
             const common = [
+                "--dir",
+                fake.dir,
                 "--bind",
                 "127.0.0.1",
                 "--save",
