@@ -17,6 +17,11 @@ export const PATHS = {
      * keeps that process fenced, whichever Sentinels still name it. redis-stop-record removes it once Redis has ended.
      */
     handoverFence: "/var/lib/redis-ha/handover-fence",
+    /**
+     * `<epoch ms> <Sentinel>`: redis-stop-record asked that Sentinel for the crash handover as a crashed master ended;
+     * the start guard reads it (the handover is under way, its path is `crash`) and removes it.
+     */
+    crashHandover: "/var/lib/redis-ha/crash-handover",
     sysctl: "/etc/sysctl.d/60-redis-ha.conf",
     tuningUnit: "/etc/systemd/system/redis-ha-tuning.service",
     redisDropIn: "/etc/systemd/system/redis-server.service.d/10-redis-ha.conf",
@@ -105,6 +110,7 @@ const SHELL_NAMES = {
     REDIS_STATE_FILE: "redisState",
     LAST_HANDOVER_FILE: "lastHandover",
     HANDOVER_FENCE_FILE: "handoverFence",
+    CRASH_HANDOVER_FILE: "crashHandover",
     FAILOVER_LOCK: "failoverLock",
     EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
     BACKUP_ENV_FILE: "backupEnv",

@@ -90,8 +90,9 @@ export function renderRedisDropIn(opts: DropInOptions = {}): string {
                 ["ExecStop", `+${PATHS.scriptsDir}/redis-stop-handover`],
                 ["ExecStopPost", `+${PATHS.scriptsDir}/redis-stop-record`],
                 ["Restart", "always"],
-                // Short so a crashed master's start guard asks for the failover at once; the guard spaces out every
-                // other restart after a crash by a second.
+                // Short so a crashed master restarts as soon as its handover (asked by redis-stop-record) allows;
+                // systemd fires it 100-350 ms after the stop (its timers' default 250 ms accuracy). The guard spaces
+                // out every other restart after a crash by a second.
                 ["RestartSec", "100ms"],
                 // The guard may wait for a whole failover before Redis starts, and bounds that wait itself (its
                 // bound follows live timing changes, which a number here would not).

@@ -67,6 +67,14 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
     esac
 done
+# No command in argv: redis-cli runs one command per line of stdin, on one connection, replies in order.
+if [ \${#args[@]} -eq 0 ]; then
+    rc=0
+    while read -r line; do
+        [ -z "$line" ] || "$0" -h "$host" -p "$port" $line </dev/null || rc=1
+    done
+    exit $rc
+fi
 key="$host:$port \${args[*]}"
 printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
 f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
@@ -96,6 +104,7 @@ class FakeNode {
             redisState: join(this.dir, "state", "redis-server.state"),
             lastHandover: join(this.dir, "state", "last-handover"),
             handoverFence: join(this.dir, "state", "handover-fence"),
+            crashHandover: join(this.dir, "state", "crash-handover"),
             secretsDir: join(this.dir, "secrets"),
         };
         writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
@@ -130,6 +139,11 @@ class FakeNode {
         for (const [node, master] of Object.entries(views) as [keyof typeof ADDRESSES, string][]) {
             const [host, port] = master.split(":");
             this.reply(at(node, SENTINEL), ["SENTINEL", "get-master-addr-by-name", MASTER], `${host}\n${port}\n`);
+            this.reply(
+                at(node, SENTINEL),
+                ["SENTINEL", "MASTER", MASTER],
+                `name\n${MASTER}\nip\n${host}\nport\n${port}\nflags\nmaster\n`,
+            );
         }
         return this;
     }
@@ -433,20 +447,25 @@ exit 1
             expect(r.ms).toBeGreaterThanOrEqual(1_000);
         });
 
-        /** After FAILOVER reached any Sentinel, every Sentinel names dev-b (what a promotion looks like). */
-        const promoteAfterFailover = (n: FakeNode) => {
+        /** Every Sentinel names dev-a until the bash `condition` holds (on the stub's calls), then dev-b. */
+        const promoteWhen = (n: FakeNode, condition: string) => {
             const self = at("dev-a", REDIS);
             const next = at("dev-b", REDIS);
             for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
                 n.replyScript(
                     at(s, SENTINEL),
                     ["SENTINEL", "get-master-addr-by-name", MASTER],
-                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf '%s\\n' ${next.replace(":", " ")}; ` +
+                    `if ${condition}; then printf '%s\\n' ${next.replace(":", " ")}; ` +
                         `else printf '%s\\n' ${self.replace(":", " ")}; fi\n`,
                 );
             }
             return next;
         };
+        /** After FAILOVER reached any Sentinel, every Sentinel names dev-b (what a promotion looks like). */
+        const promoteAfterFailover = (n: FakeNode) => promoteWhen(n, `grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"`);
+        /** From the second round of views on (three calls a round), every Sentinel names dev-b. */
+        const promoteAfterFirstLook = (n: FakeNode) =>
+            promoteWhen(n, `[ "$(grep -c 'get-master-addr-by-name' "$STUB_DIR/calls")" -gt 3 ]`);
 
         itGuard(
             "crash handover: asks this node's own Sentinel for a failover at once and starts as the new replica",
@@ -519,19 +538,94 @@ exit 1
             },
         );
 
+        /** redis-stop-record as systemd runs it after the process ended (ExecStopPost=, SERVICE_RESULT set). */
+        const record = (n: FakeNode, result: string) =>
+            n.run("redis-stop-record", [], {
+                env: { SERVICE_RESULT: result, EXIT_CODE: "killed", EXIT_STATUS: "KILL" },
+            });
+
+        itGuard(
+            "crash handover asked as the crashed master ends (redis-stop-record); the guard then waits for it, asking no one",
+            () => {
+                const n = selfMaster("running").reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+                const r = record(n, "signal");
+                expect(r.code).toBe(0);
+                expect(readFileSync(n.paths.redisState, "utf8")).toBe("crashed:signal:killed:KILL\n");
+                expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+                expect(readFileSync(n.paths.crashHandover, "utf8")).toMatch(new RegExp(`^\\d+ ${LOCAL_SENTINEL}\n$`));
+                // Sentinel now fails the master over; the restart's guard must not ask again.
+                n.reply(LOCAL_SENTINEL, ["SENTINEL", "MASTER", MASTER], "flags\nmaster,failover_in_progress\n");
+                // The promotion shows after the guard's first look.
+                const next = promoteAfterFirstLook(n);
+                const g = n.run("redis-start-guard");
+                expect(g.code).toBe(0);
+                expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+                expect(g.stderr).toMatch(/crash handover: asked as the crashed process ended/);
+                expect(g.stderr).toContain("looking every 0.1s");
+                expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
+                expect(existsSync(n.paths.crashHandover)).toBe(false);
+            },
+        );
+
+        itGuard(
+            "a crash handover asked at the end and already through when Redis restarts is recorded as `crash`",
+            () => {
+                const n = selfMaster("running").reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+                record(n, "signal");
+                const next = at("dev-b", REDIS);
+                n.views({ "dev-a": next, "dev-b": next, "dev-c": next });
+                const g = n.run("redis-start-guard");
+                expect(g.stderr).toContain(
+                    `Sentinels name ${next.replace(":", " ")} as master; starting as its replica`,
+                );
+                expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
+                // This restart is the first since the handover: not spaced out like a crash loop.
+                expect(g.ms).toBeLessThan(1_000);
+            },
+        );
+
+        it.each([
+            ["a clean stop", "success", (n: FakeNode) => n],
+            [
+                "a replica's crash",
+                "signal",
+                (n: FakeNode) => n.views({ "dev-a": at("dev-b", REDIS), "dev-b": at("dev-b", REDIS) }),
+            ],
+            [
+                "a crash while a Sentinel already fails the master over",
+                "signal",
+                (n: FakeNode) =>
+                    n.reply(at("dev-c", SENTINEL), ["SENTINEL", "MASTER", MASTER], "flags\nmaster,o_down\n"),
+            ],
+            [
+                "a crash while the local port still answers",
+                "signal",
+                (n: FakeNode) => n.reply(LOCAL_REDIS, ["PING"], "PONG\n"),
+            ],
+        ])("redis-stop-record asks for no failover after %s", (_what, result, arrange) => {
+            const n = arrange(selfMaster("running").reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n"));
+            expect(record(n, result).code).toBe(0);
+            expect(n.failoverCalls()).toEqual([]);
+            expect(existsSync(n.paths.crashHandover)).toBe(false);
+        });
+
+        itGuard(
+            "redis-stop-record: with every Sentinel refusing, nothing is recorded and the guard asks again at the restart",
+            () => {
+                const n = selfMaster("running");
+                expect(record(n, "signal").code).toBe(0);
+                const everySentinel = [LOCAL_SENTINEL, at("dev-b", SENTINEL), at("dev-c", SENTINEL)];
+                expect(n.failoverCalls()).toEqual(everySentinel);
+                expect(existsSync(n.paths.crashHandover)).toBe(false);
+                n.run("redis-start-guard");
+                expect(n.failoverCalls()).toEqual([...everySentinel, ...everySentinel]);
+            },
+        );
+
         itGuard("a crash handled by the Sentinels' own failover is recorded as `sentinel`", () => {
-            const self = at("dev-a", REDIS);
-            const next = at("dev-b", REDIS);
             const n = selfMaster("crashed:signal:killed:9");
             // The views move to dev-b on the second look (the Sentinels' own failover), with no FAILOVER taken.
-            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
-                n.replyScript(
-                    at(s, SENTINEL),
-                    ["SENTINEL", "get-master-addr-by-name", MASTER],
-                    `if [ "$(grep -c 'get-master-addr-by-name' "$STUB_DIR/calls")" -gt 3 ]; then printf '%s\\n' ${next.replace(":", " ")}; ` +
-                        `else printf '%s\\n' ${self.replace(":", " ")}; fi\n`,
-                );
-            }
+            const next = promoteAfterFirstLook(n);
             n.run("redis-start-guard");
             expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^sentinel \\d+ ${next}\n$`));
         });

@@ -96,11 +96,13 @@ release_pings() {
     pings_held_on=""
 }
 # blocked_waits HOST:PORT   how many clients of that Redis are blocked in WAIT (0 when it does not answer).
-blocked_waits() {
+# count_blocked_waits       the same, of a CLIENT LIST reply on stdin.
+count_blocked_waits() {
     local n
-    n=$(rcli "${1%:*}" "${1##*:}" CLIENT LIST 2>/dev/null | grep -c ' flags=[^ ]*b[^ ]* .* cmd=wait ')
+    n=$(grep -c ' flags=[^ ]*b[^ ]* .* cmd=wait ')
     echo "${n:-0}"
 }
+blocked_waits() { rcli "${1%:*}" "${1##*:}" CLIENT LIST 2>/dev/null | count_blocked_waits; }
 # in_primary_region ADDRESS   is ADDRESS (host:port) one of the primary region's Redis nodes?
 in_primary_region() { [[ " $PRIMARY_REDIS_NODES " == *" $1 "* ]]; }
 # sentinel_replica_field SENTINEL REPLICA FIELD   one field of REPLICA (host:port) in SENTINEL's SENTINEL REPLICAS.
@@ -131,4 +133,62 @@ release_unpromotable() {
         fi
         unset 'held_priorities[$r]'
     done
+}
+
+# The crash handover (redis-stop-record as a crashed Redis ends, else the start guard at its restart): a master whose
+# process died asks one Sentinel for SENTINEL FAILOVER instead of letting them wait down-after. Callers define log().
+#
+# master_states             one line per configured Sentinel that answers SENTINEL MASTER, all asked at once:
+#                           "sentinel master-address:port flags".
+# shellcheck disable=SC2317 # called through at_once
+master_state() {
+    scli "${1%:*}" "${1##*:}" SENTINEL MASTER "$MASTER_NAME" 2>/dev/null | tr -d '\r' |
+        awk -v s="$1" 'key == "ip" { ip = $0 } key == "port" { port = $0 } key == "flags" { flags = $0 } { key = $0 }
+            END { if (ip != "" || flags != "") print s, ip ":" port, flags }'
+}
+# shellcheck disable=SC2086 # $SENTINELS is a space-separated list
+master_states() { at_once master_state $SENTINELS; }
+# failover_underway         0 when any Sentinel sees the master down (o_down) or is failing it over.
+failover_underway() { master_states | awk '$3 ~ /(^|,)(o_down|failover_in_progress)(,|$)/ { f = 1 } END { exit !f }'; }
+# crash_handover_due        0 when this node may ask for a crash handover, from one round of master_states: a majority
+#                           of the configured Sentinels names this node as master (the agreed_master rule) and none
+#                           sees it down or is failing it over already (o_down, failover_in_progress), and nothing
+#                           answers on the local Redis port (a second instance, a stray process: not certain it is dead).
+crash_handover_due() {
+    local states total
+    states=$(master_states)
+    total=$(wc -w <<<"$SENTINELS")
+    awk -v self="$NODE_ADDRESS:$REDIS_PORT" -v need=$((total / 2 + 1)) '
+        $3 ~ /(^|,)(o_down|failover_in_progress)(,|$)/ { busy = 1 }
+        $2 == self { n++ }
+        END { exit !(n >= need && !busy) }' <<<"$states" || return 1
+    ! rcli 127.0.0.1 "$REDIS_PORT" PING >/dev/null 2>&1
+}
+# sentinels_local_first     the Sentinels to ask, this node's own first: it shares the node's view and is the quickest
+#                           to reach.
+sentinels_local_first() {
+    local s
+    [ "${RUNS_SENTINEL:-0}" != 1 ] || echo "127.0.0.1:$SENTINEL_PORT"
+    for s in $SENTINELS; do
+        [ "$s" = "$NODE_ADDRESS:$SENTINEL_PORT" ] || echo "$s"
+    done
+}
+# ask_failover              SENTINEL FAILOVER on the first Sentinel that takes it; prints that Sentinel. OK starts the
+#                           failover; -INPROG means that Sentinel is already failing this master over: either way one
+#                           failover runs, and no other Sentinel is asked. Anything else (no answer, -NOGOODSLAVE)
+#                           moves on; 1 when no Sentinel took it.
+ask_failover() {
+    local s reply
+    for s in $(sentinels_local_first); do
+        reply=$(scli "${s%:*}" "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1 | tr -d '\r') || true
+        case "$reply" in
+        OK | *INPROG*)
+            log "crash handover: Sentinel $s answered '$reply' to SENTINEL FAILOVER $MASTER_NAME"
+            echo "$s"
+            return 0
+            ;;
+        *) log "crash handover: Sentinel $s refused or did not answer: ${reply:-no reply}" ;;
+        esac
+    done
+    return 1
 }
