@@ -734,7 +734,10 @@ exit 1
             expect(refused).toBeGreaterThanOrEqual(0);
             expect(refused).toBeLessThan(pause);
             expect(readFileSync(n.paths.handoverFence, "utf8")).toBe("4242\n");
-            expect(calls.filter((c) => c.includes("min-replicas-to-write"))).toHaveLength(1);
+            // Set again just before the pause (same connection), never to another value.
+            const refusals = calls.flatMap((c, i) => (c.includes("min-replicas-to-write") ? [i] : []));
+            expect(refusals.map((i) => calls[i])).toEqual([calls[refused], calls[refused]]);
+            expect(refusals[1]).toBe(pause - 1);
             // The pause waits for the WAIT that was blocked (it would hold the replicas' acknowledgements).
             const looks = calls.flatMap((c, i) => (c === `${LOCAL_REDIS} CLIENT LIST` ? [i] : []));
             expect(looks.length).toBeGreaterThanOrEqual(2);
@@ -1144,6 +1147,30 @@ describe("node scripts as shipped", () => {
             const restarted = handingOver("4100");
             restarted.run("redis-fence", ["once"]);
             expect(sets(restarted)).toEqual([configured]);
+        });
+
+        it("keeps a refusal the hook set while the round was asking the Sentinels (no lift on an old look)", () => {
+            const n = fenceNode("master", configured).reply(
+                LOCAL_REDIS,
+                ["INFO", "server"],
+                "# Server\r\nredis_version:7.0.15\r\nprocess_id:4242\r\n",
+            );
+            mkdirSync(n.paths.stateDir, { recursive: true });
+            // While the Sentinels answer (every one names this master), redis-stop-handover starts: its file, then its
+            // refusal. The round began before both.
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `echo 4242 >"${n.paths.handoverFence}"\n` +
+                        `printf 'min-replicas-to-write\\n${fenced}\\n' >"$STUB_DIR/replies/${createHash("md5")
+                            .update(`${LOCAL_REDIS} CONFIG GET min-replicas-to-write`)
+                            .digest("hex")}"\n` +
+                        `printf '%s\\n' ${self.replace(":", " ")}\n`,
+                );
+            }
+            n.run("redis-fence", ["once"]);
+            expect(sets(n)).toEqual([]);
         });
 
         it("keeps that refusal when Redis does not say its pid in time, while the handover can still be running", () => {
