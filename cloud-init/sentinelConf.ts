@@ -51,9 +51,13 @@ function sentinelAuth(input: RenderInput): [Section, Directive[]] {
  * SLAVEOF NO ONE: the promotion shows 0.3-1 s after SENTINEL FAILOVER. Measured on loopback, SENTINEL FAILOVER to
  * +promoted-slave: 178-1278 ms (mean 708, p50 556, 15 failovers) at 1000, 421-988 ms (mean 615, p50 554, 20) at 600:
  * the same median, without the long tail. It also keeps the replica offsets that Sentinel picks the new master by at
- * most 0.7 s old. The cost: one INFO every 0.6 s per Sentinel and node.
+ * most 0.7 s old. The cost: one INFO every 0.6 s per Sentinel and node. The stop handover reads the phase of these
+ * reads (node.env SENTINEL_INFO_PERIOD_MS) to time its SENTINEL FAILOVER.
  */
-export const SENTINEL_DEBUG_TIMINGS: readonly (readonly [name: string, ms: number])[] = [["info-period", 600]];
+export const SENTINEL_INFO_PERIOD_MS = 600;
+export const SENTINEL_DEBUG_TIMINGS: readonly (readonly [name: string, ms: number])[] = [
+    ["info-period", SENTINEL_INFO_PERIOD_MS],
+];
 
 /** Sentinel settings that `SENTINEL SET` changes on a running Sentinel. */
 export function liveSentinelSettings(t: Topology, node: NodePlan): Directive[] {

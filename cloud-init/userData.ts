@@ -8,7 +8,7 @@ import { addressOf, nodeOf, securityOf, type RenderInput } from "./inputs";
 import { exporterFiles, exporterPackages, exporterUnits } from "./monitoringExporters";
 import { NODE_SCRIPTS, PATHS, PATHS_LIB, renderPathsLib } from "./paths";
 import { renderRedisConf } from "./redisConf";
-import { renderSentinelConf } from "./sentinelConf";
+import { renderSentinelConf, SENTINEL_INFO_PERIOD_MS } from "./sentinelConf";
 import { SEED_SERVICE, seedFiles, seedsFromBackup } from "./seed";
 import { shellAssignments } from "./shell";
 import type { HostKeyPair } from "./sshKeys";
@@ -92,6 +92,7 @@ export function liveNodeEnv(
         ["SENTINEL_QUORUM", t.sentinel.quorum],
         ["SENTINEL_DOWN_AFTER_MS", t.sentinel.downAfterMs],
         ["SENTINEL_FAILOVER_TIMEOUT_MS", t.sentinel.failoverTimeoutMs],
+        ["SENTINEL_INFO_PERIOD_MS", SENTINEL_INFO_PERIOD_MS],
         ["MIN_REPLICAS_MAX_LAG_SEC", t.redis.minReplicasMaxLagSec],
         ["START_GUARD_WAIT_SEC", t.startGuardWaitSec],
         ["REPLICA_PRIORITY", node.replicaPriority ?? 0],

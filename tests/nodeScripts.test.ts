@@ -761,6 +761,37 @@ exit 1
             expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^planned \\d+ ${next}\n$`));
         });
 
+        it("waits, before it refuses writes, for the phase of the asked Sentinel's reads of the replicas", () => {
+            const n = stoppingMaster(100).reply(
+                LOCAL_SENTINEL,
+                ["SENTINEL", "REPLICAS", MASTER],
+                `name\n${next}\nip\n${ADDRESSES["dev-b"]}\ninfo-refresh\n120\nflags\nslave\n`,
+            );
+            const r = n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(r.code).toBe(0);
+            const calls = n.calls().map((c) => c.call);
+            const phase = calls.indexOf(`${LOCAL_SENTINEL} SENTINEL REPLICAS ${MASTER}`);
+            expect(phase).toBeGreaterThanOrEqual(0);
+            expect(phase).toBeLessThan(calls.indexOf(`${LOCAL_REDIS} CONFIG SET min-replicas-to-write ${FENCED}`));
+            const waited = /waited (\d+) ms for Sentinel's read phase \(its last read of (\S+) was 120 ms old;/.exec(
+                r.stderr,
+            );
+            expect(waited?.[2]).toBe(next);
+            // Never more than one read period (600 ms, plus a timer tick).
+            expect(Number(waited?.[1])).toBeLessThanOrEqual(650);
+        });
+
+        it.each([
+            // now, last read, steps, period, aim: wait
+            ["the aimed-at age is still ahead", 10_000, 9_900, 120, 600, 450, 230],
+            ["it has passed: the next read's phase", 10_000, 9_500, 120, 600, 450, 480],
+            ["it is now", 10_000, 9_670, 120, 600, 450, 0],
+            ["two periods on (a slow call)", 10_000, 8_700, 100, 600, 450, 350],
+        ])("lib.sh phase_wait_ms: %s", (_what, now, last, steps, period, aim, want) => {
+            const r = node().lib(`phase_wait_ms ${now} ${last} ${steps} ${period} ${aim}`);
+            expect(r.stdout.trim()).toBe(String(want));
+        });
+
         it("leaves no handover refusal behind once Redis has stopped (redis-stop-record)", () => {
             const n = stoppingMaster(100);
             n.run("redis-stop-handover", [], { env: stopEnv });

@@ -192,3 +192,13 @@ ask_failover() {
     done
     return 1
 }
+# phase_wait_ms NOW LAST_READ STEPS PERIOD AIM
+#                           how long to wait (ms) before a run of STEPS ms that ends with SENTINEL FAILOVER, so that
+#                           the Sentinel's last read of the replicas before the command is AIM ms old when it arrives.
+#                           That Sentinel last read them at LAST_READ and reads them again every PERIOD ms plus up to
+#                           one timer tick (about 50 ms on average). All times epoch ms.
+phase_wait_ms() {
+    local now=$1 start=$(($2 + $5 - $3)) period=$(($4 + 50))
+    while [ "$start" -lt "$now" ]; do start=$((start + period)); done
+    echo $((start - now))
+}
