@@ -553,9 +553,8 @@ exit 1
                 expect(readFileSync(n.paths.redisState, "utf8")).toBe("crashed:signal:killed:KILL\n");
                 expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
                 expect(readFileSync(n.paths.crashHandover, "utf8")).toMatch(new RegExp(`^\\d+ ${LOCAL_SENTINEL}\n$`));
-                // Sentinel now fails the master over; the restart's guard must not ask again.
-                n.reply(LOCAL_SENTINEL, ["SENTINEL", "MASTER", MASTER], "flags\nmaster,failover_in_progress\n");
-                // The promotion shows after the guard's first look.
+                // The restart's guard must not ask again, though no Sentinel shows the failover yet (which alone would
+                // make it ask). The promotion shows after the guard's first look.
                 const next = promoteAfterFirstLook(n);
                 const g = n.run("redis-start-guard");
                 expect(g.code).toBe(0);
@@ -579,10 +578,71 @@ exit 1
                     `Sentinels name ${next.replace(":", " ")} as master; starting as its replica`,
                 );
                 expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
-                // This restart is the first since the handover: not spaced out like a crash loop.
-                expect(g.ms).toBeLessThan(1_000);
             },
         );
+
+        itGuard("a crash handover asked at the end is waited for even while no Sentinel majority answers", () => {
+            const n = selfMaster("running").reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+            record(n, "signal");
+            // A blip: in the first look only dev-a answers (no majority); then every Sentinel names dev-b.
+            const firstLook = `[ "$(grep -c 'get-master-addr-by-name' "$STUB_DIR/calls")" -le 3 ]`;
+            const next = promoteWhen(n, `! ${firstLook}`);
+            for (const s of ["dev-b", "dev-c"] as const) {
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    `if ${firstLook}; then exec sleep 600; fi; printf '%s\\n' ${next.replace(":", " ")}\n`,
+                );
+            }
+            const g = n.run("redis-start-guard");
+            expect(g.stderr).not.toMatch(/starting with the configured role/);
+            expect(g.stderr).toMatch(/crash handover: asked as the crashed process ended/);
+            expect(g.stderr).toContain(`Sentinels promoted ${next.replace(":", " ")} (crash handover)`);
+        });
+
+        itGuard("a crash handover marker older than a failover timeout is not trusted: the guard asks itself", () => {
+            const n = selfMaster("crashed:signal:killed:KILL").reply(
+                LOCAL_SENTINEL,
+                ["SENTINEL", "FAILOVER", MASTER],
+                "OK\n",
+            );
+            writeFileSync(n.paths.crashHandover, `${Date.now() - 3_600_000} ${LOCAL_SENTINEL}\n`);
+            const next = promoteAfterFailover(n);
+            const g = n.run("redis-start-guard");
+            expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+            expect(g.stderr).toMatch(/crash handover: Sentinel 127\.0\.0\.1:\d+ answered 'OK'/);
+            expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
+        });
+
+        it("crash handover: a Sentinel that does not answer FAILOVER is not followed by another while a failover shows", () => {
+            const n = selfMaster("running")
+                .hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
+                .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                // The hung Sentinel started it: another one shows it under way.
+                .replyScript(
+                    at("dev-c", SENTINEL),
+                    ["SENTINEL", "MASTER", MASTER],
+                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf 'flags\\nmaster,failover_in_progress\\n'; ` +
+                        `else printf 'name\\n${MASTER}\\nip\\n${ADDRESSES["dev-a"]}\\nport\\n${REDIS}\\nflags\\nmaster\\n'; fi\n`,
+                );
+            n.run("redis-stop-record", [], { env: { SERVICE_RESULT: "signal" } });
+            expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+            expect(readFileSync(n.paths.crashHandover, "utf8")).toMatch(new RegExp(`^\\d+ ${LOCAL_SENTINEL}\n$`));
+            // With nothing under way, the next Sentinel is asked.
+            const quiet = selfMaster("running")
+                .hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
+                .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+            quiet.run("redis-stop-record", [], { env: { SERVICE_RESULT: "signal" } });
+            expect(quiet.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL)]);
+        });
+
+        it("crash handover: never asked while the local port takes connections but does not answer", () => {
+            const n = selfMaster("running")
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                .hang(LOCAL_REDIS, ["PING"]);
+            n.run("redis-stop-record", [], { env: { SERVICE_RESULT: "signal" } });
+            expect(n.failoverCalls()).toEqual([]);
+        });
 
         it.each([
             ["a clean stop", "success", (n: FakeNode) => n],

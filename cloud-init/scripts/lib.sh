@@ -162,7 +162,8 @@ crash_handover_due() {
         $3 ~ /(^|,)(o_down|failover_in_progress)(,|$)/ { busy = 1 }
         $2 == self { n++ }
         END { exit !(n >= need && !busy) }' <<<"$states" || return 1
-    ! rcli 127.0.0.1 "$REDIS_PORT" PING >/dev/null 2>&1
+    # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
+    [[ "$(rcli 127.0.0.1 "$REDIS_PORT" PING 2>&1)" == *"Connection refused"* ]]
 }
 # sentinels_local_first     the Sentinels to ask, this node's own first: it shares the node's view and is the quickest
 #                           to reach.
@@ -175,12 +176,19 @@ sentinels_local_first() {
 }
 # ask_failover              SENTINEL FAILOVER on the first Sentinel that takes it; prints that Sentinel. OK starts the
 #                           failover; -INPROG means that Sentinel is already failing this master over: either way one
-#                           failover runs, and no other Sentinel is asked. Anything else (no answer, -NOGOODSLAVE)
-#                           moves on; 1 when no Sentinel took it.
+#                           failover runs, and no other Sentinel is asked. A refusal (-NOGOODSLAVE, a refused
+#                           connection) moves on. No reply at all (a timeout) may hide a failover that Sentinel did
+#                           start: another is asked only if no Sentinel shows one under way, so that two forced
+#                           failovers, which no election orders, never run at once. 1 when no Sentinel took it.
 ask_failover() {
     local s reply
     for s in $(sentinels_local_first); do
         reply=$(scli "${s%:*}" "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1 | tr -d '\r') || true
+        if [ -z "$reply" ] && failover_underway; then
+            log "crash handover: Sentinel $s did not answer SENTINEL FAILOVER $MASTER_NAME, and a failover is under way"
+            echo "$s"
+            return 0
+        fi
         case "$reply" in
         OK | *INPROG*)
             log "crash handover: Sentinel $s answered '$reply' to SENTINEL FAILOVER $MASTER_NAME"
