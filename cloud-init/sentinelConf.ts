@@ -48,9 +48,9 @@ function sentinelAuth(input: RenderInput): [Section, Directive[]] {
  * falls anywhere in the second before, but one less than about 0.3 s before the next is due lands before SLAVEOF NO
  * ONE (Sentinel sends that three timer ticks, 0.15-0.3 s, after SENTINEL FAILOVER), and the promotion then shows
  * a second after it: up to 1.3 s. At 600 ms the last read is at most 0.7 s old, so the next one always comes after
- * SLAVEOF NO ONE: the promotion shows 0.3-1 s after SENTINEL FAILOVER. Measured on loopback, SENTINEL FAILOVER to
- * +promoted-slave: 178-1278 ms (mean 708, p50 556, 15 failovers) at 1000, 421-988 ms (mean 615, p50 554, 20) at 600:
- * the same median, without the long tail. It also keeps the replica offsets that Sentinel picks the new master by at
+ * SLAVEOF NO ONE: the promotion shows 0.3-1 s after SENTINEL FAILOVER. Measured on loopback (bench/sentinelPromotion.ts),
+ * SENTINEL FAILOVER to +promoted-slave in two runs: 178-1278 and 219-1186 ms at 1000, 421-988 and 494-1045 ms at
+ * 600: about the same mean, without the tail past a second. It also keeps the replica offsets that Sentinel picks the new master by at
  * most 0.7 s old. The cost: one INFO every 0.6 s per Sentinel and node. The stop handover reads the phase of these
  * reads (node.env SENTINEL_INFO_PERIOD_MS) to time its SENTINEL FAILOVER.
  */
