@@ -67,22 +67,26 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
     esac
 done
+# answer ARGS...: the reply to one command (exec: a hang is killed with the process that \`timeout\` signals).
+answer() {
+    local key="$host:$port $*" f
+    printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
+    f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
+    [ ! -e "$f.hang" ] || exec sleep 600
+    [ ! -e "$f.sh" ] || exec bash "$f.sh"
+    [ ! -e "$f" ] || exec cat "$f"
+    echo "Could not connect to Redis at $host:$port: Connection refused" >&2
+    exit 1
+}
 # No command in argv: redis-cli runs one command per line of stdin, on one connection, replies in order.
 if [ \${#args[@]} -eq 0 ]; then
     rc=0
     while read -r line; do
-        [ -z "$line" ] || "$0" -h "$host" -p "$port" $line </dev/null || rc=1
+        [ -z "$line" ] || (answer $line </dev/null) || rc=1
     done
     exit $rc
 fi
-key="$host:$port \${args[*]}"
-printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
-f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
-[ ! -e "$f.hang" ] || exec sleep 600
-[ ! -e "$f.sh" ] || exec bash "$f.sh"
-[ ! -e "$f" ] || exec cat "$f"
-echo "Could not connect to Redis at $host:$port: Connection refused" >&2
-exit 1
+answer "\${args[@]}"
 `;
 
 /** A node's script directory in a temp dir: the shipped scripts, a rendered paths.sh and node.env, the stub. */
@@ -1241,23 +1245,20 @@ describe("node scripts as shipped", () => {
         });
 
         it("keeps a refusal the hook set while the round was asking the Sentinels (no lift on an old look)", () => {
-            const n = fenceNode("master", configured).reply(
+            // The round starts fenced (an earlier round saw no Sentinel majority) and with no handover under way.
+            const n = fenceNode("master", fenced).reply(
                 LOCAL_REDIS,
                 ["INFO", "server"],
                 "# Server\r\nredis_version:7.0.15\r\nprocess_id:4242\r\n",
             );
             mkdirSync(n.paths.stateDir, { recursive: true });
-            // While the Sentinels answer (every one names this master), redis-stop-handover starts: its file, then its
-            // refusal. The round began before both.
+            // While the Sentinels answer (every one names this master, which alone would lift the fence),
+            // redis-stop-handover starts: its file, then its refusal.
             for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
                 n.replyScript(
                     at(s, SENTINEL),
                     ["SENTINEL", "get-master-addr-by-name", MASTER],
-                    `echo 4242 >"${n.paths.handoverFence}"\n` +
-                        `printf 'min-replicas-to-write\\n${fenced}\\n' >"$STUB_DIR/replies/${createHash("md5")
-                            .update(`${LOCAL_REDIS} CONFIG GET min-replicas-to-write`)
-                            .digest("hex")}"\n` +
-                        `printf '%s\\n' ${self.replace(":", " ")}\n`,
+                    `echo 4242 >"${n.paths.handoverFence}"\n` + `printf '%s\\n' ${self.replace(":", " ")}\n`,
                 );
             }
             n.run("redis-fence", ["once"]);
@@ -1329,7 +1330,7 @@ describe("node scripts as shipped", () => {
                     { name: "dev-c", region: "us-ord", roles: ["redis", "sentinel"] },
                 ]),
                 "redis-ha:minReplicasToWrite": "0",
-                "redis-ha:failbackHoldDownSec": "1",
+                "redis-ha:failbackHoldDownSec": "5",
             },
             "redis-ha",
             "dev",
@@ -1341,7 +1342,7 @@ describe("node scripts as shipped", () => {
         it("waits out the hold-down while the home node stays caught up, resets it when the link drops", () => {
             const n = node(threeRegions).views({ "dev-a": away, "dev-b": away, "dev-c": away });
             n.reply(home, ["INFO", "replication"], homeReplica(away, "up"));
-            expect(n.run("redis-homing", ["once"]).stderr).toMatch(/failing back in 1s unless that changes/);
+            expect(n.run("redis-homing", ["once"]).stderr).toMatch(/failing back in 5s unless that changes/);
             n.reply(home, ["INFO", "replication"], homeReplica(away, "down"));
             expect(n.run("redis-homing", ["once"]).stderr).toMatch(/hold-down reset/);
             n.reply(home, ["INFO", "replication"], homeReplica(away, "up"));

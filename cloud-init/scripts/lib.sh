@@ -17,16 +17,46 @@ else
     CLI_TLS=()
 fi
 # secret_of USER           the current password of an ACL user, from its file (tls only).
-secret_of() { tr -d '\n' <"$SECRETS_DIR/$1"; }
-redis_secret() { if [ "${TLS:-0}" = 1 ]; then secret_of admin; else printf '%s' "$REDIS_PASSWORD"; fi; }
-sentinel_secret() { if [ "${TLS:-0}" = 1 ]; then secret_of admin; else printf '%s' "$SENTINEL_PASSWORD"; fi; }
+#
+# The helpers below start no process of their own beyond redis-cli and its `timeout` (builtins, no `$(...)`): on a
+# node they run in loops (redis-fence twice a second, redis-homing every second, the stop hook's polls while writers
+# wait), where every process start costs CPU that Redis and Sentinel need, and milliseconds of the loop's round.
+secret_of() { local s=""; IFS= read -r s <"$SECRETS_DIR/$1" || true; printf '%s' "$s"; }
+# redis_secret, sentinel_secret   the password the scripts log in with, printed (or put in the variable named by $1).
+redis_secret() { _login_secret "${1:-}" "${REDIS_PASSWORD:-}"; }
+sentinel_secret() { _login_secret "${1:-}" "${SENTINEL_PASSWORD:-}"; }
+_login_secret() {
+    local s=$2
+    [ "${TLS:-0}" != 1 ] || { IFS= read -r s <"$SECRETS_DIR/admin" || true; }
+    if [ -n "$1" ]; then printf -v "$1" '%s' "$s"; else printf '%s' "$s"; fi
+}
 # rcli HOST PORT ARGS...   redis-cli against a Redis node; gives up after RCLI_TIMEOUT seconds (default 3), so a hung
 #                          node never stalls a caller (a deploy, a check, a restart).
-rcli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(redis_secret)" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"; }
+rcli() {
+    local h=$1 p=$2 pw
+    shift 2
+    redis_secret pw
+    REDISCLI_AUTH=$pw timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"
+}
 # scli HOST PORT ARGS...   the same against a Sentinel.
-scli() { local h=$1 p=$2; shift 2; REDISCLI_AUTH="$(sentinel_secret)" timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"; }
-# info_field TEXT NAME     one field of an INFO reply.
-info_field() { printf '%s\n' "$1" | tr -d '\r' | awk -F: -v k="$2" '$1==k {print $2; exit}'; }
+scli() {
+    local h=$1 p=$2 pw
+    shift 2
+    sentinel_secret pw
+    REDISCLI_AUTH=$pw timeout "${RCLI_TIMEOUT:-3}" redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "$h" -p "$p" --raw "$@"
+}
+# info_field TEXT NAME     one field of an INFO reply (up to the next colon, as `awk -F:` reads it).
+info_field() {
+    local line v
+    while IFS= read -r line; do
+        line=${line%$'\r'}
+        if [ "${line%%:*}" = "$2" ] && [ "$line" != "$2" ]; then
+            v=${line#*:}
+            printf '%s\n' "${v%%:*}"
+            return 0
+        fi
+    done <<<"$1"
+}
 # at_once FN ARG...        runs `FN ARG` for every ARG at the same time and prints their outputs in ARG order. Over
 #                          TLS one redis-cli call costs tens of ms (OpenSSL's start and the handshake), and the start
 #                          guard's crash handover and the stop handover poll several nodes while writes wait.
@@ -42,14 +72,20 @@ at_once() {
     done
     # Only these children: a caller's own background jobs are not waited for.
     [ "${#pids[@]}" -eq 0 ] || wait "${pids[@]}"
-    for ((j = 0; j < i; j++)); do cat "$dir/$j"; done
+    local line
+    for ((j = 0; j < i; j++)); do
+        while IFS= read -r line || [ -n "$line" ]; do printf '%s\n' "$line"; done <"$dir/$j"
+    done
     rm -rf "$dir"
 }
 # sentinel_view SENTINEL   "sentinel-address master-address:port", or "unreachable" (with the reply, if any) when it
 #                          gives no address.
 sentinel_view() {
-    local a
-    a=$(scli "${1%:*}" "${1##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr -d '\r' | paste -sd: || true)
+    local lines=() a
+    mapfile -t lines < <(scli "${1%:*}" "${1##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null)
+    lines=("${lines[@]%$'\r'}")
+    printf -v a '%s:' "${lines[@]}"
+    a=${a%:}
     [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
     echo "$1 $a"
 }
@@ -65,11 +101,20 @@ sentinel_views() { at_once sentinel_view $SENTINELS; }
 # (what the drills cause) does not blind the scripts; and a partitioned minority can never name a stale master on its
 # own. check-quorum alone asks for every Sentinel: it reports health, and a Sentinel that disagrees is a finding.
 agreed_master() {
-    local total
-    total=$(wc -w <<<"$SENTINELS")
-    sentinel_views | awk -v need=$((total / 2 + 1)) '$2 != "unreachable" {n[$2]++} END {for (m in n) if (n[m] >= need) print m}'
+    local -a all said
+    local -A named=()
+    local v m
+    read -ra all <<<"$SENTINELS"
+    mapfile -t said < <(sentinel_views)
+    for v in "${said[@]}"; do
+        m=${v#* }
+        m=${m%% *}
+        [ "$m" = unreachable ] || named[$m]=$((${named[$m]:-0} + 1))
+    done
+    for m in "${!named[@]}"; do [ "${named[$m]}" -lt $((${#all[@]} / 2 + 1)) ] || echo "$m"; done
 }
-now_ms() { date +%s%3N; }
+# now_ms                   the wall clock in ms, without starting a process (the scripts read it in polling loops).
+now_ms() { local us=${EPOCHREALTIME//[!0-9]/}; echo $((10#$us / 1000)); }
 # hold_pings HOST:PORT     stops a master's replication PINGs (CONFIG SET repl-ping-replica-period) until
 # release_pings            release_pings sets the period back; 1 if it could not.
 #
