@@ -70,6 +70,8 @@ done
 # answer ARGS...: the reply to one command (exec: a hang is killed with the process that \`timeout\` signals).
 answer() {
     local key="$host:$port $*" f
+    # \`PING <token>\`: the end marker of a lib.sh session's call, answered by every node (not recorded).
+    if [ $# -eq 2 ] && [ "$1" = PING ]; then echo "$2"; return 0; fi
     printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
     f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
     [ ! -e "$f.hang" ] || exec sleep 600

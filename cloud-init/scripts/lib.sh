@@ -78,6 +78,60 @@ at_once() {
     done
     rm -rf "$dir"
 }
+# Sessions: a redis-cli kept running on one connection, for the steps that run while writers wait (the stop hook),
+# where starting a process per call (tens of ms, hundreds on a busy machine, more over TLS) is most of a step's time.
+# session_open NAME HOST:PORT redis|sentinel   starts one; it connects at once, and again on the next call if dropped.
+# session_call NAME TIMEOUT_MS COMMAND...       sends each COMMAND (one line, split as redis-cli splits it) and prints
+#                                               the replies as `rcli --raw` does, without carriage returns; 1 when the
+#                                               session is gone, its node refused the connection, or the replies did
+#                                               not all come in time (the session is then ended: it may hang).
+# session_close_all                             ends every session (call it from the script's EXIT trap).
+declare -A _session_pid=() _session_in=() _session_out=()
+_session_dir=""
+session_open() {
+    local name=$1 pw in out
+    [ -n "$_session_dir" ] || _session_dir=$(mktemp -d) || return 1
+    mkfifo "$_session_dir/$name.in" "$_session_dir/$name.out" || return 1
+    if [ "$3" = sentinel ]; then sentinel_secret pw; else redis_secret pw; fi
+    REDISCLI_AUTH=$pw redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "${2%:*}" -p "${2##*:}" --raw \
+        <"$_session_dir/$name.in" >"$_session_dir/$name.out" 2>&1 &
+    _session_pid[$name]=$!
+    # Opened read-write, so that neither side's open waits for the other's.
+    exec {in}<>"$_session_dir/$name.in" {out}<>"$_session_dir/$name.out"
+    _session_in[$name]=$in
+    _session_out[$name]=$out
+}
+session_call() {
+    local name=$1 ms=$2 pid=${_session_pid[$1]:-} line deadline left secs end
+    shift 2
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # `PING <token>` (Sentinel has no ECHO) after the commands: its reply, a line no other reply is, marks their end.
+    end="session-end-$BASHPID-${EPOCHREALTIME//[!0-9]/}"
+    printf '%s\n' "$@" "PING $end" >&"${_session_in[$name]}"
+    deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + ms))
+    while :; do
+        left=$((deadline - ${EPOCHREALTIME//[!0-9]/} / 1000))
+        printf -v secs '%d.%03d' $((left / 1000)) $((left % 1000))
+        if [ "$left" -le 0 ] || ! IFS= read -t "$secs" -r line <&"${_session_out[$name]}"; then
+            kill "$pid" 2>/dev/null
+            return 1
+        fi
+        line=${line%$'\r'}
+        [ "$line" != "$end" ] || return 0
+        if [[ "$line" == "Could not connect to Redis at "* ]]; then
+            kill "$pid" 2>/dev/null
+            return 1
+        fi
+        printf '%s\n' "$line"
+    done
+}
+session_close_all() {
+    local name
+    for name in "${!_session_pid[@]}"; do kill "${_session_pid[$name]}" 2>/dev/null; done
+    _session_pid=()
+    [ -z "$_session_dir" ] || rm -rf "$_session_dir"
+    _session_dir=""
+}
 # sentinel_view SENTINEL   "sentinel-address master-address:port", or "unreachable" (with the reply, if any) when it
 #                          gives no address.
 sentinel_view() {
@@ -152,7 +206,11 @@ blocked_waits() { rcli "${1%:*}" "${1##*:}" CLIENT LIST 2>/dev/null | count_bloc
 in_primary_region() { [[ " $PRIMARY_REDIS_NODES " == *" $1 "* ]]; }
 # sentinel_replica_field SENTINEL REPLICA FIELD   one field of REPLICA (host:port) in SENTINEL's SENTINEL REPLICAS.
 sentinel_replica_field() {
-    scli "${1%:*}" "${1##*:}" SENTINEL REPLICAS "$MASTER_NAME" 2>/dev/null | tr -d '\r' |
+    replica_field "$(scli "${1%:*}" "${1##*:}" SENTINEL REPLICAS "$MASTER_NAME" 2>/dev/null)" "$2" "$3"
+}
+# replica_field TEXT REPLICA FIELD   the same, of a SENTINEL REPLICAS reply (`--raw`: a key line, then its value).
+replica_field() {
+    tr -d '\r' <<<"$1" |
         awk -v want="$2" -v field="$3" 'key == "name" { name = $0 } key == field && name == want { print; exit } { key = $0 }'
 }
 # hold_unpromotable REPLICA...   replica-priority 0 on each (Sentinel then never promotes it) until
