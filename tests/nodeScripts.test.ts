@@ -940,7 +940,8 @@ exit 1
                         .reply(r, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
                         .reply(r, ["CONFIG", "SET", "replica-priority", 0], "OK\n")
                         .reply(r, ["CONFIG", "SET", "replica-priority", 100], "OK\n")
-                        .reply(r, ["CONFIG", "REWRITE"], "OK\n");
+                        .reply(r, ["CONFIG", "REWRITE"], "OK\n")
+                        .reply(r, ["REPLICAOF", P["east-b"], R], "OK\n");
                 }
                 const priorities = dr.map((r) => `name\n${r}\nslave-priority\n0\n`).join("");
                 n.reply(
@@ -979,6 +980,17 @@ exit 1
                     );
                 }
                 expect(calls.indexOf(`${local.sentinel} SENTINEL REPLICAS ${prod.masterName}`)).toBeLessThan(pause);
+                // The other replicas follow the promoted one as soon as it reports role:master, before Sentinel moves
+                // them; the promoted one is told nothing.
+                const promotedSeen = calls.findIndex(
+                    (c, i) => i > failover && c === `${ep("east-b", R)} INFO replication`,
+                );
+                for (const d of dr)
+                    expect(calls.indexOf(`${d} REPLICAOF ${P["east-b"]} ${R}`)).toBeGreaterThan(promotedSeen);
+                expect(calls.filter((c) => c.includes("REPLICAOF"))).toHaveLength(dr.length);
+                expect(r.stderr).toMatch(
+                    new RegExp(`${ep("east-b", R)} promoted \\d+ ms after the pause; ${dr.join(" ")} moved`),
+                );
             });
 
             it("hands over without the preference, priorities given back first, when the Sentinel does not see them", () => {

@@ -86,23 +86,29 @@ at_once() {
 #                                               session is gone, its node refused the connection, or the replies did
 #                                               not all come in time (the session is then ended: it may hang).
 # session_close_all                             ends every session (call it from the script's EXIT trap).
+# Replies go to a regular file, not a pipe: bash reads a pipe one byte per system call (a CLIENT LIST of a busy master
+# took 0.1 s so in the lab), a file in blocks. Waiting for more is a `read -t` on a FIFO that nobody writes.
 declare -A _session_pid=() _session_in=() _session_out=()
-_session_dir=""
+_session_dir="" _session_tick=""
 session_open() {
     local name=$1 pw in out
-    [ -n "$_session_dir" ] || _session_dir=$(mktemp -d) || return 1
-    mkfifo "$_session_dir/$name.in" "$_session_dir/$name.out" || return 1
+    if [ -z "$_session_dir" ]; then
+        _session_dir=$(mktemp -d) && mkfifo "$_session_dir/tick" || return 1
+        exec {_session_tick}<>"$_session_dir/tick"
+    fi
+    mkfifo "$_session_dir/$name.in" && : >"$_session_dir/$name.out" || return 1
     if [ "$3" = sentinel ]; then sentinel_secret pw; else redis_secret pw; fi
     REDISCLI_AUTH=$pw redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "${2%:*}" -p "${2##*:}" --raw \
-        <"$_session_dir/$name.in" >"$_session_dir/$name.out" 2>&1 &
+        <"$_session_dir/$name.in" >>"$_session_dir/$name.out" 2>&1 &
     _session_pid[$name]=$!
-    # Opened read-write, so that neither side's open waits for the other's.
-    exec {in}<>"$_session_dir/$name.in" {out}<>"$_session_dir/$name.out"
+    # Opened read-write: the open does not wait for redis-cli's.
+    exec {in}<>"$_session_dir/$name.in" {out}<"$_session_dir/$name.out"
     _session_in[$name]=$in
     _session_out[$name]=$out
 }
 session_call() {
-    local name=$1 ms=$2 pid=${_session_pid[$1]:-} line deadline left secs end
+    local name=$1 ms=$2 pid=${_session_pid[$1]:-} line partial="" replies="" deadline end
+    local -a chunk
     shift 2
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
     # `PING <token>` (Sentinel has no ECHO) after the commands: its reply, a line no other reply is, marks their end.
@@ -110,20 +116,38 @@ session_call() {
     printf '%s\n' "$@" "PING $end" >&"${_session_in[$name]}"
     deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + ms))
     while :; do
-        left=$((deadline - ${EPOCHREALTIME//[!0-9]/} / 1000))
-        printf -v secs '%d.%03d' $((left / 1000)) $((left % 1000))
-        if [ "$left" -le 0 ] || ! IFS= read -t "$secs" -r line <&"${_session_out[$name]}"; then
+        # Everything written so far, in blocks; the last element lacks its newline while redis-cli is mid-line.
+        mapfile -u "${_session_out[$name]}" chunk
+        for line in "${chunk[@]}"; do
+            if [[ "$line" != *$'\n' ]]; then
+                partial+=$line
+                continue
+            fi
+            line=$partial${line%$'\n'}
+            line=${line%$'\r'}
+            partial=""
+            if [ "$line" = "$end" ]; then
+                printf '%s' "$replies"
+                return 0
+            fi
+            if [[ "$line" == "Could not connect to Redis at "* ]]; then
+                kill "$pid" 2>/dev/null
+                return 1
+            fi
+            replies+=$line$'\n'
+        done
+        if [ $((${EPOCHREALTIME//[!0-9]/} / 1000)) -ge "$deadline" ]; then
             kill "$pid" 2>/dev/null
             return 1
         fi
-        line=${line%$'\r'}
-        [ "$line" != "$end" ] || return 0
-        if [[ "$line" == "Could not connect to Redis at "* ]]; then
-            kill "$pid" 2>/dev/null
-            return 1
-        fi
-        printf '%s\n' "$line"
+        session_nap 2
     done
+}
+# session_nap MS: sleeps without starting a process (once a session was opened; `sleep` before that).
+session_nap() {
+    local t
+    printf -v t '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
+    if [ -n "$_session_tick" ]; then read -r -t "$t" -u "$_session_tick" _ || true; else sleep "$t"; fi
 }
 session_close_all() {
     local name
