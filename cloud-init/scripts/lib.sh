@@ -78,17 +78,24 @@ at_once() {
     done
     rm -rf "$dir"
 }
-# Sessions: a redis-cli kept running on one connection, for the steps that run while writers wait (the stop hook),
-# where starting a process per call (tens of ms, hundreds on a busy machine, more over TLS) is most of a step's time.
-# session_open NAME HOST:PORT redis|sentinel   starts one; it connects at once, and again on the next call if dropped.
-# session_call NAME TIMEOUT_MS COMMAND...       sends each COMMAND (one line, split as redis-cli splits it) and prints
-#                                               the replies as `rcli --raw` does, without carriage returns; 1 when the
-#                                               session is gone, its node refused the connection, or the replies did
-#                                               not all come in time (the session is then ended: it may hang).
-# session_close_all                             ends every session (call it from the script's EXIT trap).
+# Sessions: a redis-cli kept running on one connection, for loops and for the steps that run while writers wait
+# (redis-fence twice a second, the stop hook), where starting a process per call (tens of ms, hundreds on a busy
+# machine, more over TLS) costs more than the call.
+# session_open NAME HOST:PORT redis|sentinel   starts one (again, if NAME ended); it connects at once, and again on
+#                                               the next call if its connection dropped.
+# session_alive NAME                           is it running?
+# session_send NAME COMMAND...                 sends each COMMAND (one line, split as redis-cli splits it); 1 when the
+#                                               session is not running. It records the call for session_read: call
+#                                               both in the same shell (a `$(...)` of one alone loses the record).
+# session_read NAME DEADLINE_MS                prints the replies to the last send as `rcli --raw` does, without
+#                                               carriage returns; 1 when its node refused the connection or the replies
+#                                               did not all come by DEADLINE_MS (now_ms clock). The session is then
+#                                               ended (it may hang): open it again for the next call.
+# session_call NAME TIMEOUT_MS COMMAND...       both at once.
+# session_end NAME, session_close_all          end one, or all (call the latter from the script's EXIT trap).
 # Replies go to a regular file, not a pipe: bash reads a pipe one byte per system call (a CLIENT LIST of a busy master
 # took 0.1 s so in the lab), a file in blocks. Waiting for more is a `read -t` on a FIFO that nobody writes.
-declare -A _session_pid=() _session_in=() _session_out=()
+declare -A _session_pid=() _session_in=() _session_out=() _session_mark=()
 _session_dir="" _session_tick=""
 session_open() {
     local name=$1 pw in out
@@ -96,6 +103,8 @@ session_open() {
         _session_dir=$(mktemp -d) && mkfifo "$_session_dir/tick" || return 1
         exec {_session_tick}<>"$_session_dir/tick"
     fi
+    session_end "$name"
+    rm -f "$_session_dir/$name.in"
     mkfifo "$_session_dir/$name.in" && : >"$_session_dir/$name.out" || return 1
     if [ "$3" = sentinel ]; then sentinel_secret pw; else redis_secret pw; fi
     REDISCLI_AUTH=$pw redis-cli --no-auth-warning "${CLI_TLS[@]}" -h "${2%:*}" -p "${2##*:}" --raw \
@@ -106,15 +115,19 @@ session_open() {
     _session_in[$name]=$in
     _session_out[$name]=$out
 }
-session_call() {
-    local name=$1 ms=$2 pid=${_session_pid[$1]:-} line partial="" replies="" deadline end
-    local -a chunk
-    shift 2
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+session_alive() { [ -n "${_session_pid[$1]:-}" ] && kill -0 "${_session_pid[$1]}" 2>/dev/null; }
+session_send() {
+    local name=$1
+    shift
+    session_alive "$name" || return 1
     # `PING <token>` (Sentinel has no ECHO) after the commands: its reply, a line no other reply is, marks their end.
-    end="session-end-$BASHPID-${EPOCHREALTIME//[!0-9]/}"
-    printf '%s\n' "$@" "PING $end" >&"${_session_in[$name]}"
-    deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + ms))
+    _session_mark[$name]="session-end-$BASHPID-${EPOCHREALTIME//[!0-9]/}"
+    printf '%s\n' "$@" "PING ${_session_mark[$name]}" >&"${_session_in[$name]}"
+}
+session_read() {
+    local name=$1 deadline=$2 pid=${_session_pid[$1]:-} end=${_session_mark[$1]:-} line partial="" replies=""
+    local -a chunk
+    [ -n "$pid" ] && [ -n "$end" ] || return 1
     while :; do
         # Everything written so far, in blocks; the last element lacks its newline while redis-cli is mid-line.
         mapfile -u "${_session_out[$name]}" chunk
@@ -143,16 +156,27 @@ session_call() {
         session_nap 2
     done
 }
+session_call() {
+    local name=$1 ms=$2
+    shift 2
+    session_send "$name" "$@" && session_read "$name" $((${EPOCHREALTIME//[!0-9]/} / 1000 + ms))
+}
 # session_nap MS: sleeps without starting a process (once a session was opened; `sleep` before that).
 session_nap() {
     local t
     printf -v t '%d.%03d' $(($1 / 1000)) $(($1 % 1000))
     if [ -n "$_session_tick" ]; then read -r -t "$t" -u "$_session_tick" _ || true; else sleep "$t"; fi
 }
+session_end() {
+    [ -n "${_session_pid[$1]:-}" ] || return 0
+    local in=${_session_in[$1]} out=${_session_out[$1]}
+    kill "${_session_pid[$1]}" 2>/dev/null
+    exec {in}>&- {out}<&-
+    unset "_session_pid[$1]" "_session_in[$1]" "_session_out[$1]" "_session_mark[$1]"
+}
 session_close_all() {
     local name
-    for name in "${!_session_pid[@]}"; do kill "${_session_pid[$name]}" 2>/dev/null; done
-    _session_pid=()
+    for name in "${!_session_pid[@]}"; do session_end "$name"; done
     [ -z "$_session_dir" ] || rm -rf "$_session_dir"
     _session_dir=""
 }
