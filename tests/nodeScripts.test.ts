@@ -67,7 +67,8 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
     esac
 done
-# answer ARGS...: the reply to one command (exec: a hang is killed with the process that \`timeout\` signals).
+# answer ARGS...: the reply to one command (exec: a hang is killed with the process that \`timeout\` signals, which in
+# a lib.sh session is this one).
 answer() {
     local key="$host:$port $*" f
     # \`PING <token>\`: the end marker of a lib.sh session's call, answered by every node (not recorded).
@@ -75,22 +76,16 @@ answer() {
     printf '%s\\t%s\\n' "$key" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
     f="$STUB_DIR/replies/$(printf '%s' "$key" | md5sum | cut -c1-32)"
     [ ! -e "$f.hang" ] || exec sleep 600
-    [ ! -e "$f.sh" ] || exec bash "$f.sh"
-    [ ! -e "$f" ] || exec cat "$f"
+    if [ -e "$f.sh" ]; then bash "$f.sh"; return; fi
+    if [ -e "$f" ]; then cat "$f"; return; fi
     echo "Could not connect to Redis at $host:$port: Connection refused" >&2
-    exit 1
+    return 1
 }
 # No command in argv: redis-cli runs one command per line of stdin, on one connection, replies in order.
 if [ \${#args[@]} -eq 0 ]; then
     rc=0
-    while read -r line; do
-        [ -n "$line" ] || continue
-        # A hang takes this process, the one a lib.sh session ends when no reply comes.
-        if [ -e "$STUB_DIR/replies/$(printf '%s' "$host:$port $(echo $line)" | md5sum | cut -c1-32).hang" ]; then
-            printf '%s\\t%s\\n' "$host:$port $(echo $line)" "\${REDISCLI_AUTH:-}" >>"$STUB_DIR/calls"
-            exec sleep 600
-        fi
-        (answer $line </dev/null) || rc=1
+    while read -ra words; do
+        [ \${#words[@]} -eq 0 ] || answer "\${words[@]}" </dev/null || rc=1
     done
     exit $rc
 fi

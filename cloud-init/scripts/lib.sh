@@ -87,10 +87,11 @@ at_once() {
 # session_send NAME COMMAND...                 sends each COMMAND (one line, split as redis-cli splits it); 1 when the
 #                                               session is not running. It records the call for session_read: call
 #                                               both in the same shell (a `$(...)` of one alone loses the record).
-# session_read NAME DEADLINE_MS                prints the replies to the last send as `rcli --raw` does, without
-#                                               carriage returns; 1 when its node refused the connection or the replies
-#                                               did not all come by DEADLINE_MS (now_ms clock). The session is then
-#                                               ended (it may hang): open it again for the next call.
+# session_read NAME DEADLINE_MS [VAR]          prints the replies to the last send as `rcli --raw` does, without
+#                                               carriage returns (or puts them in VAR, without a subshell); 1 when its
+#                                               node refused the connection or the replies did not all come by
+#                                               DEADLINE_MS (now_ms clock). The session is then ended (it may hang):
+#                                               open it again for the next call.
 # session_call NAME TIMEOUT_MS COMMAND...       both at once.
 # session_end NAME, session_close_all          end one, or all (call the latter from the script's EXIT trap).
 # Replies go to a regular file, not a pipe: bash reads a pipe one byte per system call (a CLIENT LIST of a busy master
@@ -125,7 +126,7 @@ session_send() {
     printf '%s\n' "$@" "PING ${_session_mark[$name]}" >&"${_session_in[$name]}"
 }
 session_read() {
-    local name=$1 deadline=$2 pid=${_session_pid[$1]:-} end=${_session_mark[$1]:-} line partial="" replies=""
+    local name=$1 deadline=$2 into=${3:-} pid=${_session_pid[$1]:-} end=${_session_mark[$1]:-} line partial="" replies=""
     local -a chunk
     [ -n "$pid" ] && [ -n "$end" ] || return 1
     while :; do
@@ -140,7 +141,7 @@ session_read() {
             line=${line%$'\r'}
             partial=""
             if [ "$line" = "$end" ]; then
-                printf '%s' "$replies"
+                if [ -n "$into" ]; then printf -v "$into" '%s' "$replies"; else printf '%s' "$replies"; fi
                 return 0
             fi
             if [[ "$line" == "Could not connect to Redis at "* ]]; then
