@@ -92,7 +92,7 @@ at_once() {
 #                                               node refused the connection or the replies did not all come by
 #                                               DEADLINE_MS (now_ms clock). The session is then ended (it may hang):
 #                                               open it again for the next call.
-# session_call NAME TIMEOUT_MS COMMAND...       both at once.
+# session_call NAME TIMEOUT_MS COMMAND...       both at once (session_call_into: into a variable, no subshell).
 # session_end NAME, session_close_all          end one, or all (call the latter from the script's EXIT trap).
 # Replies go to a regular file, not a pipe: bash reads a pipe one byte per system call (a CLIENT LIST of a busy master
 # took 0.1 s so in the lab), a file in blocks. Waiting for more is a `read -t` on a FIFO that nobody writes.
@@ -161,6 +161,12 @@ session_call() {
     local name=$1 ms=$2
     shift 2
     session_send "$name" "$@" && session_read "$name" $((${EPOCHREALTIME//[!0-9]/} / 1000 + ms))
+}
+# session_call_into NAME TIMEOUT_MS VAR COMMAND...   the same, the replies into VAR.
+session_call_into() {
+    local name=$1 ms=$2 var=$3
+    shift 3
+    session_send "$name" "$@" && session_read "$name" $((${EPOCHREALTIME//[!0-9]/} / 1000 + ms)) "$var"
 }
 # session_nap MS: sleeps without starting a process (once a session was opened; `sleep` before that).
 session_nap() {
