@@ -120,6 +120,7 @@ session_alive() { [ -n "${_session_pid[$1]:-}" ] && kill -0 "${_session_pid[$1]}
 session_send() {
     local name=$1
     shift
+    _session_mark[$name]=""
     session_alive "$name" || return 1
     # `PING <token>` (Sentinel has no ECHO) after the commands: its reply, a line no other reply is, marks their end.
     _session_mark[$name]="session-end-$BASHPID-${EPOCHREALTIME//[!0-9]/}"
@@ -128,7 +129,7 @@ session_send() {
 session_read() {
     local name=$1 deadline=$2 into=${3:-} pid=${_session_pid[$1]:-} end=${_session_mark[$1]:-} line partial="" replies=""
     local -a chunk
-    [ -n "$pid" ] && [ -n "$end" ] || return 1
+    [ -n "$pid" ] && [ -n "$end" ] && kill -0 "$pid" 2>/dev/null || return 1
     while :; do
         # Everything written so far, in blocks; the last element lacks its newline while redis-cli is mid-line.
         mapfile -u "${_session_out[$name]}" chunk
