@@ -301,26 +301,38 @@ release_unpromotable() {
 #                           "sentinel master-address:port flags".
 # shellcheck disable=SC2317 # called through at_once
 master_state() {
-    scli "${1%:*}" "${1##*:}" SENTINEL MASTER "$MASTER_NAME" 2>/dev/null | tr -d '\r' |
-        awk -v s="$1" 'key == "ip" { ip = $0 } key == "port" { port = $0 } key == "flags" { flags = $0 } { key = $0 }
-            END { if (ip != "" || flags != "") print s, ip ":" port, flags }'
+    local line key="" ip="" port="" flags=""
+    while IFS= read -r line; do
+        line=${line%$'\r'}
+        case $key in ip) ip=$line ;; port) port=$line ;; flags) flags=$line ;; esac
+        key=$line
+    done < <(scli "${1%:*}" "${1##*:}" SENTINEL MASTER "$MASTER_NAME" 2>/dev/null)
+    [ -z "$ip$flags" ] || echo "$1 $ip:$port $flags"
 }
 # shellcheck disable=SC2086 # $SENTINELS is a space-separated list
 master_states() { at_once master_state $SENTINELS; }
 # failover_underway         0 when any Sentinel sees the master down (o_down) or is failing it over.
-failover_underway() { master_states | awk '$3 ~ /(^|,)(o_down|failover_in_progress)(,|$)/ { f = 1 } END { exit !f }'; }
+failover_underway() {
+    local state
+    while IFS= read -r state; do _master_busy "$state" && return 0; done < <(master_states)
+    return 1
+}
+# _master_busy STATE        0 when a master_states line shows the master down (o_down) or failing over.
+_master_busy() { [[ ",${1##* }," == *,o_down,* || ",${1##* }," == *,failover_in_progress,* ]]; }
 # crash_handover_due        0 when this node may ask for a crash handover, from one round of master_states: a majority
 #                           of the configured Sentinels names this node as master (the agreed_master rule) and none
 #                           sees it down or is failing it over already (o_down, failover_in_progress), and nothing
 #                           answers on the local Redis port (a second instance, a stray process: not certain it is dead).
 crash_handover_due() {
-    local states total
-    states=$(master_states)
-    total=$(wc -w <<<"$SENTINELS")
-    awk -v self="$NODE_ADDRESS:$REDIS_PORT" -v need=$((total / 2 + 1)) '
-        $3 ~ /(^|,)(o_down|failover_in_progress)(,|$)/ { busy = 1 }
-        $2 == self { n++ }
-        END { exit !(n >= need && !busy) }' <<<"$states" || return 1
+    local state rest n=0
+    local -a all
+    read -ra all <<<"$SENTINELS"
+    while IFS= read -r state; do
+        ! _master_busy "$state" || return 1
+        rest=${state#* }
+        [ "${rest%% *}" != "$NODE_ADDRESS:$REDIS_PORT" ] || n=$((n + 1))
+    done < <(master_states)
+    [ "$n" -ge $((${#all[@]} / 2 + 1)) ] || return 1
     # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
     [[ "$(rcli 127.0.0.1 "$REDIS_PORT" PING 2>&1)" == *"Connection refused"* ]]
 }
