@@ -143,6 +143,7 @@ session_read() {
             partial=""
             if [ "$line" = "$end" ]; then
                 if [ -n "$into" ]; then printf -v "$into" '%s' "$replies"; else printf '%s' "$replies"; fi
+                _session_rewind "$name" ${#replies}
                 return 0
             fi
             if [[ "$line" == "Could not connect to Redis at "* ]]; then
@@ -157,6 +158,23 @@ session_read() {
         fi
         session_nap 2
     done
+}
+# _session_rewind NAME BYTES: counts what was read; past 1 MB, empties the reply file and reads it from its start
+# again, so that a session of a long-running loop (redis-fence) does not fill /tmp. Safe right after a call's end:
+# redis-cli writes only replies, all read by then. Only in the shell that holds the session: a subshell's reopened
+# descriptor would leave the holder's reading past the file's end.
+declare -A _session_read_bytes=()
+_session_rewind() {
+    local out
+    [ "$BASHPID" = "$$" ] || return 0
+    _session_read_bytes[$1]=$((${_session_read_bytes[$1]:-0} + $2))
+    [ "${_session_read_bytes[$1]}" -ge 1048576 ] || return 0
+    : >"$_session_dir/$1.out"
+    out=${_session_out[$1]}
+    exec {out}<&-
+    exec {out}<"$_session_dir/$1.out"
+    _session_out[$1]=$out
+    _session_read_bytes[$1]=0
 }
 session_call() {
     local name=$1 ms=$2
