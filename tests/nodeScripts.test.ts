@@ -235,6 +235,21 @@ describeScripts("node scripts", () => {
             expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: want });
         });
 
+        it("lib.sh sessions: replies come whole, call after call, and a long session's reply file is emptied past 1 MB", () => {
+            const n = node();
+            const big = "x".repeat(200_000);
+            n.reply(m, ["GET", "big"], `${big}\n`);
+            const r = n.lib(
+                `session_open a ${m} redis; ok=0; for i in $(seq 12); do ` +
+                    `session_call_into a 5000 v "GET big" && [ "\${v%$'\\n'}" = "$(printf 'x%.0s' $(seq 200000))" ] && ok=$((ok + 1)); ` +
+                    `done; echo "$ok $(stat -c %s "$_session_dir/a.out")"; session_close_all`,
+            );
+            const [ok, size] = r.stdout.trim().split(" ").map(Number);
+            expect(ok).toBe(12);
+            // 12 replies of 200 kB read: without the rewind the file would hold 2.4 MB.
+            expect(size).toBeLessThan(1_100_000);
+        });
+
         it("asks every Sentinel at once: each answers only once all three have been asked", () => {
             const n = node();
             const [host, port] = m.split(":");
