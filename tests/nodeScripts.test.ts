@@ -231,8 +231,12 @@ describeScripts("node scripts", () => {
             ["one names it, one another, one does not answer", { "dev-a": m, "dev-b": other }, ""],
             ["only one Sentinel answers", { "dev-c": m }, ""],
         ])("%s", (_what, views, want) => {
-            const r = node().views(views).lib("agreed_master");
-            expect({ code: r.code, out: r.stdout.trim() }).toEqual({ code: 0, out: want });
+            // One-off calls (the scripts that run once) and kept sessions (redis-fence's and redis-homing's rounds)
+            // apply the same rule.
+            const once = node().views(views).lib("agreed_master");
+            expect({ code: once.code, out: once.stdout.trim() }).toEqual({ code: 0, out: want });
+            const kept = node().views(views).lib(`agreed_master_into m 2000; echo "$m"; session_close_all`);
+            expect({ code: kept.code, out: kept.stdout.trim() }).toEqual({ code: 0, out: want });
         });
 
         it("lib.sh sessions: replies come whole, call after call, and a long session's reply file is emptied past 1 MB", () => {

@@ -206,21 +206,72 @@ session_close_all() {
     [ -z "$_session_dir" ] || rm -rf "$_session_dir"
     _session_dir=""
 }
+# master_address_of REPLY VAR   VAR: the "host:port" that a get-master-addr-by-name REPLY (its two lines) names, or
+#                                empty when REPLY is anything else (an error, an unknown master, nothing).
+master_address_of() {
+    # Locals named apart from any caller's VAR: printf -v sets the innermost variable of that name.
+    local -a _mao_lines=()
+    local _mao_a
+    [ -z "$1" ] || mapfile -t _mao_lines <<<"${1%$'\n'}"
+    _mao_lines=("${_mao_lines[@]%$'\r'}")
+    _mao_a="${_mao_lines[0]:-}:${_mao_lines[1]:-}"
+    [ "${#_mao_lines[@]}" -eq 2 ] && [[ "$_mao_a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || _mao_a=""
+    printf -v "$2" '%s' "$_mao_a"
+}
 # sentinel_view SENTINEL   "sentinel-address master-address:port", or "unreachable" (with the reply, if any) when it
 #                          gives no address.
 sentinel_view() {
-    local lines=() a
-    mapfile -t lines < <(scli "${1%:*}" "${1##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null)
-    lines=("${lines[@]%$'\r'}")
-    printf -v a '%s:' "${lines[@]}"
-    a=${a%:}
-    [[ "$a" =~ ^[^:[:space:]]+:[0-9]+$ ]] || a="unreachable${a:+ ($a)}"
+    local reply a
+    reply=$(scli "${1%:*}" "${1##*:}" SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null)
+    master_address_of "$reply" a
+    if [ -z "$a" ]; then
+        reply=${reply//$'\r'/}
+        a="unreachable${reply:+ (${reply//$'\n'/:})}"
+    fi
     echo "$1 $a"
 }
 # sentinel_views           sentinel_view of every configured Sentinel, asked at once, in $SENTINELS order.
 # shellcheck disable=SC2086 # $SENTINELS is a space-separated list
 sentinel_views() { at_once sentinel_view $SENTINELS; }
+# sentinel_answers TIMEOUT_MS   for loops (redis-fence, redis-homing): sets `answers` to the master each configured
+#                               Sentinel that answered names ("host:port", one per answer), on kept sessions
+#                               (sentinel0, sentinel1, ... in $SENTINELS order), all asked at once, so a round takes
+#                               one timeout however many are unreachable. A session that failed, or whose answer is no
+#                               address (as after a password change), is ended and opened again at the next call: that
+#                               call counts its Sentinel as not answering.
+sentinel_answers() {
+    local i deadline reply a
+    local -a configured
+    read -ra configured <<<"$SENTINELS"
+    for i in "${!configured[@]}"; do
+        session_alive "sentinel$i" || session_open "sentinel$i" "${configured[i]}" sentinel
+        session_send "sentinel$i" "SENTINEL get-master-addr-by-name $MASTER_NAME" || true
+    done
+    deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + $1))
+    answers=()
+    for i in "${!configured[@]}"; do
+        reply=""
+        session_read "sentinel$i" "$deadline" reply || true
+        master_address_of "$reply" a
+        if [ -n "$a" ]; then answers+=("$a"); else session_end "sentinel$i"; fi
+    done
+}
+# majority_master_into VAR ADDRESS...   VAR: the address that a majority of the configured Sentinels name among the
+#                                        ADDRESSes (one per Sentinel that answered), or empty.
+majority_master_into() {
+    local _mmi_var=$1 _mmi_m
+    local -a _mmi_all
+    local -A _mmi_named=()
+    shift
+    read -ra _mmi_all <<<"$SENTINELS"
+    printf -v "$_mmi_var" '%s' ""
+    for _mmi_m in "$@"; do [ -z "$_mmi_m" ] || _mmi_named[$_mmi_m]=$((${_mmi_named[$_mmi_m]:-0} + 1)); done
+    for _mmi_m in "${!_mmi_named[@]}"; do
+        [ "${_mmi_named[$_mmi_m]}" -lt $((${#_mmi_all[@]} / 2 + 1)) ] || printf -v "$_mmi_var" '%s' "$_mmi_m"
+    done
+}
 # agreed_master            the master ("host:port") that a majority of the configured Sentinels name, or nothing.
+# agreed_master_into VAR TIMEOUT_MS   the same into VAR, on sentinel_answers' kept sessions (loops: no process starts).
 #
 # The one rule for "the master the Sentinels agree on" in these scripts. A majority of all configured Sentinels (not
 # of those that answer, not every one), because that is what Sentinel itself needs to act: a failover leader must be
@@ -229,17 +280,22 @@ sentinel_views() { at_once sentinel_view $SENTINELS; }
 # (what the drills cause) does not blind the scripts; and a partitioned minority can never name a stale master on its
 # own. check-quorum alone asks for every Sentinel: it reports health, and a Sentinel that disagrees is a finding.
 agreed_master() {
-    local -a all said
-    local -A named=()
+    local -a said
     local v m
-    read -ra all <<<"$SENTINELS"
     mapfile -t said < <(sentinel_views)
-    for v in "${said[@]}"; do
-        m=${v#* }
+    for v in "${!said[@]}"; do
+        m=${said[v]#* }
         m=${m%% *}
-        [ "$m" = unreachable ] || named[$m]=$((${named[$m]:-0} + 1))
+        [ "$m" != unreachable ] || m=""
+        said[v]=$m
     done
-    for m in "${!named[@]}"; do [ "${named[$m]}" -lt $((${#all[@]} / 2 + 1)) ] || echo "$m"; done
+    majority_master_into m "${said[@]}"
+    [ -z "$m" ] || echo "$m"
+}
+agreed_master_into() {
+    local -a answers
+    sentinel_answers "$2"
+    majority_master_into "$1" "${answers[@]}"
 }
 # now_ms                   the wall clock in ms, without starting a process (the scripts read it in polling loops).
 now_ms() { local us=${EPOCHREALTIME//[!0-9]/}; echo $((10#$us / 1000)); }
