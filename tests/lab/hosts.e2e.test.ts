@@ -1,5 +1,6 @@
 /**
- * In the lab (dev stack): every node boots with the host key the program generated and published, lab SSH pins it
+ * In the lab (dev stack), booted once for all of this: TLS and ACL refusals first (tests/lab/securityRefusals.ts, while
+ * the preferred master is the master); then every node boots with the host key the program generated and published, lab SSH pins it
  * and refuses any other key; the hosts are hardened as issue 13 item 3 asks (SSH by key only, root without a password,
  * unattended security upgrades in one slot per node that a rollout moves live, Redis and Sentinel as `redis` with
  * Debian's sandboxing intact, nothing listening on a public address the firewall does not open); Sentinel's timings set
@@ -21,9 +22,10 @@ import { redisStatus } from "../../lab/labCluster";
 import { LAB_TOOLS } from "../../lab/preflight";
 import { runCheck, ssh, sshArgv } from "../../lab/ssh";
 import { prepareLabStack, type LabStack } from "../../lab/stack";
-import { describeLab, labCli } from "./labTier";
+import { describeLab, labCli, labLeftovers } from "./labTier";
+import { securityRefusals } from "./securityRefusals";
 
-const describeHosts = describeLab("lab dev: host keys and the resize handover", LAB_TOOLS);
+const describeHosts = describeLab("lab dev: refusals, host keys and the resize handover", LAB_TOOLS);
 
 /**
  * The sandboxing directives of a systemd service (systemd.exec(5), systemd.resource-control(5)) whose effective values
@@ -103,19 +105,23 @@ async function master(s: LabStack): Promise<string | undefined> {
     return (await redisStatus(s)).find((n) => n.role === "master")?.name;
 }
 
-describeHosts("lab dev: host keys and the resize handover", () => {
+describeHosts("lab dev: refusals, host keys and the resize handover", () => {
     let s: LabStack;
     const endpoint = (node: string) =>
         `${s.nodes.find((n) => n.name === node)?.address ?? "?"}:${String(s.topology.ports.redis)}`;
 
     beforeAll(async () => {
+        const started = Date.now();
         lab("down");
         lab("up", "--stack", "dev");
+        process.stdout.write(`[dev] up with tls in ${String(Math.round((Date.now() - started) / 1000))} s\n`);
         s = await prepareLabStack("dev");
     });
     afterAll(() => {
         lab("down");
     });
+
+    securityRefusals(() => s);
 
     it("boots every node with the published host key, and lab SSH pins it", async () => {
         const pinned = readFileSync(s.knownHostsFile, "utf8");
@@ -442,5 +448,10 @@ describeHosts("lab dev: host keys and the resize handover", () => {
         }
         expect(roles.filter((n) => n.role === "master").map((n) => n.name)).toEqual([moved]);
         expect(roles.find((n) => n.name === home)?.role).toBe("replica");
+    });
+
+    it("leaves nothing behind after down", async () => {
+        lab("down");
+        expect(await labLeftovers()).toEqual([]);
     });
 });
