@@ -1,13 +1,15 @@
 /**
- * In the lab (dev stack), booted once for all of this: TLS and ACL refusals first (tests/lab/securityRefusals.ts, while
- * the preferred master is the master); then every node boots with the host key the program generated and published, lab SSH pins it
- * and refuses any other key; the hosts are hardened as issue 13 item 3 asks (SSH by key only, root without a password,
- * unattended security upgrades in one slot per node that a rollout moves live, Redis and Sentinel as `redis` with
- * Debian's sandboxing intact, nothing listening on a public address the firewall does not open); Sentinel's timings set
- * at every start (SENTINEL DEBUG); and the resize handover (`failover-drill handover`, the step a plan change runs before
- * taking a master down) moves mastership by a controlled failover to the node it names, and does nothing on a node
- * that is not the master. The lab cannot resize a machine; the order of resizes is tested under mocks
- * (tests/resize.test.ts).
+ * In the lab (dev stack), booted once for all of this (the suite's time budget):
+ * - TLS and ACL refusals first, while the preferred master is the master (tests/lab/securityRefusals.ts);
+ * - every node boots with the host key the program generated and published, lab SSH pins it and refuses any other key;
+ * - the hosts are hardened as issue 13 item 3 asks (SSH by key only, root without a password, unattended security
+ *   upgrades in one slot per node that a rollout moves live, Redis and Sentinel as `redis` with Debian's sandboxing
+ *   intact, nothing listening on a public address the firewall does not open); Sentinel's timings set at every start
+ *   (SENTINEL DEBUG);
+ * - the resize handover (`failover-drill handover`, the step a plan change runs before taking a master down) moves
+ *   mastership by a controlled failover to the node it names, and does nothing on a node that is not the master. The
+ *   lab cannot resize a machine; the order of resizes is tested under mocks (tests/resize.test.ts);
+ * - last, every password and certificate rotated under load (tests/lab/rotationUnderLoad.ts).
  *
  * Uses the lab's global resources: run under the shared lock (`flock /tmp/redis-ha-lab.lock npx jest <this file>`).
  * Root and the lab's tools are required; elsewhere (or with RHL_LAB=skip) it is skipped.
@@ -23,6 +25,7 @@ import { LAB_TOOLS } from "../../lab/preflight";
 import { runCheck, ssh, sshArgv } from "../../lab/ssh";
 import { prepareLabStack, type LabStack } from "../../lab/stack";
 import { describeLab, labCli, labLeftovers } from "./labTier";
+import { rotationUnderLoad } from "./rotationUnderLoad";
 import { securityRefusals } from "./securityRefusals";
 
 const describeHosts = describeLab("lab dev: refusals, host keys and the resize handover", LAB_TOOLS);
@@ -449,6 +452,8 @@ describeHosts("lab dev: refusals, host keys and the resize handover", () => {
         expect(roles.filter((n) => n.role === "master").map((n) => n.name)).toEqual([moved]);
         expect(roles.find((n) => n.name === home)?.role).toBe("replica");
     });
+
+    rotationUnderLoad();
 
     it("leaves nothing behind after down", async () => {
         lab("down");
