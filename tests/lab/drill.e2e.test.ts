@@ -2,7 +2,8 @@
  * The lab end to end, as CI runs it: `up`, the master-crash drill and `down` for the dev and prod stacks, through the
  * CLI a person uses. Asserts correctness only (cloud-init clean on every node, one master after recovery, the old
  * master back as a replica, quorum, no acknowledged write lost, nothing left behind); timings are printed.
- * Also proves the shipped check scripts fail, with a message a person can act on, on a broken cluster.
+ * Also proves the shipped check scripts fail, with a message a person can act on, on a broken cluster, and ends prod with
+ * the alert drill (tests/lab/monitoringAlerts.ts).
  *
  * Root and the lab's tools are required; elsewhere (or with RHL_LAB=skip) it is skipped and says why, and under
  * CI=true it fails instead.
@@ -17,6 +18,7 @@ import { readStackConfig } from "../../engine/stackFile";
 import { topologyFromConfig } from "../../topology";
 import { LAB_TOOLS } from "../../lab/preflight";
 import { describeLab, labCli, labLeftovers } from "./labTier";
+import { monitoringAlerts } from "./monitoringAlerts";
 
 const describeStacks = describeLab("lab stacks (up, drills, check scripts, down)", LAB_TOOLS);
 // On a fresh machine the first `up` also builds the base image.
@@ -279,6 +281,9 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
             );
         });
     }
+
+    // Last on prod: the alert drill kills the master's machine on the lab the drills above used.
+    if (stack === "prod") monitoringAlerts();
 
     it("leaves nothing behind after down", async () => {
         lab("down");
