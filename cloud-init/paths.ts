@@ -32,6 +32,11 @@ export const PATHS = {
     homingUnit: "/etc/systemd/system/redis-ha-homing.service",
     /** Taken by every controlled failover a node starts on its own (redis-homing) and by the lab drill's fail-back. */
     failoverLock: "/var/lib/redis-ha/failover.lock",
+    /**
+     * Touched by apply-settings once a rollout has replaced any of the scripts: the loops (redis-fence, redis-homing),
+     * which read their code when they start, exec the new release at the end of their next round.
+     */
+    scriptsReleased: "/var/lib/redis-ha/scripts-released",
     /** The exporters' password files (cloud-init/monitoringExporters.ts), written by exporter-credentials. */
     exporterCredentialsDir: "/etc/redis-ha/exporter",
     /** The backup plan as this node takes part in it (backup nodes only). */
@@ -112,6 +117,7 @@ const SHELL_NAMES = {
     HANDOVER_FENCE_FILE: "handoverFence",
     CRASH_HANDOVER_FILE: "crashHandover",
     FAILOVER_LOCK: "failoverLock",
+    SCRIPTS_RELEASED_FILE: "scriptsReleased",
     EXPORTER_CREDENTIALS_DIR: "exporterCredentialsDir",
     BACKUP_ENV_FILE: "backupEnv",
     BACKUP_S3CFG: "backupS3cfg",

@@ -16,6 +16,7 @@ import {
     mkdtempSync,
     readdirSync,
     readFileSync,
+    renameSync,
     rmSync,
     writeFileSync,
 } from "node:fs";
@@ -112,6 +113,7 @@ class FakeNode {
             lastHandover: join(this.dir, "state", "last-handover"),
             handoverFence: join(this.dir, "state", "handover-fence"),
             crashHandover: join(this.dir, "state", "crash-handover"),
+            scriptsReleased: join(this.dir, "state", "scripts-released"),
             secretsDir: join(this.dir, "secrets"),
         };
         writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
@@ -391,6 +393,18 @@ exit 1
                 `${LOCAL_REDIS} CONFIG REWRITE`,
             ]);
             expect(readFileSync(n.paths.nodeEnv, "utf8")).toMatch(/^SENTINEL_QUORUM='2'$/m);
+            // node.env already said so: unchanged, and the loops (which read it once) are not told of anything.
+            expect(existsSync(n.paths.scriptsReleased)).toBe(false);
+            // A value that changes: the loops are told to start over with it.
+            const changed = n.run("apply-settings", [], { input: "env FAILBACK_HOLD_DOWN_SEC 45\n" });
+            expect({ code: changed.code, stdout: changed.stdout }).toEqual({
+                code: 0,
+                stdout:
+                    "applied env FAILBACK_HOLD_DOWN_SEC\n" +
+                    "scripts or node.env changed: redis-fence and redis-homing take them after their current round\n",
+            });
+            expect(readFileSync(n.paths.nodeEnv, "utf8")).toMatch(/^FAILBACK_HOLD_DOWN_SEC='45'$/m);
+            expect(existsSync(n.paths.scriptsReleased)).toBe(true);
         });
 
         it("gives up on a hung Redis after RCLI_TIMEOUT, naming the setting, instead of stalling the rollout", () => {
@@ -1329,6 +1343,53 @@ describe("node scripts as shipped", () => {
             cut.reply(LOCAL_REDIS, ["ROLE"], "master\n0\n").views({ "dev-a": self });
             cut.run("redis-fence", ["once"]);
             expect(sets(cut)).toEqual([fenced]);
+        });
+
+        it("runs a new release of the scripts from its next round once apply-settings says it is in place, as the same process", async () => {
+            const n = fenceNode("slave", configured);
+            const script = join(n.paths.scriptsDir, "redis-fence");
+            const child = spawn("bash", [script], {
+                env: {
+                    PATH: `${join(n.dir, "stub")}:${process.env.PATH ?? ""}`,
+                    STUB_DIR: n.dir,
+                    FENCE_INTERVAL_MS: "100",
+                },
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            let stderr = "";
+            child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+            const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+            const until = async (what: () => boolean) => {
+                for (let i = 0; i < 200 && !what(); i++) await pause(50);
+                return what();
+            };
+            try {
+                const roles = () => n.calls().filter((c) => c.call === `${LOCAL_REDIS} ROLE`).length;
+                expect(await until(() => roles() >= 2)).toBe(true);
+                // A new release on disk (renamed into place, as apply-settings writes it): not run until it is told.
+                const release = readFileSync(script, "utf8").replace(
+                    "set -uo pipefail\n",
+                    'set -uo pipefail\necho "redis-fence: release 2" >&2\n',
+                );
+                writeFileSync(`${script}.new`, release);
+                renameSync(`${script}.new`, script);
+                const before = roles();
+                expect(await until(() => roles() >= before + 3)).toBe(true);
+                expect(stderr).not.toContain("release 2");
+                // Told: the next round ends with the new release running, in the same process.
+                mkdirSync(n.paths.stateDir, { recursive: true });
+                writeFileSync(n.paths.scriptsReleased, "");
+                expect(await until(() => stderr.includes("redis-fence: release 2"))).toBe(true);
+                expect(stderr).toContain("redis-fence: a new release of the scripts is in place; running it");
+                expect(child.exitCode).toBeNull();
+                // Once only: the release file is older than the new process's start.
+                const after = roles();
+                expect(await until(() => roles() >= after + 3)).toBe(true);
+                expect(stderr.match(/release 2/g)).toHaveLength(1);
+            } finally {
+                child.kill("SIGTERM");
+                await new Promise((r) => child.once("exit", r));
+            }
         });
 
         it("asks every Sentinel at once: a round with hung Sentinels takes one timeout, not one per Sentinel", () => {

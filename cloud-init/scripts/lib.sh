@@ -297,6 +297,24 @@ agreed_master_into() {
     sentinel_answers "$2"
     majority_master_into "$1" "${answers[@]}"
 }
+# Loops that run for the node's life (redis-fence, redis-homing) read their script, lib.sh and paths.sh once. A
+# rollout replaces those files by rename (a running shell keeps its old copy) and then touches SCRIPTS_RELEASED_FILE
+# (apply-settings). loop_started marks this process's start; loop_reexec_if_released, called between rounds, execs the
+# script anew (the same pid for systemd) once the release file is newer than that mark, so the loop runs the new code
+# from its next round. Checked with test's -nt: no process per round.
+loop_started() { _loop_mark=$(mktemp) || _loop_mark=""; }
+loop_reexec_if_released() {
+    [ -n "${_loop_mark:-}" ] && [ "$SCRIPTS_RELEASED_FILE" -nt "$_loop_mark" ] || return 0
+    echo "${0##*/}: a new release of the scripts is in place; running it" >&2
+    loop_ended
+    exec "$BASH" "$0"
+}
+# loop_ended: what loop_started and the sessions left (from the loop's EXIT trap, and before the exec above).
+loop_ended() {
+    session_close_all
+    [ -z "${_loop_mark:-}" ] || rm -f "$_loop_mark"
+    _loop_mark=""
+}
 # now_ms                   the wall clock in ms, without starting a process (the scripts read it in polling loops).
 now_ms() { local us=${EPOCHREALTIME//[!0-9]/}; echo $((10#$us / 1000)); }
 # hold_pings HOST:PORT     stops a master's replication PINGs (CONFIG SET repl-ping-replica-period) until

@@ -27,7 +27,14 @@ beforeEach(() => {
     for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(SCRIPTS, s), join(dir, "scripts", s));
     writeFileSync(
         join(dir, "scripts", PATHS_LIB),
-        renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
+        renderPathsLib({
+            ...PATHS,
+            nodeEnv: join(dir, "node.env"),
+            // Where the delivered scripts land (at() below), so that a changed one is seen as a script.
+            scriptsDir: at(PATHS.scriptsDir),
+            stateDir: join(dir, "state"),
+            scriptsReleased: join(dir, "state", "scripts-released"),
+        }),
     );
     writeFileSync(join(dir, "node.env"), "NODE_NAME='east-b'\nRUNS_REDIS=0\nRUNS_SENTINEL=0\n");
     writeFileSync(join(dir, "bin", "systemctl"), `#!/bin/bash --norc\necho "$*" >>"${dir}/systemctl.log"\n`);
@@ -70,18 +77,25 @@ describe("apply-settings: file delivery", () => {
         expect(first.systemctl).toEqual(["daemon-reload", "restart redis-server.service"]);
     });
 
-    it("leaves unchanged files alone and restarts nothing when only a script changed", () => {
+    it("leaves unchanged files alone and restarts nothing when only a script changed; a changed script is released to the loops", () => {
+        const released = join(dir, "state", "scripts-released");
         apply([guard, dropIn]);
+        rmSync(released);
         const inode = statSync(at(dropIn.path)).ino;
         const again = apply([guard, dropIn]);
         expect(again.status).toBe(0);
         expect(again.systemctl).toEqual([]);
         expect(statSync(at(dropIn.path)).ino).toBe(inode);
+        // Nothing changed: the loops (redis-fence, redis-homing) are not told to run a new release.
+        expect(existsSync(released)).toBe(false);
         const newer = apply([{ ...guard, content: "#!/bin/bash\necho v2\n" }, dropIn]);
         expect(newer.status).toBe(0);
         expect(readFileSync(at(guard.path), "utf8")).toBe("#!/bin/bash\necho v2\n");
         expect(newer.systemctl).toEqual([]);
         expect(statSync(at(dropIn.path)).ino).toBe(inode);
+        // Told after the files were in place: the release file is no older than the script.
+        expect(statSync(released).mtimeMs).toBeGreaterThanOrEqual(statSync(at(guard.path)).mtimeMs);
+        expect(newer.stdout).toContain("redis-fence and redis-homing take them after their current round");
     });
 
     it("refuses a relative path or a bad mode", () => {
