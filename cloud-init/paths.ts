@@ -33,8 +33,8 @@ export const PATHS = {
     /** Taken by every controlled failover a node starts on its own (redis-homing) and by the lab drill's fail-back. */
     failoverLock: "/var/lib/redis-ha/failover.lock",
     /**
-     * Touched by apply-settings once a rollout has replaced any of the scripts: the loops (redis-fence, redis-homing),
-     * which read their code when they start, exec the new release at the end of their next round.
+     * Touched by apply-settings once a rollout has changed the scripts or node.env: the loops (redis-fence,
+     * redis-homing), which read them when they start, exec the new release at the end of their current round.
      */
     scriptsReleased: "/var/lib/redis-ha/scripts-released",
     /** The exporters' password files (cloud-init/monitoringExporters.ts), written by exporter-credentials. */

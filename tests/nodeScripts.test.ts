@@ -18,6 +18,7 @@ import {
     readFileSync,
     renameSync,
     rmSync,
+    statSync,
     writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -382,6 +383,10 @@ exit 1
                 .reply(LOCAL_REDIS, ["CONFIG", "SET", "maxmemory", "1000"], "OK\n")
                 .reply(LOCAL_REDIS, ["CONFIG", "REWRITE"], "OK\n")
                 .reply(LOCAL_SENTINEL, ["SENTINEL", "SET", MASTER, "quorum", "2"], "OK\n");
+            // As after an earlier rollout: the loops run the release on disk.
+            mkdirSync(n.paths.stateDir, { recursive: true });
+            writeFileSync(n.paths.scriptsReleased, "");
+            const releasedAt = statSync(n.paths.scriptsReleased).mtimeMs;
             const r = n.run("apply-settings", [], {
                 input: "redis maxmemory 1000\nsentinel quorum 2\nenv SENTINEL_QUORUM 2\n",
             });
@@ -394,7 +399,7 @@ exit 1
             ]);
             expect(readFileSync(n.paths.nodeEnv, "utf8")).toMatch(/^SENTINEL_QUORUM='2'$/m);
             // node.env already said so: unchanged, and the loops (which read it once) are not told of anything.
-            expect(existsSync(n.paths.scriptsReleased)).toBe(false);
+            expect(statSync(n.paths.scriptsReleased).mtimeMs).toBe(releasedAt);
             // A value that changes: the loops are told to start over with it.
             const changed = n.run("apply-settings", [], { input: "env FAILBACK_HOLD_DOWN_SEC 45\n" });
             expect({ code: changed.code, stdout: changed.stdout }).toEqual({
@@ -404,7 +409,7 @@ exit 1
                     "scripts or node.env changed: redis-fence and redis-homing take them after their current round\n",
             });
             expect(readFileSync(n.paths.nodeEnv, "utf8")).toMatch(/^FAILBACK_HOLD_DOWN_SEC='45'$/m);
-            expect(existsSync(n.paths.scriptsReleased)).toBe(true);
+            expect(statSync(n.paths.scriptsReleased).mtimeMs).toBeGreaterThan(releasedAt);
         });
 
         it("gives up on a hung Redis after RCLI_TIMEOUT, naming the setting, instead of stalling the rollout", () => {

@@ -203,6 +203,9 @@ session_end() {
 session_close_all() {
     local name
     for name in "${!_session_pid[@]}"; do session_end "$name"; done
+    # The nap's FIFO too: a descriptor would outlive an exec (loop_reexec_if_released).
+    [ -z "$_session_tick" ] || exec {_session_tick}>&-
+    _session_tick=""
     [ -z "$_session_dir" ] || rm -rf "$_session_dir"
     _session_dir=""
 }
@@ -297,9 +300,9 @@ agreed_master_into() {
     sentinel_answers "$2"
     majority_master_into "$1" "${answers[@]}"
 }
-# Loops that run for the node's life (redis-fence, redis-homing) read their script, lib.sh and paths.sh once. A
-# rollout replaces those files by rename (a running shell keeps its old copy) and then touches SCRIPTS_RELEASED_FILE
-# (apply-settings). loop_started marks this process's start; loop_reexec_if_released, called between rounds, execs the
+# Loops that run for the node's life (redis-fence, redis-homing) read their script, lib.sh, paths.sh and node.env
+# once. A rollout replaces those files by rename (a running shell keeps its old copy) and then, when one of them
+# changed, touches SCRIPTS_RELEASED_FILE (apply-settings). loop_started marks this process's start; loop_reexec_if_released, called between rounds, execs the
 # script anew (the same pid for systemd) once the release file is newer than that mark, so the loop runs the new code
 # from its next round. Checked with test's -nt: no process per round.
 loop_started() { _loop_mark=$(mktemp) || _loop_mark=""; }

@@ -79,23 +79,43 @@ describe("apply-settings: file delivery", () => {
 
     it("leaves unchanged files alone and restarts nothing when only a script changed; a changed script is released to the loops", () => {
         const released = join(dir, "state", "scripts-released");
-        apply([guard, dropIn]);
-        rmSync(released);
+        // The first rollout on a node releases what it delivered.
+        expect(apply([guard, dropIn]).stdout).toContain("take them after their current round");
+        const releasedAt = statSync(released).mtimeMs;
         const inode = statSync(at(dropIn.path)).ino;
         const again = apply([guard, dropIn]);
         expect(again.status).toBe(0);
         expect(again.systemctl).toEqual([]);
         expect(statSync(at(dropIn.path)).ino).toBe(inode);
         // Nothing changed: the loops (redis-fence, redis-homing) are not told to run a new release.
-        expect(existsSync(released)).toBe(false);
+        expect(again.stdout).not.toContain("take them after their current round");
+        expect(statSync(released).mtimeMs).toBe(releasedAt);
         const newer = apply([{ ...guard, content: "#!/bin/bash\necho v2\n" }, dropIn]);
         expect(newer.status).toBe(0);
         expect(readFileSync(at(guard.path), "utf8")).toBe("#!/bin/bash\necho v2\n");
         expect(newer.systemctl).toEqual([]);
         expect(statSync(at(dropIn.path)).ino).toBe(inode);
-        // Told after the files were in place: the release file is no older than the script.
-        expect(statSync(released).mtimeMs).toBeGreaterThanOrEqual(statSync(at(guard.path)).mtimeMs);
         expect(newer.stdout).toContain("redis-fence and redis-homing take them after their current round");
+        expect(statSync(released).mtimeMs).toBeGreaterThan(releasedAt);
+    });
+
+    it("releases a script that an earlier step wrote before it failed", () => {
+        const released = join(dir, "state", "scripts-released");
+        apply([guard]);
+        const releasedAt = statSync(released).mtimeMs;
+        // A step that replaced the script and then failed (here: a bad line after it) never got to the release...
+        const bad = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
+            input: `${fileLines([{ ...guard, path: at(guard.path), owner: "root:root", content: "#!/bin/bash\necho v3\n" }])}file etc/passwd 0644 eA==\n`,
+            encoding: "utf8",
+            env: { PATH: `${join(dir, "bin")}:/usr/bin:/bin` },
+        });
+        expect(bad.status).toBe(2);
+        expect(statSync(released).mtimeMs).toBe(releasedAt);
+        // ...so the retry, which finds every file as it wants it, releases it.
+        const retry = apply([{ ...guard, content: "#!/bin/bash\necho v3\n" }]);
+        expect(retry.status).toBe(0);
+        expect(retry.stdout).toContain("take them after their current round");
+        expect(statSync(released).mtimeMs).toBeGreaterThan(releasedAt);
     });
 
     it("refuses a relative path or a bad mode", () => {
