@@ -11,6 +11,7 @@ import tempfile
 import time
 import unittest
 
+import redis
 from redis_ha import DeadlineExceededError, OutcomeUnknownError, SentinelClient, SentinelEndpoint, Timeouts
 
 from .cluster import LoopbackCluster, wait_for
@@ -19,6 +20,17 @@ from .servers import DurableLoad, client_options, require_servers
 
 def report(msg: str) -> None:
     print(f"\n  [redis_ha] {msg}", file=sys.stderr)
+
+
+def failover_taken(sentinel: redis.Redis) -> bool:
+    """SENTINEL FAILOVER: True once taken, False while Sentinel has no replica it may promote (NOGOODSLAVE)."""
+    try:
+        sentinel.execute_command("SENTINEL FAILOVER", "mymaster")
+    except redis.exceptions.ResponseError as e:
+        if str(e).startswith("NOGOODSLAVE"):
+            return False
+        raise
+    return True
 
 
 class ClusterCase(unittest.TestCase):
@@ -80,7 +92,9 @@ class Ride(ClusterCase):
         fault_at = time.monotonic()
         if fault == "sentinel-failover":
             s = c.sentinel(c.sentinels[0])
-            s.execute_command("SENTINEL FAILOVER", "mymaster")
+            # Sentinel answers NOGOODSLAVE until it has read a replica it may promote, which on a loaded machine can
+            # come a moment after the cluster starts: asked again until it takes the failover.
+            wait_for("Sentinel to take SENTINEL FAILOVER", lambda: failover_taken(s), 10, 0.05)
             s.connection_pool.disconnect()
         elif fault == "kill":
             c.kill(old)
