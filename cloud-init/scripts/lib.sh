@@ -307,7 +307,8 @@ agreed_master_into() {
 # from its next round. Checked with test's -nt: no process per round.
 loop_started() { _loop_mark=$(mktemp) || _loop_mark=""; }
 loop_reexec_if_released() {
-    [ -n "${_loop_mark:-}" ] && [ "$SCRIPTS_RELEASED_FILE" -nt "$_loop_mark" ] || return 0
+    # ${...:-}: a paths.sh older than this lib.sh (a rollout cut short) must not stop the loop (set -u).
+    [ -n "${_loop_mark:-}" ] && [ "${SCRIPTS_RELEASED_FILE:-}" -nt "$_loop_mark" ] || return 0
     echo "${0##*/}: a new release of the scripts is in place; running it" >&2
     loop_ended
     exec "$BASH" "$0"

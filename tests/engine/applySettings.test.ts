@@ -118,6 +118,18 @@ describe("apply-settings: file delivery", () => {
         expect(statSync(released).mtimeMs).toBeGreaterThan(releasedAt);
     });
 
+    it("runs with a paths.sh older than itself (a rollout cut short): applies the files and tells the loops nothing", () => {
+        const lib = join(dir, "scripts", PATHS_LIB);
+        const old = readFileSync(lib, "utf8")
+            .split("\n")
+            .filter((l) => !l.startsWith("SCRIPTS_RELEASED_FILE="));
+        writeFileSync(lib, old.join("\n"));
+        const r = apply([guard]);
+        expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: "" });
+        expect(readFileSync(at(guard.path), "utf8")).toBe(guard.content);
+        expect(r.stdout).not.toContain("take them after their current round");
+    });
+
     it("refuses a relative path or a bad mode", () => {
         const r = spawnSync("/bin/bash", ["--norc", join(dir, "scripts", "apply-settings")], {
             input: "file etc/passwd 0644 eA==\n",
