@@ -115,6 +115,7 @@ class FakeNode {
             handoverFence: join(this.dir, "state", "handover-fence"),
             crashHandover: join(this.dir, "state", "crash-handover"),
             scriptsReleased: join(this.dir, "state", "scripts-released"),
+            failoverLock: join(this.dir, "state", "failover.lock"),
             secretsDir: join(this.dir, "secrets"),
         };
         writeFileSync(join(this.paths.secretsDir, "admin"), `${ADMIN_PASSWORD}\n`);
@@ -1450,6 +1451,71 @@ describe("node scripts as shipped", () => {
             const r = n.run("redis-homing", ["once"]);
             expect(r.stderr).toBe(""); // the clock runs, nothing else happens before the hold-down
         });
+
+        // systemd stops redis-homing (a rollout, a reboot) in the middle of a fail-back: what it holds comes back.
+        it.each([
+            ["waiting for the preferred master to catch up", 99, false],
+            ["waiting for the Sentinels to name the new master", 100, true],
+        ])(
+            "stopped while %s: gives back the pause (fencing first once the failover was taken), the priorities and the PINGs",
+            async (_when, homeOffset, fenced) => {
+                const rest = at("dev-b", REDIS);
+                const n = node(threeRegions).views({ "dev-a": away, "dev-b": away, "dev-c": away });
+                n.reply(home, ["INFO", "replication"], `${homeReplica(away, "up")}slave_repl_offset:${homeOffset}\r\n`)
+                    .reply(away, ["INFO", "replication"], "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n")
+                    .reply(rest, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
+                    .reply(away, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n");
+                for (const [endpoint, args] of [
+                    [rest, "CONFIG SET replica-priority 0"],
+                    [rest, "CONFIG SET replica-priority 100"],
+                    [rest, "CONFIG REWRITE"],
+                    [away, "CONFIG SET repl-ping-replica-period 86400"],
+                    [away, "CONFIG SET repl-ping-replica-period 10"],
+                    [away, "CLIENT PAUSE 10000 WRITE"],
+                    [away, "CLIENT UNPAUSE"],
+                    [away, `CONFIG SET min-replicas-to-write ${FENCED}`],
+                    ...(["dev-a", "dev-b", "dev-c"] as const).map((s) => [
+                        at(s, SENTINEL),
+                        `SENTINEL FAILOVER ${MASTER}`,
+                    ]),
+                ])
+                    n.reply(endpoint, args.split(" "), "OK\n");
+                // The hold-down has passed: this round fails back.
+                mkdirSync(n.paths.stateDir, { recursive: true });
+                writeFileSync(join(n.paths.stateDir, "homing-since"), `${Date.now() - 60_000}\n`);
+                const child = spawn("bash", [join(n.paths.scriptsDir, "redis-homing"), "once"], {
+                    env: { PATH: `${join(n.dir, "stub")}:${process.env.PATH ?? ""}`, STUB_DIR: n.dir },
+                    stdio: ["ignore", "ignore", "pipe"],
+                });
+                let stderr = "";
+                child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+                const exited = new Promise<number | null>((r) =>
+                    child.once("exit", (code) => {
+                        r(code);
+                    }),
+                );
+                const calls = () => n.calls().map((c) => c.call);
+                const reached = fenced ? `SENTINEL FAILOVER ${MASTER}` : `${away} CLIENT PAUSE 10000 WRITE`;
+                for (let i = 0; i < 100 && !calls().some((c) => c.endsWith(reached)); i++)
+                    await new Promise((r) => setTimeout(r, 50));
+                expect(calls().some((c) => c.endsWith(reached))).toBe(true);
+                const before = calls().length;
+                child.kill("SIGTERM");
+                expect(await exited).toBe(143);
+                // Stopped in the middle: not run to the end of its catch-up or switch wait (5 s each).
+                expect(stderr).not.toMatch(/did not reach offset|did not agree/);
+                const undo = calls()
+                    .slice(before)
+                    .filter((c) => !/INFO replication|get-master-addr-by-name/.test(c));
+                expect(undo).toEqual([
+                    ...(fenced ? [`${away} CONFIG SET min-replicas-to-write ${FENCED}`] : []),
+                    `${away} CLIENT UNPAUSE`,
+                    `${rest} CONFIG SET replica-priority 100`,
+                    `${rest} CONFIG REWRITE`,
+                    `${away} CONFIG SET repl-ping-replica-period 10`,
+                ]);
+            },
+        );
 
         it("does nothing while the master is in the primary region", () => {
             const n = node(threeRegions).views({ "dev-a": home, "dev-b": home });
