@@ -243,6 +243,44 @@ describeScripts("node scripts", () => {
             expect({ code: kept.code, out: kept.stdout.trim() }).toEqual({ code: 0, out: want });
         });
 
+        // A signal sent the way systemd (control-group), a terminal's Ctrl-C or its hang-up send it: to the whole group.
+        it.each([
+            ["SIGTERM", 143],
+            ["SIGINT", 130],
+            ["SIGHUP", 129],
+        ] as const)(
+            "lib.sh: a script ended by %s runs its EXIT trap (what it holds is given back)",
+            async (signal, code) => {
+                const n = node();
+                const child = spawn(
+                    "bash",
+                    [
+                        "-c",
+                        `. "$1/lib.sh"; trap 'echo given back' EXIT; echo started; sleep 30; echo not stopped`,
+                        "s",
+                        n.paths.scriptsDir,
+                    ],
+                    { detached: true, stdio: ["ignore", "pipe", "ignore"] },
+                );
+                let stdout = "";
+                child.stdout.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+                const exited = new Promise<number | null>((r) =>
+                    child.once("exit", (status) => {
+                        r(status);
+                    }),
+                );
+                try {
+                    for (let i = 0; i < 100 && !stdout.includes("started"); i++)
+                        await new Promise((r) => setTimeout(r, 50));
+                    process.kill(-(child.pid ?? 0), signal);
+                    expect(await exited).toBe(code);
+                    expect(stdout).toBe("started\ngiven back\n");
+                } finally {
+                    if (child.exitCode === null) process.kill(-(child.pid ?? 0), "SIGKILL");
+                }
+            },
+        );
+
         it("lib.sh sessions: replies come whole, call after call, and a long session's reply file is emptied past 1 MB", () => {
             const n = node();
             const big = "x".repeat(200_000);

@@ -6,6 +6,13 @@ lib_dir=$(dirname "${BASH_SOURCE[0]}")
 . "$lib_dir/paths.sh"
 # shellcheck source=/dev/null # rendered per node (cloud-init/userData.ts), holds passwords
 . "$NODE_ENV_FILE"
+# A script ended by a signal it does not trap skips its EXIT trap (bash): systemd's SIGTERM on stop, a Ctrl-C, a closed
+# terminal's SIGHUP. Every script that sources this exits through its EXIT trap instead (after the command running
+# then), so what it holds comes back: a paused master, unpromotable replicas, held PINGs, a backup's compression, a
+# temporary directory, the sessions.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # How the scripts log in. TLS=1 (stack config `tls: true`): over TLS with this node's certificate, as the ACL user
 # `admin`, whose password is read from its file (owner redis, 0640) at every call, so a rotated password is used at
