@@ -203,7 +203,8 @@ session_nap() {
 session_end() {
     [ -n "${_session_pid[$1]:-}" ] || return 0
     local in=${_session_in[$1]} out=${_session_out[$1]}
-    kill "${_session_pid[$1]}" 2>/dev/null
+    # `|| true`: a session whose redis-cli already ended, under a caller's `set -e` (the start guard).
+    kill "${_session_pid[$1]}" 2>/dev/null || true
     exec {in}>&- {out}<&-
     unset "_session_pid[$1]" "_session_in[$1]" "_session_out[$1]" "_session_mark[$1]"
 }
@@ -398,26 +399,43 @@ release_unpromotable() {
 }
 
 # The crash handover (redis-stop-record as a crashed Redis ends, else the start guard at its restart): a master whose
-# process died asks one Sentinel for SENTINEL FAILOVER instead of letting them wait down-after. Callers define log().
+# process died asks one Sentinel for SENTINEL FAILOVER instead of letting them wait down-after. Callers define log()
+# and close the sessions at exit (session_close_all in their EXIT trap).
 #
-# master_states             one line per configured Sentinel that answers SENTINEL MASTER, all asked at once:
-#                           "sentinel master-address:port flags".
-# shellcheck disable=SC2317 # called through at_once
-master_state() {
-    local line key="" ip="" port="" flags=""
-    while IFS= read -r line; do
-        line=${line%$'\r'}
-        case $key in ip) ip=$line ;; port) port=$line ;; flags) flags=$line ;; esac
-        key=$line
-    done < <(scli "${1%:*}" "${1##*:}" SENTINEL MASTER "$MASTER_NAME" 2>/dev/null)
-    [ -z "$ip$flags" ] || echo "$1 $ip:$port $flags"
+# Its Sentinel calls go over sessions (crash-<address>), opened at once on first use and kept to the script's end:
+# the round of SENTINEL MASTER starts one redis-cli per Sentinel, all in parallel, and SENTINEL FAILOVER then goes over
+# a connection already open, instead of a redis-cli started (and a TLS handshake made) after the round, which took
+# 0.1-0.3 s each on a busy node.
+#
+# master_states             sets MASTER_STATES: one line per configured Sentinel that answers SENTINEL MASTER, all
+#                           asked at once: "sentinel master-address:port flags". In this shell, not a `$(...)` or
+#                           `< <(...)`: the sessions must outlive the call.
+MASTER_STATES=()
+master_states() {
+    local s reply line key ip port flags deadline
+    local -a queried=()
+    MASTER_STATES=()
+    for s in $SENTINELS; do
+        session_alive "crash-$s" || session_open "crash-$s" "$s" sentinel
+        session_send "crash-$s" "SENTINEL MASTER $MASTER_NAME" && queried+=("$s")
+    done
+    deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + ${RCLI_TIMEOUT:-3} * 1000))
+    for s in "${queried[@]}"; do
+        reply=""
+        session_read "crash-$s" "$deadline" reply || continue
+        key="" ip="" port="" flags=""
+        while IFS= read -r line; do
+            case $key in ip) ip=$line ;; port) port=$line ;; flags) flags=$line ;; esac
+            key=$line
+        done <<<"$reply"
+        [ -z "$ip$flags" ] || MASTER_STATES+=("$s $ip:$port $flags")
+    done
 }
-# shellcheck disable=SC2086 # $SENTINELS is a space-separated list
-master_states() { at_once master_state $SENTINELS; }
 # failover_underway         0 when any Sentinel sees the master down (o_down) or is failing it over.
 failover_underway() {
     local state
-    while IFS= read -r state; do _master_busy "$state" && return 0; done < <(master_states)
+    master_states
+    for state in "${MASTER_STATES[@]}"; do _master_busy "$state" && return 0; done
     return 1
 }
 # _master_busy STATE        0 when a master_states line shows the master down (o_down) or failing over.
@@ -426,18 +444,29 @@ _master_busy() { [[ ",${1##* }," == *,o_down,* || ",${1##* }," == *,failover_in_
 #                           of the configured Sentinels names this node as master (the agreed_master rule) and none
 #                           sees it down or is failing it over already (o_down, failover_in_progress), and nothing
 #                           answers on the local Redis port (a second instance, a stray process: not certain it is dead).
+#                           Opens the session to this node's own Sentinel meanwhile, for ask_failover.
 crash_handover_due() {
-    local state rest n=0
+    local state rest n=0 pinged
     local -a all
     read -ra all <<<"$SENTINELS"
-    while IFS= read -r state; do
-        ! _master_busy "$state" || return 1
+    [ "${RUNS_SENTINEL:-0}" != 1 ] || session_alive "crash-127.0.0.1:$SENTINEL_PORT" ||
+        session_open "crash-127.0.0.1:$SENTINEL_PORT" "127.0.0.1:$SENTINEL_PORT" sentinel
+    # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
+    # Asked beside the Sentinel round, not after it.
+    pinged=$(mktemp) || return 1
+    rcli 127.0.0.1 "$REDIS_PORT" PING >"$pinged" 2>&1 &
+    local ping_pid=$!
+    master_states
+    for state in "${MASTER_STATES[@]}"; do
+        _master_busy "$state" && n=-1 && break
         rest=${state#* }
         [ "${rest%% *}" != "$NODE_ADDRESS:$REDIS_PORT" ] || n=$((n + 1))
-    done < <(master_states)
-    [ "$n" -ge $((${#all[@]} / 2 + 1)) ] || return 1
-    # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
-    [[ "$(rcli 127.0.0.1 "$REDIS_PORT" PING 2>&1)" == *"Connection refused"* ]]
+    done
+    wait "$ping_pid"
+    [ "$n" -ge $((${#all[@]} / 2 + 1)) ] && [[ "$(<"$pinged")" == *"Connection refused"* ]]
+    local due=$?
+    rm -f "$pinged"
+    return "$due"
 }
 # sentinels_local_first     the Sentinels to ask, this node's own first: it shares the node's view and is the quickest
 #                           to reach.
@@ -448,25 +477,35 @@ sentinels_local_first() {
         [ "$s" = "$NODE_ADDRESS:$SENTINEL_PORT" ] || echo "$s"
     done
 }
-# ask_failover              SENTINEL FAILOVER on the first Sentinel that takes it; prints that Sentinel. OK starts the
-#                           failover; -INPROG means that Sentinel is already failing this master over: either way one
+# ask_failover              SENTINEL FAILOVER on the first Sentinel that takes it; sets ASKED_SENTINEL to it. OK starts
+#                           the failover; -INPROG means that Sentinel is already failing this master over: either way one
 #                           failover runs, and no other Sentinel is asked. A refusal (-NOGOODSLAVE, a refused
 #                           connection) moves on. No reply at all (a timeout) may hide a failover that Sentinel did
 #                           start: another is asked only if no Sentinel shows one under way, so that two forced
 #                           failovers, which no election orders, never run at once. 1 when no Sentinel took it.
+ASKED_SENTINEL=""
+# shellcheck disable=SC2034 # ASKED_SENTINEL is read by the callers (redis-stop-record)
 ask_failover() {
     local s reply
+    ASKED_SENTINEL=""
     for s in $(sentinels_local_first); do
-        reply=$(scli "${s%:*}" "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1 | tr -d '\r') || true
+        reply=""
+        if session_alive "crash-$s"; then
+            # A session that fails (a refused connection, no reply in time) leaves reply empty: counted as no reply.
+            session_call_into "crash-$s" $((${RCLI_TIMEOUT:-3} * 1000)) reply "SENTINEL FAILOVER $MASTER_NAME" || reply=""
+            reply=${reply%$'\n'}
+        else
+            reply=$(scli "${s%:*}" "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1 | tr -d '\r') || true
+        fi
         if [ -z "$reply" ] && failover_underway; then
             log "crash handover: Sentinel $s did not answer SENTINEL FAILOVER $MASTER_NAME, and a failover is under way"
-            echo "$s"
+            ASKED_SENTINEL=$s
             return 0
         fi
         case "$reply" in
         OK | *INPROG*)
             log "crash handover: Sentinel $s answered '$reply' to SENTINEL FAILOVER $MASTER_NAME"
-            echo "$s"
+            ASKED_SENTINEL=$s
             return 0
             ;;
         *) log "crash handover: Sentinel $s refused or did not answer: ${reply:-no reply}" ;;
