@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { PATHS, type NodePaths } from "../cloud-init";
 import { programConfig, readStackConfig, type ProgramConfig } from "../engine/stackFile";
 import { ConfigError, topologyFromConfig } from "../topology";
 
@@ -35,3 +37,12 @@ export const PROD_NODES = [
     { name: "ord-b", region: "us-ord", roles: ["redis"] },
     { name: "witness", region: "us-central", type: "g6-nanode-1", roles: ["sentinel"] },
 ];
+
+/**
+ * Every node path moved under `root`, the layout kept (`/var/lib/redis-ha/...` becomes `<root>/var/lib/redis-ha/...`):
+ * the base of the paths.sh a test renders for a script it runs on this machine, so that a path the test does not name
+ * (the state directory, the release file, the failover lock) is still the test's own, never the host's.
+ */
+export function pathsUnder(root: string): NodePaths {
+    return Object.fromEntries(Object.entries(PATHS).map(([key, path]) => [key, join(root, path)])) as NodePaths;
+}

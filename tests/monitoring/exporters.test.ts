@@ -25,7 +25,7 @@ import {
 import { exporterInbounds, firewallInbounds } from "../../components/firewall";
 import { deliveredFiles, fileLines, packageLines } from "../../components/nodeFiles";
 import { topologyFromConfig, type Topology } from "../../topology";
-import { configWith } from "../helpers";
+import { configWith, pathsUnder } from "../helpers";
 
 const secrets = { redisPassword: "redis-pw-0123456789", sentinelPassword: "sentinel-pw-0123456789" };
 // The shared-password exporters (`tls: false`); with TLS they log in as the exporter user (tests/security/tls.test.ts).
@@ -184,7 +184,7 @@ describe("exporter-credentials", () => {
         writeFileSync(
             join(dir, "scripts", PATHS_LIB),
             renderPathsLib({
-                ...PATHS,
+                ...pathsUnder(dir),
                 nodeEnv: join(dir, "node.env"),
                 scriptsDir: join(dir, "scripts"),
                 exporterCredentialsDir: join(dir, "creds"),
@@ -236,7 +236,7 @@ describe("apply-settings: packages and new units (how running nodes get the expo
         for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(scripts, s), join(dir, "scripts", s));
         writeFileSync(
             join(dir, "scripts", PATHS_LIB),
-            renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
+            renderPathsLib({ ...pathsUnder(dir), nodeEnv: join(dir, "node.env"), scriptsDir: join(dir, "scripts") }),
         );
         writeFileSync(join(dir, "node.env"), "NODE_NAME='east-a'\nRUNS_REDIS=0\nRUNS_SENTINEL=0\n");
         // Stand-ins that record their calls; dpkg-query says "installed" only for names listed in installed.txt.

@@ -11,13 +11,13 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EXPORTER_UNITS, filesInUserData, passwordHashRule, PATHS, PATHS_LIB, renderPathsLib } from "../../cloud-init";
+import { EXPORTER_UNITS, filesInUserData, passwordHashRule, PATHS_LIB, renderPathsLib } from "../../cloud-init";
 import { createSentinelClient } from "../../client";
 import { missingWrites, startDurableWrites, errorsByName } from "../../client/testing/durableWrites";
 import { resourceNames } from "../../components/names";
 import { resourceNamed, runUnderMocks, unwrapSecrets, isSecret, type MockRun } from "../../engine/mockRun";
 import { withRedis } from "../../lab/probe";
-import { programConfigWith } from "../helpers";
+import { pathsUnder, programConfigWith } from "../helpers";
 import { probablyFreePort } from "../../client/testing/loopbackCluster";
 
 /**
@@ -192,15 +192,14 @@ function layOut(run: MockRun, n: LoopNode, masterPort: number): void {
     writeFileSync(conf("redis"), localize(readFileSync(conf("redis"), "utf8"), n, "redis", masterPort));
     if (n.sentinelPort === undefined) rmSync(conf("sentinel"));
     else writeFileSync(conf("sentinel"), localize(readFileSync(conf("sentinel"), "utf8"), n, "sentinel", masterPort));
-    for (const d of ["scripts", "bin", "state"]) mkdirSync(join(n.dir, d), { recursive: true });
+    for (const d of ["scripts", "bin"]) mkdirSync(join(n.dir, d), { recursive: true });
     for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(SCRIPTS, s), join(n.dir, "scripts", s));
     writeFileSync(
         join(n.dir, "scripts", PATHS_LIB),
         renderPathsLib({
-            ...PATHS,
+            ...pathsUnder(n.dir),
             nodeEnv: join(n.dir, "node.env"),
             scriptsDir: join(n.dir, "scripts"),
-            stateDir: join(n.dir, "state"),
             redisConf: conf("redis"),
             sentinelConf: conf("sentinel"),
             tlsCa: join(n.dir, "etc/tls/ca.crt"),
@@ -589,7 +588,7 @@ describe("apply-settings refuses a malformed secret line without echoing it", ()
         for (const s of ["apply-settings", "lib.sh"]) copyFileSync(join(SCRIPTS, s), join(dir, "scripts", s));
         writeFileSync(
             join(dir, "scripts", PATHS_LIB),
-            renderPathsLib({ ...PATHS, nodeEnv: join(dir, "node.env"), stateDir: join(dir, "state") }),
+            renderPathsLib({ ...pathsUnder(dir), nodeEnv: join(dir, "node.env") }),
         );
         writeFileSync(join(dir, "node.env"), "NODE_NAME='dev-a'\nRUNS_REDIS=1\nRUNS_SENTINEL=1\n");
     });

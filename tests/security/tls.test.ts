@@ -14,7 +14,7 @@ import {
 import { createSentinelClient } from "../../client";
 import { resourceNames } from "../../components/names";
 import { runUnderMocks, unwrapSecrets, type MockRun } from "../../engine/mockRun";
-import { programConfigWith } from "../helpers";
+import { pathsUnder, programConfigWith } from "../helpers";
 import { probablyFreePort } from "../../client/testing/loopbackCluster";
 
 /**
@@ -380,7 +380,7 @@ describe("tls: real servers from the rendered files refuse what they must", () =
         writeFileSync(
             join(dir, "paths.sh"),
             renderPathsLib({
-                ...PATHS,
+                ...pathsUnder(dir),
                 nodeEnv: join(dir, "node.env"),
                 tlsCa: join(dir, "etc/tls/ca.crt"),
                 tlsCert: join(dir, "etc/tls/node.crt"),
