@@ -4,7 +4,7 @@ import { classifyError } from "./classify";
 import { authBackoffMs } from "./connection";
 import type { ResolvedOptions } from "./options";
 
-/** A master switch announced by Sentinel (`+promoted-slave`, `+switch-master`) or seen by the client's own reconnect. */
+/** A master switch announced by Sentinel (`+switch-master`) or seen by the client's own reconnect. */
 export interface FailoverEvent {
     readonly masterName: string;
     /** `host:port` of the old master (null if unknown). */
@@ -12,10 +12,8 @@ export interface FailoverEvent {
     /** `host:port` of the new master. */
     readonly to: string;
     readonly at: Date;
-    /** `"sentinel"`: a Sentinel's message (see `announcement`); `"reconnect"`: the client reconnected to a different master. */
+    /** `"sentinel"`: a `+switch-master` message; `"reconnect"`: the client reconnected to a different master. */
     readonly source: "sentinel" | "reconnect";
-    /** Which Sentinel message told (source `"sentinel"` only): see {@link parsePromotedReplica}. */
-    readonly announcement?: "+promoted-slave" | "+switch-master";
 }
 
 /**
@@ -25,36 +23,7 @@ export interface FailoverEvent {
 export function parseSwitchMaster(message: string, masterName: string, at = new Date()): FailoverEvent | null {
     const parts = message.trim().split(/\s+/);
     if (parts.length !== 5 || parts[0] !== masterName) return null;
-    return {
-        masterName,
-        from: `${parts[1]}:${parts[2]}`,
-        to: `${parts[3]}:${parts[4]}`,
-        at,
-        source: "sentinel",
-        announcement: "+switch-master",
-    };
-}
-
-/**
- * Parses a `+promoted-slave` payload (`slave <ip>:<port> <ip> <port> @ <master-name> <old-ip> <old-port>`): the
- * Sentinel leading a failover has read `role:master` from the replica it promoted. From that read on, the failover
- * ends with that replica as the master: the leader names it to `SENTINEL get-master-addr-by-name` at once and tells
- * the other Sentinels, each of which publishes `+switch-master` when its next hello comes (35–135 ms later in the
- * lab); the leader publishes its own only once it has moved every other replica, a second or more later. Following
- * this message saves that propagation; the role check on connect still applies. Returns null for other masters or
- * malformed messages.
- */
-export function parsePromotedReplica(message: string, masterName: string, at = new Date()): FailoverEvent | null {
-    const p = message.trim().split(/\s+/);
-    if (p.length !== 8 || p[0] !== "slave" || p[4] !== "@" || p[5] !== masterName) return null;
-    return {
-        masterName,
-        from: `${p[6]}:${p[7]}`,
-        to: `${p[2]}:${p[3]}`,
-        at,
-        source: "sentinel",
-        announcement: "+promoted-slave",
-    };
+    return { masterName, from: `${parts[1]}:${parts[2]}`, to: `${parts[3]}:${parts[4]}`, at, source: "sentinel" };
 }
 
 /**
@@ -78,10 +47,9 @@ export interface FailoverWatcherEvents {
 }
 
 /**
- * Subscribes to `+try-failover`, `+promoted-slave` and `+switch-master` on every configured Sentinel.
- * The failover's leader publishes `+promoted-slave` first; each Sentinel publishes `+switch-master`
- * once it updates its configuration, so several copies of one switch arrive, up to a second or more
- * apart; see {@link FailoverWatcher.report} for which ones are passed on.
+ * Subscribes to `+try-failover` and `+switch-master` on every configured Sentinel. Each Sentinel
+ * publishes `+switch-master` once it updates its configuration, so several copies arrive, up to a
+ * second or more apart; see {@link FailoverWatcher.report} for which ones are passed on.
  */
 export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
     private readonly subscribers: Redis[] = [];
@@ -121,9 +89,9 @@ export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
                 if (classifyError(err).errorClass === "auth") authFailures += 1;
             });
             // +try-failover: a Sentinel starts a failover (the first sign, ~100 ms before it promotes a
-            // replica); +promoted-slave (its leader) and +switch-master (every Sentinel): it is decided.
+            // replica); +switch-master: it is done.
             sub.on("ready", () => {
-                sub.subscribe("+switch-master", "+promoted-slave", "+try-failover").then(
+                sub.subscribe("+switch-master", "+try-failover").then(
                     () => (authFailures = 0),
                     (err: unknown) => {
                         if (err instanceof Error && classifyError(err).errorClass === "auth") authFailures += 1;
@@ -131,11 +99,8 @@ export class FailoverWatcher extends EventEmitter<FailoverWatcherEvents> {
                 );
             });
             sub.on("message", (channel: string, message: string) => {
-                if (channel === "+switch-master" || channel === "+promoted-slave") {
-                    const event =
-                        channel === "+switch-master"
-                            ? parseSwitchMaster(message, opts.masterName)
-                            : parsePromotedReplica(message, opts.masterName);
+                if (channel === "+switch-master") {
+                    const event = parseSwitchMaster(message, opts.masterName);
                     if (event) this.report(event);
                 } else if (channel === "+try-failover") {
                     const master = parseTryFailover(message, opts.masterName);

@@ -344,7 +344,7 @@ function startWriter(
         note(`${c.role} ${c.state} ${c.address ?? "?"}${c.reason ? ` (${c.reason})` : ""}`);
     });
     client.on("failover", (e) => {
-        note(`switch ${e.from ?? "?"} -> ${e.to} (${e.announcement ?? e.source})`);
+        note(`switch ${e.from ?? "?"} -> ${e.to} (${e.source})`);
     });
     // The master socket's own steps, to tell where a slow resumption went: "connect" is TCP (and TLS) done, "ready"
     // above follows the handshake (AUTH, the ready check).

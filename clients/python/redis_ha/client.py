@@ -66,13 +66,12 @@ class SentinelClient:
         self._watcher = FailoverWatcher(
             opts,
             on_try_failover=lambda m: self._pool.fence(m, opts.timeouts.failover_fence_ms),
-            on_switch=lambda old, new, channel: self._pool.switch(new, "sentinel", channel),
+            on_switch=lambda old, new: self._pool.switch(new, "sentinel"),
         )
 
     # -- events -------------------------------------------------------------------------------------------
     def on(self, event: str, fn: Callable[..., None]) -> None:
-        """Subscribes ``fn`` to ``failover`` (dict from/to/source/at, and announcement: the Sentinel message that told,
-        +promoted-slave or +switch-master, or None), ``breaker_state_change`` (state),
+        """Subscribes ``fn`` to ``failover`` (dict from/to/source/at), ``breaker_state_change`` (state),
         ``retry`` (error_class, attempt, delay_ms, error), ``stale_served`` (key, age_ms, error_class)."""
         if event not in self._listeners:
             raise ValueError(f"unknown event {event!r}; events: {', '.join(EVENTS)}")
@@ -85,14 +84,8 @@ class SentinelClient:
             except Exception:  # noqa: BLE001 - a listener's bug must not break a call
                 log.exception("redis_ha %s listener failed", event)
 
-    def _switched(self, old: Optional[str], new: str, source: str, announcement: Optional[str] = None) -> None:
-        self.last_failover = {
-            "from": old,
-            "to": new,
-            "source": source,
-            "announcement": announcement,
-            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+    def _switched(self, old: Optional[str], new: str, source: str) -> None:
+        self.last_failover = {"from": old, "to": new, "source": source, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         if self.metrics:
             self.metrics.failover()
         self._emit("failover", dict(self.last_failover))

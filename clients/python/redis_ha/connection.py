@@ -154,7 +154,7 @@ class _PinnedPool:
 
 
 class MasterPool:
-    def __init__(self, opts: ClientOptions, on_switch: Callable[[Optional[str], str, str, Optional[str]], None]):
+    def __init__(self, opts: ClientOptions, on_switch: Callable[[Optional[str], str, str], None]):
         self.opts = opts
         self._on_switch = on_switch
         self._kwargs = master_connection_kwargs(opts)
@@ -187,9 +187,8 @@ class MasterPool:
             if master == self.address:
                 self._fenced = (master, time.monotonic() + ms / 1000)
 
-    def switch(self, new: Address, source: str, announcement: Optional[str] = None) -> None:
-        """The master is now ``new``: bump the epoch, drop every socket to another address. ``announcement``: the
-        Sentinel message that said so (source "sentinel")."""
+    def switch(self, new: Address, source: str) -> None:
+        """The master is now ``new``: bump the epoch, drop every socket to another address."""
         with self._cond:
             if new == self.address:
                 return
@@ -203,7 +202,7 @@ class MasterPool:
         for c in stale:
             c.abort()
         if old is not None:
-            self._on_switch(addr(old), addr(new) or "", source, announcement)
+            self._on_switch(addr(old), addr(new) or "", source)
 
     def suspect(self) -> None:
         """A command timed out or met READONLY: drop the idle connections (a hung master leaves them open and

@@ -1,7 +1,6 @@
-"""+try-failover / +promoted-slave / +switch-master from every Sentinel (client/failoverWatcher.ts). Every Sentinel
-publishes its own +switch-master, up to a second or more apart, and only the failover leader publishes some messages
-(+promoted-slave, the first word of the new master), so the client listens to all of them and reacts to the earliest
-(FACTS.md, "Who says what")."""
+"""+try-failover / +switch-master from every Sentinel (client/failoverWatcher.ts). Every Sentinel publishes its
+own +switch-master, up to a second or more apart, and only the failover leader publishes some messages, so the
+client listens to all of them and reacts to the earliest copy (FACTS.md, "Who says what")."""
 
 from __future__ import annotations
 
@@ -30,18 +29,6 @@ def parse_switch_master(message: str, master_name: str) -> Optional[Tuple[Addres
     return (p[1], int(p[2])), (p[3], int(p[4]))
 
 
-def parse_promoted_replica(message: str, master_name: str) -> Optional[Tuple[Address, Address]]:
-    """``slave <ip>:<port> <ip> <port> @ <name> <old-ip> <old-port>`` -> (old, new) for our master, else None.
-
-    The failover leader publishes it once it has read role:master from the replica it promoted: from then on the
-    failover ends with that replica as master, and the other Sentinels publish +switch-master only when the leader's
-    next hello reaches them (35-135 ms later in the lab)."""
-    p = message.split()
-    if len(p) != 8 or p[0] != "slave" or p[4] != "@" or p[5] != master_name:
-        return None
-    return (p[6], int(p[7])), (p[2], int(p[3]))
-
-
 def parse_try_failover(message: str, master_name: str) -> Optional[Address]:
     """``master <name> <ip> <port>`` -> the master being failed over, for our master, else None."""
     p = message.split()
@@ -55,7 +42,7 @@ class FailoverWatcher:
         self,
         opts: ClientOptions,
         on_try_failover: Callable[[Address], None],
-        on_switch: Callable[[Address, Address, str], None],
+        on_switch: Callable[[Address, Address], None],
     ):
         self._opts = opts
         self._on_try = on_try_failover
@@ -76,7 +63,7 @@ class FailoverWatcher:
             p = r.pubsub(ignore_subscribe_messages=True)
             counted = False
             try:
-                p.subscribe("+switch-master", "+promoted-slave", "+try-failover")
+                p.subscribe("+switch-master", "+try-failover")
                 with self._lock:
                     self.subscribed += 1
                 counted = True
@@ -100,10 +87,10 @@ class FailoverWatcher:
 
     def _handle(self, channel: str, data: str) -> None:
         name = self._opts.master_name
-        if channel in ("+switch-master", "+promoted-slave"):
-            sw = parse_switch_master(data, name) if channel == "+switch-master" else parse_promoted_replica(data, name)
+        if channel == "+switch-master":
+            sw = parse_switch_master(data, name)
             if sw:
-                self._on_switch(sw[0], sw[1], channel)
+                self._on_switch(*sw)
         elif channel == "+try-failover":
             m = parse_try_failover(data, name)
             if m:

@@ -33,7 +33,7 @@ from redis_ha.options import resolve_options
 from redis_ha.policies import CallPolicies, deadline_error
 from redis_ha.replica_guard import MasterRole, ReplicaGuard, cannot_lack_writes, parse_master_role
 from redis_ha.state import CallState
-from redis_ha.watcher import parse_promoted_replica, parse_switch_master, parse_try_failover
+from redis_ha.watcher import parse_switch_master, parse_try_failover
 from redis_ha.connection import MasterPool, judge_answers
 
 
@@ -268,12 +268,6 @@ class SentinelMessagesTest(unittest.TestCase):
     def test_parse(self) -> None:
         self.assertEqual(parse_switch_master("mymaster 10.0.0.1 6379 10.0.0.2 6380", "mymaster"), (("10.0.0.1", 6379), ("10.0.0.2", 6380)))
         self.assertIsNone(parse_switch_master("other 10.0.0.1 6379 10.0.0.2 6380", "mymaster"))
-        self.assertEqual(
-            parse_promoted_replica("slave 10.0.0.2:6380 10.0.0.2 6380 @ mymaster 10.0.0.1 6379", "mymaster"),
-            (("10.0.0.1", 6379), ("10.0.0.2", 6380)),
-        )
-        self.assertIsNone(parse_promoted_replica("slave 10.0.0.2:6380 10.0.0.2 6380 @ other 10.0.0.1 6379", "mymaster"))
-        self.assertIsNone(parse_promoted_replica("mymaster 10.0.0.1 6379 10.0.0.2 6380", "mymaster"))
         self.assertEqual(parse_try_failover("master mymaster 10.0.0.1 6379", "mymaster"), ("10.0.0.1", 6379))
         self.assertIsNone(parse_try_failover("slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379", "mymaster"))
 

@@ -1,11 +1,5 @@
 import { peerAddress } from "../../../client/connection";
-import {
-    FailoverEvent,
-    FailoverWatcher,
-    parsePromotedReplica,
-    parseSwitchMaster,
-    parseTryFailover,
-} from "../../../client/failoverWatcher";
+import { FailoverEvent, FailoverWatcher, parseSwitchMaster, parseTryFailover } from "../../../client/failoverWatcher";
 import { resolveOptions } from "../../../client/options";
 
 describe("Sentinel message parsing", () => {
@@ -17,26 +11,9 @@ describe("Sentinel message parsing", () => {
             to: "10.0.0.2:6380",
             at,
             source: "sentinel",
-            announcement: "+switch-master",
         });
         expect(parseSwitchMaster("other 10.0.0.1 6379 10.0.0.2 6380", "mymaster")).toBeNull();
         expect(parseSwitchMaster("mymaster 10.0.0.1 6379", "mymaster")).toBeNull();
-    });
-    test("+promoted-slave (as Redis 7.0's Sentinel publishes it)", () => {
-        const at = new Date(0);
-        expect(
-            parsePromotedReplica("slave 10.0.0.2:6380 10.0.0.2 6380 @ mymaster 10.0.0.1 6379", "mymaster", at),
-        ).toEqual({
-            masterName: "mymaster",
-            from: "10.0.0.1:6379",
-            to: "10.0.0.2:6380",
-            at,
-            source: "sentinel",
-            announcement: "+promoted-slave",
-        });
-        expect(parsePromotedReplica("slave 10.0.0.2:6380 10.0.0.2 6380 @ other 10.0.0.1 6379", "mymaster")).toBeNull();
-        expect(parsePromotedReplica("master mymaster 10.0.0.1 6379", "mymaster")).toBeNull();
-        expect(parsePromotedReplica("mymaster 10.0.0.1 6379 10.0.0.2 6380", "mymaster")).toBeNull();
     });
     test("+try-failover", () => {
         expect(parseTryFailover("master mymaster 10.0.0.1 6379", "mymaster")).toBe("10.0.0.1:6379");
