@@ -1490,6 +1490,50 @@ describe("node scripts as shipped", () => {
             expect(r.stderr).toBe(""); // the clock runs, nothing else happens before the hold-down
         });
 
+        /** redis-homing's pause: its waits at their worst (redis-homing PAUSE_MS). */
+        const HOMING_PAUSE_MS = 19_000;
+        /**
+         * A node whose hold-down has passed, so that its next round fails back from `away` to `home`: every call of
+         * the fail-back answered, the preferred master at `homeOffset` (100 is caught up), and `failover` as every
+         * Sentinel's answer to SENTINEL FAILOVER (or a hang). The Sentinels keep naming `away`.
+         */
+        const failingBack = (homeOffset: number, failover: string) => {
+            const rest = at("dev-b", REDIS);
+            const n = node(threeRegions).views({ "dev-a": away, "dev-b": away, "dev-c": away });
+            n.reply(home, ["INFO", "replication"], `${homeReplica(away, "up")}slave_repl_offset:${homeOffset}\r\n`)
+                .reply(away, ["INFO", "replication"], "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n")
+                .reply(rest, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
+                .reply(away, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n");
+            for (const [endpoint, args] of [
+                [rest, "CONFIG SET replica-priority 0"],
+                [rest, "CONFIG SET replica-priority 100"],
+                [rest, "CONFIG REWRITE"],
+                [away, "CONFIG SET repl-ping-replica-period 86400"],
+                [away, "CONFIG SET repl-ping-replica-period 10"],
+                [away, `CLIENT PAUSE ${HOMING_PAUSE_MS} WRITE`],
+                [away, "CLIENT UNPAUSE"],
+                [away, `CONFIG SET min-replicas-to-write ${FENCED}`],
+            ])
+                n.reply(endpoint, args.split(" "), "OK\n");
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const) {
+                const args = ["SENTINEL", "FAILOVER", MASTER];
+                if (failover === "hang") n.hang(at(s, SENTINEL), args);
+                else n.reply(at(s, SENTINEL), args, `${failover}\n`);
+            }
+            mkdirSync(n.paths.stateDir, { recursive: true });
+            writeFileSync(join(n.paths.stateDir, "homing-since"), `${Date.now() - 60_000}\n`);
+            return { n, rest };
+        };
+        /** What a fail-back gives back at its end, in order: the fence (when asked for), the pause, priorities, PINGs. */
+        const givenBack = (rest: string, fenced: boolean) => [
+            ...(fenced ? [`${away} CONFIG SET min-replicas-to-write ${FENCED}`] : []),
+            `${away} CLIENT UNPAUSE`,
+            `${rest} CONFIG SET replica-priority 100`,
+            `${rest} CONFIG REWRITE`,
+            `${away} CONFIG SET repl-ping-replica-period 10`,
+        ];
+        const notLooks = (calls: string[]) => calls.filter((c) => !/INFO replication|get-master-addr-by-name/.test(c));
+
         // systemd stops redis-homing (a rollout, a reboot) in the middle of a fail-back: what it holds comes back.
         it.each([
             ["waiting for the preferred master to catch up", 99, false],
@@ -1497,30 +1541,7 @@ describe("node scripts as shipped", () => {
         ])(
             "stopped while %s: gives back the pause (fencing first once the failover was taken), the priorities and the PINGs",
             async (_when, homeOffset, fenced) => {
-                const rest = at("dev-b", REDIS);
-                const n = node(threeRegions).views({ "dev-a": away, "dev-b": away, "dev-c": away });
-                n.reply(home, ["INFO", "replication"], `${homeReplica(away, "up")}slave_repl_offset:${homeOffset}\r\n`)
-                    .reply(away, ["INFO", "replication"], "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n")
-                    .reply(rest, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
-                    .reply(away, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n");
-                for (const [endpoint, args] of [
-                    [rest, "CONFIG SET replica-priority 0"],
-                    [rest, "CONFIG SET replica-priority 100"],
-                    [rest, "CONFIG REWRITE"],
-                    [away, "CONFIG SET repl-ping-replica-period 86400"],
-                    [away, "CONFIG SET repl-ping-replica-period 10"],
-                    [away, "CLIENT PAUSE 10000 WRITE"],
-                    [away, "CLIENT UNPAUSE"],
-                    [away, `CONFIG SET min-replicas-to-write ${FENCED}`],
-                    ...(["dev-a", "dev-b", "dev-c"] as const).map((s) => [
-                        at(s, SENTINEL),
-                        `SENTINEL FAILOVER ${MASTER}`,
-                    ]),
-                ])
-                    n.reply(endpoint, args.split(" "), "OK\n");
-                // The hold-down has passed: this round fails back.
-                mkdirSync(n.paths.stateDir, { recursive: true });
-                writeFileSync(join(n.paths.stateDir, "homing-since"), `${Date.now() - 60_000}\n`);
+                const { n, rest } = failingBack(homeOffset, "OK");
                 const child = spawn("bash", [join(n.paths.scriptsDir, "redis-homing"), "once"], {
                     env: { PATH: `${join(n.dir, "stub")}:${process.env.PATH ?? ""}`, STUB_DIR: n.dir },
                     stdio: ["ignore", "ignore", "pipe"],
@@ -1533,7 +1554,9 @@ describe("node scripts as shipped", () => {
                     }),
                 );
                 const calls = () => n.calls().map((c) => c.call);
-                const reached = fenced ? `SENTINEL FAILOVER ${MASTER}` : `${away} CLIENT PAUSE 10000 WRITE`;
+                const reached = fenced
+                    ? `SENTINEL FAILOVER ${MASTER}`
+                    : `${away} CLIENT PAUSE ${HOMING_PAUSE_MS} WRITE`;
                 for (let i = 0; i < 100 && !calls().some((c) => c.endsWith(reached)); i++)
                     await new Promise((r) => setTimeout(r, 50));
                 expect(calls().some((c) => c.endsWith(reached))).toBe(true);
@@ -1542,16 +1565,26 @@ describe("node scripts as shipped", () => {
                 expect(await exited).toBe(143);
                 // Stopped in the middle: not run to the end of its catch-up or switch wait (5 s each).
                 expect(stderr).not.toMatch(/did not reach offset|did not agree/);
-                const undo = calls()
-                    .slice(before)
-                    .filter((c) => !/INFO replication|get-master-addr-by-name/.test(c));
-                expect(undo).toEqual([
-                    ...(fenced ? [`${away} CONFIG SET min-replicas-to-write ${FENCED}`] : []),
-                    `${away} CLIENT UNPAUSE`,
-                    `${rest} CONFIG SET replica-priority 100`,
-                    `${rest} CONFIG REWRITE`,
-                    `${away} CONFIG SET repl-ping-replica-period 10`,
-                ]);
+                expect(notLooks(calls().slice(before))).toEqual(givenBack(rest, fenced));
+            },
+        );
+
+        // A Sentinel that may have started a failover is the last one asked: a second forced failover, which no
+        // election orders, could promote another replica. The old master is fenced before its pause is lifted.
+        it.each([
+            ["answers -INPROG (a failover of this master already runs)", "INPROG Failover already in progress"],
+            ["does not answer (a failover may have started)", "hang" as const],
+        ])(
+            "the first Sentinel asked %s: no other is asked, and the old master is fenced, then given back",
+            (_what, failover) => {
+                const { n, rest } = failingBack(100, failover);
+                const r = n.run("redis-homing", ["once"]);
+                expect(r.code).toBe(0);
+                expect(n.failoverCalls()).toHaveLength(1);
+                expect(r.stderr).toMatch(/a failover may be under way: not failing back, asking no other Sentinel/);
+                const calls = notLooks(n.calls().map((c) => c.call));
+                const asked = calls.findIndex((c) => c.endsWith(`SENTINEL FAILOVER ${MASTER}`));
+                expect(calls.slice(asked + 1)).toEqual(givenBack(rest, true));
             },
         );
 
