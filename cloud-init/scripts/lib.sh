@@ -105,12 +105,16 @@ at_once() {
 # took 0.1 s so in the lab), a file in blocks. Waiting for more is a `read -t` on a FIFO that nobody writes.
 declare -A _session_pid=() _session_in=() _session_out=() _session_mark=()
 _session_dir="" _session_tick=""
+# _session_dir_open: the sessions' directory (and the nap's FIFO), made once; session_close_all removes it, so a file
+# kept there is gone however the script ends.
+_session_dir_open() {
+    [ -z "$_session_dir" ] || return 0
+    _session_dir=$(mktemp -d) && mkfifo "$_session_dir/tick" || return 1
+    exec {_session_tick}<>"$_session_dir/tick"
+}
 session_open() {
     local name=$1 pw in out
-    if [ -z "$_session_dir" ]; then
-        _session_dir=$(mktemp -d) && mkfifo "$_session_dir/tick" || return 1
-        exec {_session_tick}<>"$_session_dir/tick"
-    fi
+    _session_dir_open || return 1
     session_end "$name"
     rm -f "$_session_dir/$name.in"
     mkfifo "$_session_dir/$name.in" && : >"$_session_dir/$name.out" || return 1
@@ -453,7 +457,9 @@ crash_handover_due() {
         session_open "crash-127.0.0.1:$SENTINEL_PORT" "127.0.0.1:$SENTINEL_PORT" sentinel
     # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
     # Asked beside the Sentinel round, not after it.
-    pinged=$(mktemp) || return 1
+    # In the sessions' directory: the caller's EXIT trap (session_close_all) removes it even after a signal.
+    _session_dir_open || return 1
+    pinged=$_session_dir/local-ping
     rcli 127.0.0.1 "$REDIS_PORT" PING >"$pinged" 2>&1 &
     local ping_pid=$!
     master_states
