@@ -80,6 +80,9 @@ answer() {
     [ ! -e "$f.hang" ] || exec sleep 600
     if [ -e "$f.sh" ]; then bash "$f.sh"; return; fi
     if [ -e "$f" ]; then cat "$f"; return; fi
+    # A reply to the command whatever its arguments (a key the script makes up, as the drill's probe).
+    f="$STUB_DIR/replies/$(printf '%s' "$host:$port $1" | md5sum | cut -c1-32).command.sh"
+    if [ -e "$f" ]; then bash "$f"; return; fi
     echo "Could not connect to Redis at $host:$port: Connection refused" >&2
     return 1
 }
@@ -142,6 +145,13 @@ class FakeNode {
     replyScript(endpoint: string, args: readonly (string | number)[], script: string): this {
         const key = `${endpoint} ${args.join(" ")}`;
         writeFileSync(join(this.dir, "replies", `${createHash("md5").update(key).digest("hex")}.sh`), script);
+        return this;
+    }
+
+    /** A reply (a bash script, as replyScript) to `command` at `endpoint` whatever its arguments, when none is exact. */
+    replyCommand(endpoint: string, command: string, script: string): this {
+        const key = `${endpoint} ${command}`;
+        writeFileSync(join(this.dir, "replies", `${createHash("md5").update(key).digest("hex")}.command.sh`), script);
         return this;
     }
 
@@ -811,6 +821,75 @@ exit 1
                 `FAIL: none of ${at("dev-b", REDIS)} ${at("dev-c", REDIS)} is a replica with its link up to take mastership from ${master}`,
             );
             expect(moved(n)).toEqual([]);
+        });
+
+        it("hands over to the caught-up target, and fences the old master before lifting its pause", () => {
+            const target = at("dev-b", REDIS);
+            const other = at("dev-c", REDIS);
+            const failedOver = `grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"`;
+            /** One reply before SENTINEL FAILOVER was asked, another after. */
+            const switching = (before: string, after: string) =>
+                `if ${failedOver}; then printf '%s' '${after}'; else printf '%s' '${before}'; fi\n`;
+            const pauseMs = ((dev.sentinel.downAfterMs + dev.sentinel.failoverTimeoutMs) * 2) / 1000 + 30;
+            const n = node()
+                .reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                .reply(
+                    LOCAL_SENTINEL,
+                    ["SENTINEL", "REPLICAS", MASTER],
+                    `name\n${target}\nflags\nslave\nmaster-link-status\nok\nslave-priority\n100\n` +
+                        `name\n${other}\nflags\nslave\nmaster-link-status\nok\nslave-priority\n0\n`,
+                )
+                .replyScript(
+                    target,
+                    ["INFO", "replication"],
+                    switching(
+                        "# Replication\r\nrole:slave\r\nmaster_link_status:up\r\nslave_repl_offset:100\r\n",
+                        "# Replication\r\nrole:master\r\n",
+                    ),
+                )
+                .replyScript(
+                    master,
+                    ["INFO", "replication"],
+                    switching(
+                        "# Replication\r\nrole:master\r\nmaster_repl_offset:100\r\n",
+                        `# Replication\r\nrole:slave\r\nmaster_host:${ADDRESSES["dev-b"]}\r\nmaster_port:${REDIS}\r\nmaster_link_status:up\r\n`,
+                    ),
+                )
+                .reply(other, ["CONFIG", "GET", "replica-priority"], "replica-priority\n100\n")
+                .reply(master, ["CONFIG", "GET", "repl-ping-replica-period"], "repl-ping-replica-period\n10\n")
+                .reply(target, ["WAIT", 1, 5000], "1\n")
+                .replyCommand(target, "SET", "echo OK\n")
+                .replyCommand(target, "GET", `. "$STUB_DIR/node.env"; echo "$NODE_NAME"\n`);
+            for (const [endpoint, args] of [
+                [other, "CONFIG SET replica-priority 0"],
+                [other, "CONFIG SET replica-priority 100"],
+                [other, "CONFIG REWRITE"],
+                [master, "CONFIG SET repl-ping-replica-period 86400"],
+                [master, "CONFIG SET repl-ping-replica-period 10"],
+                [master, `CLIENT PAUSE ${String(pauseMs * 1000)} WRITE`],
+                [master, "CLIENT UNPAUSE"],
+                [master, `CONFIG SET min-replicas-to-write ${FENCED}`],
+            ])
+                n.reply(endpoint, args.split(" "), "OK\n");
+            for (const s of ["dev-a", "dev-b", "dev-c"] as const)
+                n.replyScript(
+                    at(s, SENTINEL),
+                    ["SENTINEL", "get-master-addr-by-name", MASTER],
+                    switching(`${ADDRESSES["dev-a"]}\n${REDIS}\n`, `${ADDRESSES["dev-b"]}\n${REDIS}\n`),
+                );
+            const r = n.run("failover-drill", ["handover", master, target]);
+            expect(r.stdout).toContain(`OK: ${target} is master; ${master} may go down`);
+            expect(r.code).toBe(0);
+            const calls = moved(n).map((c) => c.call);
+            const all = n.calls().map((c) => c.call);
+            const asked = all.indexOf(`${LOCAL_SENTINEL} SENTINEL FAILOVER ${MASTER}`);
+            const fence = all.indexOf(`${master} CONFIG SET min-replicas-to-write ${FENCED}`);
+            const unpause = all.indexOf(`${master} CLIENT UNPAUSE`);
+            expect(calls).toContain(`${master} CLIENT PAUSE ${String(pauseMs * 1000)} WRITE`);
+            expect(asked).toBeGreaterThanOrEqual(0);
+            // The writes the pause held get NOREPLICAS on the old master, never a reply from a master being demoted.
+            expect(fence).toBeGreaterThan(asked);
+            expect(unpause).toBeGreaterThan(fence);
         });
 
         it("says how to call it", () => {

@@ -358,6 +358,26 @@ release_pings() {
         echo "could not set repl-ping-replica-period back to $pings_period on $pings_held_on: run redis-cli CONFIG SET repl-ping-replica-period $pings_period there" >&2
     pings_held_on=""
 }
+# lift_pause HOST:PORT FENCE   ends a controlled failover's write pause (CLIENT PAUSE ... WRITE) on that master. With
+#                              FENCE=1 (a Sentinel may have taken the SENTINEL FAILOVER) the master is fenced first
+#                              (redis-fence's value): the writes the pause held then get NOREPLICAS and go to the new
+#                              master, instead of running on an old master that Sentinel demotes only about 10 s later
+#                              (+convert-to-slave), and that discards them then. If it stays master after all,
+#                              redis-fence on its node lifts the fence at its next round, as a majority still names it.
+#                              Warns on stderr for what it could not do; 1 if so.
+lift_pause() {
+    local ok=0
+    if [ "$2" = 1 ] &&
+        [ "$(rcli "${1%:*}" "${1##*:}" CONFIG SET min-replicas-to-write "$FENCED_MIN_REPLICAS" 2>/dev/null | tr -d '\r')" != OK ]; then
+        echo "could not fence $1 before lifting its pause" >&2
+        ok=1
+    fi
+    if [ "$(rcli "${1%:*}" "${1##*:}" CLIENT UNPAUSE 2>/dev/null | tr -d '\r')" != OK ]; then
+        echo "could not lift the pause on $1 (it ends by itself when its time runs out)" >&2
+        ok=1
+    fi
+    return "$ok"
+}
 # blocked_waits HOST:PORT   how many clients of that Redis are blocked in WAIT (0 when it does not answer).
 # count_blocked_waits       the same, of a CLIENT LIST reply on stdin.
 count_blocked_waits() {
