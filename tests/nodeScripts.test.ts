@@ -708,9 +708,18 @@ exit 1
             expect(readFileSync(n.paths.lastHandover, "utf8")).toMatch(new RegExp(`^crash \\d+ ${next}\n$`));
         });
 
-        it("crash handover: a Sentinel that does not answer FAILOVER is not followed by another while a failover shows", () => {
-            const n = selfMaster("running")
-                .hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
+        /** The local Sentinel's SENTINEL FAILOVER: no answer, or the connection lost after the ask (redis-cli's words). */
+        const silentOrLost = (n: FakeNode, how: string) =>
+            how === "hang"
+                ? n.hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
+                : n.reply(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER], `${how}\n`);
+        const CONNECTION_LOST = "Error: Server closed the connection";
+
+        it.each([
+            ["does not answer", "hang"],
+            ["loses the connection after the ask", CONNECTION_LOST],
+        ])("crash handover: a Sentinel that %s is not followed by another while a failover shows", (_what, how) => {
+            const n = silentOrLost(selfMaster("running"), how)
                 .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n")
                 // The hung Sentinel started it: another one shows it under way.
                 .replyScript(
@@ -723,9 +732,11 @@ exit 1
             expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
             expect(readFileSync(n.paths.crashHandover, "utf8")).toMatch(new RegExp(`^\\d+ ${LOCAL_SENTINEL}\n$`));
             // With nothing under way, the next Sentinel is asked.
-            const quiet = selfMaster("running")
-                .hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
-                .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n");
+            const quiet = silentOrLost(selfMaster("running"), how).reply(
+                at("dev-b", SENTINEL),
+                ["SENTINEL", "FAILOVER", MASTER],
+                "OK\n",
+            );
             quiet.run("redis-stop-record", [], { env: { SERVICE_RESULT: "signal" } });
             expect(quiet.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL)]);
         });
@@ -1050,6 +1061,24 @@ exit 1
             expect(r.code).toBe(0);
             expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL, at("dev-b", SENTINEL), at("dev-c", SENTINEL)]);
             expect(r.stderr).toMatch(/no Sentinel took SENTINEL FAILOVER; stopping without a handover/);
+        });
+
+        it("asks no second Sentinel when the first does not answer SENTINEL FAILOVER and a failover shows under way", () => {
+            const n = stoppingMaster(100)
+                .hang(LOCAL_SENTINEL, ["SENTINEL", "FAILOVER", MASTER])
+                .reply(at("dev-b", SENTINEL), ["SENTINEL", "FAILOVER", MASTER], "OK\n")
+                // The silent Sentinel started it: another one shows it under way.
+                .replyScript(
+                    at("dev-c", SENTINEL),
+                    ["SENTINEL", "MASTER", MASTER],
+                    `if grep -q 'SENTINEL FAILOVER' "$STUB_DIR/calls"; then printf 'flags\\nmaster,failover_in_progress\\n'; fi\n`,
+                );
+            const r = n.run("redis-stop-handover", [], { env: stopEnv });
+            expect(r.code).toBe(0);
+            // Asking another could start a second failover that no election orders.
+            expect(n.failoverCalls()).toEqual([LOCAL_SENTINEL]);
+            expect(r.stderr).toMatch(/did not take SENTINEL FAILOVER \S+ \(no reply\), and a failover is under way/);
+            expect(r.stderr).toContain(`handed mastership to ${next}`);
         });
 
         describe("in a stack with a DR region (prod)", () => {

@@ -440,13 +440,13 @@ master_states() {
     local -a queried=()
     MASTER_STATES=()
     for s in $SENTINELS; do
-        session_alive "crash-$s" || session_open "crash-$s" "$s" sentinel
-        session_send "crash-$s" "SENTINEL MASTER $MASTER_NAME" && queried+=("$s")
+        session_alive "sentinel-$s" || session_open "sentinel-$s" "$s" sentinel
+        session_send "sentinel-$s" "SENTINEL MASTER $MASTER_NAME" && queried+=("$s")
     done
     deadline=$((${EPOCHREALTIME//[!0-9]/} / 1000 + ${RCLI_TIMEOUT:-3} * 1000))
     for s in "${queried[@]}"; do
         reply=""
-        session_read "crash-$s" "$deadline" reply || continue
+        session_read "sentinel-$s" "$deadline" reply || continue
         key="" ip="" port="" flags=""
         while IFS= read -r line; do
             case $key in ip) ip=$line ;; port) port=$line ;; flags) flags=$line ;; esac
@@ -473,8 +473,8 @@ crash_handover_due() {
     local state rest n=0 pinged
     local -a all
     read -ra all <<<"$SENTINELS"
-    [ "${RUNS_SENTINEL:-0}" != 1 ] || session_alive "crash-127.0.0.1:$SENTINEL_PORT" ||
-        session_open "crash-127.0.0.1:$SENTINEL_PORT" "127.0.0.1:$SENTINEL_PORT" sentinel
+    [ "${RUNS_SENTINEL:-0}" != 1 ] || session_alive "sentinel-127.0.0.1:$SENTINEL_PORT" ||
+        session_open "sentinel-127.0.0.1:$SENTINEL_PORT" "127.0.0.1:$SENTINEL_PORT" sentinel
     # Dead means the port refuses connections: a process that holds it and does not answer may still take writes.
     # Asked beside the Sentinel round, not after it.
     # In the sessions' directory: the caller's EXIT trap (session_close_all) removes it even after a signal.
@@ -503,39 +503,54 @@ sentinels_local_first() {
         [ "$s" = "$NODE_ADDRESS:$SENTINEL_PORT" ] || echo "$s"
     done
 }
-# ask_failover              SENTINEL FAILOVER on the first Sentinel that takes it; sets ASKED_SENTINEL to it. OK starts
-#                           the failover; -INPROG means that Sentinel is already failing this master over: either way one
-#                           failover runs, and no other Sentinel is asked. A refusal (-NOGOODSLAVE, a refused
-#                           connection) moves on. No reply at all (a timeout) may hide a failover that Sentinel did
-#                           start: another is asked only if no Sentinel shows one under way, so that two forced
-#                           failovers, which no election orders, never run at once. 1 when no Sentinel took it.
+# failover_refused REPLY    0 when REPLY to SENTINEL FAILOVER is a refusal by which that Sentinel started nothing:
+#                           -NOGOODSLAVE, another error of the command or the login, a refused connection. Not OK or
+#                           -INPROG (one failover runs), nor silence or a connection lost after the ask ("Error:
+#                           Server closed the connection"): that Sentinel may have started one.
+failover_refused() {
+    case "$1" in
+    *NOGOODSLAVE* | ERR* | NOAUTH* | WRONGPASS* | NOPERM* | "Could not connect"*) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+# ask_failover LABEL        SENTINEL FAILOVER on the first Sentinel that takes it, this node's own first
+#                           (sentinels_local_first); sets ASKED_SENTINEL to it and logs as LABEL (the crash or the stop
+#                           handover). OK starts the failover; -INPROG means that Sentinel is already failing this
+#                           master over: either way one failover runs, and no other Sentinel is asked. A refusal
+#                           (failover_refused) moves on. Anything else (no reply in time, a connection lost after the
+#                           ask) may hide a failover that Sentinel did start: another is asked only if no Sentinel
+#                           shows one under way, so that two forced failovers, which no election orders, never run at
+#                           once. Uses the session sentinel-<address> where one is open. 1 when no Sentinel took it.
 ASKED_SENTINEL=""
-# shellcheck disable=SC2034 # ASKED_SENTINEL is read by the callers (redis-stop-record)
+# shellcheck disable=SC2034 # ASKED_SENTINEL is read by the callers (redis-stop-record, redis-stop-handover)
 ask_failover() {
-    local s reply
+    local label=$1 s reply
     ASKED_SENTINEL=""
     for s in $(sentinels_local_first); do
         reply=""
-        if session_alive "crash-$s"; then
+        if session_alive "sentinel-$s"; then
             # A session that fails (a refused connection, no reply in time) leaves reply empty: counted as no reply.
-            session_call_into "crash-$s" $((${RCLI_TIMEOUT:-3} * 1000)) reply "SENTINEL FAILOVER $MASTER_NAME" || reply=""
+            session_call_into "sentinel-$s" $((${RCLI_TIMEOUT:-3} * 1000)) reply "SENTINEL FAILOVER $MASTER_NAME" || reply=""
             reply=${reply%$'\n'}
         else
             reply=$(scli "${s%:*}" "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1 | tr -d '\r') || true
         fi
-        if [ -z "$reply" ] && failover_underway; then
-            log "crash handover: Sentinel $s did not answer SENTINEL FAILOVER $MASTER_NAME, and a failover is under way"
-            ASKED_SENTINEL=$s
-            return 0
-        fi
         case "$reply" in
         OK | *INPROG*)
-            log "crash handover: Sentinel $s answered '$reply' to SENTINEL FAILOVER $MASTER_NAME"
+            log "$label: Sentinel $s answered '$reply' to SENTINEL FAILOVER $MASTER_NAME"
             ASKED_SENTINEL=$s
             return 0
             ;;
-        *) log "crash handover: Sentinel $s refused or did not answer: ${reply:-no reply}" ;;
         esac
+        if failover_refused "$reply"; then
+            log "$label: Sentinel $s refused SENTINEL FAILOVER: $reply"
+        elif failover_underway; then
+            log "$label: Sentinel $s did not take SENTINEL FAILOVER $MASTER_NAME (${reply:-no reply}), and a failover is under way"
+            ASKED_SENTINEL=$s
+            return 0
+        else
+            log "$label: Sentinel $s did not take SENTINEL FAILOVER (${reply:-no reply}), and no failover is under way"
+        fi
     done
     return 1
 }
