@@ -5,11 +5,11 @@ import { InvalidNodeNameError, LabError } from "./errors";
 import { run } from "./exec";
 import { removeStaleBuilds } from "./image";
 import { removeTree } from "./mounts";
-import { destroyNetwork, hostLinks, listNetns, readNetwork } from "./network";
+import { destroyNetwork, hostLinks, listNetns, netnsPids, readNetwork } from "./network";
 import { listNodes, stopNode } from "./nodes";
 import { IMAGES_DIR, NODES_DIR, PREFIX } from "./paths";
 import { requireHost } from "./preflight";
-import { childPids, innermostPid, nspawnProcesses, signal, waitForExit } from "./processes";
+import { childPids, innermostPid, nspawnProcesses, readCmdline, signal, waitForExit } from "./processes";
 
 /**
  * Teardown that works from any state: a clean lab, a half-created one, or
@@ -56,7 +56,18 @@ export async function destroyAll(): Promise<string[]> {
         done.push(`removed ${NODES_DIR}`);
     }
 
-    // 3. Network: what the plan recorded, then anything else carrying our prefix.
+    // 3. Network. First what still runs inside a lab namespace once the nodes are stopped (a drill's writers, the
+    // monitoring tools, left by a drill that was itself killed): deleting the namespace would not end them, and a
+    // writer left so keeps its connections and CPU. Found by namespace, so nothing outside the lab is touched.
+    for (const netns of (await listNetns()).filter((n) => n.startsWith(PREFIX))) {
+        for (const pid of await netnsPids(netns)) {
+            const command = (readCmdline(pid) ?? []).join(" ");
+            signal(pid, "SIGKILL");
+            await waitForExit(pid, 5_000);
+            done.push(`killed pid ${String(pid)} in netns ${netns} (${command})`);
+        }
+    }
+    // Then what the plan recorded, then anything else carrying our prefix.
     if (readNetwork()) {
         await destroyNetwork();
         done.push("removed the recorded lab network");

@@ -370,6 +370,15 @@ export async function listNetns(): Promise<string[]> {
     return (JSON.parse(stdout) as Array<{ name: string }>).map((n) => n.name);
 }
 
+/** The processes whose network namespace is `netns` (`ip netns pids`): a deleted namespace does not end them. */
+export async function netnsPids(netns: string): Promise<number[]> {
+    const { stdout } = await ip(["netns", "pids", netns]);
+    return stdout
+        .split("\n")
+        .filter((l) => /^\d+$/.test(l.trim()))
+        .map(Number);
+}
+
 export async function hostLinks(): Promise<string[]> {
     const { stdout } = await ip(["-j", "link", "show"]);
     return (JSON.parse(stdout) as Array<{ ifname: string }>).map((l) => l.ifname);

@@ -8,6 +8,7 @@
  * Traffic goes only to lab addresses, each checked with assertRoutesViaLab
  * before the host sends anything.
  */
+import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { statSync } from "node:fs";
 import net from "node:net";
@@ -27,6 +28,7 @@ import {
 } from "../../lab/network";
 import { bootNode, execInNode, nodeRoot, nodeRunning, stopNode, waitForCloudInit } from "../../lab/nodes";
 import { NODE_TOOLS } from "../../lab/preflight";
+import { processAlive, sleep } from "../../lab/processes";
 import { describeLab, labLeftovers } from "./labTier";
 
 const describeInfra = describeLab("lab infrastructure (image, network, full-boot nodes)", NODE_TOOLS);
@@ -227,10 +229,20 @@ describeInfra("local lab on this host (root, full-boot containers)", () => {
         );
     }, 180_000);
 
-    it("destroyAll leaves nothing behind, and a second run is a no-op", async () => {
+    it("destroyAll leaves nothing behind, not even a process left inside a node's namespace, and a second run is a no-op", async () => {
+        // What a killed drill leaves: its writer, started by `ip netns exec` in a node's namespace, outlives the
+        // namespace's deletion unless it is ended.
+        const netns = lab.nodes[0]?.netns ?? "";
+        const stray = spawn("ip", ["netns", "exec", netns, "sleep", "600"], { detached: true, stdio: "ignore" });
+        const exited = new Promise((r) => stray.once("exit", r));
+        stray.unref();
+        await sleep(200);
+        expect(await labLeftovers()).toContain(`pid ${String(stray.pid)} in netns ${netns}`);
         const t = Date.now();
         await destroyAll();
         timings.destroyAll = (Date.now() - t) / 1000;
+        await exited;
+        expect(processAlive(stray.pid ?? 0)).toBe(false);
         expect(await labLeftovers()).toEqual([]);
         expect(await destroyAll()).toEqual([]);
     }, 120_000);

@@ -2,7 +2,7 @@ import path from "node:path";
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { run } from "../../lab/exec";
-import { hostLinks, LAB_PREFIX, listNetns } from "../../lab/network";
+import { hostLinks, LAB_PREFIX, listNetns, netnsPids } from "../../lab/network";
 import { PREFIX, STATE_ROOT } from "../../lab/paths";
 import { installHint, isRoot, missingTools, type HostTool } from "../../lab/preflight";
 import { nspawnProcesses } from "../../lab/processes";
@@ -22,9 +22,10 @@ export function describeLab(tier: string, tools: readonly HostTool[]): jest.Desc
 }
 
 /**
- * What the lab left on this host, found by the lab's own names only: namespaces and links carrying its prefix,
- * systemd-nspawn processes whose machine carries it, mounts under its state directory, its route. Anything else on
- * the host (another project's namespaces or containers) is none of these tests' business.
+ * What the lab left on this host, found by the lab's own names only: namespaces and links carrying its prefix, the
+ * processes inside those namespaces, systemd-nspawn processes whose machine carries it, mounts under its state
+ * directory, its route. Anything else on the host (another project's namespaces or containers) is none of these
+ * tests' business.
  */
 export async function labLeftovers(): Promise<string[]> {
     // /proc/self/mountinfo: the fifth field is the mount point.
@@ -33,8 +34,13 @@ export async function labLeftovers(): Promise<string[]> {
         .map((l) => l.split(" ")[4] ?? "")
         .filter((m) => m === STATE_ROOT || m.startsWith(`${STATE_ROOT}/`));
     const routes = (await run(["ip", "-j", "route", "show", LAB_PREFIX])).stdout.trim();
+    const netns = (await listNetns()).filter((n) => n.startsWith(PREFIX));
+    const inNetns = await Promise.all(
+        netns.map(async (n) => (await netnsPids(n)).map((p) => `pid ${String(p)} in netns ${n}`)),
+    );
     return [
-        ...(await listNetns()).filter((n) => n.startsWith(PREFIX)).map((n) => `netns ${n}`),
+        ...netns.map((n) => `netns ${n}`),
+        ...inNetns.flat(),
         ...(await hostLinks()).filter((l) => l.startsWith(PREFIX)).map((l) => `link ${l}`),
         ...nspawnProcesses(PREFIX).map((p) => `systemd-nspawn --machine=${p.machine} (pid ${p.pid})`),
         ...mounts.map((m) => `mount ${m}`),
