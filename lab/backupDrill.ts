@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { PATHS } from "../cloud-init";
 import { LabError } from "./errors";
-import { labNode } from "./labCluster";
+import { agreedMaster, labNode, nodeAt } from "./labCluster";
 import { ssh } from "./ssh";
 import { loginOptions } from "./probe";
 import { labLogin, type LabStack } from "./stack";
@@ -159,8 +159,8 @@ async function mismatches(r: Redis, data: Map<string, Expected>): Promise<number
 }
 
 /**
- * The `backup-restore` drill on a lab stack booted with backups on: write a known dataset (about `mb` MiB, keys of
- * five types), run the real timer's service on the first backup node, time a plain `s3cmd put` of the same RDB,
+ * The `backup-restore` drill on a lab stack booted with backups on: on the master the Sentinels name, emptied first,
+ * write a known dataset (about `mb` MiB, keys of five types), run the real timer's service on the first backup node, time a plain `s3cmd put` of the same RDB,
  * FLUSHALL through the master, restore with the real `redis-restore`, and compare every key.
  */
 export async function backupDrill(
@@ -183,15 +183,22 @@ export async function backupDrill(
     try {
         const bucket = (await onNode(backupNode, `. ${PATHS.backupEnv}; echo "$BACKUP_BUCKET"`)).trim();
         await makeLabBucket(s.network.hostAddress, bucket);
-        const masterName = s.topology.preferredMaster;
+        // The master the Sentinels name, not the preferred one: the drill may run on a lab whose failover drills
+        // just moved mastership.
+        const masterAddress = await agreedMaster(s);
+        if (masterAddress === undefined) throw new LabError("the Sentinels do not agree on a master");
+        const masterNode = nodeAt(s, masterAddress);
+        const masterName = masterNode.name;
         const master = new Redis({
-            host: labNode(s, masterName).address,
+            host: masterNode.address,
             port: s.topology.ports.redis,
             ...loginOptions(labLogin(s, "redis")),
             lazyConnect: true,
         });
         try {
             const data = dataset(mb);
+            // Only the drill's keys: a lab that ran other drills holds their writers' keys too.
+            await master.flushall();
             log(`writing ${String(data.size)} keys (about ${String(mb)} MiB) to ${masterName}`);
             await write(master, data);
             const datasetBytes = Number(/used_memory_dataset:(\d+)/.exec(await master.info("memory"))?.[1] ?? 0);

@@ -3,7 +3,8 @@
  * CLI a person uses. Asserts correctness only (cloud-init clean on every node, one master after recovery, the old
  * master back as a replica, quorum, no acknowledged write lost, nothing left behind); timings are printed.
  * Also proves the shipped check scripts fail, with a message a person can act on, on a broken cluster, and ends prod with
- * the alert drill (tests/lab/monitoringAlerts.ts).
+ * the alert drill (tests/lab/monitoringAlerts.ts) and the backup-restore drill (tests/lab/backupRestore.ts): prod
+ * boots with backups on, so that one boot serves them all.
  *
  * Root and the lab's tools are required; elsewhere (or with RHL_LAB=skip) it is skipped and says why, and under
  * CI=true it fails instead.
@@ -18,6 +19,7 @@ import { readStackConfig } from "../../engine/stackFile";
 import { topologyFromConfig } from "../../topology";
 import { LAB_TOOLS } from "../../lab/preflight";
 import { describeLab, labCli, labLeftovers } from "./labTier";
+import { backupRestore } from "./backupRestore";
 import { monitoringAlerts } from "./monitoringAlerts";
 
 const describeStacks = describeLab("lab stacks (up, drills, check scripts, down)", LAB_TOOLS);
@@ -73,7 +75,7 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
 
     it("comes up from its exact user-data: cloud-init clean everywhere, replication and quorum healthy", () => {
         lab("down");
-        const r = lab("up", "--stack", stack, "--json");
+        const r = lab("up", "--stack", stack, ...(stack === "prod" ? ["--backup"] : []), "--json");
         const up = JSON.parse(r.stdout) as UpOutput;
         expect(up.stack).toBe(stack);
         expect(up.masterName).toBe(topology.masterName);
@@ -282,8 +284,12 @@ describeStacks.each(["dev", "prod"])("lab stack %s", (stack) => {
         });
     }
 
-    // Last on prod: the alert drill kills the master's machine on the lab the drills above used.
-    if (stack === "prod") monitoringAlerts();
+    // Last on prod: the alert drill kills the master's machine on the lab the drills above used; then the backup
+    // drill backs up, restores, and replaces that lab with a new cluster seeded from its backup.
+    if (stack === "prod") {
+        monitoringAlerts();
+        backupRestore();
+    }
 
     it("leaves nothing behind after down", async () => {
         lab("down");
