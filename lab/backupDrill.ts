@@ -160,8 +160,9 @@ async function mismatches(r: Redis, data: Map<string, Expected>): Promise<number
 
 /**
  * The `backup-restore` drill on a lab stack booted with backups on: on the master the Sentinels name, emptied first,
- * write a known dataset (about `mb` MiB, keys of five types), run the real timer's service on the first backup node, time a plain `s3cmd put` of the same RDB,
- * FLUSHALL through the master, restore with the real `redis-restore`, and compare every key.
+ * write a known dataset (about `mb` MiB, keys of five types), run the real timer's service on the first backup node,
+ * time a plain `s3cmd put` of the same RDB, FLUSHALL through the master, restore with the real `redis-restore`, and
+ * compare every key.
  */
 export async function backupDrill(
     s: LabStack,
